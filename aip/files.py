@@ -1,0 +1,132 @@
+"""Atomic local files and streamed hashing: the one way aipsync writes a file.
+
+Owns: ``atomic_write`` (temp name in the same folder, fsync, ``os.replace``, fsync the
+folder), ``hash_file``/``Hasher`` (every digest in one pass, fixed block size) and the
+temporary-name convention that watchers and scans skip.  Must not know about AIPs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from aip import constants as C
+
+
+def is_temp_name(name: str) -> bool:
+    """True for names ``atomic_write`` uses while a file is being written."""
+    return name.startswith(C.TEMP_PREFIX)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it survives a crash (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems refuse fsync on directories
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "wb", *, fsync: bool = True,
+                 encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Write ``path`` so that it either appears whole or not at all.
+
+    Yields a file open on a temporary name in the same folder; on a clean exit the file is
+    flushed, fsynced and renamed over ``path`` (and the folder fsynced); on an exception the
+    temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    folder = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=C.TEMP_PREFIX, suffix="-" + path.name[:40], dir=folder)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+    if fsync:
+        fsync_dir(folder)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_write(path, "wb", fsync=fsync) as handle:
+        handle.write(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """Size and hex digests of a byte stream."""
+
+    size: int
+    md5: str
+    sha256: str
+
+
+class Hasher:
+    """MD5 and SHA-256 of a stream, fed in blocks."""
+
+    __slots__ = ("_md5", "_sha256", "size")
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, block: bytes | memoryview) -> None:
+        self._md5.update(block)
+        self._sha256.update(block)
+        self.size += len(block)
+
+    def digests(self) -> Digests:
+        return Digests(size=self.size, md5=self._md5.hexdigest(),
+                       sha256=self._sha256.hexdigest())
+
+
+def copy_hashing(src: BinaryIO, dst: IO[bytes] | None,
+                 block_size: int = C.HASH_BLOCK_SIZE) -> Digests:
+    """Copy ``src`` to ``dst`` (if given) in blocks, hashing as it goes."""
+    hasher = Hasher()
+    while True:
+        block = src.read(block_size)
+        if not block:
+            break
+        hasher.update(block)
+        if dst is not None:
+            dst.write(block)
+    return hasher.digests()
+
+
+def hash_file(path: Path, block_size: int = C.HASH_BLOCK_SIZE) -> Digests:
+    """Size, MD5 and SHA-256 of a file, in one streamed pass."""
+    with open(path, "rb") as handle:
+        return copy_hashing(handle, None, block_size)
+
+
+def sha256_file(path: Path, block_size: int = C.HASH_BLOCK_SIZE) -> str:
+    """SHA-256 of a file, streamed (cheaper than ``hash_file`` when MD5 is not needed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_size):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,69 @@
+"""The one structlog configuration; imported only by entry points (``aip.cli``, ``daemon``).
+
+JSON lines when stderr is not a terminal (journald, CI), the console renderer on a terminal.
+Libraries only call ``structlog.get_logger(__name__)``; they never configure output.
+A redaction processor removes anything that looks like a credential from every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(password|secret|token|credential|access_key|authorization)",
+                          re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@",
+                           re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact_text(text: str) -> str:
+    """Replace passwords embedded in URLs (``scheme://user:pw@host``)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:{REDACTED}@", text)
+
+
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]
+            ) -> MutableMapping[str, Any]:
+    for key in list(event):
+        value = event[key]
+        if _SECRET_KEYS.search(key) and value not in (None, "", False):
+            event[key] = REDACTED
+        elif isinstance(value, str):
+            event[key] = redact_text(value)
+    return event
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Configure structlog and the stdlib root logger once per process.
+
+    Args:
+        level: ``debug``, ``info``, ``warning`` or ``error``.
+        fmt: ``json``, ``console`` or ``auto`` (console on a terminal, else JSON).
+        stream: where to write (default stderr).
+    """
+    stream = stream or sys.stderr
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    renderer: Any = (structlog.processors.JSONRenderer(sort_keys=True) if use_json
+                     else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "apscheduler", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,197 @@
+"""The assetstore: a folder of bitstream files, written streamed and atomically.
+
+Owns: where a bitstream's bytes live (``<root>/ab/cd/ef/<key>``), writing them (temp name in
+the same folder, hashed while written, renamed into place), reading them, and the crash
+journal that lets an interrupted transaction's files be removed on the next open.  Must not
+know about the database: the store decides when files are committed or thrown away.
+
+Durability: files are fsynced when the owning transaction commits (each file for small
+transactions, one ``os.sync()`` for bulk ones), before the database commit, so a committed
+row never points at bytes still in the page cache only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from aip import constants as C
+from aip.errors import AssetstoreCorruptError, StoreError
+from aip.files import Hasher, fsync_dir, is_temp_name
+
+#: Above this many new files in one transaction, one os.sync() replaces per-file fsyncs.
+BULK_SYNC_THRESHOLD = 64
+JOURNAL_PREFIX = ".journal-"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file written to the assetstore, with its digests."""
+
+    key: str
+    size: int
+    md5: str
+    sha256: str
+
+
+class Assetstore:
+    """Bitstream files under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        """Where the bytes of ``key`` live."""
+        if not key or "/" in key or key.startswith("."):
+            raise StoreError(f"bad assetstore key {key!r}")
+        return self.root / key[0:2] / key[2:4] / key[4:6] / key
+
+    def open(self, key: str) -> BinaryIO:
+        """Open the bytes of ``key`` for reading."""
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError as exc:
+            raise AssetstoreCorruptError(
+                what=f"assetstore file {key}", algorithm="presence",
+                expected="a file", found="nothing") from exc
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def new_key(self) -> str:
+        return secrets.token_hex(16)
+
+    def write(self, src: BinaryIO, journal: Journal | None = None,
+              block_size: int = C.HASH_BLOCK_SIZE) -> StoredFile:
+        """Stream ``src`` into a new file; hash while writing; no file on failure.
+
+        The file gets its final name only after every byte is written; the caller's
+        transaction fsyncs it at commit (see ``sync``).
+        """
+        key = self.new_key()
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if journal is not None:
+            journal.record(key)
+        tmp = final.parent / f"{C.TEMP_PREFIX}{key}"
+        hasher = Hasher()
+        try:
+            with open(tmp, "wb") as out:
+                while True:
+                    block = src.read(block_size)
+                    if not block:
+                        break
+                    hasher.update(block)
+                    out.write(block)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        digests = hasher.digests()
+        return StoredFile(key=key, size=digests.size, md5=digests.md5, sha256=digests.sha256)
+
+    def write_bytes(self, data: bytes, journal: Journal | None = None) -> StoredFile:
+        import io
+
+        return self.write(io.BytesIO(data), journal)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Make the files of ``keys`` durable (before the database commit that names them)."""
+        keys = list(keys)
+        if not keys:
+            return
+        if len(keys) > BULK_SYNC_THRESHOLD:
+            os.sync()
+            return
+        folders: set[Path] = set()
+        for key in keys:
+            path = self.path(key)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            folders.add(path.parent)
+        for folder in folders:
+            fsync_dir(folder)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Remove files (already unreferenced); missing files are fine."""
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                self.path(key).unlink()
+
+    def iter_keys(self) -> Iterator[str]:
+        """Every stored key (for audits and garbage collection)."""
+        if not self.root.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(self.root):
+            if dirpath == str(self.root):
+                continue
+            for name in files:
+                if not is_temp_name(name) and not name.startswith(JOURNAL_PREFIX):
+                    yield name
+
+    def remove_temp_files(self) -> int:
+        """Delete temp files left by a killed writer; returns how many."""
+        count = 0
+        if not self.root.is_dir():
+            return 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if is_temp_name(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+                        count += 1
+        return count
+
+    def journal(self) -> Journal:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Journal(self.root / f"{JOURNAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
+
+    def pending_journals(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.name.startswith(JOURNAL_PREFIX))
+
+
+class Journal:
+    """The keys a transaction has written, so a crash before commit leaves no orphan.
+
+    Each key is appended (and flushed) before its file is created; the journal is removed
+    after the transaction commits or rolls back.  A journal found on open belongs to a
+    transaction that never finished: its keys that no database row names are deleted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.keys: list[str] = []
+        self._handle: BinaryIO | None = None
+
+    def record(self, key: str) -> None:
+        if self._handle is None:
+            self._handle = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._handle.write(key.encode("ascii") + b"\n")
+        self._handle.flush()
+        self.keys.append(key)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    @staticmethod
+    def read(path: Path) -> list[str]:
+        try:
+            text = path.read_text("ascii", errors="replace")
+        except FileNotFoundError:
+            return []
+        return [line.strip() for line in text.splitlines() if line.strip()]

@@ -1,0 +1,256 @@
+"""The store: one database (SQLite by default, PostgreSQL by URL) plus an assetstore folder.
+
+Owns: opening and initialising a repository, the engine settings (SQLite in WAL mode with
+foreign keys on; PostgreSQL by URL), and ``transaction()``: every change runs in one
+database transaction whose assetstore files are made durable before the commit and removed
+if it rolls back, so a failed multi-object ingest leaves nothing behind.  Must not hold
+domain queries (those live in ``objects``, ``auth``, ``registry``...).
+
+A repository folder holds ``repository.sqlite`` and ``assetstore/``.  With ``--db-url`` the
+database lives on a server and ``--assetstore`` names the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from aip.errors import InputFileError, StoreError
+from aip.repository import tables as T
+from aip.repository.assetstore import Assetstore, Journal
+
+#: A result row / result of any width (SQLAlchemy 2.1 types rows by their column tuple).
+AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
+AnyResult: TypeAlias = sa.CursorResult[*tuple[Any, ...]]
+
+DB_FILE = "repository.sqlite"
+ASSETSTORE_DIR = "assetstore"
+
+
+def utc_now() -> dt.datetime:
+    """The current time, UTC, whole seconds (the AIP's LASTMODDATE has no fraction)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def redact_url(url: str) -> str:
+    """A database URL with any password replaced, safe for messages and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
+
+
+@dataclass
+class Tx:
+    """One open transaction: the connection, the assetstore, and what to do at the end."""
+
+    conn: sa.Connection
+    assetstore: Assetstore
+    now: dt.datetime
+    journal: Journal
+    dialect: str
+    delete_on_commit: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def execute(self, stmt: Any, params: Any = None) -> AnyResult:
+        return self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt)
+
+    def scalar(self, stmt: Any) -> Any:
+        return self.conn.execute(stmt).scalar()
+
+    def sync_sequences(self, *tables: sa.Table) -> None:
+        """After inserts with explicit ids, move PostgreSQL's id sequences past them.
+
+        SQLite needs nothing: its next rowid is always max(rowid) + 1.
+        """
+        if self.dialect != "postgresql":
+            return
+        for table in tables:
+            self.conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
+
+
+def pk(result: AnyResult) -> int:
+    """The integer primary key an INSERT produced."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("insert returned no primary key")
+    return int(key[0])
+
+
+class Repository:
+    """An embedded repository: database engine + assetstore + clock."""
+
+    def __init__(self, engine: sa.Engine, assetstore: Assetstore, *,
+                 clock: Callable[[], dt.datetime] = utc_now, location: str = "") -> None:
+        self.engine = engine
+        self.assetstore = assetstore
+        self.clock = clock
+        self.location = location
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: Path | None = None, *, db_url: str | None = None,
+             assetstore: Path | None = None, create: bool = False,
+             clock: Callable[[], dt.datetime] = utc_now) -> Repository:
+        """Open (or, with ``create``, make) a repository.
+
+        Raises:
+            StoreError: no repository there (and not ``create``), or the database is
+                unreachable.
+        """
+        if db_url is None:
+            if folder is None:
+                raise StoreError("no repository given: use --repo DIR (or AIPSYNC_REPO), "
+                                 "or --db-url URL --assetstore DIR")
+            folder = Path(folder)
+            if create:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not (folder / DB_FILE).is_file():
+                raise StoreError(f"{folder}: not an aipsync repository "
+                                 "(run 'aipsync --repo DIR repo init' first)")
+            db_url = f"sqlite:///{(folder / DB_FILE).resolve()}"
+            assetstore = assetstore or folder / ASSETSTORE_DIR
+            location = str(folder)
+        else:
+            if assetstore is None:
+                if folder is None:
+                    raise StoreError("--db-url needs --assetstore DIR (or --repo DIR)")
+                assetstore = Path(folder) / ASSETSTORE_DIR
+            location = redact_url(db_url)
+        engine = make_engine(db_url)
+        repo = cls(engine, Assetstore(Path(assetstore)), clock=clock, location=location)
+        try:
+            exists = sa.inspect(engine).has_table(T.repository_info.name)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open database {redact_url(db_url)}: "
+                             f"{exc.orig.__class__.__name__}") from exc
+        if not exists and not create:
+            raise StoreError(f"{location}: not an aipsync repository "
+                             "(run 'aipsync repo init' first)")
+        if exists:
+            repo._check_version()
+            repo.recover()
+        return repo
+
+    def _check_version(self) -> None:
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                sa.select(T.repository_info.c.value)
+                .where(T.repository_info.c.key == "schema_version")).scalar()
+        if version is None:
+            raise StoreError(f"{self.location}: repository was never initialised "
+                             "(run 'aipsync repo init')")
+        if int(version) != T.SCHEMA_VERSION:
+            raise StoreError(f"{self.location}: repository schema version {version}, "
+                             f"this aipsync reads version {T.SCHEMA_VERSION}")
+
+    def is_initialised(self) -> bool:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(T.repository_info.name):
+                return False
+            return conn.execute(
+                sa.select(T.repository_info.c.value)
+                .where(T.repository_info.c.key == "schema_version")).scalar() is not None
+
+    def create_schema(self) -> None:
+        T.meta.create_all(self.engine)
+
+    def recover(self) -> None:
+        """Remove files of transactions that never finished (crash journal, temp files)."""
+        journals = self.assetstore.pending_journals()
+        if not journals:
+            return
+        keys: list[str] = []
+        for path in journals:
+            keys.extend(Journal.read(path))
+        with self.engine.connect() as conn:
+            referenced: set[str] = set()
+            for chunk_start in range(0, len(keys), 500):
+                chunk = keys[chunk_start:chunk_start + 500]
+                referenced.update(conn.execute(
+                    sa.select(T.bitstream.c.store_key)
+                    .where(T.bitstream.c.store_key.in_(chunk))).scalars())
+        self.assetstore.delete(k for k in keys if k not in referenced)
+        self.assetstore.remove_temp_files()
+        for path in journals:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """One database transaction; assetstore files follow its fate.
+
+        On a clean exit, new files are fsynced, then the database commits, then files of
+        deleted bitstreams are removed.  On an exception, the database rolls back and every
+        file written in the transaction is deleted.
+        """
+        journal = self.assetstore.journal()
+        conn = self.engine.connect().execution_options(aipsync_write=write)
+        tx: Tx | None = None
+        try:
+            with conn.begin():
+                tx = Tx(conn=conn, assetstore=self.assetstore, now=self.clock(),
+                        journal=journal, dialect=self.engine.dialect.name)
+                try:
+                    yield tx
+                    self.assetstore.sync(journal.keys)
+                except BaseException:
+                    self.assetstore.delete(journal.keys)
+                    raise
+            self.assetstore.delete(tx.delete_on_commit)
+        except sa.exc.IntegrityError as exc:
+            raise StoreError(f"the change conflicts with existing data: "
+                             f"{_short_db_error(exc)}") from exc
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"database error: {_short_db_error(exc)}") from exc
+        finally:
+            journal.close()
+            conn.close()
+
+
+def _short_db_error(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()
+    return text[0] if text else type(exc.orig).__name__
+
+
+def make_engine(db_url: str) -> sa.Engine:
+    """An engine with aipsync's settings for SQLite (WAL, foreign keys) or PostgreSQL."""
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            parent = Path(url.database).parent
+            if not parent.is_dir():
+                raise InputFileError(path=str(parent), detail="no such folder")
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.Connection) -> None:
+            write = conn.get_execution_options().get("aipsync_write", True)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return sa.create_engine(url, pool_pre_ping=True)
