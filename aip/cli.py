@@ -24,10 +24,11 @@ from aip.errors import (
     AipError,
     InputFileError,
     InvalidValueError,
+    MissingParentError,
     NotFoundError,
     UsageError,
 )
-from aip.model import Action, EPerson, MetadataValue, ResourcePolicy
+from aip.model import Action, EPerson, MetadataValue, ResourcePolicy, check_handle
 from aip.repository import auth, handles, objects, registry, saf
 from aip.repository import dump as dumpmod
 from aip.repository import seed as seedmod
@@ -80,6 +81,20 @@ def _parse_date(text: str | None, flag: str) -> dt.date | None:
 
 def _target(tx: Tx, handle: str, *types: str) -> tuple[str, int]:
     return handles.require(tx, handle, *types)
+
+
+def _parent(tx: Tx, handle: str, parent_type: str, what: str, key: str) -> int:
+    """The id of the object a new one goes under.
+
+    Raises:
+        HandleFormatError: ``handle`` is not a handle.
+        MissingParentError: nothing of ``parent_type`` has that handle (exit 43, not the
+            41 of a wrong handle elsewhere: the issue's "missing parent").
+    """
+    found = handles.resolve(tx, check_handle(handle))
+    if found is None or found[0] != parent_type:
+        raise MissingParentError(parent=handle, what=what, key=key)
+    return found[1]
 
 
 # =============================================================================================
@@ -148,7 +163,7 @@ def cmd_create_community(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
         parent = None
         if args.parent:
-            parent = _target(tx, args.parent, C.TYPE_COMMUNITY)[1]
+            parent = _parent(tx, args.parent, C.TYPE_COMMUNITY, "community", args.name)
         _, handle = objects.create_community(
             tx, parent_id=parent,
             metadata_values=[MetadataValue("dc", "title", None, args.name)])
@@ -158,7 +173,7 @@ def cmd_create_community(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_create_collection(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
-        parent = _target(tx, args.parent, C.TYPE_COMMUNITY)[1]
+        parent = _parent(tx, args.parent, C.TYPE_COMMUNITY, "collection", args.name)
         _, handle = objects.create_collection(
             tx, parent_ids=[parent],
             metadata_values=[MetadataValue("dc", "title", None, args.name)])
@@ -168,7 +183,7 @@ def cmd_create_collection(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_create_item(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
-        coll = _target(tx, args.collection, C.TYPE_COLLECTION)[1]
+        coll = _parent(tx, args.collection, C.TYPE_COLLECTION, "item", args.title)
         submitter = auth.require_eperson(tx, args.submitter).id if args.submitter else None
         iid, _ = objects.create_item(tx, collection_id=coll, submitter_id=submitter,
                                      mint_handle=False, in_archive=False)
@@ -529,6 +544,144 @@ def add_repo_commands(sub: Any) -> None:
 
 
 # =============================================================================================
+# packager
+# =============================================================================================
+PACKAGER_EPILOG = """\
+Export (-d): -o filterBundles=NAMES (exclude; +NAMES to include only those),
+  includeBundles=NAMES, manifestOnly=true, passwords=true, unauthorized=skip|zero,
+  updatedAfter=YYYY-MM-DDTHH:MM:SS, validate=false.
+Ingest (-s/-r): -o ignoreHandle=, ignoreParent=, createMetadataFields=, skipIfParentMissing=,
+  validate=true, manifestOnly=, dmd=DIM|MODS, useCollectionTemplate=.
+
+Examples:
+  aipsync packager -d -t AIP -e admin@example.org -i 123456789/5 item.zip
+  aipsync packager -d -a -t AIP -e admin@example.org -i 123456789/0 site.zip
+  aipsync packager -r -a -f -t AIP -e admin@example.org -i 123456789/0 site.zip
+"""
+
+
+def add_packager_command(sub: Any) -> None:
+    """Add ``packager`` with DSpace's flags (same letters, same long names)."""
+    p = sub.add_parser(
+        "packager", help="export and ingest AIPs (DSpace's packager flags)",
+        description="Export (-d) or ingest (-s, -r) DSpace METS AIPs.",
+        epilog=PACKAGER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-d", "--disseminate", action="store_true", help="export packages")
+    p.add_argument("-s", "--submit", action="store_true", help="submit (the default mode)")
+    p.add_argument("-r", "--restore", action="store_true", help="restore mode")
+    p.add_argument("-k", "--keep-existing", action="store_true",
+                   help="with -r: skip objects that exist (and their children)")
+    p.add_argument("-f", "--force-replace", action="store_true",
+                   help="with -r: replace objects that exist")
+    p.add_argument("-a", "--all", action="store_true", help="children too")
+    p.add_argument("-t", "--type", required=True, metavar="TYPE", help="package type: AIP")
+    p.add_argument("-e", "--eperson", required=True, metavar="EMAIL",
+                   help="acting e-person")
+    p.add_argument("-i", "--identifier", metavar="HANDLE",
+                   help="object to export, or to replace with -r -f")
+    p.add_argument("-p", "--parent", action="append", default=[], metavar="HANDLE",
+                   help="parent for ingest (only the first is used)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="packager option (repeatable)")
+    p.add_argument("-w", "--install", action="store_true",
+                   help="submit: skip the collection's workflow")
+    p.add_argument("-u", "--no-user-interaction", action="store_true",
+                   help="answer yes to every question")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="TOML file whose [aip] table configures the crosswalks")
+    p.add_argument("package", type=Path, metavar="FILE", help="the package file")
+    p.set_defaults(handler=cmd_packager)
+
+
+def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
+    """A progress callback: a rich bar on a terminal, rate-limited log lines otherwise."""
+    import time
+
+    from aip.packager.disseminator import Progress
+
+    if not args.quiet and sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
+                           MofNCompleteColumn(), TextColumn("objects"), DownloadColumn(),
+                           TimeRemainingColumn(), transient=False)
+        objects_task = bar.add_task("export", total=None)
+        bar.start()
+
+        def on_progress(p: Progress) -> None:
+            bar.update(objects_task, completed=p.objects_done, total=p.objects_total,
+                       description=f"export {p.handle}")
+
+        return on_progress, bar.stop
+    last = [0.0]
+
+    def log_progress(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5 or p.objects_done == p.objects_total:
+            last[0] = now
+            log.info("progress", objects_done=p.objects_done, objects_total=p.objects_total,
+                     bytes_done=p.bytes_done, bytes_total=p.bytes_total)
+
+    return log_progress, lambda: None
+
+
+def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
+    from aip.packager.config import load_aip_config
+    from aip.packager.options import ExportOptions, parse_option_strings
+
+    if args.type.upper() != "AIP":
+        raise UsageError(f"unknown package type {args.type!r}: aipsync handles -t AIP")
+    options = parse_option_strings(args.option)
+    config = load_aip_config(args.config)
+    if args.disseminate and not args.restore:
+        from aip.packager.disseminator import ExportRequest, export
+
+        if not args.identifier:
+            raise UsageError("packager -d needs -i HANDLE (the object to export)")
+        request = ExportRequest(handle=args.identifier, eperson=args.eperson,
+                                output=args.package, recursive=args.all,
+                                options=ExportOptions.parse(options),
+                                config=config.disseminate)
+        repo = open_repository(args)
+        on_progress, stop = _export_progress(args)
+        try:
+            result = export(repo, request, progress=on_progress)
+        finally:
+            stop()
+            repo.close()
+        print(f"exported {len(result.written)} package(s) to {args.package.parent}"
+              + (f", {len(result.unchanged)} unchanged since updatedAfter"
+                 if result.unchanged else "")
+              + (f", {len(result.skipped)} skipped (unauthorized)" if result.skipped else ""),
+              file=out)
+        print(args.package, file=out)
+        return 0
+    from aip.packager import ingester
+
+    ingest_request = ingester.request_from_args(args, options, config)
+    if not ingester.confirm_replace(ingest_request, args):
+        print("nothing replaced", file=out)
+        return C.EXIT_RESTORE_DECLINED
+    repo = open_repository(args)
+    try:
+        report = ingester.ingest(repo, ingest_request)
+    finally:
+        repo.close()
+    for line in ingester.report_lines(report):
+        print(line, file=out)
+    counts = ", ".join(f"{n} {a}" for a, n in sorted(ingester.summary(report).items()))
+    print(f"{ingest_request.mode.value}: {counts or 'nothing to do'}", file=out)
+    return report.exit_code
+
+
+# =============================================================================================
 # Entry point
 # =============================================================================================
 def build_parser(extra: Callable[[Any], None] | None = None) -> ArgumentParser:
@@ -543,6 +696,7 @@ def build_parser(extra: Callable[[Any], None] | None = None) -> ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=ArgumentParser)
     add_repo_commands(sub)
+    add_packager_command(sub)
     if extra is not None:
         extra(sub)
     return parser
@@ -554,10 +708,13 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        parser = build_parser(extra)
-        args = parser.parse_args(argv)
         from aip import logconfig
 
+        # Configure before parsing too: a usage error is logged below, and an unconfigured
+        # structlog prints every level, debug included, to stdout.
+        logconfig.configure("warning", "auto", err)
+        parser = build_parser(extra)
+        args = parser.parse_args(argv)
         logconfig.configure(args.log_level, args.log_format, err)
         handler: Handler = args.handler
         return handler(args, out)

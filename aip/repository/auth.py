@@ -125,7 +125,8 @@ def eperson_email(tx: Tx, eperson_id: int | None) -> str | None:
         return None
     emails = tx.cache.get("emails")
     if emails is None:
-        emails = dict(tx.execute(sa.select(T.eperson.c.id, T.eperson.c.email)).tuples().all())
+        emails = {pid: email for pid, email in tx.execute(
+            sa.select(T.eperson.c.id, T.eperson.c.email))}
         tx.cache["emails"] = emails
     value = emails.get(eperson_id)
     if value is None:
@@ -172,8 +173,8 @@ def require_group(tx: Tx, name: str) -> int:
 def group_names(tx: Tx) -> dict[int, str]:
     cached = tx.cache.get("group_names")
     if cached is None:
-        cached = dict(tx.execute(sa.select(T.epersongroup.c.id, T.epersongroup.c.name))
-                      .tuples().all())
+        cached = {gid: name for gid, name in tx.execute(
+            sa.select(T.epersongroup.c.id, T.epersongroup.c.name))}
         tx.cache["group_names"] = cached
     result: dict[int, str] = cached
     return result
@@ -190,6 +191,7 @@ def add_member(tx: Tx, group_id: int, eperson_id: int) -> None:
         T.group_member.c.group_id == group_id, T.group_member.c.eperson_id == eperson_id))
     if not exists:
         tx.execute(sa.insert(T.group_member).values(group_id=group_id, eperson_id=eperson_id))
+    _membership_changed(tx)
 
 
 def add_subgroup(tx: Tx, parent_id: int, child_id: int) -> None:
@@ -199,6 +201,7 @@ def add_subgroup(tx: Tx, parent_id: int, child_id: int) -> None:
         T.group_subgroup.c.parent_id == parent_id, T.group_subgroup.c.child_id == child_id))
     if not exists:
         tx.execute(sa.insert(T.group_subgroup).values(parent_id=parent_id, child_id=child_id))
+    _membership_changed(tx)
 
 
 def clear_group(tx: Tx, group_id: int, *, keep_eperson: int | None = None) -> None:
@@ -208,12 +211,13 @@ def clear_group(tx: Tx, group_id: int, *, keep_eperson: int | None = None) -> No
         stmt = stmt.where(T.group_member.c.eperson_id != keep_eperson)
     tx.execute(stmt)
     tx.execute(sa.delete(T.group_subgroup).where(T.group_subgroup.c.parent_id == group_id))
+    _membership_changed(tx)
 
 
 def _ancestors(tx: Tx, group_id: int, *, upward: bool = True) -> set[int]:
     """Groups that contain ``group_id`` (upward) or that it contains (downward), transitively."""
-    edges = tx.execute(sa.select(T.group_subgroup.c.parent_id, T.group_subgroup.c.child_id)
-                       ).tuples().all()
+    edges = [(parent, child) for parent, child in tx.execute(
+        sa.select(T.group_subgroup.c.parent_id, T.group_subgroup.c.child_id))]
     seen: set[int] = set()
     frontier = {group_id}
     while frontier:
@@ -227,8 +231,20 @@ def _ancestors(tx: Tx, group_id: int, *, upward: bool = True) -> set[int]:
     return seen
 
 
+def _membership_changed(tx: Tx) -> None:
+    for key in [k for k in tx.cache if isinstance(k, tuple) and k[0] == "groups_of"]:
+        del tx.cache[key]
+
+
 def groups_of(tx: Tx, eperson_id: int | None) -> set[int]:
-    """Every group the e-person is in, directly or through member groups; Anonymous always."""
+    """Every group the e-person is in, directly or through member groups; Anonymous always.
+
+    Cached per transaction; membership changes made through this module clear the cache.
+    """
+    key = ("groups_of", eperson_id)
+    cached = tx.cache.get(key)
+    if cached is not None:
+        return set(cached)
     direct: set[int] = {ANONYMOUS_ID}
     if eperson_id is not None:
         direct |= set(tx.execute(sa.select(T.group_member.c.group_id)
@@ -236,6 +252,7 @@ def groups_of(tx: Tx, eperson_id: int | None) -> set[int]:
     result = set(direct)
     for gid in direct:
         result |= _ancestors(tx, gid)
+    tx.cache[key] = frozenset(result)
     return result
 
 

@@ -39,6 +39,7 @@ from aip.model import (
 )
 from aip.repository import auth, handles, registry
 from aip.repository import tables as T
+from aip.repository.assetstore import StoredFile
 from aip.repository.store import AnyRow, Tx, pk
 
 CONTAINER_FIELDS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -154,7 +155,7 @@ def add_metadata(tx: Tx, resource_type: str, resource_id: int,
         fid: int(top) + 1 for fid, top in tx.execute(
             sa.select(mv.c.field_id, sa.func.max(mv.c.place))
             .where(mv.c.resource_type == resource_type, mv.c.resource_id == resource_id)
-            .group_by(mv.c.field_id)).tuples()}
+            .group_by(mv.c.field_id))}
     for value in values:
         fid = registry.field_id(tx, value.schema, value.element, value.qualifier,
                                 create=create_fields)
@@ -240,6 +241,17 @@ def store_bitstream(tx: Tx, src: BinaryIO, *, name: str | None, bundle_id: int |
                     user_format_description: str | None = None) -> int:
     """Stream bytes into the assetstore and add the bitstream row; returns its id."""
     stored = tx.assetstore.write(src, tx.journal)
+    return insert_bitstream(tx, stored, name=name, bundle_id=bundle_id,
+                            sequence_id=sequence_id, position=position, format_id=format_id,
+                            source=source, description=description,
+                            user_format_description=user_format_description)
+
+
+def insert_bitstream(tx: Tx, stored: StoredFile, *, name: str | None, bundle_id: int | None,
+                     sequence_id: int, position: int, format_id: int,
+                     source: str | None = None, description: str | None = None,
+                     user_format_description: str | None = None) -> int:
+    """Add the row of a bitstream whose bytes are already in the assetstore."""
     return pk(tx.execute(sa.insert(T.bitstream).values(
         bundle_id=bundle_id, position=position, sequence_id=sequence_id, name=name,
         source=source, description=description,
@@ -294,8 +306,18 @@ def set_logo(tx: Tx, obj_type: str, obj_id: int, src: BinaryIO | None,
     if src is None:
         return
     fid = format_id if format_id is not None else registry.guess_format_id(tx, name)
-    new_id = store_bitstream(tx, src, name=name, bundle_id=None, sequence_id=-1, position=0,
-                             format_id=fid)
+    attach_logo(tx, obj_type, obj_id, tx.assetstore.write(src, tx.journal), fid, name)
+
+
+def attach_logo(tx: Tx, obj_type: str, obj_id: int, stored: StoredFile, format_id: int,
+                name: str | None = None) -> None:
+    """Make stored bytes the logo of a community or collection (the old one removed)."""
+    table = T.community if obj_type == C.TYPE_COMMUNITY else T.collection
+    old = tx.scalar(sa.select(table.c.logo_id).where(table.c.id == obj_id))
+    if old is not None:
+        delete_bitstreams(tx, [old])
+    new_id = insert_bitstream(tx, stored, name=name, bundle_id=None, sequence_id=-1,
+                              position=0, format_id=format_id)
     tx.execute(sa.update(table).where(table.c.id == obj_id).values(logo_id=new_id))
 
 
@@ -535,8 +557,8 @@ def collection_model(tx: Tx, coll_id: int) -> Collection:
 def collection_handles(tx: Tx) -> dict[int, str]:
     cached = tx.cache.get("collection_handles")
     if cached is None:
-        cached = dict(tx.execute(sa.select(T.collection.c.id, T.collection.c.handle))
-                      .tuples().all())
+        cached = {cid: handle for cid, handle in tx.execute(
+            sa.select(T.collection.c.id, T.collection.c.handle))}
         tx.cache["collection_handles"] = cached
     result: dict[int, str] = cached
     return result

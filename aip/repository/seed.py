@@ -370,14 +370,14 @@ class _Seeder:
 
     def bitstream(self, bundle: int, position: int, seq: int, name: str, fmt: str,
                   data: bytes, read_group: int | None, source: str | None = None,
-                  description: str | None = None) -> int:
+                  description: str | None = None, read_action: Action = Action.READ) -> int:
         bid = self.ids.take(self.tx, T.bitstream)
         self.batch.add(T.bitstream, id=bid, bundle_id=bundle, position=position,
                        sequence_id=seq, name=name, source=source or name,
                        description=description, user_format_description=None,
                        format_id=self.format_id(fmt), **self.store(data))
         if read_group is not None:
-            self.policy(C.TYPE_BITSTREAM, bid, 0, Action.READ, read_group)
+            self.policy(C.TYPE_BITSTREAM, bid, 0, read_action, read_group)
         self.result.bitstreams += 1
         return bid
 
@@ -406,11 +406,13 @@ class _Seeder:
             self.result.withdrawn += withdrawn
             self.item_metadata(iid, n, when, handle)
             read = editors if coll_id in restricted else auth.ANONYMOUS_ID
+            # A withdrawn item has WITHDRAWN_READ wherever a live one has READ: on itself,
+            # its bundles and bitstreams (DSpace's withdraw; objects.withdraw_item).
+            read_action = Action.WITHDRAWN_READ if withdrawn else Action.READ
             no_policies = n % 17 == 16
             embargo = BASE_TIME.date() + dt.timedelta(days=3650) if n % 13 == 12 else None
             if not no_policies:
-                self.policy(C.TYPE_ITEM, iid, 0,
-                            Action.WITHDRAWN_READ if withdrawn else Action.READ, read)
+                self.policy(C.TYPE_ITEM, iid, 0, read_action, read)
                 if n % 8 == 0:
                     self.policy(C.TYPE_ITEM, iid, 1, Action.WRITE, None,
                                 eperson=person_ids[0], name="owner edits")
@@ -422,7 +424,7 @@ class _Seeder:
                            position=position, primary_bitstream_id=None)
             position += 1
             if not no_policies:
-                self.policy(C.TYPE_BUNDLE, bundle, 0, Action.READ, read)
+                self.policy(C.TYPE_BUNDLE, bundle, 0, read_action, read)
             originals: list[tuple[str, int]] = []
             for b in range(opts.bitstreams):
                 ext, fmt = _ORIGINAL_KINDS[(n + b) % len(_ORIGINAL_KINDS)]
@@ -431,9 +433,10 @@ class _Seeder:
                 size = max(1, opts.bitstream_size + self.rng.randint(-16, 16))
                 bs_id = self.bitstream(bundle, b, seq, name, fmt, self.content(ext, size),
                                        None if no_policies else read,
-                                       description="main file" if b == 0 else None)
+                                       description="main file" if b == 0 else None,
+                                       read_action=read_action)
                 if embargo is not None and b == 0:
-                    self.policy(C.TYPE_BITSTREAM, bs_id, 1, Action.READ, auth.ANONYMOUS_ID,
+                    self.policy(C.TYPE_BITSTREAM, bs_id, 1, read_action, auth.ANONYMOUS_ID,
                                 start=embargo, name="embargo")
                 originals.append((name, bs_id))
             if originals and n % 2 == 0:
@@ -448,7 +451,8 @@ class _Seeder:
                     position += 1
                     seq += 1
                     self.bitstream(derived, 0, seq, f"{originals[0][0]}.{ext}", fmt,
-                                   self.content(ext, 256), None if no_policies else read)
+                                   self.content(ext, 256), None if no_policies else read,
+                                   read_action=read_action)
             # LICENSE
             lic = self.ids.take(tx, T.bundle)
             self.batch.add(T.bundle, id=lic, item_id=iid, name=C.BUNDLE_LICENSE,
@@ -457,7 +461,8 @@ class _Seeder:
             seq += 1
             self.bitstream(lic, 0, seq, C.DEPOSIT_LICENSE_NAME, "License",
                            LICENSE_TEXT.encode(), None if no_policies else read,
-                           source="Written by org.dspace.content.LicenseUtils")
+                           source="Written by org.dspace.content.LicenseUtils",
+                           read_action=read_action)
             if n % 20 == 7:
                 cc = self.ids.take(tx, T.bundle)
                 self.batch.add(T.bundle, id=cc, item_id=iid, name=C.BUNDLE_CC_LICENSE,
@@ -465,7 +470,7 @@ class _Seeder:
                 position += 1
                 seq += 1
                 self.bitstream(cc, 0, seq, C.CC_RDF_NAME, "RDF XML", CC_RDF.encode(),
-                               None if no_policies else read)
+                               None if no_policies else read, read_action=read_action)
             if (n + 1) % FLUSH_EVERY == 0:
                 self.batch.flush(tx)
         self.batch.flush(tx)

@@ -57,7 +57,7 @@ class Tx:
     journal: Journal
     dialect: str
     delete_on_commit: list[str] = field(default_factory=list)
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     def execute(self, stmt: Any, params: Any = None) -> AnyResult:
         return self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt)

@@ -1,0 +1,89 @@
+"""Small XML helpers shared by the crosswalks (private to ``aip.crosswalks``).
+
+Owns: making text safe for XML 1.0, reading an element's text, matching elements by local
+name, and the ``CrosswalkError`` shorthand.  Must not know any metadata format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lxml import etree
+
+from aip.errors import CrosswalkError
+
+Element = etree._Element
+
+# XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+_ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: str) -> str:
+    """``value`` without the characters XML 1.0 cannot carry.
+
+    DSpace drops them silently too (``XSLTDisseminationCrosswalk.checkedString``,
+    ``MODSDisseminationCrosswalk.checkedString``); everything else is kept exactly.
+    """
+    return _ILLEGAL_XML.sub("", value)
+
+
+def text_of(element: Element) -> str:
+    """The character data of ``element`` and its descendants (comments and PIs excluded)."""
+    return "".join(_texts(element))
+
+
+def _texts(element: Element) -> Iterator[str]:
+    if element.text:
+        yield element.text
+    for child in element:
+        if isinstance(child.tag, str):
+            yield from _texts(child)
+        if child.tail:
+            yield child.tail
+
+
+def local(element: Element) -> str:
+    """The local name of ``element`` ("" for comments and processing instructions)."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return etree.QName(tag).localname
+
+
+def namespace(element: Element) -> str | None:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return None
+    return etree.QName(tag).namespace
+
+
+def children(element: Element, name: str | None = None) -> list[Element]:
+    """Element children (no comments/PIs), optionally only those with local name ``name``."""
+    return [c for c in element if isinstance(c.tag, str) and (name is None or local(c) == name)]
+
+
+def child(element: Element, name: str) -> Element | None:
+    """The first element child with local name ``name``."""
+    for c in element:
+        if isinstance(c.tag, str) and local(c) == name:
+            return c
+    return None
+
+
+def expect_root(element: Element, ns: str | None, name: str, what: str) -> None:
+    """Raise ``CrosswalkError`` unless ``element`` is ``{ns}name`` (``ns`` None: any)."""
+    if local(element) != name or (ns is not None and namespace(element) != ns):
+        raise CrosswalkError(
+            f"{what}: expected root element {{{ns or '*'}}}{name}, found {element.tag!r}")
+
+
+def sub(parent: Element, tag: str, text: str | None = None,
+        attrib: dict[str, str] | None = None) -> Element:
+    """Append ``tag`` to ``parent`` with XML-safe ``text`` and attributes."""
+    el = etree.SubElement(parent, tag)
+    for key, value in (attrib or {}).items():
+        el.set(key, xml_safe(value))
+    if text is not None:
+        el.text = xml_safe(text)
+    return el

@@ -1,0 +1,209 @@
+"""DIM, DSpace's internal metadata format: the descriptive metadata of AIPs.
+
+Owns: model metadata values <-> ``<dim:dim>`` (the dmdSec ``OTHERMDTYPE="DIM"``), including the
+fixed container field lists of communities, collections and the site.  Pure: no I/O, does not
+know METS (the caller wraps the element).
+
+Rules (DSpace ``XSLTDisseminationCrosswalk.createDIM``/``createField`` and
+``XSLTIngestionCrosswalk.ingestDIM``/``applyDimField``; docs/aip-format.md 3.3):
+
+* ``dim:field`` attributes in this order: ``mdschema``, ``element``, ``qualifier`` (omitted when
+  none), ``lang`` (omitted when ``None``; ``lang=""`` for the empty language), then
+  ``authority`` and ``confidence`` only when an authority is set; the confidence is written as
+  its ``Choices`` word (``ACCEPTED``...), a number when it has no word.
+* Item values: every value, every schema, in the order given.  Values are kept exactly (no
+  trimming; aipsync round trips must be exact) except that characters XML 1.0 cannot carry are
+  dropped, as DSpace does.
+* Containers: the fixed list of ``constants.COMMUNITY_FIELDS`` / ``COLLECTION_FIELDS``, the first
+  value of each field, an empty element when absent, ``dc.identifier.uri`` = ``hdl:<handle>``.
+  On ingest empty elements mean "absent" and ``dc.identifier.uri`` is not metadata (it is
+  derived from the handle on export).
+* Site: ``dc.identifier.uri`` = ``hdl:<handle>``, ``dc.identifier.uri`` = site URL, ``dc.title``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lxml import etree
+
+from aip import constants as C
+from aip.crosswalks._xml import Element, children, expect_root, text_of, xml_safe
+from aip.errors import CrosswalkError, Problem
+from aip.model import Confidence, MetadataValue, Site, handle_uri
+
+_NAMESPACES: dict[str, str] = {"dim": C.NS_DIM}
+_SCHEMA_LOCATION: str | None = None  # DSpace publishes no schema for DIM
+
+_DIM = f"{{{C.NS_DIM}}}dim"
+_FIELD = f"{{{C.NS_DIM}}}field"
+
+
+def new_root(dspace_type: str) -> Element:
+    """An empty ``<dim:dim dspaceType=…>``."""
+    root = etree.Element(_DIM, nsmap={"dim": C.NS_DIM})
+    root.set("dspaceType", dspace_type)
+    return root
+
+
+def add_field(root: Element, schema: str, element: str, qualifier: str | None,
+              value: str | None, *, language: str | None = None, authority: str | None = None,
+              confidence: int = Confidence.UNSET) -> Element:
+    """Append one ``dim:field`` in DSpace's attribute order (see module docstring)."""
+    field = etree.SubElement(root, _FIELD)
+    field.set("mdschema", xml_safe(schema))
+    field.set("element", xml_safe(element))
+    if qualifier:
+        field.set("qualifier", xml_safe(qualifier))
+    if language is not None:
+        field.set("lang", xml_safe(language))
+    if value is not None:
+        field.text = xml_safe(value)
+    if authority is not None:
+        field.set("authority", xml_safe(authority))
+        field.set("confidence", confidence_text(confidence))
+    return field
+
+
+def confidence_text(confidence: int) -> str:
+    """DSpace's word for a confidence value (``Choices.getConfidenceText``)."""
+    try:
+        return Confidence(confidence).name
+    except ValueError:
+        return str(int(confidence))
+
+
+def confidence_value(text: str | None) -> int:
+    """The confidence for a word; unknown words give ``NOVALUE`` as in ``Choices``."""
+    if text is None or not text.strip():
+        return int(Confidence.UNSET)
+    word = text.strip()
+    for member in Confidence:
+        if member.name.lower() == word.lower():
+            return int(member)
+    try:
+        return int(word)
+    except ValueError:
+        return int(Confidence.NOVALUE)
+
+
+def disseminate(values: Sequence[MetadataValue], dspace_type: str = C.TYPE_ITEM) -> Element:
+    """Every value, in order, as a ``<dim:dim dspaceType=…>`` (items, template items)."""
+    root = new_root(dspace_type)
+    for v in values:
+        add_field(root, v.schema, v.element, v.qualifier, v.value, language=v.language,
+                  authority=v.authority, confidence=v.confidence)
+    return root
+
+
+def container_fields(obj_type: str) -> tuple[tuple[str, str | None], ...]:
+    """The fixed field list of a community or collection."""
+    if obj_type == C.TYPE_COMMUNITY:
+        return C.COMMUNITY_FIELDS
+    if obj_type == C.TYPE_COLLECTION:
+        return C.COLLECTION_FIELDS
+    raise ValueError(f"no container field list for {obj_type!r}")
+
+
+def first_values(metadata: Sequence[MetadataValue]) -> dict[tuple[str, str | None], str]:
+    """The first non-empty ``dc`` value of each (element, qualifier)."""
+    first: dict[tuple[str, str | None], str] = {}
+    for v in metadata:
+        if v.schema == "dc" and v.value != "":
+            first.setdefault((v.element, v.qualifier or None), v.value)
+    return first
+
+
+def disseminate_container(obj_type: str, handle: str,
+                          metadata: Sequence[MetadataValue]) -> Element:
+    """A community's or collection's fixed DIM list (empty element for an absent field)."""
+    root = new_root(obj_type)
+    first = first_values(metadata)
+    for element, qualifier in container_fields(obj_type):
+        if (element, qualifier) == ("identifier", "uri"):
+            value: str | None = handle_uri(handle)
+        else:
+            value = first.get((element, qualifier))
+        add_field(root, "dc", element, qualifier, value)
+    return root
+
+
+def disseminate_site(site: Site) -> Element:
+    """The site's DIM: its handle URI, its URL and its name."""
+    root = new_root(C.TYPE_SITE)
+    add_field(root, "dc", "identifier", "uri", handle_uri(site.handle))
+    add_field(root, "dc", "identifier", "uri", site.url)
+    add_field(root, "dc", "title", None, site.name)
+    return root
+
+
+def dspace_type(root: Element) -> str | None:
+    """The ``dspaceType`` of a ``dim:dim``."""
+    return root.get("dspaceType")
+
+
+def _fields(root: Element, what: str) -> list[Element]:
+    expect_root(root, C.NS_DIM, "dim", what)
+    fields = []
+    for el in children(root):
+        if el.tag != _FIELD:
+            raise CrosswalkError(f"{what}: unexpected element {el.tag!r} in dim:dim")
+        fields.append(el)
+    return fields
+
+
+def _value(field: Element, what: str) -> MetadataValue:
+    schema, element = field.get("mdschema"), field.get("element")
+    if not schema or not element:
+        raise CrosswalkError(f"{what}: dim:field without mdschema/element (line "
+                             f"{field.sourceline})")
+    authority = field.get("authority")
+    confidence = confidence_value(field.get("confidence"))
+    if authority is None and field.get("confidence") is None:
+        confidence = int(Confidence.UNSET)
+    # "some XSL puts an empty string in qualifier" (XSLTIngestionCrosswalk): "" means none
+    qualifier = field.get("qualifier") or None
+    return MetadataValue(schema=schema, element=element, qualifier=qualifier,
+                         value=text_of(field), language=field.get("lang"),
+                         authority=authority, confidence=confidence)
+
+
+def ingest(root: Element, what: str = "DIM") -> tuple[MetadataValue, ...]:
+    """Every ``dim:field`` as a metadata value, in document order.
+
+    Raises:
+        CrosswalkError: not a ``dim:dim``, an unexpected element, a field without
+            ``mdschema``/``element``.
+    """
+    return tuple(_value(f, what) for f in _fields(root, what))
+
+
+def ingest_container(root: Element, obj_type: str,
+                     warnings: list[Problem] | None = None) -> tuple[MetadataValue, ...]:
+    """The fixed container fields that have a value (first one per field), in list order.
+
+    ``dc.identifier.uri`` is skipped (derived from the handle); empty elements are absent;
+    other fields are ignored with a warning, as DSpace does ("Cannot map to Coll/Comm
+    metadata field").
+    """
+    allowed = container_fields(obj_type)
+    found: dict[tuple[str, str | None], str] = {}
+    for v in ingest(root, f"{obj_type} DIM"):
+        key = (v.element, v.qualifier)
+        if v.schema != "dc" or key not in allowed:
+            if warnings is not None:
+                warnings.append(Problem("AIP-W043", f"{obj_type} DIM field {v.field} is not a "
+                                        "container field; ignored"))
+            continue
+        if key == ("identifier", "uri") or v.value == "":
+            continue
+        found.setdefault(key, v.value)
+    return tuple(MetadataValue("dc", e, q, found[(e, q)]) for e, q in allowed if (e, q) in found)
+
+
+__all__ = [
+    "add_field", "confidence_text",
+    "confidence_value", "container_fields", "disseminate", "disseminate_container",
+    "disseminate_site", "dspace_type", "first_values", "ingest",
+    "ingest_container", "new_root",
+]

@@ -1,0 +1,393 @@
+"""Hardened parsing of untrusted METS bytes, and METS structure -> a ``Manifest`` value.
+
+Owns: the one XML parser configuration for package manifests (no DTD, no entity expansion,
+no network, no huge trees), the limits on hostile input, translating lxml's errors into
+``ManifestParseError`` (style D4), and reading the generic METS structure: header, metadata
+sections by ID (with their effective MDTYPE, their ``xmlData`` element, ``binData`` bytes or
+``mdRef`` address), file groups and files with their ``FLocat``, structMaps with divs, ``fptr``
+and ``mptr``.  Knows nothing of DSpace AIPs (``aip.packager.manifest`` interprets the
+structure), must not import ``aip.crosswalks``, and does no I/O.
+
+What is refused, and how:
+
+* ``ManifestParseError``: more than ``MAX_MANIFEST_BYTES``; not well-formed; any DOCTYPE
+  (internal subsets carry entity declarations: billion laughs, external entities/XXE); an
+  entity reference; an attribute value longer than ``MAX_ATTRIBUTE_CHARS``; a root that is
+  not ``{http://www.loc.gov/METS/}mets`` ("wrong namespace").
+* ``PackageValidationError`` (all problems at once, style E3): duplicate IDs (``AIP-E040``),
+  ``DMDID``/``ADMID``/``FILEID`` pointing nowhere (``AIP-E041``) or at the wrong kind of element
+  (``AIP-E042``), a metadata section with neither ``mdWrap`` nor ``mdRef`` (``AIP-E043``), a
+  number attribute that is not a number (``AIP-E045``), a ``binData`` that is not base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from aip import constants as C
+from aip.errors import ManifestParseError, PackageValidationError, Problem
+from aip.mets.validate import structural_problems
+
+Element = etree._Element
+
+_METS_ROOT = f"{{{C.NS_METS}}}mets"
+_XLINK_HREF = f"{{{C.NS_XLINK}}}href"
+_AMD_KINDS = ("techMD", "rightsMD", "sourceMD", "digiprovMD")
+
+
+class _DenyResolver(etree.Resolver):
+    """Refuses every external resource (belt and braces: nothing is loaded anyway)."""
+
+    def resolve(self, system_url: str | None, public_id: str | None,  # type: ignore[override]
+                context: object) -> Any:
+        raise ManifestParseError(detail=f"external resource {system_url!r} refused")
+
+
+def _parser() -> etree.XMLParser:
+    # A new parser per call: lxml parsers keep per-document state and are not thread-safe.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=False, remove_comments=False,
+                             remove_pis=False, collect_ids=False)
+    parser.resolvers.add(_DenyResolver())
+    return parser
+
+
+def parse_bytes(data: bytes, *, path: str = "") -> Element:
+    """Parse untrusted manifest bytes into the ``mets`` root element.
+
+    Raises:
+        ManifestParseError: too large, not well-formed, DTD/entities, over-long attribute,
+            wrong root element (see the module docstring).
+    """
+    if len(data) > C.MAX_MANIFEST_BYTES:
+        raise ManifestParseError(path=path, detail=f"manifest is {len(data)} bytes, more than "
+                                 f"the limit of {C.MAX_MANIFEST_BYTES}")
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, _parser()))
+    except etree.XMLSyntaxError as exc:
+        raise ManifestParseError(path=path, detail=str(exc)) from exc
+    except ManifestParseError as exc:
+        raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
+    docinfo = tree.docinfo
+    doctype: str = getattr(docinfo, "doctype", "")  # missing from lxml-stubs
+    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ManifestParseError(path=path, detail="a DOCTYPE/DTD is not allowed in a METS "
+                                 "manifest (entity declarations, external entities)")
+    root = tree.getroot()
+    for el in root.iter():
+        if isinstance(el, etree._Entity):
+            raise ManifestParseError(path=path, detail=f"entity reference {el.text!r} "
+                                     f"(line {el.sourceline}) is not allowed")
+        if not isinstance(el.tag, str):
+            continue
+        for key, value in el.attrib.items():
+            if len(value) > C.MAX_ATTRIBUTE_CHARS:
+                raise ManifestParseError(path=path, detail=f"attribute {key!r} on line "
+                                         f"{el.sourceline} is {len(value)} characters long "
+                                         f"(limit {C.MAX_ATTRIBUTE_CHARS})")
+    if root.tag != _METS_ROOT:
+        raise ManifestParseError(path=path, detail=f"root element is {root.tag!r}, not "
+                                 f"{_METS_ROOT!r} (wrong namespace or not METS)")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# The structure
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MdSection:
+    """One metadata section (``dmdSec``, ``techMD``, ``rightsMD``, ``sourceMD``, ``digiprovMD``).
+
+    ``mdtype`` is the effective type label: ``OTHERMDTYPE`` when ``MDTYPE="OTHER"``, else
+    ``MDTYPE`` (DSpace ``METSManifest.getMdType``); ``raw_mdtype``/``othermdtype`` are the
+    attributes as written.  Exactly one of ``content`` (the first element inside
+    ``mdWrap/xmlData``), ``binary`` (decoded ``mdWrap/binData``) and ``href``
+    (``mdRef/@xlink:href``) is usually set.
+    """
+
+    id: str
+    kind: str
+    mdtype: str | None
+    raw_mdtype: str | None = None
+    othermdtype: str | None = None
+    mimetype: str | None = None
+    content: Element | None = None
+    binary: bytes | None = None
+    href: str | None = None
+    loctype: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmdSec:
+    id: str
+    sections: tuple[MdSection, ...] = ()
+
+    def of_kind(self, kind: str) -> tuple[MdSection, ...]:
+        return tuple(s for s in self.sections if s.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A ``file`` with its ``FLocat`` and the ``USE`` of its ``fileGrp``."""
+
+    id: str
+    use: str | None
+    mimetype: str | None = None
+    seq: int | None = None
+    size: int | None = None
+    checksum: str | None = None
+    checksumtype: str | None = None
+    admid: tuple[str, ...] = ()
+    groupid: str | None = None
+    href: str | None = None
+    loctype: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileGroup:
+    id: str | None
+    use: str | None
+    admid: tuple[str, ...] = ()
+    files: tuple[FileEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """An ``mptr``: ``loctype`` ``HANDLE`` or ``URL``."""
+
+    id: str | None
+    loctype: str | None
+    href: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Div:
+    id: str | None
+    type: str | None = None
+    label: str | None = None
+    dmdid: tuple[str, ...] = ()
+    admid: tuple[str, ...] = ()
+    fptrs: tuple[str, ...] = ()
+    mptrs: tuple[Pointer, ...] = ()
+    divs: tuple[Div, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StructMap:
+    id: str | None
+    label: str | None
+    type: str | None
+    divs: tuple[Div, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    role: str | None
+    type: str | None
+    othertype: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The generic METS structure of one manifest (no DSpace interpretation)."""
+
+    root: Element
+    id: str | None
+    objid: str | None
+    type: str | None
+    profile: str | None
+    label: str | None = None
+    createdate: str | None = None
+    lastmoddate: str | None = None
+    agents: tuple[Agent, ...] = ()
+    dmd_secs: tuple[MdSection, ...] = ()
+    amd_secs: tuple[AmdSec, ...] = ()
+    file_groups: tuple[FileGroup, ...] = ()
+    struct_maps: tuple[StructMap, ...] = ()
+    sections: Mapping[str, MdSection] = field(default_factory=dict)
+    amds: Mapping[str, AmdSec] = field(default_factory=dict)
+    files: Mapping[str, FileEntry] = field(default_factory=dict)
+
+    def amd_sections(self, ids: tuple[str, ...], kind: str | None = None
+                     ) -> tuple[MdSection, ...]:
+        """The sections reached through ``ADMID`` values (amdSecs or single sections)."""
+        out: list[MdSection] = []
+        for ident in ids:
+            amd = self.amds.get(ident)
+            if amd is not None:
+                out.extend(amd.sections)
+            elif ident in self.sections:
+                out.append(self.sections[ident])
+        return tuple(s for s in out if kind is None or s.kind == kind)
+
+
+def _line(el: Element) -> int | None:
+    line: Any = el.sourceline  # lxml-stubs type it oddly
+    return line if isinstance(line, int) else None
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split()) if value else ()
+
+
+def _local(el: Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _kids(el: Element, name: str) -> list[Element]:
+    tag = f"{{{C.NS_METS}}}{name}"
+    return [c for c in el if c.tag == tag]
+
+
+class _Reader:
+    """Reads the structure, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def integer(self, el: Element, name: str) -> int | None:
+        value = el.get(name)
+        if value is None:
+            return None
+        try:
+            return int(value.strip())
+        except ValueError:
+            self.problems.append(Problem("AIP-E045", f"{_local(el)}/@{name} is not a number",
+                                         path=f"line {el.sourceline}", found=value))
+            return None
+
+    def section(self, el: Element) -> MdSection:
+        kind = _local(el)
+        ident = el.get("ID") or ""
+        wrap = next(iter(_kids(el, "mdWrap")), None)
+        ref = next(iter(_kids(el, "mdRef")), None)
+        body = ref if ref is not None else wrap
+        if body is None:
+            self.problems.append(Problem("AIP-E043", f"{kind} {ident!r} has neither mdRef nor "
+                                         "mdWrap", path=f"line {el.sourceline}"))
+            return MdSection(id=ident, kind=kind, mdtype=None, line=_line(el))
+        raw, other = body.get("MDTYPE"), body.get("OTHERMDTYPE")
+        mdtype = other if raw == "OTHER" else raw
+        if ref is not None:
+            return MdSection(id=ident, kind=kind, mdtype=mdtype, raw_mdtype=raw,
+                             othermdtype=other, mimetype=ref.get("MIMETYPE"),
+                             href=ref.get(_XLINK_HREF), loctype=ref.get("LOCTYPE"),
+                             line=_line(el))
+        assert wrap is not None
+        content: Element | None = None
+        binary: bytes | None = None
+        for data in _kids(wrap, "xmlData"):
+            content = next((c for c in data if isinstance(c.tag, str)), None)
+        for data in _kids(wrap, "binData"):
+            try:
+                binary = base64.b64decode("".join((data.text or "").split()), validate=True)
+            except (binascii.Error, ValueError):
+                self.problems.append(Problem("AIP-E043", f"{kind} {ident!r}: binData is not "
+                                             "base64", path=f"line {data.sourceline}"))
+        return MdSection(id=ident, kind=kind, mdtype=mdtype, raw_mdtype=raw, othermdtype=other,
+                         mimetype=wrap.get("MIMETYPE"), content=content, binary=binary,
+                         line=_line(el))
+
+    def file_groups(self, parent: Element, out: list[FileGroup]) -> None:
+        for grp in _kids(parent, "fileGrp"):
+            use = grp.get("USE")
+            files = []
+            for f in _kids(grp, "file"):
+                loc = next(iter(_kids(f, "FLocat")), None)
+                files.append(FileEntry(
+                    id=f.get("ID") or "", use=use, mimetype=f.get("MIMETYPE"),
+                    seq=self.integer(f, "SEQ"), size=self.integer(f, "SIZE"),
+                    checksum=f.get("CHECKSUM"), checksumtype=f.get("CHECKSUMTYPE"),
+                    admid=_ids(f.get("ADMID")), groupid=f.get("GROUPID"),
+                    href=loc.get(_XLINK_HREF) if loc is not None else None,
+                    loctype=loc.get("LOCTYPE") if loc is not None else None,
+                    line=_line(f)))
+            out.append(FileGroup(id=grp.get("ID"), use=use, admid=_ids(grp.get("ADMID")),
+                                 files=tuple(files)))
+            self.file_groups(grp, out)  # METS allows nested fileGrps
+
+    def div(self, el: Element) -> Div:
+        return Div(
+            id=el.get("ID"), type=el.get("TYPE"), label=el.get("LABEL"),
+            dmdid=_ids(el.get("DMDID")), admid=_ids(el.get("ADMID")),
+            fptrs=tuple(f.get("FILEID") or "" for f in _kids(el, "fptr")),
+            mptrs=tuple(Pointer(id=p.get("ID"), loctype=p.get("LOCTYPE"),
+                                href=p.get(_XLINK_HREF)) for p in _kids(el, "mptr")),
+            divs=tuple(self.div(d) for d in _kids(el, "div")))
+
+
+def parse_manifest(root: Element, *, path: str = "") -> Manifest:
+    """The generic structure of a parsed ``mets`` element.
+
+    Raises:
+        PackageValidationError: every structural problem found (see the module docstring).
+    """
+    reader = _Reader(path)
+    problems = structural_problems(root)
+    agents: list[Agent] = []
+    createdate = lastmoddate = None
+    for hdr in _kids(root, "metsHdr"):
+        createdate, lastmoddate = hdr.get("CREATEDATE"), hdr.get("LASTMODDATE")
+        for agent in _kids(hdr, "agent"):
+            name = next(iter(_kids(agent, "name")), None)
+            agents.append(Agent(role=agent.get("ROLE"), type=agent.get("TYPE"),
+                                othertype=agent.get("OTHERTYPE"),
+                                name="".join(str(t) for t in name.itertext()) if name is not None
+                                else None))
+    dmd_secs = tuple(reader.section(d) for d in _kids(root, "dmdSec"))
+    amd_secs = tuple(
+        AmdSec(id=a.get("ID") or "",
+               sections=tuple(reader.section(s) for s in a
+                              if isinstance(s.tag, str) and _local(s) in _AMD_KINDS))
+        for a in _kids(root, "amdSec"))
+    groups: list[FileGroup] = []
+    for sec in _kids(root, "fileSec"):
+        reader.file_groups(sec, groups)
+    struct_maps = tuple(
+        StructMap(id=s.get("ID"), label=s.get("LABEL"), type=s.get("TYPE"),
+                  divs=tuple(reader.div(d) for d in _kids(s, "div")))
+        for s in _kids(root, "structMap"))
+    problems.extend(reader.problems)
+    if problems:
+        raise PackageValidationError(problems, path=path)
+    sections = {s.id: s for s in dmd_secs}
+    for amd in amd_secs:
+        sections.update((s.id, s) for s in amd.sections)
+    return Manifest(
+        root=root, id=root.get("ID"), objid=root.get("OBJID"), type=root.get("TYPE"),
+        profile=root.get("PROFILE"), label=root.get("LABEL"), createdate=createdate,
+        lastmoddate=lastmoddate, agents=tuple(agents), dmd_secs=dmd_secs, amd_secs=amd_secs,
+        file_groups=tuple(groups), struct_maps=struct_maps, sections=sections,
+        amds={a.id: a for a in amd_secs},
+        files={f.id: f for g in groups for f in g.files})
+
+
+def from_bytes(data: bytes, *, path: str = "") -> Manifest:
+    """``parse_manifest(parse_bytes(data))``."""
+    return parse_manifest(parse_bytes(data, path=path), path=path)
+
+
+__all__ = [
+    "Agent",
+    "AmdSec",
+    "Div",
+    "FileEntry",
+    "FileGroup",
+    "Manifest",
+    "MdSection",
+    "Pointer",
+    "StructMap",
+    "from_bytes",
+    "parse_bytes",
+    "parse_manifest",
+]

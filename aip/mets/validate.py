@@ -1,0 +1,250 @@
+"""Offline validation of METS manifests: XSD with the bundled schemas, and structure.
+
+Owns: loading the bundled XSDs (``aip/schemas``) through their OASIS ``catalog.xml`` with a
+resolver that never touches the network (any address the catalog does not map to a bundled
+file is refused at once), compiling each schema once per process, and the checks that return
+``Problem`` lists: METS 1.12.1 + XLink (``xmlData`` is lax, so metadata inside is not checked),
+IDs and IDREFs, and optionally the inner PREMIS / MODS / METSRights sections as *warnings*
+(DSpace's own output fails MODS and 4.0+ METSRights strictness, ``schemas/README.md``).  Must
+not raise for a bad manifest (problems are values) and must not import ``aip.crosswalks``.
+The only file reads in ``aip.mets`` are of the bundled schema files, here.
+
+Problem codes: ``AIP-E040`` duplicate ID, ``AIP-E041`` IDREF to no element, ``AIP-E042`` IDREF to
+the wrong kind of element, ``AIP-E044`` METS schema violation; ``AIP-W040`` inner section not
+valid against its schema.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from aip import constants as C
+from aip.errors import AipError, Problem
+
+Element = etree._Element
+
+#: The bundled schemas (package data, installed with ``aip``).
+_SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+_CATALOG = _SCHEMA_DIR / "catalog.xml"
+_METS_XSD = _SCHEMA_DIR / "mets" / "mets.xsd"
+#: Inner sections checked as warnings: namespace -> bundled schema.
+_INNER_SCHEMAS: Mapping[str, Path] = {
+    C.NS_PREMIS: _SCHEMA_DIR / "premis-1.0" / "PREMIS-v1-0.xsd",
+    C.NS_MODS: _SCHEMA_DIR / "mods" / "mods-3-1.xsd",
+    C.NS_METSRIGHTS: _SCHEMA_DIR / "metsrights" / "METSRights.xsd",
+}
+#: DSpace 4.0+ ``rights:Context`` attributes METSRights.xsd does not allow (stripped before
+#: the inner check so genuine DSpace output passes; docs/aip-format.md 3.4).
+_DSPACE_CONTEXT_ATTRS = ("rpName", "in-effect", "start-date", "end-date")
+
+_CATALOG_NS = "urn:oasis:names:tc:entity:xmlns:xml:catalog"
+_VALIDATE_LOCK = threading.Lock()
+
+
+class SchemaLoadError(AipError):
+    """A bundled schema cannot be loaded (missing file, or an import the catalog cannot map).
+
+    Never a property of a package: it means the installation is broken.
+    """
+
+    exit_code = C.EXIT_UNEXPECTED
+    message = "cannot load bundled schema: {detail}"
+
+
+@functools.cache
+def catalog() -> Mapping[str, Path]:
+    """Remote schema address -> bundled file, from ``catalog.xml`` (``uri`` and ``system``)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    tree = etree.parse(str(_CATALOG), parser)
+    mapping: dict[str, Path] = {}
+    for el in tree.getroot():
+        if not isinstance(el.tag, str):
+            continue
+        key = el.get("name") if el.tag == f"{{{_CATALOG_NS}}}uri" else el.get("systemId")
+        target = el.get("uri")
+        if key and target:
+            mapping[key] = (_CATALOG.parent / target).resolve()
+    return mapping
+
+
+class OfflineResolver(etree.Resolver):
+    """Resolves schema imports to bundled files only; refuses every other address at once."""
+
+    def __init__(self, mapping: Mapping[str, Path], root: Path = _SCHEMA_DIR) -> None:
+        super().__init__()
+        self._mapping = mapping
+        self._root = root.resolve()
+        #: Addresses refused so far (lxml reports a refused import only as a parse failure).
+        self.refused: list[str] = []
+
+    def resolve(self, system_url: str | None, public_id: str | None,  # type: ignore[override]
+                context: object) -> Any:  # lxml-stubs predate the ``context`` argument
+        if system_url is None:
+            raise SchemaLoadError(f"import without a location (public id {public_id!r})")
+        local = self._mapping.get(system_url)
+        if local is not None:
+            return self._file(str(local), context)
+        parts = urlsplit(system_url)
+        if parts.scheme in ("", "file"):
+            path = Path(parts.path).resolve()
+            if path.is_relative_to(self._root) and path.is_file():
+                return self._file(str(path), context)
+        self.refused.append(system_url)
+        raise SchemaLoadError(f"{system_url} is not a bundled schema; refusing to fetch it")
+
+
+    def _file(self, filename: str, context: object) -> Any:
+        base: Any = self
+        return base.resolve_filename(filename, context)
+
+
+def load_schema(path: Path, mapping: Mapping[str, Path] | None = None) -> etree.XMLSchema:
+    """Compile the XSD at ``path`` with imports resolved offline (``OfflineResolver``).
+
+    Raises:
+        SchemaLoadError: the file or one of its imports is not available locally.
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    resolver = OfflineResolver(catalog() if mapping is None else mapping,
+                               root=path.parent if mapping is not None else _SCHEMA_DIR)
+    parser.resolvers.add(resolver)
+    try:
+        doc = etree.parse(str(path), parser)
+        return etree.XMLSchema(doc)
+    except SchemaLoadError:
+        raise
+    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+        if resolver.refused:
+            raise SchemaLoadError(f"{path}: imports {', '.join(resolver.refused)}, which is "
+                                  "not a bundled schema (refused, not fetched)") from exc
+        raise SchemaLoadError(f"{path}: {exc}") from exc
+
+
+@functools.cache
+def mets_schema() -> etree.XMLSchema:
+    """METS 1.12.1 (+ XLink), compiled once per process."""
+    return load_schema(_METS_XSD)
+
+
+@functools.cache
+def inner_schema(namespace: str) -> etree.XMLSchema:
+    """The schema of an inner section namespace (PREMIS 1.0, MODS 3.1, METSRights)."""
+    return load_schema(_INNER_SCHEMAS[namespace])
+
+
+def _xsd_problems(schema: etree.XMLSchema, doc: Element, code: str,
+                  what: str) -> list[Problem]:
+    with _VALIDATE_LOCK:  # the error log lives on the schema object
+        if schema.validate(doc):
+            return []
+        errors: list[Any] = list(cast("Iterable[Any]", schema.error_log))
+    return [Problem(code, f"{what}: {e.message}", path=f"line {e.line}") for e in errors]
+
+
+def _mets_elements(el: Element) -> Iterator[Element]:
+    """METS elements of the document, not descending into wrapped metadata or content."""
+    yield el
+    if el.tag in (f"{{{C.NS_METS}}}xmlData", f"{{{C.NS_METS}}}binData",
+                  f"{{{C.NS_METS}}}FContent"):
+        return
+    for kid in el:
+        if isinstance(kid.tag, str):
+            yield from _mets_elements(kid)
+
+
+#: IDREF attribute -> element kinds it may point at (METS 1.12.1 usage by DSpace AIPs).
+_AMD_TARGETS = frozenset({"amdSec", "techMD", "rightsMD", "sourceMD", "digiprovMD"})
+_IDREFS: Mapping[str, frozenset[str]] = {
+    "DMDID": frozenset({"dmdSec"}),
+    "ADMID": _AMD_TARGETS,
+    "FILEID": frozenset({"file"}),
+}
+
+
+def structural_problems(root: Element) -> list[Problem]:
+    """Duplicate IDs and IDREFs (``DMDID``/``ADMID``/``FILEID``) that point nowhere or amiss."""
+    problems: list[Problem] = []
+    kinds: dict[str, str] = {}
+    elements = list(_mets_elements(root))
+    for el in elements:
+        ident = el.get("ID")
+        if ident is None:
+            continue
+        kind = etree.QName(el).localname
+        if ident in kinds:
+            problems.append(Problem("AIP-E040", f"duplicate ID {ident!r} ({kind})",
+                                    path=f"line {el.sourceline}"))
+        else:
+            kinds[ident] = kind
+    for el in elements:
+        for attr, allowed in _IDREFS.items():
+            value = el.get(attr)
+            if value is None:
+                continue
+            for ref in value.split():
+                target = kinds.get(ref)
+                where = f"line {el.sourceline}"
+                name = etree.QName(el).localname
+                if target is None:
+                    problems.append(Problem("AIP-E041", f"{name}/@{attr} points to no element",
+                                            path=where, expected="an existing ID", found=ref))
+                elif target not in allowed:
+                    problems.append(Problem("AIP-E042", f"{name}/@{attr} points to a {target}",
+                                            path=where, expected=" or ".join(sorted(allowed)),
+                                            found=target))
+    return problems
+
+
+def inner_problems(root: Element) -> list[Problem]:
+    """Warnings for PREMIS, MODS and METSRights sections that their schemas reject."""
+    problems: list[Problem] = []
+    for data in root.iter(f"{{{C.NS_METS}}}xmlData"):
+        for content in data:
+            if not isinstance(content.tag, str):
+                continue
+            ns = etree.QName(content).namespace
+            if ns not in _INNER_SCHEMAS:
+                continue
+            copy = etree.fromstring(etree.tostring(content))
+            if ns == C.NS_METSRIGHTS:
+                for ctx in copy.iter(f"{{{C.NS_METSRIGHTS}}}Context"):
+                    for attr in _DSPACE_CONTEXT_ATTRS:
+                        if attr in ctx.attrib:
+                            del ctx.attrib[attr]
+            section = data.getparent()
+            owner = section.getparent() if section is not None else None
+            label = owner.get("ID") if owner is not None else None
+            for p in _xsd_problems(inner_schema(ns), copy, "AIP-W040",
+                                   f"{etree.QName(content).localname} in {label}"):
+                problems.append(Problem(p.code, p.message,
+                                        path=f"line {content.sourceline}"))
+    return problems
+
+
+def validate_manifest(root: Element, *, inner: bool = False) -> list[Problem]:
+    """Every problem of a METS manifest: METS XSD, IDs/IDREFs, and (``inner``) inner sections.
+
+    Args:
+        root: the ``mets`` element (as parsed by ``aip.mets.parse.parse_bytes``).
+        inner: also check PREMIS, MODS and METSRights sections (warnings only).
+
+    Returns:
+        Problems, errors (``AIP-E…``) first in document order, then warnings.
+    """
+    problems = _xsd_problems(mets_schema(), root, "AIP-E044", "METS schema")
+    problems.extend(structural_problems(root))
+    if inner:
+        problems.extend(inner_problems(root))
+    return problems
+
+
+__all__ = ["OfflineResolver",
+           "SchemaLoadError", "catalog", "inner_problems", "inner_schema", "load_schema",
+           "mets_schema", "structural_problems", "validate_manifest"]

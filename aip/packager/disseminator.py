@@ -1,0 +1,408 @@
+"""Object -> AIP zip: the only zip writer.  ``packager -d`` and ``-d -a``.
+
+Owns: planning an export (which objects, in which order, under which file names), the
+permission checks, applying the export options (bundle filters, ``unauthorized``,
+``updatedAfter``, ``passwords``, ``manifestOnly``, ``validate``), and writing each package
+deterministically and atomically: fixed entry order (``metadata_<n>`` streams, ``mets.xml``,
+bitstreams), fixed entry times (the item's last-modified time for item AIPs, a constant
+otherwise, in UTC), deflate at level 6, no export time anywhere, a temp name renamed into
+place.  Bitstreams are streamed in blocks and their MD5 checked on the way, so a corrupted
+assetstore file is caught rather than packaged.
+
+The bytes of each manifest come from ``aip.packager.manifest`` (pure); this module does the
+I/O around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+import structlog
+from lxml import etree
+
+from aip import constants as C
+from aip.errors import (
+    AipError,
+    AssetstoreCorruptError,
+    NotFoundError,
+    OutputError,
+    PermissionDeniedError,
+    UnauthorizedContentError,
+    collect,
+)
+from aip.files import Hasher, atomic_write
+from aip.mets.validate import validate_manifest
+from aip.model import Bitstream, Bundle, Item, package_file_name
+from aip.packager.config import DisseminateConfig
+from aip.packager.manifest import (
+    BuildContext,
+    BuiltPackage,
+    PackageEntry,
+    build_collection_package,
+    build_community_package,
+    build_item_package,
+    build_site_package,
+)
+from aip.packager.options import ExportOptions
+from aip.repository import auth, authorize, handles, objects
+from aip.repository import tables as T
+from aip.repository.store import Repository, Tx
+
+log = structlog.get_logger(__name__)
+
+COPY_BLOCK = 1024 * 1024
+DOS_EPOCH = dt.datetime(1980, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What ``packager -d`` was asked to do."""
+
+    handle: str
+    eperson: str
+    output: Path
+    recursive: bool = False
+    options: ExportOptions = field(default_factory=ExportOptions)
+    config: DisseminateConfig = field(default_factory=DisseminateConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPackage:
+    type: str
+    id: int
+    handle: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenPackage:
+    """A package file this run wrote."""
+
+    path: Path
+    type: str
+    handle: str
+    size: int
+
+
+@dataclass
+class ExportResult:
+    """What an export did: files written, objects left alone and why."""
+
+    written: list[WrittenPackage] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    bytes_in: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A progress report: objects and bitstream bytes done out of the planned totals."""
+
+    objects_done: int
+    objects_total: int
+    bytes_done: int
+    bytes_total: int
+    handle: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+# =============================================================================================
+# Planning
+# =============================================================================================
+def _children(tx: Tx, obj_type: str, obj_id: int) -> Iterator[tuple[str, int, str]]:
+    if obj_type == C.TYPE_SITE:
+        for handle in objects.site_model(tx).communities:
+            yield C.TYPE_COMMUNITY, handles.require(tx, handle)[1], handle
+    elif obj_type == C.TYPE_COMMUNITY:
+        comm = objects.community_model(tx, obj_id)
+        for handle in comm.subcommunities:
+            yield C.TYPE_COMMUNITY, handles.require(tx, handle)[1], handle
+        for handle in comm.collections:
+            yield C.TYPE_COLLECTION, handles.require(tx, handle)[1], handle
+    elif obj_type == C.TYPE_COLLECTION:
+        for handle in objects.collection_items(tx, obj_id):
+            yield C.TYPE_ITEM, handles.require(tx, handle)[1], handle
+
+
+def plan(tx: Tx, request: ExportRequest) -> list[PlannedPackage]:
+    """Every package to write, parents before children, each object once."""
+    obj_type, obj_id = handles.require(tx, request.handle, C.TYPE_SITE, C.TYPE_COMMUNITY,
+                                       C.TYPE_COLLECTION, C.TYPE_ITEM)
+    if obj_type == C.TYPE_ITEM:
+        row = objects.item_row(tx, obj_id)
+        if not (row.in_archive or row.withdrawn):
+            raise NotFoundError(what="archived item", key=request.handle)
+    ext = C.MANIFEST_ONLY_EXTENSION if request.options.manifest_only else C.PACKAGE_EXTENSION
+    folder = request.output.parent
+    out = [PlannedPackage(obj_type, obj_id, request.handle, request.output)]
+    if not request.recursive:
+        return out
+    seen = {request.handle}
+    stack = [(obj_type, obj_id)]
+    # Depth-first pre-order, as DSpace's recursive disseminate: a parent, then each child
+    # with all of its descendants before the next sibling.
+    order: list[PlannedPackage] = []
+
+    def visit(kind: str, oid: int) -> None:
+        for ckind, cid, chandle in _children(tx, kind, oid):
+            if chandle in seen:
+                continue
+            seen.add(chandle)
+            order.append(PlannedPackage(ckind, cid, chandle,
+                                        folder / package_file_name(ckind, chandle, ext)))
+            visit(ckind, cid)
+
+    del stack
+    visit(obj_type, obj_id)
+    return out + order
+
+
+def planned_bytes(tx: Tx, packages: list[PlannedPackage]) -> int:
+    """Total bitstream bytes of the planned item packages (for progress)."""
+    ids = [p.id for p in packages if p.type == C.TYPE_ITEM]
+    total = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        total += int(tx.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(T.bitstream.c.size), 0))
+            .join(T.bundle, T.bundle.c.id == T.bitstream.c.bundle_id)
+            .where(T.bundle.c.item_id.in_(chunk))) or 0)
+    return total
+
+
+# =============================================================================================
+# Permissions and options applied to an item
+# =============================================================================================
+def _placeholder(bs: Bitstream) -> Bitstream:
+    """A zero-length stand-in for an unreadable bitstream (``-o unauthorized=zero``)."""
+    return Bitstream(sequence_id=bs.sequence_id, name=bs.name, size=0, md5=None,
+                     format=bs.format, source=bs.source, description=bs.description,
+                     user_format_description=bs.user_format_description, sha256=None,
+                     policies=bs.policies, key=None)
+
+
+def _readable_item(tx: Tx, item: Item, item_id: int, eperson_id: int, today: dt.date,
+                   options: ExportOptions) -> Item:
+    """The item with unreadable bundles/bitstreams handled as ``-o unauthorized`` says."""
+    if auth.is_admin(tx, eperson_id):
+        return item
+    brows = {r.name: r.id for r in tx.execute(
+        sa.select(T.bundle.c.name, T.bundle.c.id).where(T.bundle.c.item_id == item_id))}
+    bundles: list[Bundle] = []
+    for bundle in item.bundles:
+        bid = brows[bundle.name]
+        if not authorize.can_read(tx, eperson_id, C.TYPE_BUNDLE, bid, today):
+            if options.unauthorized == "skip":
+                continue
+            raise UnauthorizedContentError(what="Bundle named", name=bundle.name,
+                                           handle=item.handle,
+                                           eperson=auth.eperson_email(tx, eperson_id))
+        seqs = {r.sequence_id: r.id for r in tx.execute(
+            sa.select(T.bitstream.c.sequence_id, T.bitstream.c.id)
+            .where(T.bitstream.c.bundle_id == bid))}
+        kept: list[Bitstream] = []
+        for bs in bundle.bitstreams:
+            if authorize.can_read(tx, eperson_id, C.TYPE_BITSTREAM, seqs[bs.sequence_id],
+                                  today):
+                kept.append(bs)
+            elif options.unauthorized == "skip":
+                continue
+            elif options.unauthorized == "zero":
+                kept.append(_placeholder(bs))
+            else:
+                raise UnauthorizedContentError(what="Bitstream", name=bs.name,
+                                               handle=item.handle,
+                                               eperson=auth.eperson_email(tx, eperson_id))
+        bundles.append(Bundle(name=bundle.name, bitstreams=tuple(kept),
+                              primary_sequence_id=bundle.primary_sequence_id,
+                              policies=bundle.policies))
+    return Item(handle=item.handle, owning_collection=item.owning_collection,
+                last_modified=item.last_modified, metadata=item.metadata,
+                bundles=tuple(bundles), policies=item.policies,
+                mapped_collections=item.mapped_collections, submitter=item.submitter,
+                in_archive=item.in_archive, withdrawn=item.withdrawn,
+                discoverable=item.discoverable)
+
+
+# =============================================================================================
+# Writing
+# =============================================================================================
+def _dos_time(when: dt.datetime | None) -> tuple[int, int, int, int, int, int]:
+    if when is None:
+        return C.ZIP_FIXED_TIME
+    when = when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    when = max(when, DOS_EPOCH)
+    return (when.year, when.month, when.day, when.hour, when.minute, when.second)
+
+
+def _zipinfo(name: str, when: tuple[int, int, int, int, int, int], size: int
+             ) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 0  # MS-DOS, as java.util.zip writes: same bytes on every host
+    info.external_attr = 0
+    info.file_size = size
+    return info
+
+
+def _copy_entry(tx: Tx, zf: zipfile.ZipFile, entry: PackageEntry,
+                when: tuple[int, int, int, int, int, int], handle: str) -> int:
+    bs = entry.bitstream
+    info = _zipinfo(entry.name, when, bs.size)
+    if bs.key is None or bs.size == 0:
+        zf.writestr(info, b"", compress_type=zipfile.ZIP_DEFLATED)
+        return 0
+    hasher = Hasher()
+    with tx.assetstore.open(bs.key) as src, \
+            zf.open(info, "w", force_zip64=bs.size > zipfile.ZIP64_LIMIT) as dst:
+        while block := src.read(COPY_BLOCK):
+            hasher.update(block)
+            dst.write(block)
+    digests = hasher.digests()
+    if digests.size != bs.size or (bs.md5 is not None and digests.md5 != bs.md5):
+        raise AssetstoreCorruptError(
+            what=f"bitstream {entry.name} of {handle} (assetstore key {bs.key})",
+            algorithm="MD5/size", expected=f"{bs.md5}/{bs.size}",
+            found=f"{digests.md5}/{digests.size}")
+    return digests.size
+
+
+def write_package(tx: Tx, built: BuiltPackage, path: Path) -> tuple[int, int]:
+    """Write one zip package atomically; returns (file size, bitstream bytes copied)."""
+    item_time = _dos_time(built.last_modified)
+    fixed = C.ZIP_FIXED_TIME
+    copied = 0
+    with atomic_write(path, "wb") as handle, zipfile.ZipFile(
+            handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        zf.comment = C.ZIP_COMMENT.encode("ascii")
+        for entry in built.extra_entries:
+            copied += _copy_entry(tx, zf, entry, item_time if entry.item_time else fixed,
+                                  built.handle)
+        info = _zipinfo(C.MANIFEST_NAME,
+                        item_time if built.last_modified is not None else fixed,
+                        len(built.manifest))
+        zf.writestr(info, built.manifest, compress_type=zipfile.ZIP_DEFLATED)
+        for entry in built.entries:
+            copied += _copy_entry(tx, zf, entry, item_time if entry.item_time else fixed,
+                                  built.handle)
+    return path.stat().st_size, copied
+
+
+def _read_small(tx: Tx) -> Callable[[Bitstream], bytes]:
+    def read(bs: Bitstream) -> bytes:
+        if bs.key is None:
+            return b""
+        with tx.assetstore.open(bs.key) as src:
+            return src.read()
+    return read
+
+
+def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: ExportOptions,
+                  eperson_id: int) -> BuiltPackage | None:
+    """The built package of one planned object, or None when ``updatedAfter`` skips it."""
+    if pkg.type == C.TYPE_ITEM:
+        row = objects.item_row(tx, pkg.id)
+        if options.updated_after is not None:
+            last = row.last_modified.replace(tzinfo=dt.UTC)
+            if last <= options.updated_after:
+                return None
+        item = _readable_item(tx, objects.item_model(tx, pkg.id), pkg.id, eperson_id,
+                              ctx.today, options)
+        include = None if options.bundles.is_everything else options.include_bundle
+        return build_item_package(item, ctx, include)
+    if pkg.type == C.TYPE_COLLECTION:
+        return build_collection_package(objects.collection_model(tx, pkg.id),
+                                        objects.collection_groups(tx, pkg.id), ctx)
+    if pkg.type == C.TYPE_COMMUNITY:
+        return build_community_package(objects.community_model(tx, pkg.id),
+                                       objects.community_groups(tx, pkg.id), ctx)
+    return build_site_package(objects.site_model(tx), auth.list_groups(tx),
+                              auth.list_epeople(tx), ctx)
+
+
+def export(repo: Repository, request: ExportRequest, *,
+           progress: ProgressCallback | None = None,
+           today: dt.date | None = None) -> ExportResult:
+    """Export one object (or, with ``recursive``, its whole subtree) as AIPs.
+
+    Raises:
+        NotFoundError: unknown handle or e-person.
+        PermissionDeniedError: the e-person may not read the object (site: not an admin).
+        UnauthorizedContentError: an unreadable bundle/bitstream and no ``unauthorized``.
+        OutputError: the output folder cannot be written.
+        AssetstoreCorruptError: a stored bitstream no longer matches its checksum.
+    """
+    started = time.monotonic()
+    folder = request.output.parent
+    if not folder.is_dir():
+        raise OutputError(path=str(folder), detail="no such folder")
+    result = ExportResult()
+    with repo.transaction(write=False) as tx:
+        today = today or tx.now.date()
+        person = auth.require_eperson(tx, request.eperson)
+        packages = plan(tx, request)
+        top = packages[0]
+        if top.type == C.TYPE_SITE:
+            authorize.require_site_admin(tx, person, "export the whole site")
+        elif not authorize.can_read(tx, person.id, top.type, top.id, today):
+            raise PermissionDeniedError(eperson=person.email, action=f"read {top.handle}")
+        site = objects.site_model(tx)
+        ctx = BuildContext(site_handle=site.handle, site_url=site.url, today=today,
+                           config=request.config,
+                           manifest_only=request.options.manifest_only,
+                           passwords=request.options.passwords,
+                           stream_reader=_read_small(tx))
+        total_bytes = planned_bytes(tx, packages) if progress else 0
+        done_bytes = 0
+        log.info("aip.export.start", handle=request.handle, objects=len(packages),
+                 recursive=request.recursive)
+        for index, pkg in enumerate(packages, 1):
+            if pkg is not top and pkg.type != C.TYPE_SITE and not authorize.can_read(
+                    tx, person.id, pkg.type, pkg.id, today):
+                if request.options.unauthorized == "skip":
+                    result.skipped.append((pkg.handle, "not authorised"))
+                    continue
+                raise UnauthorizedContentError(what=pkg.type.lower(), name=pkg.handle,
+                                               handle=pkg.handle, eperson=person.email)
+            built = build_package(tx, pkg, ctx, request.options, person.id)
+            if built is None:
+                result.unchanged.append(pkg.handle)
+            else:
+                if request.options.validate:
+                    _validate(built, pkg.path)
+                try:
+                    if request.options.manifest_only:
+                        with atomic_write(pkg.path, "wb") as out:
+                            out.write(built.manifest)
+                        size, copied = len(built.manifest), 0
+                    else:
+                        size, copied = write_package(tx, built, pkg.path)
+                except AipError:
+                    raise
+                except OSError as exc:
+                    raise OutputError(path=str(pkg.path),
+                                      detail=exc.strerror or str(exc)) from exc
+                result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle, size))
+                result.bytes_in += copied
+                done_bytes += copied
+            if progress is not None:
+                progress(Progress(index, len(packages), done_bytes, total_bytes, pkg.handle))
+    result.seconds = time.monotonic() - started
+    log.info("aip.export.done", handle=request.handle, written=len(result.written),
+             unchanged=len(result.unchanged), skipped=len(result.skipped),
+             bytes=result.bytes_in, duration_s=round(result.seconds, 3))
+    return result
+
+
+def _validate(built: BuiltPackage, path: Path) -> None:
+    root = etree.fromstring(built.manifest)
+    collect(validate_manifest(root), path=str(path))

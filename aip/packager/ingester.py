@@ -1,0 +1,882 @@
+"""AIP zip -> objects: ``packager -s``, ``-r``, ``-r -k``, ``-r -f``, with ``-a``.
+
+Owns: the ingest modes and their decisions (the mode table below), walking a package tree
+(parents before children, each package once, loops refused), and applying each package to
+the repository: objects, handles, metadata, bundles and bitstreams (each checked against
+the manifest's size and MD5 while it is streamed in), logos, templates, harvesting
+settings, groups and e-people (DSPACE-ROLES), policies (METSRights), mappings.  A whole run
+is one transaction: any error rolls back every row and removes every file written.
+
+Mode table (what happens to a package whose object already exists, docs/aip-format.md 5.1):
+
+=============  ============================================================================
+submit         never "exists": always a new object (new handle unless ignoreHandle=false)
+restore        error naming the existing handle; the whole run is rolled back
+keep-existing  skipped, children not visited, reported
+replace        its own contents become the package's; missing children restored; children
+               not in the package left alone
+=============  ============================================================================
+
+Where aipsync departs from DSpace's code (each on purpose, following the seed docs):
+restore adds no provenance line and no licence and keeps last-modified times; ``-s -a`` and
+``ignoreHandle=true`` attach children to the newly created parents (old handles are
+translated through the run's handle map); an item met through a collection it is only
+mapped into waits until its owning collection is restored, then is mapped, whatever the
+visiting order; restoring a collection re-maps the existing items it lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import enum
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+import structlog
+from lxml import etree
+
+from aip import constants as C
+from aip.errors import (
+    AlreadyExistsError,
+    ChecksumMismatchError,
+    ChildPointerError,
+    InputFileError,
+    InvalidValueError,
+    MissingFileError,
+    MissingParentError,
+    NotFoundError,
+    PackageError,
+    Report,
+    TypeMismatchError,
+    UsageError,
+    collect,
+)
+from aip.mets.validate import validate_manifest
+from aip.model import (
+    Bitstream,
+    Collection,
+    Community,
+    EPerson,
+    Group,
+    Item,
+    ResourcePolicy,
+    Site,
+)
+from aip.packager.config import AipConfig, IngestConfig
+from aip.packager.manifest import ParsedPackage, parse_package
+from aip.packager.options import IngestOptions
+from aip.packager.reader import PackageZip
+from aip.repository import auth, authorize, handles, objects, registry
+from aip.repository import tables as T
+from aip.repository.assetstore import StoredFile
+from aip.repository.store import Repository, Tx
+
+log = structlog.get_logger(__name__)
+
+_EXPORTED_ROLE_RE = re.compile(r"^(COMMUNITY|COLLECTION|ITEM)_hdl:([^_]+/[^_]+)_(.+)$")
+
+
+class Mode(enum.StrEnum):
+    SUBMIT = "submit"
+    RESTORE = "restore"
+    KEEP = "keep-existing"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """What ``packager -s/-r`` was asked to do."""
+
+    package: Path
+    eperson: str
+    mode: Mode
+    options: IngestOptions
+    recursive: bool = False
+    parent: str | None = None
+    identifier: str | None = None
+    skip_workflow: bool = False
+    config: IngestConfig = field(default_factory=IngestConfig)
+
+
+class _Defer(Exception):
+    """An item met through a collection it is only mapped into, before its owner exists."""
+
+
+@dataclass
+class _Run:
+    tx: Tx
+    request: IngestRequest
+    person: EPerson
+    report: Report
+    today: dt.date
+    handle_map: dict[str, str] = field(default_factory=dict)
+    done: dict[Path, str] = field(default_factory=dict)
+    deferred: dict[Path, list[str]] = field(default_factory=dict)
+    pending_subgroups: list[tuple[int, str]] = field(default_factory=list)
+    pending_groups: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> Mode:
+        return self.request.mode
+
+    @property
+    def options(self) -> IngestOptions:
+        return self.request.options
+
+    def new_handle(self, old: str | None) -> str | None:
+        """The handle an object of the package gets (None: mint a new one)."""
+        if old is None or self.options.ignore_handle:
+            return None
+        return old
+
+    def translate(self, handle: str | None) -> str | None:
+        """An old handle named in a package -> the handle that object has in this run."""
+        if handle is None:
+            return None
+        return self.handle_map.get(handle, handle)
+
+    def group_name(self, name: str) -> str | None:
+        """An exported group name -> internal name (None: its object is not here yet)."""
+        match = _EXPORTED_ROLE_RE.match(name)
+        if match:
+            name = f"{match.group(1)}_hdl:{self.translate(match.group(2))}_{match.group(3)}"
+        return auth.import_group_name(self.tx, name)
+
+
+# =============================================================================================
+# Public entry points
+# =============================================================================================
+def ingest(repo: Repository, request: IngestRequest) -> Report:
+    """Ingest one package (or, with ``recursive``, its package tree) in one transaction.
+
+    Raises:
+        PackageError (and subclasses): a package is broken, hostile or inconsistent.
+        AlreadyExistsError: restore mode and an object exists (nothing is changed).
+        MissingParentError: a parent is missing and ``skipIfParentMissing`` is off.
+        PermissionDeniedError: the e-person is not an administrator.
+        IntegrityError: a file's bytes do not match the manifest.
+    """
+    if not request.package.exists():
+        raise InputFileError(path=str(request.package), detail="no such file")
+    if request.options.validate:
+        prevalidate(request)
+    report = Report()
+    with repo.transaction() as tx:
+        person = auth.require_eperson(tx, request.eperson)
+        authorize.require_site_admin(tx, person, f"{request.mode.value} packages")
+        run = _Run(tx=tx, request=request, person=person, report=report,
+                   today=tx.now.date())
+        top_parent = request.parent
+        _visit(run, request.package.resolve(), explicit_parent=top_parent, via=None,
+               ancestors=(), top=True)
+        _finish(run)
+    log.info("aip.ingest.done", package=str(request.package), mode=request.mode.value,
+             objects=len(report.outcomes), warnings=len(report.warnings))
+    return report
+
+
+def prevalidate(request: IngestRequest) -> None:
+    """``-o validate=true``: validate every manifest of the tree before anything is written."""
+    seen: set[Path] = set()
+    stack = [request.package.resolve()]
+    while stack:
+        path = stack.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        manifest = _read_manifest(path, request.options)
+        try:
+            root = etree.fromstring(manifest, etree.XMLParser(
+                resolve_entities=False, no_network=True, load_dtd=False))
+        except etree.XMLSyntaxError:
+            root = None
+        if root is not None:
+            collect(validate_manifest(root), path=str(path))
+        parsed = parse_package(manifest, config=request.config, dmd=request.options.dmd,
+                               path=str(path))
+        if request.recursive:
+            stack.extend(_child_path(path, c.href) for c in reversed(parsed.children))
+
+
+def _read_manifest(path: Path, options: IngestOptions) -> bytes:
+    if options.manifest_only:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InputFileError(path=str(path), detail=exc.strerror or str(exc)) from exc
+    with PackageZip(path) as package:
+        return package.read_manifest()
+
+
+def _child_path(parent: Path, href: str) -> Path:
+    """A child package path: a plain file name beside the parent package."""
+    if not href or "/" in href or "\\" in href or href in (".", "..") or "\x00" in href:
+        raise ChildPointerError(path=str(parent), href=href)
+    return (parent.parent / href).resolve()
+
+
+# =============================================================================================
+# Walking the package tree
+# =============================================================================================
+def _visit(run: _Run, path: Path, *, explicit_parent: str | None, via: str | None,
+           ancestors: tuple[Path, ...], top: bool = False) -> str | None:
+    """Ingest the package at ``path`` and (with -a) its children; returns its handle."""
+    if path in ancestors:
+        raise ChildPointerError(path=str(ancestors[-1]), href=path.name)
+    if path in run.done:
+        done_handle = run.done[path]
+        if via is not None:
+            _map_into(run, done_handle, via)
+        return done_handle
+    if not path.is_file():
+        raise MissingFileError(path=str(path.parent), entry=path.name)
+    if run.options.manifest_only:
+        parsed, handle, visit_children = _ingest_manifest_only(run, path, explicit_parent,
+                                                               via, top)
+    else:
+        with PackageZip(path) as package:
+            manifest = package.read_manifest()
+            parsed = parse_package(manifest, config=run.request.config, dmd=run.options.dmd,
+                                   path=str(path))
+            for problem in parsed.warnings:
+                run.report.warnings.append(problem)
+            try:
+                handle, visit_children = _apply(run, parsed, package, path, explicit_parent,
+                                                via, top)
+            except _Defer:
+                run.deferred.setdefault(path, [])
+                if via is not None:
+                    run.deferred[path].append(via)
+                return None
+    if handle is None:
+        return None
+    run.done[path] = handle
+    run.deferred.pop(path, None)
+    if via is not None and parsed.type == C.TYPE_ITEM:
+        _map_into(run, handle, via)
+    if run.request.recursive and visit_children:
+        for child in parsed.children:
+            child_path = _child_path(path, child.href)
+            if child_path == path:
+                raise ChildPointerError(path=str(path), href=child.href)
+            child_parent = handle if _needs_explicit_parent(run) else None
+            _visit(run, child_path, explicit_parent=child_parent,
+                   via=handle if parsed.type == C.TYPE_COLLECTION else None,
+                   ancestors=(*ancestors, path))
+    return handle
+
+
+def _needs_explicit_parent(run: _Run) -> bool:
+    """Children go under the newly made parent when handles are new (submit, ignoreHandle)."""
+    return run.mode == Mode.SUBMIT or run.options.ignore_handle
+
+
+def _finish(run: _Run) -> None:
+    """Deferred items whose owner never came, and group memberships left pending."""
+    for path, vias in list(run.deferred.items()):
+        if path in run.done:
+            continue
+        message = (f"{path.name}: its owning collection was not restored in this run; "
+                   f"it was listed by {', '.join(vias) or 'its parent'}")
+        if run.options.skip_if_parent_missing:
+            run.report.warn("AIP-W101", message, str(path))
+            run.report.add("", "skipped", "parent missing", path.name)
+        else:
+            raise MissingParentError(parent="its owning collection", what="item package",
+                                     key=path.name)
+    for name in run.pending_groups:
+        internal = run.group_name(name)
+        if internal is None or auth.group_id_by_name(run.tx, internal) is None:
+            run.report.warn("AIP-W103", f"group {name!r} belongs to an object that was not "
+                                        "restored; it was not created")
+    for group_id, member in run.pending_subgroups:
+        internal = run.group_name(member)
+        gid = auth.group_id_by_name(run.tx, internal) if internal else None
+        if gid is None:
+            run.report.warn("AIP-W102", f"member group {member!r} does not exist; not added "
+                                        f"to group {auth.group_names(run.tx)[group_id]!r}")
+        else:
+            auth.add_subgroup(run.tx, group_id, gid)
+
+
+def _map_into(run: _Run, item_handle: str, collection_handle: str) -> None:
+    found = handles.resolve(run.tx, item_handle)
+    coll = handles.resolve(run.tx, collection_handle)
+    if found is None or coll is None or found[0] != C.TYPE_ITEM \
+            or coll[0] != C.TYPE_COLLECTION:
+        return
+    row = objects.item_row(run.tx, found[1])
+    if row.owning_collection_id != coll[1] and objects.map_item(run.tx, found[1], coll[1]):
+        run.report.add(item_handle, "mapped", f"into {collection_handle}")
+
+
+# =============================================================================================
+# One package
+# =============================================================================================
+def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: Path,
+           explicit_parent: str | None, via: str | None, top: bool
+           ) -> tuple[str | None, bool]:
+    """Apply one parsed package; returns (its handle or None if skipped, visit children)."""
+    _check_files(parsed, package, path)
+    if run.mode == Mode.SUBMIT and parsed.type == C.TYPE_SITE:
+        raise UsageError(f"{path.name}: a SITE package cannot be submitted; use -r")
+    existing = _existing(run, parsed, top, path)
+    if existing is not None:
+        obj_type, obj_id, handle = existing
+        if obj_type != parsed.type:
+            raise TypeMismatchError(package_type=parsed.type, object_type=obj_type,
+                                    handle=handle)
+        if parsed.type == C.TYPE_SITE:
+            _apply_site(run, parsed, replace=run.mode == Mode.REPLACE)
+            run.report.add(handle, "replaced" if run.mode == Mode.REPLACE else "restored",
+                           package=path.name)
+            return handle, True
+        if parsed.type == C.TYPE_ITEM and via is not None and run.mode != Mode.REPLACE:
+            owner = run.translate(parsed.parent)
+            if owner != via:
+                # An existing item listed by a collection it is mapped into: not a conflict.
+                return handle, False
+        if run.mode == Mode.KEEP:
+            run.report.add(handle, "skipped", "exists", path.name)
+            return None, False
+        if run.mode in (Mode.RESTORE,):
+            raise AlreadyExistsError(what=f"{obj_type.lower()} (from {path.name})", key=handle)
+        if parsed.handle:
+            run.handle_map[parsed.handle] = handle
+        _replace(run, parsed, package, obj_type, obj_id, handle)
+        run.report.add(handle, "replaced", package=path.name)
+        return handle, True
+    # a new object
+    if parsed.type == C.TYPE_SITE:  # pragma: no cover - the site always exists
+        raise NotFoundError(what="site", key=parsed.handle or "")
+    parent = _parent_of(run, parsed, explicit_parent, via, top, path)
+    if parent is None:
+        return None, False
+    made = _create(run, parsed, package, parent, path)
+    if made is not None and parsed.handle:
+        run.handle_map[parsed.handle] = made
+    return made, made is not None
+
+
+def _check_files(parsed: ParsedPackage, package: PackageZip | None, path: Path) -> None:
+    """Every file the manifest names must be in the zip (cheap check before any write)."""
+    if package is None:
+        return
+    for ref in parsed.files:
+        if not package.has(ref.entry):
+            raise MissingFileError(path=str(path), entry=ref.entry)
+
+
+def _existing(run: _Run, parsed: ParsedPackage, top: bool, path: Path
+              ) -> tuple[str, int, str] | None:
+    """The object this package would (re)create, if it exists: (type, id, handle)."""
+    tx = run.tx
+    if parsed.type == C.TYPE_SITE:
+        site = objects.site_model(tx)
+        return C.TYPE_SITE, 1, site.handle
+    if run.mode == Mode.REPLACE and top and run.request.identifier:
+        found = handles.resolve(tx, run.request.identifier)
+        if found is None:
+            raise NotFoundError(what="object to replace", key=run.request.identifier)
+        return found[0], found[1], run.request.identifier
+    if run.mode == Mode.SUBMIT and run.options.ignore_handle:
+        return None
+    if run.options.ignore_handle and run.mode != Mode.REPLACE:
+        return None
+    handle = parsed.handle
+    if handle is None:
+        return None
+    found = handles.resolve(tx, handle)
+    if found is None:
+        return None
+    if run.mode == Mode.SUBMIT:
+        raise AlreadyExistsError(what=f"{found[0].lower()} (from {path.name})", key=handle)
+    return found[0], found[1], handle
+
+
+def _parent_of(run: _Run, parsed: ParsedPackage, explicit_parent: str | None,
+               via: str | None, top: bool, path: Path) -> tuple[str, int] | None:
+    """The parent a new object goes under, as (type, id); None to skip the package."""
+    tx = run.tx
+    opts = run.options
+    wanted: str | None
+    if explicit_parent is not None and (not top or opts.ignore_parent):
+        wanted = explicit_parent
+    elif parsed.type == C.TYPE_ITEM and via is not None and run.mode == Mode.SUBMIT:
+        wanted = via
+    else:
+        wanted = run.translate(parsed.parent)
+    if parsed.type == C.TYPE_ITEM and via is not None and wanted != via \
+            and handles.resolve(tx, wanted or "") is None:
+        # Met through a collection it is mapped into; its owner comes later (or never).
+        raise _Defer()
+    found = handles.resolve(tx, wanted) if wanted else None
+    allowed = {C.TYPE_ITEM: (C.TYPE_COLLECTION,),
+               C.TYPE_COLLECTION: (C.TYPE_COMMUNITY,),
+               C.TYPE_COMMUNITY: (C.TYPE_COMMUNITY, C.TYPE_SITE)}[parsed.type]
+    if found is None or found[0] not in allowed:
+        if opts.skip_if_parent_missing:
+            run.report.warn("AIP-W101", f"Could not find a parent object referenced as "
+                                        f"{wanted!r} for {path.name}; skipped", str(path))
+            run.report.add(parsed.handle or "", "skipped", "parent missing", path.name)
+            return None
+        raise MissingParentError(parent=wanted or "(none)", what=parsed.type.lower(),
+                                 key=parsed.handle or path.name)
+    return found
+
+
+# =============================================================================================
+# Creating objects
+# =============================================================================================
+def _create(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+            parent: tuple[str, int], path: Path) -> str | None:
+    tx = run.tx
+    handle_wanted = run.new_handle(parsed.handle)
+    handle: str
+    if parsed.type == C.TYPE_COMMUNITY:
+        comm = parsed.community
+        assert comm is not None
+        parent_id = parent[1] if parent[0] == C.TYPE_COMMUNITY else None
+        cid, handle = objects.create_community(tx, parent_id=parent_id, handle=handle_wanted)
+        if parsed.handle:
+            run.handle_map[parsed.handle] = handle
+        _container_contents(run, parsed, package, C.TYPE_COMMUNITY, cid, comm, path)
+    elif parsed.type == C.TYPE_COLLECTION:
+        coll = parsed.collection
+        assert coll is not None
+        parents = [parent[1]]
+        for other in coll.parents[1:]:
+            found = handles.resolve(tx, run.translate(other) or "")
+            if found is not None and found[0] == C.TYPE_COMMUNITY and found[1] not in parents:
+                parents.append(found[1])
+        cid, handle = objects.create_collection(tx, parent_ids=parents, handle=handle_wanted)
+        if parsed.handle:
+            run.handle_map[parsed.handle] = handle
+        _container_contents(run, parsed, package, C.TYPE_COLLECTION, cid, coll, path)
+        if run.mode != Mode.SUBMIT:
+            _remap_listed_items(run, parsed, handle)
+    else:
+        item = parsed.item
+        assert item is not None
+        return _create_item(run, parsed, package, item, parent[1], handle_wanted, path)
+    action = "submitted" if run.mode == Mode.SUBMIT else "restored"
+    run.report.add(handle, action, package=path.name)
+    log.info("aip.ingest.package", handle=handle, action=action, package=path.name)
+    return handle
+
+
+def _container_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+                        obj_type: str, obj_id: int, obj: Community | Collection,
+                        path: Path) -> None:
+    """Metadata, roles, policies, logo (and template, harvest settings) of a container."""
+    tx = run.tx
+    objects.set_metadata(tx, obj_type, obj_id, objects.container_values(obj_type, obj.metadata))
+    _apply_roles(run, parsed, obj_type, obj_id)
+    if parsed.rights_present:
+        auth.set_policies(tx, obj_type, obj_id, _policies(run, obj.policies))
+    if obj.logo is not None and package is not None:
+        stored = _store_checked(run, package, obj.logo, path)
+        fmt = registry.format_id_by_name(tx, obj.logo.format.short_description)
+        if fmt is None:
+            fmt = registry.guess_format_id(tx, obj.logo.name, obj.logo.format.mimetype)
+        objects.attach_logo(tx, obj_type, obj_id, stored, fmt, obj.logo.name)
+    elif obj.logo is None:
+        objects.set_logo(tx, obj_type, obj_id, None)
+    if isinstance(obj, Collection):
+        if obj.template is not None:
+            objects.set_template(tx, obj_id, list(obj.template),
+                                 create_fields=run.options.create_metadata_fields)
+        elif run.mode == Mode.REPLACE:
+            objects.set_template(tx, obj_id, None)
+        objects.set_harvest(tx, obj_id, obj.harvest)
+
+
+def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> None:
+    """Map existing items that the collection's package lists but does not own."""
+    for child in parsed.children:
+        if child.type == C.TYPE_ITEM and child.handle:
+            _map_into(run, run.translate(child.handle) or child.handle, coll_handle)
+
+
+def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, item: Item,
+                 coll_id: int, handle_wanted: str | None, path: Path) -> str | None:
+    tx = run.tx
+    submitter = _submitter(run, item.submitter)
+    submit = run.mode == Mode.SUBMIT
+    iid, handle = objects.create_item(
+        tx, collection_id=coll_id, submitter_id=submitter, handle=None if submit else
+        handle_wanted, mint_handle=not submit and handle_wanted is None,
+        in_archive=False if submit else not item.withdrawn,
+        withdrawn=False if submit else item.withdrawn,
+        discoverable=item.discoverable,
+        last_modified=tx.now if submit else item.last_modified)
+    _item_contents(run, parsed, package, item, iid, path)
+    if submit:
+        return _submit_install(run, item, iid, coll_id, handle_wanted, path)
+    assert handle is not None
+    if parsed.handle:
+        run.handle_map[parsed.handle] = handle
+    _item_mappings(run, item, iid)
+    if not parsed.rights_present:
+        objects.apply_default_read_policies(tx, iid, coll_id, run.today)
+    objects.touch_item(tx, iid, item.last_modified)
+    run.report.add(handle, "restored", package=path.name)
+    log.info("aip.ingest.package", handle=handle, action="restored", package=path.name)
+    return handle
+
+
+def _submit_install(run: _Run, item: Item, iid: int, coll_id: int,
+                    handle_wanted: str | None, path: Path) -> str | None:
+    """Submit mode: workflow unless -w, else install with new system metadata + licence."""
+    tx = run.tx
+    _add_deposit_licence(run, iid, coll_id)
+    step = objects.workflow_first_step(tx, coll_id)
+    if step is not None and not run.request.skip_workflow:
+        tx.execute(sa.insert(T.workspace_item).values(item_id=iid, collection_id=coll_id,
+                                                      stage="workflow", step=step))
+        coll_handle = handles.handle_of(tx, C.TYPE_COLLECTION, coll_id) or ""
+        run.report.add("", "workflow", f"waiting in step {step} of {coll_handle}", path.name)
+        log.info("aip.ingest.package", action="workflow", package=path.name, step=step)
+        return None
+    handle = objects.install_item(
+        tx, iid, handle=handle_wanted,
+        provenance=f"Submitted by {run.person.email} from AIP {path.name}; made available "
+                   f"on {tx.now.strftime('%Y-%m-%dT%H:%M:%SZ')} (GMT).")
+    for mapped in item.mapped_collections:
+        found = handles.resolve(tx, run.translate(mapped) or "")
+        if found is not None and found[0] == C.TYPE_COLLECTION:
+            objects.map_item(tx, iid, found[1])
+    run.report.add(handle, "submitted", package=path.name)
+    log.info("aip.ingest.package", handle=handle, action="submitted", package=path.name)
+    return handle
+
+
+def _add_deposit_licence(run: _Run, iid: int, coll_id: int) -> None:
+    """Submit mode always adds a new deposit licence (the collection's), as DSpace does."""
+    import io
+
+    tx = run.tx
+    coll_md = objects.metadata(tx, C.TYPE_COLLECTION, coll_id)
+    text = objects.first_value(coll_md, "rights", "license") or (
+        "Deposit licence: the submitter grants the repository the non-exclusive right to "
+        "reproduce, translate and distribute the submission.\n")
+    fmt = registry.format_id_by_name(tx, C.LICENSE_FORMAT_NAME) or \
+        registry.guess_format_id(tx, C.DEPOSIT_LICENSE_NAME)
+    objects.add_bitstream(tx, iid, C.BUNDLE_LICENSE, io.BytesIO(text.encode("utf-8")),
+                          name=C.DEPOSIT_LICENSE_NAME, format_id=fmt,
+                          source="Written by aipsync at submission")
+
+
+def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+                   item: Item, iid: int, path: Path) -> None:
+    """Metadata, bundles, bitstreams and policies of an item (new or emptied)."""
+    tx = run.tx
+    objects.add_metadata(tx, C.TYPE_ITEM, iid, item.metadata,
+                         create_fields=run.options.create_metadata_fields)
+    for bundle in item.bundles:
+        bid = objects.create_bundle(tx, iid, bundle.name)
+        for position, bs in enumerate(bundle.bitstreams):
+            if package is None or bs.key is None:
+                raise InvalidValueError(f"{path.name}: bitstream {bs.name!r} has no content "
+                                        "in the package")
+            stored = _store_checked(run, package, bs, path)
+            fmt = registry.format_id(tx, bs.format)
+            bsid = objects.insert_bitstream(
+                tx, stored, name=bs.name, bundle_id=bid, sequence_id=bs.sequence_id,
+                position=position, format_id=fmt, source=bs.source,
+                description=bs.description,
+                user_format_description=bs.user_format_description)
+            if bundle.primary_sequence_id == bs.sequence_id:
+                objects.set_primary(tx, bid, bsid)
+            if parsed.rights_present:
+                auth.set_policies(tx, C.TYPE_BITSTREAM, bsid, _policies(run, bs.policies))
+        if parsed.rights_present:
+            auth.set_policies(tx, C.TYPE_BUNDLE, bid, _policies(run, bundle.policies))
+    if parsed.rights_present:
+        auth.set_policies(tx, C.TYPE_ITEM, iid, _policies(run, item.policies))
+
+
+def _item_mappings(run: _Run, item: Item, iid: int) -> None:
+    for mapped in item.mapped_collections:
+        found = handles.resolve(run.tx, run.translate(mapped) or "")
+        if found is not None and found[0] == C.TYPE_COLLECTION:
+            objects.map_item(run.tx, iid, found[1])
+
+
+def _submitter(run: _Run, email: str | None) -> int | None:
+    if not email:
+        return None
+    person = auth.find_eperson(run.tx, email)
+    if person is not None:
+        return person.id
+    if run.request.config.create_submitter:
+        return auth.create_eperson(run.tx, EPerson(email=email, can_log_in=False))
+    run.report.warn("AIP-W110", f"submitter {email} does not exist; the item has none")
+    return None
+
+
+def _store_checked(run: _Run, package: PackageZip, bs: Bitstream, path: Path) -> StoredFile:
+    """Stream a zip entry into the assetstore and check it against the manifest."""
+    assert bs.key is not None
+    with package.open(bs.key) as src:
+        stored = run.tx.assetstore.write(src, run.tx.journal)
+    if bs.size is not None and bs.size >= 0 and stored.size != bs.size:
+        raise ChecksumMismatchError(what=f"{path.name}: {bs.key}", algorithm="size",
+                                    expected=str(bs.size), found=str(stored.size))
+    if bs.md5 is not None and stored.md5 != bs.md5.lower():
+        raise ChecksumMismatchError(what=f"{path.name}: {bs.key}", algorithm="MD5",
+                                    expected=bs.md5, found=stored.md5)
+    if bs.sha256 is not None and stored.sha256 != bs.sha256.lower():
+        raise ChecksumMismatchError(what=f"{path.name}: {bs.key}", algorithm="SHA-256",
+                                    expected=bs.sha256, found=stored.sha256)
+    return stored
+
+
+def _policies(run: _Run, policies: Sequence[ResourcePolicy]) -> list[ResourcePolicy]:
+    """Policies with group names translated through the run's handle map."""
+    out = []
+    for policy in policies:
+        match = _EXPORTED_ROLE_RE.match(policy.group) if policy.group else None
+        if match:
+            group = f"{match.group(1)}_hdl:{run.translate(match.group(2))}_{match.group(3)}"
+            policy = ResourcePolicy(  # noqa: PLW2901 - the translated copy replaces it
+                action=policy.action, group=group, eperson=policy.eperson, name=policy.name,
+                description=policy.description, start_date=policy.start_date,
+                end_date=policy.end_date, policy_type=policy.policy_type)
+        out.append(policy)
+    return out
+
+
+# =============================================================================================
+# Replacing objects
+# =============================================================================================
+def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_type: str,
+             obj_id: int, handle: str) -> None:
+    tx = run.tx
+    path = package.path if package is not None else Path(handle)
+    if obj_type == C.TYPE_ITEM:
+        item = parsed.item
+        assert item is not None
+        objects.remove_bundles(tx, obj_id)
+        objects.clear_metadata(tx, C.TYPE_ITEM, obj_id)
+        if parsed.rights_present:
+            auth.clear_policies(tx, C.TYPE_ITEM, obj_id)
+        row = objects.item_row(tx, obj_id)
+        tx.execute(sa.update(T.item).where(T.item.c.id == obj_id).values(
+            submitter_id=_submitter(run, item.submitter), withdrawn=item.withdrawn,
+            in_archive=row.in_archive if row.handle is None else not item.withdrawn,
+            discoverable=item.discoverable))
+        _item_contents(run, parsed, package, item, obj_id, path)
+        _item_mappings(run, item, obj_id)
+        objects.touch_item(tx, obj_id, item.last_modified)
+        return
+    container: Community | Collection | None = (
+        parsed.community if obj_type == C.TYPE_COMMUNITY else parsed.collection)
+    assert container is not None
+    _container_contents(run, parsed, package, obj_type, obj_id, container, path)
+    if obj_type == C.TYPE_COLLECTION:
+        _remap_listed_items(run, parsed, handle)
+
+
+# =============================================================================================
+# The site, groups and e-people
+# =============================================================================================
+def _apply_site(run: _Run, parsed: ParsedPackage, *, replace: bool) -> None:
+    site: Site | None = parsed.site
+    if site is not None and (replace or run.mode == Mode.RESTORE):
+        objects.update_site(run.tx, name=site.name or None, url=site.url or None)
+    _apply_registry(run, parsed)
+    _apply_roles(run, parsed, C.TYPE_SITE, 1)
+
+
+def _apply_registry(run: _Run, parsed: ParsedPackage) -> None:
+    """Schemas, fields and formats a SITE package defines (aipsync's extension)."""
+    extra = getattr(parsed, "registry", None)
+    if extra is None:
+        return
+    for schema in getattr(extra, "schemas", ()):
+        registry.create_schema(run.tx, schema)
+    for fld in getattr(extra, "fields", ()):
+        registry.create_field(run.tx, fld)
+    for fmt in getattr(extra, "formats", ()):
+        registry.format_id(run.tx, fmt)
+
+
+def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -> None:
+    """DSPACE-ROLES: people first (matched by e-mail, then netid), then groups."""
+    tx = run.tx
+    for person in parsed.people:
+        if not person.email and not person.netid:
+            raise InvalidValueError("EPerson has neither email nor netid.")
+        existing = auth.find_eperson(tx, person.email or person.netid or "")
+        if existing is not None and existing.id == run.person.id:
+            if run.mode == Mode.REPLACE:
+                keep = person if person.password_hash else _with_password(person, existing)
+                auth.update_eperson(tx, existing.id, keep)
+            continue
+        if existing is not None:
+            if run.mode == Mode.REPLACE:
+                auth.update_eperson(tx, existing.id, person)
+            elif run.mode == Mode.KEEP:
+                continue
+            else:
+                raise AlreadyExistsError(what="EPerson", key=person.email)
+        else:
+            auth.create_eperson(tx, person, keep_id=True)
+    made: list[tuple[Group, int]] = []
+    for group in parsed.groups:
+        internal = run.group_name(group.name)
+        if internal is None:
+            # Its object is not restored yet; the group comes with that object's AIP.
+            run.pending_groups.append(group.name)
+            continue
+        gid = auth.group_id_by_name(tx, internal)
+        if gid is not None:
+            if run.mode == Mode.REPLACE:
+                keep_id = run.person.id if gid == auth.ADMINISTRATOR_ID else None
+                auth.clear_group(tx, gid, keep_eperson=keep_id)
+            elif run.mode == Mode.KEEP:
+                _set_role(run, obj_type, obj_id, group, gid)
+                continue
+            elif obj_type == C.TYPE_SITE or not _is_role_of(internal, obj_type, obj_id):
+                raise AlreadyExistsError(what="Group", key=group.name)
+            else:
+                auth.clear_group(tx, gid)
+        else:
+            gid = auth.create_group(tx, internal, group_id=group.id or None)
+        for email in group.members:
+            member = auth.find_eperson(tx, email)
+            if member is None:
+                raise NotFoundError(f"EPerson {email} not found, not added to {group.name}")
+            auth.add_member(tx, gid, member.id)
+        _set_role(run, obj_type, obj_id, group, gid)
+        made.append((group, gid))
+    for group, gid in made:
+        for member_group in group.member_groups:
+            internal = run.group_name(member_group)
+            sub = auth.group_id_by_name(tx, internal) if internal else None
+            if sub is None:
+                run.pending_subgroups.append((gid, member_group))
+            else:
+                auth.add_subgroup(tx, gid, sub)
+
+
+def _with_password(person: EPerson, existing: EPerson) -> EPerson:
+    return EPerson(email=person.email, id=person.id, netid=person.netid,
+                   first_name=person.first_name, last_name=person.last_name,
+                   language=person.language, can_log_in=person.can_log_in,
+                   require_certificate=person.require_certificate,
+                   self_registered=person.self_registered,
+                   password_hash=existing.password_hash, salt=existing.salt,
+                   digest_algorithm=existing.digest_algorithm)
+
+
+def _is_role_of(internal: str, obj_type: str, obj_id: int) -> bool:
+    return internal.startswith(f"{obj_type}_{obj_id}_")
+
+
+def _set_role(run: _Run, obj_type: str, obj_id: int, group: Group, gid: int) -> None:
+    if group.role is None or obj_type not in (C.TYPE_COLLECTION, C.TYPE_COMMUNITY):
+        return
+    if group.role not in objects.ROLE_COLUMNS:
+        run.report.warn("AIP-W104", f"unknown group role {group.role!r} of {group.name!r}")
+        return
+    if obj_type == C.TYPE_COMMUNITY and group.role != C.ROLE_ADMIN:
+        return
+    objects.set_role_group(run.tx, obj_type, obj_id, group.role, gid)
+
+
+# =============================================================================================
+# manifest-only packages (-o manifestOnly=true)
+# =============================================================================================
+def _ingest_manifest_only(run: _Run, path: Path, explicit_parent: str | None, via: str | None,
+                          top: bool) -> tuple[ParsedPackage, str | None, bool]:
+    """A bare METS file: only packages without files can be ingested (no network fetches)."""
+    manifest = _read_manifest(path, run.options)
+    parsed = parse_package(manifest, config=run.request.config, dmd=run.options.dmd,
+                           path=str(path))
+    if parsed.files:
+        raise PackageError(
+            f"{path}: manifest-only packages name their files by URL; aipsync never fetches "
+            "files over the network. Export and restore zip packages instead.")
+    try:
+        handle, children = _apply(run, parsed, None, path, explicit_parent, via, top)
+    except _Defer:
+        return parsed, None, False
+    return parsed, handle, children
+
+
+# =============================================================================================
+# Command line glue (called by aip.cli; prints nothing itself)
+# =============================================================================================
+def request_from_args(args: argparse.Namespace, options: dict[str, str],
+                      config: AipConfig) -> IngestRequest:
+    """Turn packager flags into an ``IngestRequest`` (DSpace's flag rules)."""
+    if args.restore:
+        mode = Mode.REPLACE if args.force_replace else (
+            Mode.KEEP if args.keep_existing else Mode.RESTORE)
+    else:
+        if args.force_replace or args.keep_existing:
+            raise UsageError("-k and -f need -r (restore mode)")
+        mode = Mode.SUBMIT
+    parent = args.parent[0] if args.parent else None
+    if parent is not None:
+        from aip.model import check_handle
+
+        check_handle(parent)
+    if args.identifier is not None:
+        from aip.model import check_handle
+
+        check_handle(args.identifier)
+        if mode != Mode.REPLACE:
+            raise UsageError("-i on ingest names the object to replace: use it with -r -f")
+    if mode == Mode.SUBMIT and parent is None and "ignoreParent" not in options:
+        raise UsageError("submit mode needs -p PARENT (or -o ignoreParent=false to use the "
+                         "parent named in the package)")
+    opts = IngestOptions.parse(options, restore=mode != Mode.SUBMIT,
+                               parent_given=parent is not None)
+    return IngestRequest(package=args.package, eperson=args.eperson, mode=mode,
+                         options=opts, recursive=args.all, parent=parent,
+                         identifier=args.identifier, skip_workflow=args.install,
+                         config=config.ingest)
+
+
+def confirm_replace(request: IngestRequest, args: argparse.Namespace,
+                    ask: Callable[[str], str] | None = None, stdin: TextIO | None = None
+                    ) -> bool:
+    """On a terminal, ask before replacing (``-u`` answers yes)."""
+    if request.mode != Mode.REPLACE or args.no_user_interaction:
+        return True
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        return True
+    target = request.identifier or "the objects in the package"
+    answer = (ask or input)(f"Replace {target} and everything below it with the contents "
+                            f"of {request.package}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def report_lines(report: Report) -> list[str]:
+    """Human-readable lines of a report, one per object and per warning."""
+    lines = []
+    for outcome in report.outcomes:
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        package = f" [{outcome.package}]" if outcome.package else ""
+        lines.append(f"{outcome.action:<10} {outcome.handle or '-'}{detail}{package}")
+    for warning in report.warnings:
+        lines.append(f"warning    {warning}")
+    return lines
+
+
+def summary(report: Report) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for outcome in report.outcomes:
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+    return counts
+

@@ -1,0 +1,113 @@
+"""Offline schema validation: bundled schemas only, never the network; cost per manifest."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from aip import constants as C
+from aip.mets import build as B
+from aip.mets import validate as V
+from aip.mets.parse import parse_bytes
+
+FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "dspace-aips"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
+                                    reason=f"DSpace fixtures not found at {FIXTURES}")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a socket fails the test."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validation tried to use the network")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_catalog_maps_remote_schema_addresses_to_bundled_files() -> None:
+    mapping = V.catalog()
+    assert mapping[C.SCHEMA_LOCATION_METS] == (V._SCHEMA_DIR / "mets" / "mets.xsd").resolve()
+    assert mapping["http://www.loc.gov/standards/xlink/xlink.xsd"].is_file()
+    assert all(p.is_file() for p in mapping.values())
+
+
+def test_unknown_remote_import_fails_fast_without_fetching(tmp_path: Path,
+                                                           no_network: None) -> None:
+    xsd = tmp_path / "x.xsd"
+    xsd.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:import '
+                   'namespace="urn:y" schemaLocation="http://example.invalid/y.xsd"/></xs:schema>')
+    start = time.perf_counter()
+    with pytest.raises(V.SchemaLoadError, match=r"http://example.invalid/y.xsd.*not fetched"):
+        V.load_schema(xsd, mapping={})
+    assert time.perf_counter() - start < 0.5
+
+
+def test_bundled_schemas_compile_offline(no_network: None) -> None:
+    V.mets_schema.cache_clear()
+    V.inner_schema.cache_clear()
+    assert V.mets_schema() is V.mets_schema()  # compiled once, cached
+    for ns in V._INNER_SCHEMAS:
+        assert V.inner_schema(ns) is not None
+
+
+def _minimal(**extra: str) -> etree._Element:
+    root = B.mets_root(obj_id="x", objid="hdl:1/2", type_="DSpace ITEM", profile=C.AIP_PROFILE)
+    root.append(B.struct_map(sm_id="s", label="L", type_="LOGICAL",
+                             divs=[B.div(div_id="d", **extra)]))  # type: ignore[arg-type]
+    return root
+
+
+def test_schema_violations_and_broken_references_are_errors() -> None:
+    assert V.validate_manifest(_minimal()) == []
+    root = _minimal()
+    root.append(etree.Element(f"{{{C.NS_METS}}}notAMetsElement"))
+    assert [p.code for p in V.validate_manifest(root)] == ["AIP-E044"]
+    dangling = _minimal(admid=("amd_1",))
+    codes = {p.code for p in V.validate_manifest(dangling)}
+    assert "AIP-E041" in codes  # our IDREF check names the broken reference
+
+
+@needs_fixtures
+def test_dspace_fixtures_are_valid_and_validation_is_cheap(capsys: pytest.CaptureFixture[str],
+                                                           no_network: None) -> None:
+    V.mets_schema()  # compile outside the measurement
+    timings = []
+    for path in sorted(FIXTURES.glob("*/*.mets.xml")):
+        root = parse_bytes(path.read_bytes())
+        start = time.perf_counter()
+        problems = V.validate_manifest(root)
+        timings.append(time.perf_counter() - start)
+        assert problems == [], (path.name, problems)
+    with capsys.disabled():
+        print(f"\nMETS validation per manifest: mean {1000 * sum(timings) / len(timings):.2f} ms,"
+              f" max {1000 * max(timings):.2f} ms over {len(timings)} DSpace manifests")
+    assert max(timings) < 0.05  # measured ~0.3 ms; a generous bound against slow CI
+
+
+@needs_fixtures
+def test_inner_sections_give_warnings_only() -> None:
+    ubc = parse_bytes((FIXTURES / "archivematica-sampledata-dspace-1.7.0" /
+                       "ITEM@2429-2697.mets.xml").read_bytes())
+    warnings = V.inner_problems(ubc)
+    # DSpace's MODS puts text straight into relatedItem: invalid MODS 3.1, a warning
+    assert [w.code for w in warnings] == ["AIP-W040"]
+    assert "relatedItem" in warnings[0].message
+    assert V.validate_manifest(ubc) == []
+    assert [p.code for p in V.validate_manifest(ubc, inner=True)] == ["AIP-W040"]
+
+
+def test_dspace4_metsrights_attributes_do_not_warn() -> None:
+    import datetime as dt
+
+    from aip.crosswalks import metsrights
+    from aip.model import Action, ResourcePolicy
+    rights = metsrights.disseminate([ResourcePolicy(Action.READ, group="g", name="n",
+                                                    start_date=dt.date(2030, 1, 1))],
+                                    dt.date(2024, 1, 1))
+    root = _minimal()
+    root.insert(0, B.amd_sec("a", [B.md_sec("rightsMD", "r", B.md_wrap("METSRIGHTS", rights))]))
+    assert V.validate_manifest(root, inner=True) == []
