@@ -164,9 +164,10 @@ def cmd_create_community(args: argparse.Namespace, out: TextIO) -> int:
         parent = None
         if args.parent:
             parent = _parent(tx, args.parent, C.TYPE_COMMUNITY, "community", args.name)
-        _, handle = objects.create_community(
+        cid, handle = objects.create_community(
             tx, parent_id=parent,
             metadata_values=[MetadataValue("dc", "title", None, args.name)])
+        objects.add_default_policies(tx, C.TYPE_COMMUNITY, cid)
         return handle
     return _with_tx(args, body, out)
 
@@ -174,9 +175,10 @@ def cmd_create_community(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_create_collection(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
         parent = _parent(tx, args.parent, C.TYPE_COMMUNITY, "collection", args.name)
-        _, handle = objects.create_collection(
+        cid, handle = objects.create_collection(
             tx, parent_ids=[parent],
             metadata_values=[MetadataValue("dc", "title", None, args.name)])
+        objects.add_default_policies(tx, C.TYPE_COLLECTION, cid)
         return handle
     return _with_tx(args, body, out)
 

@@ -13,6 +13,7 @@ row never points at bytes still in the page cache only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -121,11 +122,19 @@ class Assetstore:
         for folder in folders:
             fsync_dir(folder)
 
-    def delete(self, keys: Iterable[str]) -> None:
-        """Remove files (already unreferenced); missing files are fine."""
+    def delete(self, keys: Iterable[str], *, with_temp: bool = False) -> None:
+        """Remove files (already unreferenced); missing files are fine.
+
+        ``with_temp`` also removes a half-written temp file of the same key (recovery).
+        """
         for key in keys:
+            path = self.path(key)
             with contextlib.suppress(FileNotFoundError):
-                self.path(key).unlink()
+                path.unlink()
+            if with_temp and path.parent.is_dir():
+                for temp in path.parent.glob(f"{C.TEMP_PREFIX}{key}*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        temp.unlink()
 
     def iter_keys(self) -> Iterator[str]:
         """Every stored key (for audits and garbage collection)."""
@@ -165,8 +174,10 @@ class Journal:
     """The keys a transaction has written, so a crash before commit leaves no orphan.
 
     Each key is appended (and flushed) before its file is created; the journal is removed
-    after the transaction commits or rolls back.  A journal found on open belongs to a
-    transaction that never finished: its keys that no database row names are deleted.
+    after the transaction commits or rolls back.  The writer holds an exclusive ``flock`` on
+    its journal for its whole life, so recovery can tell a live transaction's journal
+    (locked) from one whose process died (lockable): only dead journals are recovered,
+    their keys that no database row names deleted with any temp files.
     """
 
     def __init__(self, path: Path) -> None:
@@ -176,17 +187,40 @@ class Journal:
 
     def record(self, key: str) -> None:
         if self._handle is None:
-            self._handle = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._handle = os.fdopen(fd, "ab")
         self._handle.write(key.encode("ascii") + b"\n")
         self._handle.flush()
         self.keys.append(key)
 
     def close(self) -> None:
+        # Unlink while still holding the lock, so recovery never claims a finished journal.
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+
+    @staticmethod
+    def claim(path: Path) -> tuple[list[str], int] | None:
+        """Lock a journal left behind; ``None`` if its writer is still alive.
+
+        Returns the keys and the locked descriptor (close it after removing the journal).
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            text = handle.read().decode("ascii", errors="replace")
+        keys = [line.strip() for line in text.splitlines() if line.strip()]
+        return keys, fd
 
     @staticmethod
     def read(path: Path) -> list[str]:

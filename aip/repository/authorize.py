@@ -72,7 +72,7 @@ def is_admin_of(tx: Tx, eperson_id: int | None, rtype: str, rid: int,
 
 def can_read(tx: Tx, eperson_id: int | None, rtype: str, rid: int, today: dt.date) -> bool:
     """True if the e-person may read the object (administrators always may)."""
-    if rtype == C.TYPE_SITE:
+    if rtype == C.TYPE_SITE or auth.is_admin(tx, eperson_id):
         return True
     if auth.has_policy(tx, eperson_id, [Action.READ], rtype, rid, today):
         return True

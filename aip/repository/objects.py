@@ -519,11 +519,17 @@ def set_harvest(tx: Tx, coll_id: int, settings: HarvestSettings | None) -> None:
 
 def collection_items(tx: Tx, coll_id: int) -> list[str]:
     """Handles of archived member items (owned and mapped, withdrawn included), by handle."""
+    return [handle for _, handle in collection_item_ids(tx, coll_id)]
+
+
+def collection_item_ids(tx: Tx, coll_id: int) -> list[tuple[int, str]]:
+    """(id, handle) of archived member items, in ``collection_items`` order."""
     ci = T.collection_item
-    rows = tx.execute(sa.select(T.item.c.handle).join(ci, ci.c.item_id == T.item.c.id)
+    rows = tx.execute(sa.select(T.item.c.id, T.item.c.handle)
+                      .join(ci, ci.c.item_id == T.item.c.id)
                       .where(ci.c.collection_id == coll_id, T.item.c.handle.is_not(None),
-                             sa.or_(T.item.c.in_archive, T.item.c.withdrawn))).scalars().all()
-    return sorted(rows, key=handle_sort_key)
+                             sa.or_(T.item.c.in_archive, T.item.c.withdrawn))).all()
+    return sorted(((int(r[0]), str(r[1])) for r in rows), key=lambda r: handle_sort_key(r[1]))
 
 
 def collection_model(tx: Tx, coll_id: int) -> Collection:
@@ -685,46 +691,77 @@ def remove_bundles(tx: Tx, iid: int) -> None:
 
 def item_model(tx: Tx, iid: int) -> Item:
     """Load an item with everything its AIP carries."""
-    row = tx.execute(sa.select(T.item).where(T.item.c.id == iid)).first()
-    if row is None or row.is_template:
-        raise NotFoundError(what="item", key=str(iid))
+    return item_models(tx, [iid])[iid]
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[list[int]]:
+    return [list(ids[i:i + size]) for i in range(0, len(ids), size)]
+
+
+def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
+    """Load many items at once (a handful of queries per 500 items, for large exports).
+
+    Raises:
+        NotFoundError: an id is not an item (or is a collection's template).
+    """
+    rows: dict[int, AnyRow] = {}
+    for chunk in _chunks(ids):
+        for row in tx.execute(sa.select(T.item).where(T.item.c.id.in_(chunk))):
+            rows[row.id] = row
+    for iid in ids:
+        if iid not in rows or rows[iid].is_template:
+            raise NotFoundError(what="item", key=str(iid))
     chandles = collection_handles(tx)
-    mapped = tx.execute(sa.select(T.collection_item.c.collection_id)
-                        .where(T.collection_item.c.item_id == iid)).scalars().all()
-    others = sorted((chandles[c] for c in mapped
-                     if c != row.owning_collection_id and c in chandles),
-                    key=handle_sort_key)
-    brows = tx.execute(sa.select(T.bundle).where(T.bundle.c.item_id == iid)
-                       .order_by(T.bundle.c.position, T.bundle.c.id)).all()
-    bundle_ids = [b.id for b in brows]
+    mapped: dict[int, list[int]] = defaultdict(list)
+    brows: dict[int, list[AnyRow]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for link in tx.execute(
+                sa.select(T.collection_item.c.item_id, T.collection_item.c.collection_id)
+                .where(T.collection_item.c.item_id.in_(chunk))):
+            mapped[link.item_id].append(link.collection_id)
+        for b in tx.execute(sa.select(T.bundle).where(T.bundle.c.item_id.in_(chunk))
+                            .order_by(T.bundle.c.item_id, T.bundle.c.position, T.bundle.c.id)):
+            brows[b.item_id].append(b)
+    bundle_ids = [b.id for rows_ in brows.values() for b in rows_]
     bsrows_by_bundle: dict[int, list[AnyRow]] = defaultdict(list)
-    if bundle_ids:
+    for chunk in _chunks(bundle_ids):
         for bs in tx.execute(sa.select(T.bitstream)
-                             .where(T.bitstream.c.bundle_id.in_(bundle_ids))
-                             .order_by(T.bitstream.c.position, T.bitstream.c.id)):
+                             .where(T.bitstream.c.bundle_id.in_(chunk))
+                             .order_by(T.bitstream.c.bundle_id, T.bitstream.c.position,
+                                       T.bitstream.c.id)):
             bsrows_by_bundle[bs.bundle_id].append(bs)
-    all_bs_ids = [bs.id for rows in bsrows_by_bundle.values() for bs in rows]
+    all_bs_ids = [bs.id for rows_ in bsrows_by_bundle.values() for bs in rows_]
     bs_policies = auth.policies_bulk(tx, C.TYPE_BITSTREAM, all_bs_ids)
     bundle_policies = auth.policies_bulk(tx, C.TYPE_BUNDLE, bundle_ids)
-    bundles = []
-    for b in brows:
-        bitstreams = tuple(_bitstream_model(tx, bs, bs_policies[bs.id])
-                           for bs in bsrows_by_bundle[b.id])
-        primary_seq = None
-        if b.primary_bitstream_id is not None:
-            primary_seq = next((bs.sequence_id for bs in bsrows_by_bundle[b.id]
-                                if bs.id == b.primary_bitstream_id), None)
-        bundles.append(Bundle(name=b.name, bitstreams=bitstreams,
-                              primary_sequence_id=primary_seq,
-                              policies=bundle_policies[b.id]))
-    owning = chandles.get(row.owning_collection_id) if row.owning_collection_id else None
-    return Item(
-        handle=row.handle, owning_collection=owning or "",
-        last_modified=_aware(row.last_modified), metadata=metadata(tx, C.TYPE_ITEM, iid),
-        bundles=tuple(bundles), policies=auth.policies(tx, C.TYPE_ITEM, iid),
-        mapped_collections=tuple(others), submitter=auth.eperson_email(tx, row.submitter_id),
-        in_archive=bool(row.in_archive), withdrawn=bool(row.withdrawn),
-        discoverable=bool(row.discoverable))
+    item_policies = auth.policies_bulk(tx, C.TYPE_ITEM, list(ids))
+    item_metadata = metadata_bulk(tx, C.TYPE_ITEM, list(ids))
+    out: dict[int, Item] = {}
+    for iid in ids:
+        row = rows[iid]
+        others = sorted((chandles[c] for c in mapped[iid]
+                         if c != row.owning_collection_id and c in chandles),
+                        key=handle_sort_key)
+        bundles = []
+        for b in brows[iid]:
+            members = bsrows_by_bundle[b.id]
+            bitstreams = tuple(_bitstream_model(tx, bs, bs_policies[bs.id]) for bs in members)
+            primary_seq = None
+            if b.primary_bitstream_id is not None:
+                primary_seq = next((bs.sequence_id for bs in members
+                                    if bs.id == b.primary_bitstream_id), None)
+            bundles.append(Bundle(name=b.name, bitstreams=bitstreams,
+                                  primary_sequence_id=primary_seq,
+                                  policies=bundle_policies[b.id]))
+        owning = chandles.get(row.owning_collection_id) if row.owning_collection_id else None
+        out[iid] = Item(
+            handle=row.handle, owning_collection=owning or "",
+            last_modified=_aware(row.last_modified), metadata=item_metadata[iid],
+            bundles=tuple(bundles), policies=item_policies[iid],
+            mapped_collections=tuple(others),
+            submitter=auth.eperson_email(tx, row.submitter_id),
+            in_archive=bool(row.in_archive), withdrawn=bool(row.withdrawn),
+            discoverable=bool(row.discoverable))
+    return out
 
 
 def item_row(tx: Tx, iid: int) -> AnyRow:
@@ -860,6 +897,16 @@ def apply_default_read_policies(tx: Tx, iid: int, coll_id: int, today: dt.date) 
             if not auth.policies(tx, C.TYPE_BITSTREAM, bsid):
                 for p in bs_reads:
                     auth.add_policy(tx, C.TYPE_BITSTREAM, bsid, _as_read(p))
+
+
+def add_default_policies(tx: Tx, obj_type: str, obj_id: int) -> None:
+    """The policies DSpace gives a new container: Anonymous may read it, and (collections)
+    read the items and files submitted to it."""
+    anonymous = C.GROUP_ANONYMOUS
+    auth.add_policy(tx, obj_type, obj_id, ResourcePolicy(Action.READ, group=anonymous))
+    if obj_type == C.TYPE_COLLECTION:
+        for action in (Action.DEFAULT_ITEM_READ, Action.DEFAULT_BITSTREAM_READ):
+            auth.add_policy(tx, obj_type, obj_id, ResourcePolicy(action, group=anonymous))
 
 
 def _as_read(policy: ResourcePolicy) -> ResourcePolicy:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,25 +166,30 @@ class Repository:
         T.meta.create_all(self.engine)
 
     def recover(self) -> None:
-        """Remove files of transactions that never finished (crash journal, temp files)."""
-        journals = self.assetstore.pending_journals()
-        if not journals:
-            return
-        keys: list[str] = []
-        for path in journals:
-            keys.extend(Journal.read(path))
-        with self.engine.connect() as conn:
-            referenced: set[str] = set()
-            for chunk_start in range(0, len(keys), 500):
-                chunk = keys[chunk_start:chunk_start + 500]
-                referenced.update(conn.execute(
-                    sa.select(T.bitstream.c.store_key)
-                    .where(T.bitstream.c.store_key.in_(chunk))).scalars())
-        self.assetstore.delete(k for k in keys if k not in referenced)
-        self.assetstore.remove_temp_files()
-        for path in journals:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        """Remove files of transactions whose process died (crash journals).
+
+        A journal still locked by a live writer is left alone: opening a repository while
+        another process writes to it must not touch that process's files.
+        """
+        for path in self.assetstore.pending_journals():
+            claimed = Journal.claim(path)
+            if claimed is None:
+                continue
+            keys, fd = claimed
+            try:
+                referenced: set[str] = set()
+                with self.engine.connect() as conn:
+                    for start in range(0, len(keys), 500):
+                        chunk = keys[start:start + 500]
+                        referenced.update(conn.execute(
+                            sa.select(T.bitstream.c.store_key)
+                            .where(T.bitstream.c.store_key.in_(chunk))).scalars())
+                self.assetstore.delete((k for k in keys if k not in referenced),
+                                       with_temp=True)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -247,7 +253,9 @@ def make_engine(db_url: str) -> sa.Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
-            write = conn.get_execution_options().get("aipsync_write", True)
+            # Only transaction(write=True) takes the write lock up front; everything else
+            # (schema checks on open, read transactions) must not wait for a writer.
+            write = conn.get_execution_options().get("aipsync_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
