@@ -85,7 +85,9 @@ MD_DEPOSIT_LICENSE: Final = "DSpaceDepositLicense"
 MD_CC_RDF: Final = "CreativeCommonsRDF"
 MD_CC_TEXT: Final = "CreativeCommonsText"
 #: aipsync's own section: facts DSpace's AIPs lose (harvesting settings, discoverable flag,
-#: policy descriptions).  DSpace's ingester finds no crosswalk for it and skips it.
+#: policy descriptions, SHA-256, whole formats; the SITE AIP adds the registries).  DSpace
+#: *refuses* an unknown MDTYPE in a referenced amdSec, so it lives in one amdSec that no ADMID
+#: refers to (invisible to DSpace); see aip.crosswalks.extension.
 MD_AIPSYNC: Final = "AIPSYNC-EXT"
 
 # Crosswalk names used in the ingest mapping (mets.dspaceAIP.ingest.crosswalk.<MDTYPE>).
@@ -101,7 +103,7 @@ DEFAULT_DISSEMINATE_RIGHTSMD: Final = (
     "CreativeCommonsText:DSPACE_CCTEXT",
     "METSRIGHTS",
 )
-DEFAULT_DISSEMINATE_SOURCEMD: Final = ("AIP-TECHMD", "AIPSYNC-EXT")
+DEFAULT_DISSEMINATE_SOURCEMD: Final = ("AIP-TECHMD",)
 DEFAULT_DISSEMINATE_DIGIPROVMD: Final = ()
 DEFAULT_INGEST_CROSSWALKS: Final[dict[str, str]] = {
     "DSpaceDepositLicense": XWALK_NULLSTREAM,

@@ -1,26 +1,50 @@
 """AIPSYNC-EXT: aipsync's own section for the facts DSpace's AIPs lose.
 
-Owns: the ``Extension`` value and its small XML vocabulary (namespace ``constants.NS_AIPSYNC``,
-prefix ``aipsync``, ``OTHERMDTYPE="AIPSYNC-EXT"``).  Pure.  Says nothing the standard sections
-already say, except where noted, and is emitted only when it has something to say.
+Owns: the ``Extension`` (one object's facts), ``Registry`` (the repository's registries, SITE
+only) and ``PackageExtension`` (everything one package says) values and their small XML
+vocabulary (namespace ``constants.NS_AIPSYNC``, prefix ``aipsync``, ``OTHERMDTYPE=
+"AIPSYNC-EXT"``).  Pure.  Says nothing the standard sections already say, except where noted,
+and is emitted only when it has something to say.  Where the section goes in the METS document
+(one amdSec that nothing refers to, after the others) is ``aip.packager.manifest``'s business.
 
-Vocabulary (every element optional, in this order)::
+Vocabulary: one ``aipsync:package`` per package, holding one ``aipsync:ext`` per described
+object, keyed by ``for`` = the ``ID`` of the amdSec that the object's own ``ADMID`` points at
+(the main div's for the package object, the ``fileGrp``'s for a bundle, the ``file``'s for a
+bitstream), or, when the configuration gives that object no amdSec, the ``ID`` of the main
+``div`` (package object) or of the ``file`` (bitstream); then, in a SITE package, the
+registries::
 
-    <aipsync:ext>
-      <aipsync:item discoverable="false"/>                       item: only when not discoverable
-      <aipsync:harvest type="1" source="https://…/oai" set="…" config="dc" status="0"/>
-                                                                 collection: OAI harvest settings
-      <aipsync:logo sha256="…">                                   community/collection logo
-        <aipsync:name>logo.png</aipsync:name>
+    <aipsync:package>
+      <aipsync:ext for="amd_3">                                   facts about one object
+        <aipsync:item discoverable="false"/>                      item: only when not discoverable
+        <aipsync:harvest type="1" source="https://…/oai" set="…" config="dc" status="0"/>
+                                                                  collection: OAI harvest settings
+        <aipsync:logo sha256="…">                                 community/collection logo
+          <aipsync:name>logo.png</aipsync:name>
+          <aipsync:format …/>
+        </aipsync:logo>
+        <aipsync:bitstream sha256="…"><aipsync:format …/></aipsync:bitstream>      bitstream
+        <aipsync:policies count="2">                              any policy-bearing object
+          <aipsync:policy index="0" action="12" type="TYPE_CUSTOM">
+            <aipsync:description>text</aipsync:description>
+          </aipsync:policy>
+        </aipsync:policies>
+      </aipsync:ext>
+      <aipsync:ext for="amd_22">…</aipsync:ext>
+      <aipsync:registry>                                          SITE: every registry entry
+        <aipsync:schema prefix="dc" namespace="http://dublincore.org/documents/dcmi-terms/"/>
+        <aipsync:field schema="dc" element="title" qualifier="alternative">
+          <aipsync:scopeNote>text</aipsync:scopeNote>              only when the field has one
+        </aipsync:field>
         <aipsync:format …/>
-      </aipsync:logo>
-      <aipsync:bitstream sha256="…"><aipsync:format …/></aipsync:bitstream>       bitstream
-      <aipsync:policies count="2">                                any policy-bearing object
-        <aipsync:policy index="0" action="12" type="TYPE_CUSTOM">
-          <aipsync:description>text</aipsync:description>
-        </aipsync:policy>
-      </aipsync:policies>
-    </aipsync:ext>
+      </aipsync:registry>
+    </aipsync:package>
+
+Inside ``aipsync:ext`` every element is optional, in the order shown.  ``qualifier`` is left
+out for an unqualified field.  ``aipsync:registry`` lists schemas, then fields, then formats,
+each in the order given (the repository sorts them), so a full-site restore into a freshly
+initialised repository can create custom schemas, fields and formats before any item needs
+them.
 
 ``aipsync:format`` is a whole bitstream format: attributes ``short``, ``mimetype``, ``support``
 (``UNKNOWN``/``KNOWN``/``SUPPORTED``), ``internal`` (``true``/``false``), children
@@ -34,23 +58,24 @@ what AIP-TECHMD says and adds the two facts AIP-TECHMD loses).
 type and the description (METSRights has neither).  ``count`` is the number of contexts; a
 reader that finds another number of contexts ignores these facts.
 
-What DSpace does with this section (read in DSpace/DSpace ``main`` at 3d8bdc92,
-``dspace-api/src/main/java/org/dspace/content/packager/METSManifest.java``): it **fails**, it
-does not skip it.  ``crosswalkObjectSourceMD`` (called first by ``AbstractMETSIngester`` for the
-object), ``crosswalkObjectOtherAdminMD``, ``crosswalkBitstream`` and ``crosswalkBundle`` hand
-every section of a referenced amdSec to ``crosswalkXmd``, which looks the MDTYPE up with
+Older aipsync versions wrote a bare ``aipsync:ext`` (no ``for``) as a sourceMD of each
+object's own amdSec; ``ingest`` still reads that form.
+
+Why one unreferenced amdSec (read in DSpace/DSpace ``main`` at 3d8bdc92,
+``dspace-api/src/main/java/org/dspace/content/packager/METSManifest.java``): DSpace **fails**
+on an AIPSYNC-EXT section in a referenced amdSec, it does not skip it.
+``crosswalkObjectSourceMD`` (called first by ``AbstractMETSIngester`` for the object),
+``crosswalkObjectOtherAdminMD``, ``crosswalkBitstream`` and ``crosswalkBundle`` hand every
+section of a referenced amdSec to ``crosswalkXmd``, which looks the MDTYPE up with
 ``getCrosswalk`` (``mets.dspaceAIP.ingest.crosswalk.AIPSYNC-EXT``, then
 ``mets.default.ingest.crosswalk.AIPSYNC-EXT``, then a plugin named ``AIPSYNC-EXT``);
 ``LegacyPluginServiceImpl.getNamedPlugin`` returns ``null`` for an unknown name, and
 ``crosswalkXmd`` then throws ``MetadataValidationException("Cannot process METS Manifest: No
 crosswalk found for contents of sourceMD element, MDTYPE=AIPSYNC-EXT")``, aborting the whole
-ingest.  Only ``CrosswalkObjectNotSupported`` is downgraded to a warning.  So a DSpace reads an
-AIP with this section only when ``dspace.cfg`` maps it to the null crosswalk
-(``mets.dspaceAIP.ingest.crosswalk.AIPSYNC-EXT = NIL``).  DSpace reads amdSecs *only* through
-``ADMID`` references (the main div, each ``file``, each ``fileGrp``), and never reads the
-``digiprovMD`` of file or fileGrp amdSecs; an amdSec that nothing references is invisible to
-it, which is where this section could live to keep aipsync AIPs restorable by an unmodified
-DSpace (see the packager notes).
+ingest.  Only ``CrosswalkObjectNotSupported`` is downgraded to a warning.  DSpace reads
+amdSecs *only* through ``ADMID`` references (the main div, each ``file``, each ``fileGrp``),
+so an amdSec that nothing references is invisible to it: that is where this section lives,
+which keeps aipsync AIPs restorable by an unmodified DSpace.
 """
 
 from __future__ import annotations
@@ -62,7 +87,14 @@ from lxml import etree
 from aip import constants as C
 from aip.crosswalks._xml import Element, child, children, expect_root, local, sub, text_of
 from aip.errors import CrosswalkError, Problem
-from aip.model import Action, BitstreamFormat, HarvestSettings, SupportLevel
+from aip.model import (
+    Action,
+    BitstreamFormat,
+    HarvestSettings,
+    MetadataField,
+    MetadataSchema,
+    SupportLevel,
+)
 
 _NAMESPACES: dict[str, str] = {"aipsync": C.NS_AIPSYNC}
 _SCHEMA_LOCATION: str | None = None
@@ -88,7 +120,7 @@ class LogoFacts:
 
 @dataclass(frozen=True, slots=True)
 class Extension:
-    """The facts of one AIPSYNC-EXT section (``None``: not said)."""
+    """What aipsync says about one object (``None``: not said)."""
 
     discoverable: bool | None = None
     harvest: HarvestSettings | None = None
@@ -100,6 +132,35 @@ class Extension:
     def is_empty(self) -> bool:
         return (self.discoverable is None and self.harvest is None and self.logo is None
                 and self.sha256 is None and self.format is None and self.policies is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The repository's registries as a SITE AIP carries them: every metadata schema, every
+    metadata field and every bitstream format, in the order given."""
+
+    schemas: tuple[MetadataSchema, ...] = ()
+    fields: tuple[MetadataField, ...] = ()
+    formats: tuple[BitstreamFormat, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.schemas or self.fields or self.formats)
+
+
+@dataclass(frozen=True, slots=True)
+class PackageExtension:
+    """Everything one package's AIPSYNC-EXT section says.
+
+    ``facts``: (METS ``ID`` of the described object's amdSec, or of its ``div``/``file``,
+    facts) in document order, none empty and no ``ID`` twice.  ``registry``: the SITE
+    package's registries (``None``: not said).
+    """
+
+    facts: tuple[tuple[str, Extension], ...] = ()
+    registry: Registry | None = None
+
+    def is_empty(self) -> bool:
+        return self.registry is None and all(ext.is_empty() for _, ext in self.facts)
 
 
 def _a(tag: str) -> str:
@@ -116,11 +177,8 @@ def _format(parent: Element, fmt: BitstreamFormat) -> None:
         sub(el, _a("extension"), ext)
 
 
-def disseminate(ext: Extension) -> Element | None:
-    """The AIPSYNC-EXT element, or ``None`` when ``ext`` says nothing."""
-    if ext.is_empty():
-        return None
-    root = etree.Element(_a("ext"), nsmap={"aipsync": C.NS_AIPSYNC})
+def _fill(root: Element, ext: Extension) -> None:
+    """Append the elements of ``ext`` to an ``aipsync:ext`` element."""
     if ext.discoverable is not None:
         sub(root, _a("item"), attrib={"discoverable": "true" if ext.discoverable else "false"})
     if ext.harvest is not None:
@@ -151,6 +209,55 @@ def disseminate(ext: Extension) -> Element | None:
                 el.set("type", facts.policy_type)
             if facts.description is not None:
                 sub(el, _a("description"), facts.description)
+
+
+def _root(tag: str) -> Element:
+    return etree.Element(_a(tag), nsmap={"aipsync": C.NS_AIPSYNC})
+
+
+def disseminate(ext: Extension) -> Element | None:
+    """One object's facts as a bare ``aipsync:ext`` element (the form older aipsync versions
+    wrote into the object's own amdSec), or ``None`` when ``ext`` says nothing."""
+    if ext.is_empty():
+        return None
+    root = _root("ext")
+    _fill(root, ext)
+    return root
+
+
+def _registry(parent: Element, registry: Registry) -> None:
+    el = sub(parent, _a("registry"))
+    for schema in registry.schemas:
+        sub(el, _a("schema"), attrib={"prefix": schema.prefix, "namespace": schema.namespace})
+    for fld in registry.fields:
+        attrib = {"schema": fld.schema, "element": fld.element}
+        if fld.qualifier is not None:
+            attrib["qualifier"] = fld.qualifier
+        field_el = sub(el, _a("field"), attrib=attrib)
+        if fld.scope_note is not None:
+            sub(field_el, _a("scopeNote"), fld.scope_note)
+    for fmt in registry.formats:
+        _format(el, fmt)
+
+
+def disseminate_package(pkg: PackageExtension) -> Element | None:
+    """A package's ``aipsync:package`` element, or ``None`` when ``pkg`` says nothing.
+
+    Raises:
+        CrosswalkError: an ``ID`` given twice in ``pkg.facts`` (a builder bug).
+    """
+    if pkg.is_empty():
+        return None
+    root = _root("package")
+    seen: set[str] = set()
+    for key, ext in pkg.facts:
+        if key in seen:
+            raise CrosswalkError(f"AIPSYNC-EXT: two sets of facts for {key!r}")
+        seen.add(key)
+        if not ext.is_empty():
+            _fill(sub(root, _a("ext"), attrib={"for": key}), ext)
+    if pkg.registry is not None:
+        _registry(root, pkg.registry)
     return root
 
 
@@ -195,13 +302,8 @@ def _action(el: Element) -> Action:
         raise CrosswalkError(f"AIPSYNC-EXT: unknown action id {number}") from None
 
 
-def ingest(root: Element, warnings: list[Problem] | None = None) -> Extension:
-    """The facts of an AIPSYNC-EXT section; unknown elements are warnings (newer writers).
-
-    Raises:
-        CrosswalkError: wrong root, a bad number, flag, support level or action id.
-    """
-    expect_root(root, C.NS_AIPSYNC, "ext", "AIPSYNC-EXT")
+def _read(root: Element, warnings: list[Problem] | None) -> Extension:
+    """The facts inside one ``aipsync:ext`` element."""
     discoverable: bool | None = None
     harvest: HarvestSettings | None = None
     logo: LogoFacts | None = None
@@ -235,12 +337,89 @@ def ingest(root: Element, warnings: list[Problem] | None = None) -> Extension:
             if _int(el, "count", len(items)) != len(items):
                 raise CrosswalkError("AIPSYNC-EXT: policies/@count does not match its policies")
             policies = tuple(facts)
-        elif warnings is not None:
-            warnings.append(Problem("AIP-W046", f"AIPSYNC-EXT element {name!r} not understood;"
-                                    " ignored"))
+        else:
+            _unknown(el, warnings)
     return Extension(discoverable=discoverable, harvest=harvest, logo=logo, sha256=sha256,
                      format=fmt, policies=policies)
 
 
-__all__ = ["Extension", "LogoFacts", "PolicyFacts",
-           "disseminate", "ingest"]
+def _unknown(el: Element, warnings: list[Problem] | None) -> None:
+    if warnings is not None:
+        warnings.append(Problem("AIP-W046", f"AIPSYNC-EXT element {local(el)!r} not "
+                                "understood; ignored"))
+
+
+def ingest(root: Element, warnings: list[Problem] | None = None) -> Extension:
+    """The facts of a bare ``aipsync:ext`` section (older aipsync versions wrote one into each
+    object's own amdSec); unknown elements are warnings (newer writers).
+
+    Raises:
+        CrosswalkError: wrong root, a bad number, flag, support level or action id.
+    """
+    expect_root(root, C.NS_AIPSYNC, "ext", "AIPSYNC-EXT")
+    return _read(root, warnings)
+
+
+def _read_registry(el: Element, warnings: list[Problem] | None) -> Registry:
+    schemas: list[MetadataSchema] = []
+    fields: list[MetadataField] = []
+    formats: list[BitstreamFormat] = []
+    for item in children(el):
+        name = local(item)
+        if name == "schema":
+            prefix = item.get("prefix")
+            if not prefix:
+                raise CrosswalkError(f"AIPSYNC-EXT: registry schema without prefix (line "
+                                     f"{item.sourceline})")
+            schemas.append(MetadataSchema(prefix=prefix, namespace=item.get("namespace") or ""))
+        elif name == "field":
+            schema, element = item.get("schema"), item.get("element")
+            if not schema or not element:
+                raise CrosswalkError(f"AIPSYNC-EXT: registry field without schema or element "
+                                     f"(line {item.sourceline})")
+            note = child(item, "scopeNote")
+            fields.append(MetadataField(schema=schema, element=element,
+                                        qualifier=item.get("qualifier"),
+                                        scope_note=text_of(note) if note is not None else None))
+        elif name == "format":
+            fmt = _read_format(item)
+            assert fmt is not None
+            formats.append(fmt)
+        else:
+            _unknown(item, warnings)
+    return Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats))
+
+
+def ingest_package(root: Element, warnings: list[Problem] | None = None) -> PackageExtension:
+    """Everything a package's ``aipsync:package`` section says; unknown elements are warnings.
+
+    Raises:
+        CrosswalkError: wrong root, an ``ext`` without ``for`` or two for the same ``ID``,
+            a registry entry without its key attributes, a bad number, flag, support level
+            or action id.
+    """
+    expect_root(root, C.NS_AIPSYNC, "package", "AIPSYNC-EXT")
+    facts: list[tuple[str, Extension]] = []
+    seen: set[str] = set()
+    registry: Registry | None = None
+    for el in children(root):
+        name = local(el)
+        if name == "ext":
+            key = (el.get("for") or "").strip()
+            if not key:
+                raise CrosswalkError(f"AIPSYNC-EXT: ext without @for (line {el.sourceline})")
+            if key in seen:
+                raise CrosswalkError(f"AIPSYNC-EXT: two ext elements for {key!r}")
+            seen.add(key)
+            facts.append((key, _read(el, warnings)))
+        elif name == "registry":
+            if registry is not None:
+                raise CrosswalkError("AIPSYNC-EXT: more than one registry element")
+            registry = _read_registry(el, warnings)
+        else:
+            _unknown(el, warnings)
+    return PackageExtension(facts=tuple(facts), registry=registry)
+
+
+__all__ = ["Extension", "LogoFacts", "PackageExtension", "PolicyFacts", "Registry",
+           "disseminate", "disseminate_package", "ingest", "ingest_package"]

@@ -5,15 +5,19 @@ Owns: ``DisseminateConfig`` (DSpace's ``aip.disseminate.*`` keys), ``IngestConfi
 reading them from the ``[aip]`` table of a TOML file with unknown keys and wrong types
 reported by key path.  Pure apart from ``load_aip_config`` reading one file.
 
-TOML shape::
+TOML shape (the section lists are DSpace's ``aip.disseminate.*`` defaults; ``extension``
+switches aipsync's own AIPSYNC-EXT amdSec, which no ``ADMID`` refers to and which DSpace
+therefore never reads, see ``aip.crosswalks.extension``; with ``extension = false`` the
+packages are shaped exactly as DSpace's)::
 
     [aip.disseminate]
     dmd = ["MODS", "DIM"]
     techMD = ["PREMIS", "DSPACE-ROLES"]
     rightsMD = ["DSpaceDepositLicense:DSPACE_DEPLICENSE", "CreativeCommonsRDF:DSPACE_CCRDF",
                 "CreativeCommonsText:DSPACE_CCTEXT", "METSRIGHTS"]
-    sourceMD = ["AIP-TECHMD", "AIPSYNC-EXT"]
+    sourceMD = ["AIP-TECHMD"]
     digiprovMD = []
+    extension = true
 
     [aip.ingest]
     create_submitter = false
@@ -32,14 +36,18 @@ from typing import Any
 from aip import constants as C
 from aip.errors import ConfigError
 
-#: Crosswalk names aipsync implements, by the section kinds they may fill.
+#: Crosswalk names aipsync implements, by the section kinds they may fill.  AIPSYNC-EXT is not
+#: among them: it never goes into a referenced amdSec (DSpace would refuse the package), it
+#: is switched by ``DisseminateConfig.extension``.
 DISSEMINATION_CROSSWALKS: dict[str, frozenset[str]] = {
     "dmd": frozenset({"MODS", "DIM"}),
-    "techMD": frozenset({"PREMIS", "DSPACE-ROLES", "AIP-TECHMD", "DIM", "AIPSYNC-EXT"}),
+    "techMD": frozenset({"PREMIS", "DSPACE-ROLES", "AIP-TECHMD", "DIM"}),
     "rightsMD": frozenset({"DSPACE_DEPLICENSE", "DSPACE_CCRDF", "DSPACE_CCTEXT", "METSRIGHTS"}),
-    "sourceMD": frozenset({"AIP-TECHMD", "AIPSYNC-EXT", "PREMIS", "DIM"}),
-    "digiprovMD": frozenset({"PREMIS", "AIP-TECHMD", "AIPSYNC-EXT"}),
+    "sourceMD": frozenset({"AIP-TECHMD", "PREMIS", "DIM"}),
+    "digiprovMD": frozenset({"PREMIS", "AIP-TECHMD"}),
 }
+#: Crosswalks that read sections on ingest (AIPSYNC-EXT also reads the referenced sections
+#: older aipsync versions wrote).
 INGEST_CROSSWALKS: frozenset[str] = frozenset(
     {"DIM", "MODS", "PREMIS", "DSPACE-ROLES", "METSRIGHTS", "AIP-TECHMD", "AIPSYNC-EXT",
      C.XWALK_NULLSTREAM, C.XWALK_NIL}
@@ -66,13 +74,18 @@ def _entries(values: tuple[str, ...]) -> tuple[SectionEntry, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DisseminateConfig:
-    """Which metadata types go into which METS section on export (``aip.disseminate.*``)."""
+    """Which metadata types go into which METS section on export (``aip.disseminate.*``).
+
+    ``extension``: add aipsync's AIPSYNC-EXT amdSec (unreferenced, last) with the facts
+    DSpace's sections lose; ``False`` gives exactly DSpace-shaped packages.
+    """
 
     dmd: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_DMD)
     techMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_TECHMD)
     rightsMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_RIGHTSMD)
     sourceMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_SOURCEMD)
     digiprovMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_DIGIPROVMD)
+    extension: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +132,23 @@ def parse_aip_config(table: Mapping[str, Any], prefix: str = "aip") -> AipConfig
     if not isinstance(dis, Mapping):
         raise ConfigError(f"{prefix}.disseminate: expected a table")
     kwargs: dict[str, tuple[SectionEntry, ...]] = {}
+    extension = True
     for key, value in dis.items():
+        if key == "extension":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{prefix}.disseminate.extension: expected true or false, "
+                                  f"got {type(value).__name__}")
+            extension = value
+            continue
         if key not in DISSEMINATION_CROSSWALKS:
             raise ConfigError(f"{prefix}.disseminate.{key}: unknown key")
         entries = _entries(_str_list(value, f"{prefix}.disseminate.{key}"))
         for entry in entries:
+            if entry.crosswalk == C.MD_AIPSYNC:
+                raise ConfigError(
+                    f"{prefix}.disseminate.{key}: {C.MD_AIPSYNC} is not a section type any "
+                    "more (DSpace refuses it in a referenced amdSec); remove it and use "
+                    f"{prefix}.disseminate.extension = true")
             if entry.crosswalk not in DISSEMINATION_CROSSWALKS[key]:
                 known = ", ".join(sorted(DISSEMINATION_CROSSWALKS[key]))
                 raise ConfigError(
@@ -150,7 +175,7 @@ def parse_aip_config(table: Mapping[str, Any], prefix: str = "aip") -> AipConfig
                 f"{prefix}.ingest.crosswalk.{mdtype}: unknown crosswalk {name!r} (known: {known})")
         xwalks[mdtype] = name
     return AipConfig(
-        disseminate=DisseminateConfig(**kwargs),
+        disseminate=DisseminateConfig(**kwargs, extension=extension),
         ingest=IngestConfig(crosswalks=xwalks, create_submitter=create_submitter),
     )
 

@@ -38,7 +38,7 @@ from aip.errors import (
 )
 from aip.files import Hasher, atomic_write
 from aip.mets.validate import validate_manifest
-from aip.model import Bitstream, Bundle, Item, package_file_name
+from aip.model import Bitstream, Bundle, EPerson, Group, Item, package_file_name
 from aip.packager.config import DisseminateConfig
 from aip.packager.manifest import (
     BuildContext,
@@ -50,7 +50,7 @@ from aip.packager.manifest import (
     build_site_package,
 )
 from aip.packager.options import ExportOptions
-from aip.repository import auth, authorize, handles, objects
+from aip.repository import auth, authorize, handles, objects, registry
 from aip.repository import tables as T
 from aip.repository.store import Repository, Tx
 
@@ -190,38 +190,72 @@ def _placeholder(bs: Bitstream) -> Bitstream:
                      policies=bs.policies, key=None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Withheld:
+    """What of an item an e-person may not read: bundles (by name) and bitstreams (by
+    ``(bundle name, sequence id)``) that ``-o unauthorized`` leaves out or zeroes."""
+
+    bundles: frozenset[str] = frozenset()
+    bitstreams: frozenset[tuple[str, int]] = frozenset()
+
+
+def _withheld(tx: Tx, item_id: int, handle: str, eperson_id: int, today: dt.date,
+              options: ExportOptions) -> _Withheld:
+    """The unreadable parts of an item the export would write, as ``-o unauthorized`` says.
+
+    Bundles the bundle filter excludes are never looked at (DSpace filters before it checks
+    READ).  Both the pre-flight pass of ``export`` and ``_readable_item`` use this, so an
+    export that must fail fails before its first file is written.
+
+    Raises:
+        UnauthorizedContentError: an unreadable bundle (``unauthorized`` is not ``skip``) or
+            bitstream (``unauthorized`` unset), DSpace's "Not authorized to read ..." error.
+    """
+    if auth.is_admin(tx, eperson_id):
+        return _Withheld()
+    bundles: set[str] = set()
+    bitstreams: set[tuple[str, int]] = set()
+    brows = tx.execute(sa.select(T.bundle.c.id, T.bundle.c.name)
+                       .where(T.bundle.c.item_id == item_id)
+                       .order_by(T.bundle.c.position, T.bundle.c.id)).all()
+    for bid, bname in brows:
+        if not options.include_bundle(bname):
+            continue
+        if not authorize.can_read(tx, eperson_id, C.TYPE_BUNDLE, bid, today):
+            if options.unauthorized == "skip":
+                bundles.add(bname)
+                continue
+            raise UnauthorizedContentError(what="Bundle named", name=bname, handle=handle,
+                                           eperson=auth.eperson_email(tx, eperson_id))
+        for bsid, seq, bsname in tx.execute(
+                sa.select(T.bitstream.c.id, T.bitstream.c.sequence_id, T.bitstream.c.name)
+                .where(T.bitstream.c.bundle_id == bid)
+                .order_by(T.bitstream.c.position, T.bitstream.c.id)).all():
+            if authorize.can_read(tx, eperson_id, C.TYPE_BITSTREAM, bsid, today):
+                continue
+            if options.unauthorized is None:
+                raise UnauthorizedContentError(what="Bitstream", name=bsname, handle=handle,
+                                               eperson=auth.eperson_email(tx, eperson_id))
+            bitstreams.add((bname, seq))
+    return _Withheld(frozenset(bundles), frozenset(bitstreams))
+
+
 def _readable_item(tx: Tx, item: Item, item_id: int, eperson_id: int, today: dt.date,
                    options: ExportOptions) -> Item:
     """The item with unreadable bundles/bitstreams handled as ``-o unauthorized`` says."""
-    if auth.is_admin(tx, eperson_id):
+    withheld = _withheld(tx, item_id, item.handle, eperson_id, today, options)
+    if not withheld.bundles and not withheld.bitstreams:
         return item
-    brows = {r.name: r.id for r in tx.execute(
-        sa.select(T.bundle.c.name, T.bundle.c.id).where(T.bundle.c.item_id == item_id))}
     bundles: list[Bundle] = []
     for bundle in item.bundles:
-        bid = brows[bundle.name]
-        if not authorize.can_read(tx, eperson_id, C.TYPE_BUNDLE, bid, today):
-            if options.unauthorized == "skip":
-                continue
-            raise UnauthorizedContentError(what="Bundle named", name=bundle.name,
-                                           handle=item.handle,
-                                           eperson=auth.eperson_email(tx, eperson_id))
-        seqs = {r.sequence_id: r.id for r in tx.execute(
-            sa.select(T.bitstream.c.sequence_id, T.bitstream.c.id)
-            .where(T.bitstream.c.bundle_id == bid))}
+        if bundle.name in withheld.bundles:
+            continue
         kept: list[Bitstream] = []
         for bs in bundle.bitstreams:
-            if authorize.can_read(tx, eperson_id, C.TYPE_BITSTREAM, seqs[bs.sequence_id],
-                                  today):
+            if (bundle.name, bs.sequence_id) not in withheld.bitstreams:
                 kept.append(bs)
-            elif options.unauthorized == "skip":
-                continue
             elif options.unauthorized == "zero":
                 kept.append(_placeholder(bs))
-            else:
-                raise UnauthorizedContentError(what="Bitstream", name=bs.name,
-                                               handle=item.handle,
-                                               eperson=auth.eperson_email(tx, eperson_id))
         bundles.append(Bundle(name=bundle.name, bitstreams=tuple(kept),
                               primary_sequence_id=bundle.primary_sequence_id,
                               policies=bundle.policies))
@@ -231,6 +265,49 @@ def _readable_item(tx: Tx, item: Item, item_id: int, eperson_id: int, today: dt.
                 mapped_collections=item.mapped_collections, submitter=item.submitter,
                 in_archive=item.in_archive, withdrawn=item.withdrawn,
                 discoverable=item.discoverable)
+
+
+def _unchanged(tx: Tx, item_id: int, options: ExportOptions) -> bool:
+    """True when ``updatedAfter`` leaves the item's package unwritten."""
+    if options.updated_after is None:
+        return False
+    last = objects.item_row(tx, item_id).last_modified.replace(tzinfo=dt.UTC)
+    return bool(last <= options.updated_after)
+
+
+def preflight(tx: Tx, packages: list[PlannedPackage], person: EPerson, today: dt.date,
+              options: ExportOptions) -> set[str]:
+    """Every permission decision of an export, before anything is written.
+
+    Returns the handles of packages ``-o unauthorized=skip`` leaves out.  Site
+    administrators may read everything, so for them this costs one cached group lookup.
+
+    Raises:
+        PermissionDeniedError: the e-person may not read the top object (site: not an
+            administrator).
+        UnauthorizedContentError: an object, bundle or bitstream below it is unreadable and
+            ``-o unauthorized`` does not say what to do.
+    """
+    top = packages[0]
+    person_id = person.id
+    if top.type == C.TYPE_SITE:
+        authorize.require_site_admin(tx, person, "export the whole site")
+    elif not authorize.can_read(tx, person_id, top.type, top.id, today):
+        raise PermissionDeniedError(eperson=person.email, action=f"read {top.handle}")
+    if auth.is_admin(tx, person_id):
+        return set()
+    skipped: set[str] = set()
+    for pkg in packages:
+        if pkg is not top and pkg.type != C.TYPE_SITE and not authorize.can_read(
+                tx, person_id, pkg.type, pkg.id, today):
+            if options.unauthorized == "skip":
+                skipped.add(pkg.handle)
+                continue
+            raise UnauthorizedContentError(what=pkg.type.lower(), name=pkg.handle,
+                                           handle=pkg.handle, eperson=person.email)
+        if pkg.type == C.TYPE_ITEM and not _unchanged(tx, pkg.id, options):
+            _withheld(tx, pkg.id, pkg.handle, person_id, today, options)
+    return skipped
 
 
 # =============================================================================================
@@ -308,7 +385,21 @@ def _read_small(tx: Tx) -> Callable[[Bitstream], bytes]:
 
 def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: ExportOptions,
                   eperson_id: int) -> BuiltPackage | None:
-    """The built package of one planned object, or None when ``updatedAfter`` skips it."""
+    """The built package of one planned object, or None when ``updatedAfter`` skips it.
+
+    Containers get their groups' direct members (one lookup per distinct member, not the
+    whole e-person table per container) so DSPACE-ROLES can write ``Member@ID``; the SITE
+    package gets every group and e-person and the registries (AIPSYNC-EXT).
+    """
+
+    def members(groups: list[Group]) -> list[EPerson]:
+        people: dict[str, EPerson] = {}
+        for group in groups:
+            for email in group.members:
+                if email not in people and (person := auth.find_eperson(tx, email)):
+                    people[email] = person
+        return list(people.values())
+
     if pkg.type == C.TYPE_ITEM:
         row = objects.item_row(tx, pkg.id)
         if options.updated_after is not None:
@@ -320,13 +411,18 @@ def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: Expor
         include = None if options.bundles.is_everything else options.include_bundle
         return build_item_package(item, ctx, include)
     if pkg.type == C.TYPE_COLLECTION:
-        return build_collection_package(objects.collection_model(tx, pkg.id),
-                                        objects.collection_groups(tx, pkg.id), ctx)
+        groups = objects.collection_groups(tx, pkg.id)
+        return build_collection_package(objects.collection_model(tx, pkg.id), groups, ctx,
+                                        people=members(groups))
     if pkg.type == C.TYPE_COMMUNITY:
-        return build_community_package(objects.community_model(tx, pkg.id),
-                                       objects.community_groups(tx, pkg.id), ctx)
+        groups = objects.community_groups(tx, pkg.id)
+        return build_community_package(objects.community_model(tx, pkg.id), groups, ctx,
+                                       people=members(groups))
     return build_site_package(objects.site_model(tx), auth.list_groups(tx),
-                              auth.list_epeople(tx), ctx)
+                              auth.list_epeople(tx), ctx,
+                              schemas=registry.list_schemas(tx),
+                              fields=registry.list_fields(tx),
+                              formats=registry.list_formats(tx))
 
 
 def export(repo: Repository, request: ExportRequest, *,
@@ -350,11 +446,7 @@ def export(repo: Repository, request: ExportRequest, *,
         today = today or tx.now.date()
         person = auth.require_eperson(tx, request.eperson)
         packages = plan(tx, request)
-        top = packages[0]
-        if top.type == C.TYPE_SITE:
-            authorize.require_site_admin(tx, person, "export the whole site")
-        elif not authorize.can_read(tx, person.id, top.type, top.id, today):
-            raise PermissionDeniedError(eperson=person.email, action=f"read {top.handle}")
+        skipped = preflight(tx, packages, person, today, request.options)
         site = objects.site_model(tx)
         ctx = BuildContext(site_handle=site.handle, site_url=site.url, today=today,
                            config=request.config,
@@ -366,13 +458,9 @@ def export(repo: Repository, request: ExportRequest, *,
         log.info("aip.export.start", handle=request.handle, objects=len(packages),
                  recursive=request.recursive)
         for index, pkg in enumerate(packages, 1):
-            if pkg is not top and pkg.type != C.TYPE_SITE and not authorize.can_read(
-                    tx, person.id, pkg.type, pkg.id, today):
-                if request.options.unauthorized == "skip":
-                    result.skipped.append((pkg.handle, "not authorised"))
-                    continue
-                raise UnauthorizedContentError(what=pkg.type.lower(), name=pkg.handle,
-                                               handle=pkg.handle, eperson=person.email)
+            if pkg.handle in skipped:
+                result.skipped.append((pkg.handle, "not authorised"))
+                continue
             built = build_package(tx, pkg, ctx, request.options, person.id)
             if built is None:
                 result.unchanged.append(pkg.handle)

@@ -19,12 +19,11 @@ Structure (modern DSpace, docs/aip-format.md 2.4, 3.1-3.8; ``AbstractMETSDissemi
   ``div``, then its amdSec; collection - per item ``div``/``mptr``/``mptr``, then the template
   dmdSecs and ``div``, then ``logo``; community - per sub-community then per collection
   ``div``/``mptr``/``mptr``, then ``logo``; site - per community ``div``/``mptr``/``mptr``; then
-  the Parent ``struct``/``div``/``mptr``; last (zip only) ``metadata`` names of extra streams.
-  The default configuration adds AIPSYNC-EXT after AIP-TECHMD in sourceMD, so every amdSec
-  consumes one id more than DSpace's: DSpace's worked example (``rightsMD_6``, ``rightsMD_9``,
-  ``sourceMD_10``, ``struct_11``...) becomes ``rightsMD_6``, ``rightsMD_9``, ``sourceMD_10``,
-  ``sourceMD_11``, ``struct_12``...; without AIPSYNC-EXT in the configuration the ids are
-  DSpace's exactly (tested).
+  the Parent ``struct``/``div``/``mptr``; then (zip only) ``metadata`` names of extra streams.
+  Every one of these ids is DSpace's exactly (docs/aip-format.md 2.4 worked example, tested).
+  Last, and only when ``DisseminateConfig.extension`` is on and there is something to say,
+  aipsync's own amdSec: ``amd_<n>`` and ``sourceMD_<n+1>`` from the same counter, so it
+  shifts no other id.
 * ``mets@ID`` = ``DSpace_<TYPE>_<handle with / -> ->`` (the <=7.0 form), ``OBJID`` =
   ``hdl:<handle>``, ``TYPE`` = ``DSpace <TYPE>``, ``PROFILE`` = the AIP profile.  ``metsHdr`` has no
   ``CREATEDATE``; items have ``LASTMODDATE`` = last-modified in UTC, whole seconds, no zone.
@@ -39,18 +38,25 @@ DIM, else MODS, else the first), ``IngestConfig.crosswalk_for`` (``NIL`` drops a
 ``NULLSTREAM`` reads and ignores it; an MDTYPE without a crosswalk is an error, as in DSpace),
 PREMIS size/MD5 checked against the file element.
 
-AIPSYNC-EXT goes where the configuration puts it (default: the sourceMD of every amdSec, after
-AIP-TECHMD) and is read from any section of an amdSec the object, a file or a fileGrp refers to.
-An unmodified DSpace refuses such sections ("No crosswalk found", see
-``aip.crosswalks.extension``), so restoring aipsync AIPs into DSpace needs
-``mets.dspaceAIP.ingest.crosswalk.AIPSYNC-EXT = NIL`` in ``dspace.cfg``.
+AIPSYNC-EXT: all of a package's extension facts go into ONE amdSec that no ``ADMID`` refers
+to, placed after the other amdSecs, holding one ``sourceMD`` (``MDTYPE="OTHER"
+OTHERMDTYPE="AIPSYNC-EXT"``) with an ``aipsync:package``: one ``aipsync:ext for="<ID>"`` per
+described object, keyed by the ``ID`` of the amdSec its ``ADMID`` names (the object's
+``div``/``file`` ``ID`` when the configuration gives it no amdSec), and, in the SITE AIP, the
+registries (``aipsync:registry``).  An unmodified DSpace reads amdSecs only through ``ADMID``,
+so it never sees this one, and the rest of the package is exactly what DSpace writes.  (DSpace
+refuses an unknown MDTYPE inside a *referenced* amdSec - "No crosswalk found", see
+``aip.crosswalks.extension`` - which is why it is not a configurable section type.)  Reading:
+the facts of the unreferenced section win; an AIPSYNC-EXT section inside a referenced amdSec
+(what older aipsync versions wrote) is still read for a target that has no keyed facts.
 
 Problem codes raised here: ``AIP-E040`` duplicate file ID (build), ``AIP-E043`` missing
 required structure, ``AIP-E045`` bad value, ``AIP-E046`` PREMIS disagrees with the file,
 ``AIP-E047`` unknown object TYPE, ``AIP-E048`` unsafe child pointer.  Warnings: ``AIP-W047``
 section not for this kind of object, ``AIP-W048`` AIPSYNC-EXT policy facts do not match
 METSRights, ``AIP-W049`` a METSRights context gives no policy, ``AIP-W050`` file without SEQ,
-``AIP-W051`` item without LASTMODDATE (the crosswalks add ``AIP-W041`` to ``AIP-W046``).
+``AIP-W051`` item without LASTMODDATE, ``AIP-W052`` AIPSYNC-EXT facts for an ``ID`` that no
+object of the package has (the crosswalks add ``AIP-W041`` to ``AIP-W046``).
 """
 
 from __future__ import annotations
@@ -67,7 +73,13 @@ from lxml import etree
 from aip import constants as C
 from aip.crosswalks import REGISTRY, dim, extension, metsrights, mods, premis, roles, techmd
 from aip.crosswalks import xml_safe as _safe
-from aip.crosswalks.extension import Extension, LogoFacts, PolicyFacts
+from aip.crosswalks.extension import (
+    Extension,
+    LogoFacts,
+    PackageExtension,
+    PolicyFacts,
+    Registry,
+)
 from aip.crosswalks.metsrights import RightsContext
 from aip.errors import (
     ChildPointerError,
@@ -87,6 +99,8 @@ from aip.model import (
     EPerson,
     Group,
     Item,
+    MetadataField,
+    MetadataSchema,
     MetadataValue,
     ResourcePolicy,
     Site,
@@ -179,7 +193,8 @@ class ParsedPackage:
     """What one manifest says, as model values.
 
     ``rights_present`` is False when the object's METSRIGHTS section was absent or mapped to
-    ``NIL``/``NULLSTREAM``: its policies are then "unspecified", not "none".
+    ``NIL``/``NULLSTREAM``: its policies are then "unspecified", not "none".  ``registry``:
+    the schemas, fields and formats a SITE AIP's AIPSYNC-EXT lists (``None``: not said).
     """
 
     type: str
@@ -195,6 +210,7 @@ class ParsedPackage:
     files: tuple[FileRef, ...]
     rights_present: bool
     warnings: tuple[Problem, ...]
+    registry: Registry | None = None
 
 
 # =============================================================================================
@@ -275,6 +291,7 @@ class _Builder:
         self.file_groups: list[Element] = []
         self.pending_streams: list[tuple[Element, Bitstream]] = []
         self.metsrights_on = any(e.crosswalk == "METSRIGHTS" for e in self.cfg.rightsMD)
+        self.facts: list[tuple[str, Extension]] = []
 
     def gensym(self, prefix: str) -> str:
         self.counter += 1
@@ -368,8 +385,6 @@ class _Builder:
             return metsrights.disseminate(s.policies, ctx.today)
         if name == "AIP-TECHMD":
             return self._techmd(s)
-        if name == "AIPSYNC-EXT":
-            return extension.disseminate(self._extension(s))
         return None
 
     def _descriptive(self, name: str, s: _Subject) -> Element | None:
@@ -401,6 +416,35 @@ class _Builder:
         if s.kind == C.TYPE_SITE and s.site is not None:
             return techmd.disseminate_site(s.site)
         return None
+
+    def note(self, subject: _Subject, key: str | None) -> None:
+        """Keep the AIPSYNC-EXT facts about ``subject`` under ``key`` (an amdSec/div/file ID).
+
+        ``key`` is None only for a bundle without an amdSec: its only facts are policy facts,
+        which need a METSRights section, hence an amdSec.
+        """
+        if not self.cfg.extension or key is None:
+            return
+        ext = self._extension(subject)
+        if not ext.is_empty():
+            self.facts.append((key, ext))
+
+    def extension_amd_sec(self, registry: Registry | None) -> None:
+        """aipsync's amdSec, unreferenced and after every other amdSec, with ids taken after
+        everything DSpace generates, so that every other id is DSpace's."""
+        if not self.cfg.extension:
+            return
+        body = extension.disseminate_package(PackageExtension(
+            facts=tuple(self.facts),
+            registry=registry if registry is not None and not registry.is_empty() else None))
+        if body is None:
+            return
+        info = REGISTRY[C.MD_AIPSYNC]
+        amd_id = self.gensym("amd")
+        sec = B.md_sec("sourceMD", self.gensym("sourceMD"), B.md_wrap(
+            C.MD_AIPSYNC, body, namespaces=info.namespaces,
+            schema_location=info.schema_location))
+        self.amd.append(B.amd_sec(amd_id, (sec,)))
 
     def _extension(self, s: _Subject) -> Extension:
         facts: tuple[PolicyFacts, ...] | None = None
@@ -479,12 +523,14 @@ class _Builder:
     def finish(self, main_div: Element, struct_id: str, extra_structs: Sequence[Element | None],
                obj_type: str, handle: str, hdr: Element,
                entries: Sequence[PackageEntry], children: Sequence[ChildPointer],
-               last_modified: dt.datetime | None) -> BuiltPackage:
+               last_modified: dt.datetime | None, registry: Registry | None = None
+               ) -> BuiltPackage:
         extras: list[PackageEntry] = []
         for ref, bitstream in self.pending_streams:  # writeZipPackage: extra streams last
             name = self.gensym(C.EXTRA_STREAM_PREFIX.rstrip("_"))
             ref.set(f"{{{C.NS_XLINK}}}href", name)
             extras.append(PackageEntry(name=name, bitstream=bitstream, item_time=True))
+        self.extension_amd_sec(registry)
         root = B.mets_root(obj_id=mets_id(obj_type, handle), objid=handle_uri(handle),
                            type_=f"{C.METS_TYPE_PREFIX}{obj_type}", profile=C.AIP_PROFILE)
         root.append(hdr)
@@ -580,6 +626,7 @@ def build_item_package(item: Item, ctx: BuildContext,
     dmd_ids = b.dmd_secs(subject)
     amd_id = b.amd_sec(subject)
     struct_id, main = _main(b, dmd_ids, amd_id)
+    b.note(subject, amd_id or main.get("ID"))
     entries: list[PackageEntry] = []
     seen: dict[int, str] = {}
     problems: list[Problem] = []
@@ -587,7 +634,9 @@ def build_item_package(item: Item, ctx: BuildContext,
     for bundle in item.bundles:
         if not b.include_bundle(bundle.name):
             continue
-        grp_amd = b.amd_sec(_Subject("BUNDLE", item=item, bundle=bundle))
+        bundle_subject = _Subject("BUNDLE", item=item, bundle=bundle)
+        grp_amd = b.amd_sec(bundle_subject)
+        b.note(bundle_subject, grp_amd)
         files = []
         for bs in bundle.bitstreams:
             file_id = f"{C.BITSTREAM_ENTRY_PREFIX}{bs.sequence_id}"
@@ -600,8 +649,9 @@ def build_item_package(item: Item, ctx: BuildContext,
                     main.insert(0, B.fptr(file_id))
                 main.append(B.div(div_id=b.gensym("div"), type_=C.DIV_BITSTREAM,
                                   children=(B.fptr(file_id),)))
-            bs_amd = b.amd_sec(_Subject(C.TYPE_BITSTREAM, item=item, bundle=bundle,
-                                        bitstream=bs))
+            bs_subject = _Subject(C.TYPE_BITSTREAM, item=item, bundle=bundle, bitstream=bs)
+            bs_amd = b.amd_sec(bs_subject)
+            b.note(bs_subject, bs_amd or file_id)
             entry = bitstream_entry_name(bs)
             files.append(B.file_el(
                 file_id=file_id, mimetype=_safe(bs.format.mimetype), seq=bs.sequence_id,
@@ -634,6 +684,7 @@ def build_collection_package(collection: Collection, groups: Sequence[Group],
     dmd_ids = b.dmd_secs(subject)
     amd_id = b.amd_sec(subject)
     struct_id, main = _main(b, dmd_ids, amd_id)
+    b.note(subject, amd_id or main.get("ID"))
     children = []
     for handle in collection.items:
         div, pointer = b.child_div(C.TYPE_ITEM, handle)
@@ -675,6 +726,7 @@ def build_community_package(community: Community, groups: Sequence[Group],
     dmd_ids = b.dmd_secs(subject)
     amd_id = b.amd_sec(subject)
     struct_id, main = _main(b, dmd_ids, amd_id)
+    b.note(subject, amd_id or main.get("ID"))
     children = []
     for child_type, handles in ((C.TYPE_COMMUNITY, community.subcommunities),
                                 (C.TYPE_COLLECTION, community.collections)):
@@ -693,21 +745,31 @@ def build_community_package(community: Community, groups: Sequence[Group],
 
 
 def build_site_package(site: Site, groups: Sequence[Group], people: Sequence[EPerson],
-                       ctx: BuildContext) -> BuiltPackage:
-    """The SITE AIP: site name and URL, every group and e-person, top-level communities."""
+                       ctx: BuildContext, *, schemas: Sequence[MetadataSchema] = (),
+                       fields: Sequence[MetadataField] = (),
+                       formats: Sequence[BitstreamFormat] = ()) -> BuiltPackage:
+    """The SITE AIP: site name and URL, every group and e-person, top-level communities.
+
+    ``schemas``, ``fields`` and ``formats`` (the repository's registries, in the order given)
+    go into the AIPSYNC-EXT amdSec, so that a full-site restore into a fresh repository can
+    create custom schemas, fields and formats before any item needs them; nothing is written
+    when all three are empty or ``ctx.config.extension`` is off.
+    """
     check_handle(site.handle)
     b = _Builder(ctx, site.handle)
     subject = _Subject(C.TYPE_SITE, site=site, groups=groups, people=people)
     dmd_ids = b.dmd_secs(subject)
     amd_id = b.amd_sec(subject)
     struct_id, main = _main(b, dmd_ids, amd_id)
+    b.note(subject, amd_id or main.get("ID"))
     children = []
     for handle in site.communities:
         div, pointer = b.child_div(C.TYPE_COMMUNITY, handle)
         main.append(div)
         children.append(pointer)
+    registry = Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats))
     return b.finish(main, struct_id, (), C.TYPE_SITE, site.handle, _header(ctx), (), children,
-                    None)
+                    None, registry)
 
 
 # =============================================================================================
@@ -761,6 +823,54 @@ class _Reader:
     warnings: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     stream_refs: list[str] = field(default_factory=list)
+    keyed: dict[str, Extension] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+    registry: Registry | None = None
+
+    def load_extension(self) -> None:
+        """Read the AIPSYNC-EXT sections of every amdSec that nothing refers to.
+
+        Several such sections (not written by aipsync) are merged in document order; an ``ID``
+        given facts twice, or two registries, is an error.  Sections of other types in
+        unreferenced amdSecs are ignored, as DSpace ignores the whole amdSec.
+        """
+        referenced: set[str] = set()
+        for el in self.man.root.iter(f"{{{C.NS_METS}}}*"):  # not attributes inside xmlData
+            referenced.update((el.get("ADMID") or "").split())
+        for amd in self.man.amd_secs:
+            if amd.id in referenced or any(s.id in referenced for s in amd.sections):
+                continue
+            for sec in amd.sections:
+                if sec.mdtype != C.MD_AIPSYNC or self.crosswalk(sec) != C.MD_AIPSYNC:
+                    continue
+                assert sec.content is not None
+                pkg = extension.ingest_package(sec.content, self.warnings)
+                for key, ext in pkg.facts:
+                    if key in self.keyed:
+                        raise CrosswalkError(f"AIPSYNC-EXT: two sets of facts for {key!r}")
+                    self.keyed[key] = ext
+                if pkg.registry is not None:
+                    if self.registry is not None:
+                        raise CrosswalkError("AIPSYNC-EXT: more than one registry")
+                    self.registry = pkg.registry
+
+    def read_target(self, admid: Sequence[str], own_id: str | None, kind: str) -> _Sections:
+        """The sections of one object (``ADMID`` values and its own div/file ``ID``), with the
+        keyed AIPSYNC-EXT facts, when there are any, in place of an in-amdSec section."""
+        out = self.read(self.man.amd_sections(tuple(admid)), kind)
+        for key in (*admid, *((own_id,) if own_id else ())):
+            if key in self.keyed:
+                out.ext = self.keyed[key]
+                self.used.add(key)
+                break
+        return out
+
+    def unused_facts(self) -> None:
+        for key in self.keyed:
+            if key not in self.used:
+                self.warnings.append(Problem(
+                    "AIP-W052", f"AIPSYNC-EXT has facts for {key!r}, which is not the amdSec, "
+                    "div or file of any object in the package; ignored", path=self.path))
 
     def crosswalk(self, sec: MdSection) -> str | None:
         """The crosswalk name for a section; None when it is dropped (NIL) or ignored."""
@@ -809,7 +919,7 @@ class _Reader:
                 out.groups += groups
                 out.people += people
                 out.roles_seen = True
-            elif name == "AIPSYNC-EXT":
+            elif name == C.MD_AIPSYNC:  # older aipsync: a bare aipsync:ext per amdSec
                 out.ext = extension.ingest(content, self.warnings)
             else:  # CrosswalkObjectNotSupported: DSpace skips with a warning
                 self.warnings.append(Problem(
@@ -901,7 +1011,7 @@ def _fallback_format(mimetype: str | None) -> BitstreamFormat:
 
 
 def _read_bitstream(r: _Reader, f: FileEntry) -> Bitstream:
-    got = r.read(r.man.amd_sections(f.admid), C.TYPE_BITSTREAM)
+    got = r.read_target(f.admid, f.id, C.TYPE_BITSTREAM)
     pm = got.premis
     tech = got.tech if isinstance(got.tech, techmd.BitstreamTech) else None
     seq = f.seq
@@ -1036,6 +1146,7 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
     _check_profile(root, path)
     man = parse_manifest(root, path=path)
     r = _Reader(man=man, config=config, path=path)
+    r.load_extension()
     obj_type = _strip_type(man.type)
     if obj_type not in C.PACKAGE_TYPES:
         raise PackageValidationError([Problem("AIP-E047", "mets/@TYPE is not a DSpace object "
@@ -1048,7 +1159,7 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
     parent = _parent(man)
     main = man.struct_maps[0].divs[0]
     children = _children(r, main)
-    obj = r.read(man.amd_sections(main.admid), obj_type)
+    obj = r.read_target(main.admid, main.id, obj_type)
     rights_present = obj.contexts is not None
     site = community = collection = item = None
     files: list[FileRef] = []
@@ -1067,10 +1178,12 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
             listed.add(href)
     if r.problems:
         raise PackageValidationError(r.problems, path=path)
+    r.unused_facts()
     return ParsedPackage(type=obj_type, handle=handle, parent=parent, children=children,
                          site=site, community=community, collection=collection, item=item,
                          groups=obj.groups, people=obj.people, files=tuple(files),
-                         rights_present=rights_present, warnings=tuple(r.warnings))
+                         rights_present=rights_present, warnings=tuple(r.warnings),
+                         registry=r.registry)
 
 
 def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, obj: _Sections,
@@ -1092,7 +1205,7 @@ def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, ob
                 primary_seq = bs.sequence_id
             files.append(FileRef(entry=f.href or "", bundle=name, size=f.size, md5=_md5(f),
                                  sequence_id=bs.sequence_id))
-        got = r.read(r.man.amd_sections(grp.admid), "BUNDLE")
+        got = r.read_target(grp.admid, grp.id, "BUNDLE")
         bundles.append(Bundle(name=name, bitstreams=tuple(bitstreams),
                               primary_sequence_id=primary_seq,
                               policies=r.policies(got, f"bundle {name}")))
@@ -1194,6 +1307,6 @@ def _read_site(r: _Reader, main: Div, handle: str | None, obj: _Sections, dmd: s
 
 
 __all__ = ["BuildContext", "BuiltPackage", "ChildPointer", "FileRef", "PackageEntry",
-           "ParsedPackage", "bitstream_entry_name", "build_collection_package",
+           "ParsedPackage", "Registry", "bitstream_entry_name", "build_collection_package",
            "build_community_package", "build_item_package", "build_site_package",
            "lastmoddate", "logo_entry_name", "mets_id", "parse_package"]

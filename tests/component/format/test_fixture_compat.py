@@ -7,7 +7,9 @@ kind), same attributes on mets/metsHdr/agent/fileGrp/file/FLocat/div/mptr/fptr, 
 and values, same METSRights contexts, same DSPACE-ROLES groups and people, same PREMIS facts.
 Ignored: id values (compared by position), dates, PREMIS identifier URLs, the CREATOR name,
 zip entry names, MODS content (1.7 wrote other container MODS), the 4.0+ METSRights context
-attributes, DSPACE-ROLES ``ID`` attributes, and aipsync's own AIPSYNC-EXT sections.
+attributes, DSPACE-ROLES ``ID`` attributes, and aipsync's own AIPSYNC-EXT amdSec (which must
+be unreferenced: no amdSec that an ``ADMID`` names may hold an AIPSYNC-EXT section, or DSpace
+refuses the package).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from lxml import etree
 from aip import constants as C
 from aip.mets.parse import parse_bytes
 from aip.mets.validate import validate_manifest
-from aip.packager.config import DisseminateConfig, SectionEntry
+from aip.packager.config import DisseminateConfig
 from aip.packager.manifest import (
     BuildContext,
     ParsedPackage,
@@ -41,7 +43,7 @@ pytestmark = pytest.mark.skipif(not MANIFESTS, reason=f"no DSpace fixtures at {F
 
 M = f"{{{C.NS_METS}}}"
 XLINK_HREF = f"{{{C.NS_XLINK}}}href"
-DSPACE_CONFIG = DisseminateConfig(sourceMD=(SectionEntry.parse("AIP-TECHMD"),))
+DSPACE_CONFIG = DisseminateConfig(extension=False)
 
 
 # --- the structural diff helper ----------------------------------------------------------------
@@ -57,7 +59,21 @@ def _label(section: etree._Element) -> str | None:
 
 
 def _ours_only(el: etree._Element) -> bool:
+    """An AIPSYNC-EXT section, or an amdSec holding nothing else (aipsync's own amdSec)."""
+    if _local(el) == "amdSec":
+        sections = [c for c in el if isinstance(c.tag, str)]
+        return bool(sections) and all(_ours_only(c) for c in sections)
     return _label(el) == C.MD_AIPSYNC
+
+
+def referenced_ext_sections(manifest: bytes) -> list[str]:
+    """IDs of AIPSYNC-EXT sections inside amdSecs some ``ADMID`` names (must be none)."""
+    root = etree.fromstring(manifest)
+    referenced = {i for el in root.iter() if isinstance(el.tag, str)
+                  for i in (el.get("ADMID") or "").split()}
+    return [sec.get("ID") or "" for amd in root.iter(f"{M}amdSec")
+            for sec in amd if isinstance(sec.tag, str) and _ours_only(sec)
+            and (amd.get("ID") in referenced or sec.get("ID") in referenced)]
 
 
 def _text(el: etree._Element | None) -> str:
@@ -159,7 +175,7 @@ def skeleton(manifest: bytes) -> dict[str, Any]:
         "amdSecs": tuple((ref(a.get("ID")), tuple(section(s) for s in a
                                                   if isinstance(s.tag, str) and not
                                                   _ours_only(s)))
-                         for a in root.findall(f"{M}amdSec")),
+                         for a in root.findall(f"{M}amdSec") if not _ours_only(a)),
         "fileGrps": tuple((attrs(g), tuple(
             (attrs(f), tuple((*attrs(loc, idrefs=(), drop=(XLINK_HREF,)), (XLINK_HREF, "*"))
                              for loc in f.findall(f"{M}FLocat"))) for f in g.findall(f"{M}file")))
@@ -221,6 +237,11 @@ def test_rebuilt_package_has_dspace_structure(manifest: Path, config: Disseminat
                        today=dt.date(2010, 10, 1), config=config)
     ours = _rebuild(parsed, ctx)
     assert validate_manifest(parse_bytes(ours)) == []
+    assert referenced_ext_sections(ours) == []
+    if not config.extension:
+        assert C.NS_AIPSYNC.encode() not in ours
+    elif parsed.item is not None:  # policies and formats: the check above is not vacuous
+        assert C.NS_AIPSYNC.encode() in ours
     problems = diff(skeleton(data), skeleton(ours))
     assert not problems, "\n".join(problems)
     # and what aipsync wrote reads back to the same model
@@ -254,3 +275,17 @@ def test_diff_helper_finds_differences() -> None:
     for change in broken:
         assert diff(skeleton(data), skeleton(change(data)))
     assert diff(skeleton(data), skeleton(data)) == []
+
+
+def test_referenced_ext_sections_finds_an_ext_section_dspace_would_read() -> None:
+    data = next(m for m in MANIFESTS if m.name.startswith("ITEM@")).read_bytes()
+    ctx = BuildContext(site_handle=_custodian(data), site_url="http://localhost:8080/xmlui",
+                       today=dt.date(2010, 10, 1))
+    ours = _rebuild(parse_package(data), ctx)
+    root = etree.fromstring(ours)
+    last = root.findall(f"{M}amdSec")[-1]
+    assert _ours_only(last) and referenced_ext_sections(ours) == []
+    main = root.find(f"{M}structMap/{M}div")
+    assert main is not None
+    main.set("ADMID", f"{main.get('ADMID')} {last.get('ID')}")
+    assert referenced_ext_sections(etree.tostring(root)) == [last[0].get("ID")]

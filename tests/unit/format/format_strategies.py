@@ -20,6 +20,8 @@ from aip.model import (
     Group,
     HarvestSettings,
     Item,
+    MetadataField,
+    MetadataSchema,
     MetadataValue,
     ResourcePolicy,
     Site,
@@ -201,3 +203,12 @@ def people(draw: st.DrawFn) -> tuple[EPerson, ...]:
 sites = st.builds(Site, handle=st.just(SITE_HANDLE), name=xml_text,
                   url=word.map(lambda w: f"https://{w}.example.org"),
                   communities=st.lists(handles, max_size=4).map(tuple))
+
+
+#: A repository's registries (SITE AIP, AIPSYNC-EXT): schemas, fields, formats.
+registry_schemas = st.lists(st.builds(MetadataSchema, prefix=word, namespace=xml_text),
+                            max_size=3).map(tuple)
+registry_fields = st.lists(st.builds(MetadataField, schema=word, element=word,
+                                     qualifier=st.none() | word,
+                                     scope_note=st.none() | xml_text), max_size=4).map(tuple)
+registry_formats = st.lists(formats, max_size=3).map(tuple)
