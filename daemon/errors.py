@@ -1,0 +1,183 @@
+"""The daemon's error classes: mirror, target, snapshot, download, state and lock failures.
+
+Owns: every error the daemon raises on purpose, each a subclass of ``aip.errors.AipError``
+with an ``exit_code`` from ``aip.constants`` and a message template filled from keyword
+fields (style E1).  ``ConfigError``, ``ConfigPermissionError`` and ``LockedError`` live in
+``aip.errors`` and are re-exported here so daemon code imports one module.
+
+Must not: import boto3/botocore (their exceptions are translated in ``daemon/targets/s3.py``),
+do I/O, or put a credential into a message.  Fields are names, keys and codes, never request
+parameters or URLs with a password.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from aip import constants as C
+from aip.errors import (
+    AipError,
+    ConfigError,
+    ConfigPermissionError,
+    IntegrityError,
+    LockedError,
+    StoreError,
+)
+
+__all__ = [
+    "ConfigError",
+    "ConfigPermissionError",
+    "DiskFullError",
+    "DownloadChecksumError",
+    "DownloadError",
+    "InventoryFormatError",
+    "LockedError",
+    "MirrorError",
+    "NotInSnapshotError",
+    "ObjectMissingError",
+    "PreconditionFailedError",
+    "SnapshotNotFoundError",
+    "SourceChangedError",
+    "StagingError",
+    "StateError",
+    "StopRequestedError",
+    "TargetError",
+    "TargetNotFoundError",
+    "TargetPermanentError",
+    "TargetUnreachableError",
+    "UploadVerifyError",
+]
+
+
+class MirrorError(AipError):
+    """A mirror run could not finish: one or more uploads failed, so no snapshot was written."""
+
+    exit_code = C.EXIT_MIRROR
+    message = "{detail}"
+
+
+class StagingError(MirrorError):
+    """The staging folder is missing, unreadable, or empty while the last snapshot is not.
+
+    An empty staging folder usually means an unmounted disk or a failed export; writing an
+    empty snapshot then would make the newest snapshot useless for restore.
+    """
+
+    exit_code = C.EXIT_STAGING
+    message = "staging folder {path}: {detail}"
+
+
+class StopRequestedError(AipError):
+    """A stop was requested (SIGTERM/SIGINT) between two units of work; nothing is half done.
+
+    Internal to a run: ``run_mirror`` catches it and returns a result marked ``stopped``.
+    """
+
+    exit_code = C.EXIT_INTERRUPTED
+    message = "stopped on request before {what}"
+
+
+class TargetError(MirrorError):
+    """An operation on the target (S3 bucket or folder) failed and retrying will not help."""
+
+    exit_code = C.EXIT_MIRROR
+    message = "{target} {operation} {key}: {detail}"
+    retryable: ClassVar[bool] = False
+
+
+class TargetUnreachableError(TargetError):
+    """The target kept failing with throttling, 5xx or connection errors after every retry."""
+
+    exit_code = C.EXIT_TARGET_UNREACHABLE
+    message = "{target} {operation} {key}: gave up after {attempts} attempt(s): {detail}"
+    retryable = True
+
+
+class TargetPermanentError(TargetError):
+    """The target refused for good: bad credentials, access denied, no such bucket or folder.
+
+    Raised after the first attempt (fail fast); retrying would only hide the problem.
+    """
+
+    exit_code = C.EXIT_TARGET_PERMANENT
+    message = "{target} {operation} {key}: {detail} (permanent; not retried)"
+
+
+class PreconditionFailedError(TargetError):
+    """A conditional operation found the object changed (its ETag is not the expected one)."""
+
+    message = "{target} {operation} {key}: the object changed (precondition failed)"
+
+
+class SourceChangedError(MirrorError):
+    """A staged file changed between hashing and upload; it is left for the next run."""
+
+    exit_code = C.EXIT_MIRROR
+    message = "{path}: changed while it was being uploaded; it will be sent next run"
+
+
+class TargetNotFoundError(TargetError):
+    """The object (or object version) asked for does not exist in the target."""
+
+    exit_code = C.EXIT_DOWNLOAD
+    message = "{target} {operation} {key}: no such object{version_note}"
+
+
+class ObjectMissingError(TargetNotFoundError):
+    """An object that a snapshot names is not in the target (neither its version nor the key)."""
+
+    message = "{key}: named by the snapshot but not found in {target}"
+
+
+class SnapshotNotFoundError(MirrorError):
+    """No complete snapshot matches the id or time asked for."""
+
+    exit_code = C.EXIT_SNAPSHOT_NOT_FOUND
+    message = "no complete snapshot {detail}"
+
+
+class NotInSnapshotError(MirrorError):
+    """The key (or handle) asked for is not named by the chosen snapshot."""
+
+    exit_code = C.EXIT_NOT_IN_SNAPSHOT
+    message = "{key} is not in snapshot {snapshot}"
+
+
+class InventoryFormatError(MirrorError):
+    """A snapshot inventory is not valid JSON of the expected format, or fails its checksum."""
+
+    exit_code = C.EXIT_INVENTORY_INVALID
+    message = "snapshot inventory {snapshot}: {detail}"
+
+
+class DownloadError(MirrorError):
+    """A download could not be completed (the partial file is kept for a resume)."""
+
+    exit_code = C.EXIT_DOWNLOAD
+    message = "download of {key} to {path}: {detail}"
+
+
+class DiskFullError(DownloadError):
+    """The local disk filled up while writing a download; the partial file was removed."""
+
+    exit_code = C.EXIT_DISK_FULL
+    message = "no space left on the device while writing {path}"
+
+
+class DownloadChecksumError(IntegrityError):
+    """A downloaded object's size or SHA-256 differs from the inventory; it was discarded."""
+
+    exit_code = C.EXIT_CHECKSUM
+
+
+class UploadVerifyError(IntegrityError):
+    """After an upload, the target reports another size or SHA-256 than the file sent."""
+
+    exit_code = C.EXIT_CHECKSUM
+
+
+class StateError(StoreError):
+    """The state database cannot be opened, is of a newer schema, or is corrupt."""
+
+    exit_code = C.EXIT_STORE
+    message = "state database {path}: {detail}"

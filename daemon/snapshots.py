@@ -1,0 +1,465 @@
+"""Snapshot inventories: the commit point of a mirror run, their listing, selection and pruning.
+
+Owns: the inventory format (``aipsync-inventory/1``: id, created time, target root, versioning
+mode, and every key with SHA-256, MD5, size and version, plus a digest of the entries so a
+reader can check it), its (de)serialisation, ``<root>/snapshots/<id>.json`` as its place,
+listing the complete snapshots newest first, choosing one by id or time (``--at``), the
+retention rule, and ``prune``, the only code that deletes from a target.
+
+An inventory is written after every upload of its run succeeded (ocfl-py's root inventory,
+written last): a run that dies earlier leaves the previous snapshot the newest complete one.
+Versions: with bucket versioning an entry's ``version`` is the S3 VersionId; otherwise
+("keys" mode) it is ``versions/<key>/<sha256>``, the content-addressed key the old bytes are
+copied to just before the mirror overwrites ``<key>``; until then they are at ``<key>``
+itself (``daemon.mirror.download_object`` looks in both).
+
+Must not: upload AIPs or decide what to upload (``daemon.mirror``), or delete anything unless
+``prune`` is called explicitly; the newest snapshot is always retained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+
+from aip import constants as C
+from daemon.config import Config
+from daemon.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
+from daemon.locks import Lock, LockName
+from daemon.state import open_state
+from daemon.targets import Target, open_target
+from daemon.targets.base import SNAPSHOTS_DIR, VERSIONS_DIR, RemoteObject
+
+__all__ = [
+    "INVENTORY_FORMAT",
+    "Inventory",
+    "InventoryEntry",
+    "PruneResult",
+    "SnapshotInfo",
+    "build_inventory",
+    "entries_digest",
+    "list_snapshots",
+    "new_snapshot_id",
+    "prune",
+    "read_inventory",
+    "retained_snapshots",
+    "select_snapshot",
+    "snapshot_key",
+    "write_inventory",
+]
+
+log = structlog.get_logger(__name__)
+
+INVENTORY_FORMAT = "aipsync-inventory/1"
+Versioning = Literal["bucket", "keys"]
+
+_META_CREATED = "created"
+_META_OBJECTS = "objects"
+_META_BYTES = "bytes"
+
+
+# --- the inventory ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    """One object of a snapshot: its key (relative to the root), digests, size and version."""
+
+    key: str
+    sha256: str
+    md5: str
+    size: int
+    version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "sha256": self.sha256, "md5": self.md5, "size": self.size,
+                "version": self.version}
+
+
+def entries_digest(entries: Iterable[InventoryEntry], versioning: str) -> str:
+    """SHA-256 over the canonical JSON of the entries (sorted by key) and the versioning mode.
+
+    Two runs with the same digest would write the same snapshot (apart from id and time).
+    """
+    payload = {"versioning": versioning,
+               "objects": [e.as_dict() for e in sorted(entries, key=lambda e: e.key)]}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """A complete snapshot: every object the target held for the staged AIPs at ``created``."""
+
+    id: str
+    created: datetime
+    root: str
+    versioning: Versioning
+    entries: tuple[InventoryEntry, ...]
+
+    @property
+    def object_count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def total_size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def digest(self) -> str:
+        return entries_digest(self.entries, self.versioning)
+
+    def entry(self, key: str) -> InventoryEntry | None:
+        """The entry for ``key``, or None."""
+        for e in self.entries:
+            if e.key == key:
+                return e
+        return None
+
+    def by_key(self) -> dict[str, InventoryEntry]:
+        return {e.key: e for e in self.entries}
+
+    def to_json(self) -> bytes:
+        """Deterministic JSON (sorted keys, entries sorted by key, UTF-8)."""
+        doc = {
+            "format": INVENTORY_FORMAT,
+            "id": self.id,
+            "created": self.created.astimezone(UTC).isoformat(timespec="microseconds"),
+            "root": self.root,
+            "versioning": self.versioning,
+            "object_count": self.object_count,
+            "total_size": self.total_size,
+            "entries_sha256": self.digest,
+            "objects": [e.as_dict() for e in self.entries],
+        }
+        return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, snapshot_id: str = "?") -> Inventory:
+        """Parse and check an inventory.
+
+        Args:
+            data: the JSON bytes.
+            snapshot_id: the id expected (for messages; checked when not ``"?"``).
+
+        Returns:
+            The inventory.
+
+        Raises:
+            InventoryFormatError: not JSON, wrong format, bad fields, counts or digest.
+        """
+        def bad(detail: str) -> InventoryFormatError:
+            return InventoryFormatError(snapshot=snapshot_id, detail=detail)
+
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad("not valid JSON") from exc
+        if not isinstance(doc, dict) or doc.get("format") != INVENTORY_FORMAT:
+            raise bad(f"not an {INVENTORY_FORMAT} document")
+        try:
+            created = datetime.fromisoformat(str(doc["created"]))
+            entries = tuple(
+                InventoryEntry(key=str(o["key"]), sha256=str(o["sha256"]), md5=str(o["md5"]),
+                               size=int(o["size"]),
+                               version=None if o.get("version") is None else str(o["version"]))
+                for o in doc["objects"])
+            inv = cls(id=str(doc["id"]), created=created, root=str(doc.get("root", "")),
+                      versioning=doc["versioning"], entries=entries)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"missing or malformed field ({type(exc).__name__}: {exc})") from exc
+        if inv.versioning not in ("bucket", "keys"):
+            raise bad(f"unknown versioning {inv.versioning!r}")
+        if created.tzinfo is None:
+            raise bad("created time has no time zone")
+        if snapshot_id not in ("?", inv.id):
+            raise bad(f"names itself {inv.id!r}")
+        if doc.get("object_count") != inv.object_count or doc.get("total_size") != inv.total_size:
+            raise bad("object_count or total_size do not match the objects")
+        if doc.get("entries_sha256") != inv.digest:
+            raise bad("entries_sha256 does not match the objects (damaged inventory)")
+        if len({e.key for e in entries}) != len(entries):
+            raise bad("a key appears twice")
+        return inv
+
+
+def new_snapshot_id(now: datetime, token: str | None = None) -> str:
+    """A sortable snapshot id: ``20261126T155700Z-1a2b3c`` (UTC second + random token).
+
+    Args:
+        now: the creation time.
+        token: the suffix (default: 6 random hex digits).
+
+    Returns:
+        The id.
+    """
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token or secrets.token_hex(3)}"
+
+
+def snapshot_key(snapshot_id: str) -> str:
+    """The key of a snapshot's inventory, relative to the target root."""
+    return f"{SNAPSHOTS_DIR}/{snapshot_id}.json"
+
+
+def build_inventory(snapshot_id: str, created: datetime, root: str, versioning: Versioning,
+                    entries: Iterable[InventoryEntry]) -> Inventory:
+    """An ``Inventory`` with entries sorted by key.  Pure."""
+    return Inventory(id=snapshot_id, created=created, root=root, versioning=versioning,
+                     entries=tuple(sorted(entries, key=lambda e: e.key)))
+
+
+# --- reading and writing ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """A complete snapshot as listed: id, time, object count and total size."""
+
+    id: str
+    created: datetime
+    objects: int
+    bytes: int
+
+    @property
+    def key(self) -> str:
+        return snapshot_key(self.id)
+
+
+def write_inventory(target: Target, inventory: Inventory) -> RemoteObject:
+    """Upload the inventory (the run's commit point) with its summary as object metadata.
+
+    Raises:
+        TargetError: the upload failed (the snapshot then does not exist).
+    """
+    metadata = {_META_CREATED: inventory.created.astimezone(UTC).isoformat(),
+                _META_OBJECTS: str(inventory.object_count),
+                _META_BYTES: str(inventory.total_size)}
+    remote = target.put_bytes(snapshot_key(inventory.id), inventory.to_json(), metadata=metadata)
+    log.info("mirror.snapshot.written", snapshot=inventory.id, objects=inventory.object_count,
+             bytes=inventory.total_size)
+    return remote
+
+
+def read_inventory(target: Target, snapshot_id: str) -> Inventory:
+    """Download and check one snapshot's inventory.
+
+    Raises:
+        SnapshotNotFoundError: no such snapshot.
+        InventoryFormatError: the inventory is damaged.
+        TargetError: the target failed.
+    """
+    try:
+        data = target.get_bytes(snapshot_key(snapshot_id))
+    except TargetNotFoundError as exc:
+        raise SnapshotNotFoundError(detail=f"with id {snapshot_id!r}") from exc
+    return Inventory.from_json(data, snapshot_id=snapshot_id)
+
+
+def list_snapshots(target: Target) -> list[SnapshotInfo]:
+    """Every complete snapshot in the target, newest first.
+
+    One listing of ``snapshots/`` plus one metadata read per snapshot (the inventory itself
+    is read only when its metadata lacks the summary).
+
+    Raises:
+        TargetError: the target failed.
+    """
+    found: list[SnapshotInfo] = []
+    for obj in target.list_keys(f"{SNAPSHOTS_DIR}/"):
+        name = obj.key.rpartition("/")[2]
+        if not name.endswith(".json") or obj.key.count("/") != 1:
+            continue
+        snapshot_id = name[: -len(".json")]
+        head = target.head(obj.key)
+        if head is None:
+            continue
+        info = _info_from_metadata(snapshot_id, head.metadata)
+        if info is None:
+            try:
+                inv = read_inventory(target, snapshot_id)
+            except InventoryFormatError as exc:
+                log.warning("snapshot.damaged", snapshot=snapshot_id, error=str(exc))
+                continue
+            info = SnapshotInfo(inv.id, inv.created, inv.object_count, inv.total_size)
+        found.append(info)
+    return sorted(found, key=lambda s: (s.created, s.id), reverse=True)
+
+
+def _info_from_metadata(snapshot_id: str, meta: Mapping[str, str]) -> SnapshotInfo | None:
+    try:
+        created = datetime.fromisoformat(meta[_META_CREATED])
+        return SnapshotInfo(snapshot_id, created, int(meta[_META_OBJECTS]),
+                            int(meta[_META_BYTES]))
+    except (KeyError, ValueError):
+        return None
+
+
+# --- selection and retention (pure) -----------------------------------------------------------
+def select_snapshot(snapshots: Sequence[SnapshotInfo], *, snapshot_id: str | None = None,
+                    at: datetime | None = None) -> SnapshotInfo:
+    """The snapshot named ``snapshot_id``, or the newest not newer than ``at``, or the newest.
+
+    Args:
+        snapshots: the complete snapshots (any order).
+        snapshot_id: pick this one.
+        at: pick the newest created at or before this time (timezone-aware).
+
+    Returns:
+        The chosen snapshot.
+
+    Raises:
+        SnapshotNotFoundError: nothing matches.
+        ValueError: ``at`` has no time zone.
+    """
+    ordered = sorted(snapshots, key=lambda s: (s.created, s.id), reverse=True)
+    if snapshot_id is not None:
+        for snap in ordered:
+            if snap.id == snapshot_id:
+                return snap
+        raise SnapshotNotFoundError(detail=f"with id {snapshot_id!r}")
+    if at is not None:
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        for snap in ordered:
+            if snap.created <= at:
+                return snap
+        raise SnapshotNotFoundError(detail=f"at or before {at.isoformat()}")
+    if not ordered:
+        raise SnapshotNotFoundError(detail="in the target")
+    return ordered[0]
+
+
+def retained_snapshots(snapshots: Sequence[SnapshotInfo], *, keep_snapshots: int,
+                       keep_days: int, now: datetime) -> set[str]:
+    """Ids of the snapshots a retention policy keeps.
+
+    A snapshot is kept when it is among the ``keep_snapshots`` newest, or younger than
+    ``keep_days`` days; the newest is always kept.  Pure.
+    """
+    ordered = sorted(snapshots, key=lambda s: (s.created, s.id), reverse=True)
+    cutoff = now - timedelta(days=keep_days)
+    keep = {s.id for s in ordered[:max(1, keep_snapshots)]}
+    keep |= {s.id for s in ordered if s.created >= cutoff}
+    return keep
+
+
+# --- prune ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``prune`` deleted (or, with ``dry_run``, would delete)."""
+
+    kept_snapshots: tuple[str, ...]
+    deleted_snapshots: tuple[str, ...]
+    deleted_objects: tuple[tuple[str, str | None], ...]
+    dry_run: bool
+
+
+def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | None = None,
+          dry_run: bool = False, *, target: Target | None = None,
+          now: datetime | None = None) -> PruneResult:
+    """Delete snapshots outside retention, then every object version no kept snapshot names.
+
+    Keys mode: deletes ``snapshots/<id>.json`` of dropped snapshots, ``versions/<key>/<sha>``
+    that no kept snapshot names, and current ``<key>`` objects that no kept snapshot names
+    and that are not staged now.  Only AIP-named keys (``TYPE@handle.zip``), their versions
+    and snapshot inventories are candidates: other objects under the root are never touched.
+    Bucket mode: deletes (by VersionId) versions no kept
+    snapshot names, except the latest version of a key that is staged or kept.  Takes the
+    ``mirror`` lock so no mirror runs meanwhile.
+
+    Args:
+        config: the configuration (target, state folder, staging folder, defaults).
+        keep_snapshots: keep this many newest snapshots (default: ``target.keep_snapshots``).
+        keep_days: keep snapshots younger than this (default: ``target.keep_days``).
+        dry_run: report only, delete nothing.
+        target: an open target (default: opened from the configuration).
+        now: the current time (injectable).
+
+    Returns:
+        What was (or would be) deleted.
+
+    Raises:
+        LockedError: a mirror or prune is running.
+        TargetError: the target failed (deletions done so far stay done; rerun to finish).
+    """
+    keep_n = config.target.keep_snapshots if keep_snapshots is None else keep_snapshots
+    keep_d = config.target.keep_days if keep_days is None else keep_days
+    now = now or datetime.now(UTC)
+    own = target is None
+    tgt = target if target is not None else open_target(config.target)
+    try:
+        with (Lock(config.state.dir, LockName.MIRROR, purpose="prune"),
+              open_state(config.state.dir) as state):
+            snaps = list_snapshots(tgt)
+            if not snaps:
+                return PruneResult((), (), (), dry_run)
+            keep = retained_snapshots(snaps, keep_snapshots=keep_n, keep_days=keep_d, now=now)
+            kept_invs = [read_inventory(tgt, s.id) for s in snaps if s.id in keep]
+            drop = [s.id for s in snaps if s.id not in keep]
+            named_keys = {e.key for inv in kept_invs for e in inv.entries}
+            named_versions = {(e.key, e.version) for inv in kept_invs for e in inv.entries}
+            staged = _staged_names(config)
+            live = named_keys | staged
+            doomed: list[tuple[str, str | None]] = []
+            bucket_mode = any(inv.versioning == "bucket" for inv in kept_invs)
+            if bucket_mode:
+                for ver in tgt.list_versions(""):
+                    if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
+                        sid = ver.key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
+                        if sid in drop:
+                            doomed.append((ver.key, ver.version_id))
+                        continue
+                    if ver.is_delete_marker or not _is_aip_key(ver.key):
+                        continue
+                    if (ver.key, ver.version_id) in named_versions:
+                        continue
+                    if ver.is_latest and ver.key in live:
+                        continue
+                    doomed.append((ver.key, ver.version_id))
+            else:
+                for obj in tgt.list_keys(""):
+                    key = obj.key
+                    if key.startswith(f"{SNAPSHOTS_DIR}/"):
+                        sid = key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
+                        if sid in drop:
+                            doomed.append((key, None))
+                    elif key.startswith(f"{VERSIONS_DIR}/"):
+                        owner = key[len(VERSIONS_DIR) + 1:].rpartition("/")[0]
+                        if _is_aip_key(owner) and (owner, key) not in named_versions:
+                            doomed.append((key, None))
+                    elif key not in live and _is_aip_key(key):
+                        doomed.append((key, None))
+            # Data first, snapshots last: an interrupted prune never leaves a snapshot that
+            # names deleted bytes... except the ones it was about to delete anyway.
+            doomed.sort(key=lambda kv: kv[0].startswith(f"{SNAPSHOTS_DIR}/"))
+            for key, version in doomed:
+                log.info("prune.delete", key=key, version=version, dry_run=dry_run)
+                if not dry_run:
+                    tgt.delete(key, version_id=version)
+            if not dry_run:
+                gone_current = [k for k, v in doomed
+                                if "/" not in k and (v is None or k not in live)]
+                state.forget_remote(gone_current)
+                state.forget_snapshots(drop)
+            log.info("prune.done", kept=len(keep), dropped=len(drop), objects=len(doomed),
+                     dry_run=dry_run)
+            return PruneResult(tuple(s.id for s in snaps if s.id in keep), tuple(drop),
+                               tuple(doomed), dry_run)
+    finally:
+        if own:
+            tgt.close()
+
+
+def _is_aip_key(key: str) -> bool:
+    """Only AIP-named keys are ever pruned; anything else under the root is left alone."""
+    match = C.PACKAGE_NAME_RE.match(key)
+    return match is not None and match["ext"] == C.PACKAGE_EXTENSION
+
+
+def _staged_names(config: Config) -> set[str]:
+    from daemon.mirror import staged_names
+
+    return staged_names(config.staging.dir)

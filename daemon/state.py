@@ -1,0 +1,594 @@
+"""The state database: what the daemon knows without asking the disk's contents or the target.
+
+Owns: the SQLite file ``<state.dir>/state.db`` (WAL) and its versioned schema, created on first
+use: the stat-keyed hash cache of staged files (size, mtime_ns, inode -> SHA-256, MD5), the
+record of every object uploaded (size, hashes, version, ETag, part size, time), the runs, the
+pending multipart uploads with their completed parts (so a large upload resumes after a crash),
+the upload failures, the snapshots written, and small named values (the incremental-export
+watermark, the newest complete snapshot, the target the records belong to).
+
+Must not: hash files, talk to a target, or decide anything; callers decide, this module
+remembers.  One connection is shared by the threads of a run under a lock; every write is its
+own short transaction, so a crash loses at most the write in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import structlog
+
+from daemon.errors import StateError
+from daemon.targets.base import PartRecord, PendingUpload
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CachedHash",
+    "Failure",
+    "RemoteRecord",
+    "RunCounts",
+    "RunRecord",
+    "SnapshotRecord",
+    "StateDB",
+    "open_state",
+]
+
+log = structlog.get_logger(__name__)
+
+#: The schema this code writes; an older file is migrated, a newer one refused.
+SCHEMA_VERSION = 1
+STATE_FILE_NAME = "state.db"
+
+RunKind = Literal["full", "incremental", "mirror", "prune"]
+RunStatus = Literal["running", "ok", "failed", "stopped"]
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- The hash cache: a staged file whose (size, mtime_ns, inode) is unchanged is not re-read.
+CREATE TABLE staged_files (
+    name      TEXT PRIMARY KEY,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    sha256    TEXT NOT NULL,
+    md5       TEXT NOT NULL,
+    hashed_at TEXT NOT NULL
+);
+-- The last copy uploaded under each key (relative to the target root).
+CREATE TABLE remote_objects (
+    key         TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    md5         TEXT NOT NULL,
+    version_id  TEXT,
+    version_key TEXT,
+    etag        TEXT,
+    part_size   INTEGER NOT NULL DEFAULT 0,
+    uploaded_at TEXT NOT NULL,
+    run_id      INTEGER
+);
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL CHECK (kind IN ('full', 'incremental', 'mirror', 'prune')),
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    status           TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'stopped')),
+    updated_after    TEXT,
+    objects_seen     INTEGER NOT NULL DEFAULT 0,
+    objects_uploaded INTEGER NOT NULL DEFAULT 0,
+    objects_skipped  INTEGER NOT NULL DEFAULT 0,
+    objects_failed   INTEGER NOT NULL DEFAULT 0,
+    bytes_uploaded   INTEGER NOT NULL DEFAULT 0,
+    snapshot_id      TEXT,
+    error            TEXT
+);
+CREATE TABLE multipart_uploads (
+    key        TEXT PRIMARY KEY,
+    upload_id  TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    part_size  INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE multipart_parts (
+    key         TEXT NOT NULL REFERENCES multipart_uploads (key) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    etag        TEXT NOT NULL,
+    md5         TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (key, part_number)
+);
+CREATE TABLE failures (
+    key      TEXT PRIMARY KEY,
+    run_id   INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    error    TEXT NOT NULL,
+    failed_at TEXT NOT NULL
+);
+CREATE TABLE snapshots (
+    id             TEXT PRIMARY KEY,
+    created_at     TEXT NOT NULL,
+    objects        INTEGER NOT NULL,
+    bytes          INTEGER NOT NULL,
+    entries_digest TEXT NOT NULL,
+    run_id         INTEGER
+);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+# Names in the meta table.
+_META_TARGET = "target"
+_META_WATERMARK = "export_watermark"
+_META_NEWEST_SNAPSHOT = "newest_snapshot"
+_META_VERSIONING = "versioning"
+_META_BOOTSTRAPPED = "bootstrapped"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedHash:
+    """A staged file's stat key and the digests computed when it had that key."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
+    md5: str
+
+    def matches(self, size: int, mtime_ns: int, inode: int) -> bool:
+        """True when the file still has the stat key these digests were computed for."""
+        return (self.size, self.mtime_ns, self.inode) == (size, mtime_ns, inode)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRecord:
+    """The last copy uploaded under ``key`` (relative to the target root)."""
+
+    key: str
+    size: int
+    sha256: str
+    md5: str
+    version_id: str | None = None
+    version_key: str | None = None
+    etag: str | None = None
+    part_size: int = 0
+    uploaded_at: str = ""
+
+    @property
+    def version(self) -> str | None:
+        """The S3 VersionId (bucket versioning) or the versioned key (keys mode)."""
+        return self.version_id or self.version_key
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """What a run did, in objects and bytes."""
+
+    seen: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_uploaded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of the runs table."""
+
+    id: int
+    kind: str
+    started_at: str
+    finished_at: str | None
+    status: str
+    updated_after: str | None
+    counts: RunCounts
+    snapshot_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A key whose last upload attempt failed, and why."""
+
+    key: str
+    run_id: int | None
+    attempts: int
+    error: str
+    failed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """A snapshot this state wrote, with the digest of its entries (for no-op detection)."""
+
+    id: str
+    created_at: str
+    objects: int
+    bytes: int
+    entries_digest: str
+
+
+class StateDB:
+    """The state database of one ``state.dir``; also the ``UploadJournal`` of the targets.
+
+    Open with ``open_state(dir)`` (or ``StateDB(path)``) and close it, or use it as a context
+    manager.  Safe to share between the threads of one process.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = not self.path.exists()
+            if fresh:
+                # Create it private: later sessions may record things an operator considers
+                # sensitive (keys, handles); it never holds a credential.
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(path=str(self.path), detail=str(exc)) from exc
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StateError(path=str(self.path), detail=f"cannot open: {exc}") from exc
+        log.debug("state.opened", path=str(self.path), schema=SCHEMA_VERSION)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateError(path=str(self.path),
+                             detail=f"schema {version} is newer than this aipsync "
+                                    f"({SCHEMA_VERSION}); upgrade aipsync")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as conn:
+                conn.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[target]
+                                   + f"; PRAGMA user_version = {target}; COMMIT;")
+            log.info("state.migrated", path=str(self.path), schema=target)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock; for plain statements, wrap them in one transaction."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StateError(path=str(self.path), detail=str(exc)) from exc
+
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._tx() as conn:
+            return conn.execute(sql, tuple(params))
+
+    def _many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        with self._tx() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, (tuple(r) for r in rows))
+            conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._tx() as conn:
+            return conn.execute(sql, tuple(params)).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return int(self._rows("PRAGMA user_version")[0][0])
+
+    # --- meta ---------------------------------------------------------------------------------
+    def get_meta(self, name: str) -> str | None:
+        """A named value, or None."""
+        rows = self._rows("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, name: str, value: str | None) -> None:
+        """Set (or with None, remove) a named value."""
+        if value is None:
+            self._write("DELETE FROM meta WHERE name = ?", (name,))
+        else:
+            self._write("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                        "DO UPDATE SET value = excluded.value", (name, value))
+
+    @property
+    def export_watermark(self) -> str | None:
+        """ISO-8601 start time of the last successful export (for ``updatedAfter``)."""
+        return self.get_meta(_META_WATERMARK)
+
+    def set_export_watermark(self, when: datetime) -> None:
+        """Record the start time of a successful export run."""
+        self.set_meta(_META_WATERMARK, when.astimezone(UTC).isoformat())
+
+    @property
+    def newest_snapshot(self) -> str | None:
+        """The id of the newest complete snapshot this state wrote, or None."""
+        return self.get_meta(_META_NEWEST_SNAPSHOT)
+
+    def bind_target(self, target_url: str) -> bool:
+        """Tie the remote records to ``target_url``; forget them if they were for another.
+
+        Args:
+            target_url: the (redacted) target URL of this run.
+
+        Returns:
+            True when the records were for another target (or none) and were cleared.
+        """
+        current = self.get_meta(_META_TARGET)
+        if current == target_url:
+            return False
+        with self._tx() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("remote_objects", "multipart_uploads", "failures", "snapshots"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM meta WHERE name IN (?, ?, ?)",
+                         (_META_NEWEST_SNAPSHOT, _META_VERSIONING, _META_BOOTSTRAPPED))
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                         "DO UPDATE SET value = excluded.value", (_META_TARGET, target_url))
+            conn.execute("COMMIT")
+        if current is not None:
+            log.warning("state.target.changed", old=current, new=target_url)
+        return True
+
+    @property
+    def versioning(self) -> str | None:
+        """The versioning mode last detected for the target (``bucket`` or ``keys``)."""
+        return self.get_meta(_META_VERSIONING)
+
+    def set_versioning(self, mode: str) -> None:
+        """Remember the detected versioning mode."""
+        self.set_meta(_META_VERSIONING, mode)
+
+    @property
+    def bootstrapped(self) -> bool:
+        """True once the target's existing keys were reconciled with this state."""
+        return self.get_meta(_META_BOOTSTRAPPED) == "1"
+
+    def set_bootstrapped(self) -> None:
+        """Mark the target as reconciled (no listing needed any more)."""
+        self.set_meta(_META_BOOTSTRAPPED, "1")
+
+    # --- hash cache ---------------------------------------------------------------------------
+    def cached_hashes(self) -> dict[str, CachedHash]:
+        """Every staged file's cached stat key and digests, by file name."""
+        return {r["name"]: CachedHash(r["name"], r["size"], r["mtime_ns"], r["inode"],
+                                      r["sha256"], r["md5"])
+                for r in self._rows("SELECT * FROM staged_files")}
+
+    def record_hashes(self, rows: Iterable[CachedHash]) -> None:
+        """Store digests for staged files (one transaction)."""
+        now = _now()
+        self._many(
+            "INSERT INTO staged_files (name, size, mtime_ns, inode, sha256, md5, hashed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, inode = excluded.inode, sha256 = excluded.sha256,"
+            " md5 = excluded.md5, hashed_at = excluded.hashed_at",
+            ((r.name, r.size, r.mtime_ns, r.inode, r.sha256, r.md5, now) for r in rows))
+
+    def forget_hashes(self, names: Iterable[str]) -> None:
+        """Drop cached digests of files that left staging."""
+        self._many("DELETE FROM staged_files WHERE name = ?", ((n,) for n in names))
+
+    # --- remote objects -----------------------------------------------------------------------
+    def remote_records(self) -> dict[str, RemoteRecord]:
+        """The last upload under each key."""
+        return {r["key"]: _remote(r) for r in self._rows("SELECT * FROM remote_objects")}
+
+    def remote_record(self, key: str) -> RemoteRecord | None:
+        """The last upload under ``key``, or None."""
+        rows = self._rows("SELECT * FROM remote_objects WHERE key = ?", (key,))
+        return _remote(rows[0]) if rows else None
+
+    def record_upload(self, record: RemoteRecord, run_id: int | None = None) -> None:
+        """Remember a verified upload (and clear any failure of that key)."""
+        with self._tx() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO remote_objects (key, size, sha256, md5, version_id, version_key,"
+                " etag, part_size, uploaded_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET size = excluded.size,"
+                " sha256 = excluded.sha256, md5 = excluded.md5,"
+                " version_id = excluded.version_id, version_key = excluded.version_key,"
+                " etag = excluded.etag, part_size = excluded.part_size,"
+                " uploaded_at = excluded.uploaded_at, run_id = excluded.run_id",
+                (record.key, record.size, record.sha256, record.md5, record.version_id,
+                 record.version_key, record.etag, record.part_size,
+                 record.uploaded_at or _now(), run_id))
+            conn.execute("DELETE FROM failures WHERE key = ?", (record.key,))
+            conn.execute("COMMIT")
+
+    def forget_remote(self, keys: Iterable[str]) -> None:
+        """Drop records of keys deleted from the target (by prune)."""
+        self._many("DELETE FROM remote_objects WHERE key = ?", ((k,) for k in keys))
+
+    # --- runs ---------------------------------------------------------------------------------
+    def start_run(self, kind: RunKind, updated_after: str | None = None) -> int:
+        """Open a run record with status ``running``; returns its id."""
+        cur = self._write("INSERT INTO runs (kind, started_at, status, updated_after) "
+                          "VALUES (?, ?, 'running', ?)", (kind, _now(), updated_after))
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: RunStatus, counts: RunCounts,
+                   *, snapshot_id: str | None = None, error: str | None = None) -> None:
+        """Close a run record with its outcome."""
+        self._write(
+            "UPDATE runs SET finished_at = ?, status = ?, objects_seen = ?,"
+            " objects_uploaded = ?, objects_skipped = ?, objects_failed = ?,"
+            " bytes_uploaded = ?, snapshot_id = ?, error = ? WHERE id = ?",
+            (_now(), status, counts.seen, counts.uploaded, counts.skipped, counts.failed,
+             counts.bytes_uploaded, snapshot_id, error, run_id))
+
+    def runs(self, *, kind: str | None = None, status: str | None = None,
+             limit: int = 20) -> list[RunRecord]:
+        """The newest runs first, optionally of one kind and status."""
+        sql = "SELECT * FROM runs WHERE 1 = 1"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_run(r) for r in self._rows(sql, params)]
+
+    def last_run(self, kind: str | None = None) -> RunRecord | None:
+        """The newest run (of ``kind``), or None."""
+        found = self.runs(kind=kind, limit=1)
+        return found[0] if found else None
+
+    def last_success(self, kind: str | None = None) -> RunRecord | None:
+        """The newest successful run (of ``kind``), or None."""
+        found = self.runs(kind=kind, status="ok", limit=1)
+        return found[0] if found else None
+
+    # --- multipart uploads (the UploadJournal protocol) ---------------------------------------
+    def load(self, key: str) -> PendingUpload | None:
+        """The pending multipart upload of ``key`` with its completed parts, or None."""
+        with self._tx() as conn:
+            head = conn.execute("SELECT * FROM multipart_uploads WHERE key = ?",
+                                (key,)).fetchone()
+            if head is None:
+                return None
+            parts = conn.execute("SELECT * FROM multipart_parts WHERE key = ?",
+                                 (key,)).fetchall()
+        return PendingUpload(
+            key=key, upload_id=head["upload_id"], sha256=head["sha256"], size=head["size"],
+            part_size=head["part_size"],
+            parts={p["part_number"]: PartRecord(p["part_number"], p["etag"], p["md5"],
+                                                p["size"]) for p in parts})
+
+    def begin(self, key: str, upload_id: str, sha256: str, size: int, part_size: int) -> None:
+        """Record a new multipart upload of ``key`` (replacing any older one)."""
+        with self._tx() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM multipart_uploads WHERE key = ?", (key,))
+            conn.execute("INSERT INTO multipart_uploads (key, upload_id, sha256, size,"
+                         " part_size, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (key, upload_id, sha256, size, part_size, _now()))
+            conn.execute("COMMIT")
+
+    def part_done(self, key: str, part: PartRecord) -> None:
+        """Record one completed part (its ETag and MD5)."""
+        self._write("INSERT OR REPLACE INTO multipart_parts (key, part_number, etag, md5, size)"
+                    " VALUES (?, ?, ?, ?, ?)", (key, part.number, part.etag, part.md5,
+                                                part.size))
+
+    def finish(self, key: str) -> None:
+        """Forget the multipart upload of ``key`` (completed or aborted)."""
+        self._write("DELETE FROM multipart_uploads WHERE key = ?", (key,))
+
+    def known_upload_ids(self) -> set[str]:
+        """Upload ids of every pending multipart upload (the rest are orphans)."""
+        return {r["upload_id"] for r in self._rows("SELECT upload_id FROM multipart_uploads")}
+
+    def pending_uploads(self) -> list[PendingUpload]:
+        """Every pending multipart upload."""
+        keys = [r["key"] for r in self._rows("SELECT key FROM multipart_uploads ORDER BY key")]
+        return [p for k in keys if (p := self.load(k)) is not None]
+
+    # --- failures -----------------------------------------------------------------------------
+    def record_failure(self, key: str, run_id: int | None, error: str) -> None:
+        """Remember that the upload of ``key`` failed (``error`` must hold no secret)."""
+        self._write("INSERT INTO failures (key, run_id, attempts, error, failed_at) VALUES"
+                    " (?, ?, 1, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id,"
+                    " attempts = failures.attempts + 1, error = excluded.error,"
+                    " failed_at = excluded.failed_at", (key, run_id, error, _now()))
+
+    def failures(self) -> list[Failure]:
+        """Keys whose last upload failed."""
+        return [Failure(r["key"], r["run_id"], r["attempts"], r["error"], r["failed_at"])
+                for r in self._rows("SELECT * FROM failures ORDER BY key")]
+
+    # --- snapshots ----------------------------------------------------------------------------
+    def record_snapshot(self, record: SnapshotRecord, run_id: int | None = None) -> None:
+        """Remember a snapshot written by this state and make it the newest."""
+        with self._tx() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO snapshots (id, created_at, objects, bytes,"
+                         " entries_digest, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                         (record.id, record.created_at, record.objects, record.bytes,
+                          record.entries_digest, run_id))
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                         "DO UPDATE SET value = excluded.value",
+                         (_META_NEWEST_SNAPSHOT, record.id))
+            conn.execute("COMMIT")
+
+    def snapshot(self, snapshot_id: str) -> SnapshotRecord | None:
+        """A snapshot this state wrote, or None."""
+        rows = self._rows("SELECT * FROM snapshots WHERE id = ?", (snapshot_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return SnapshotRecord(r["id"], r["created_at"], r["objects"], r["bytes"],
+                              r["entries_digest"])
+
+    def forget_snapshots(self, ids: Iterable[str]) -> None:
+        """Drop records of pruned snapshots."""
+        self._many("DELETE FROM snapshots WHERE id = ?", ((i,) for i in ids))
+
+
+def _remote(r: sqlite3.Row) -> RemoteRecord:
+    return RemoteRecord(key=r["key"], size=r["size"], sha256=r["sha256"], md5=r["md5"],
+                        version_id=r["version_id"], version_key=r["version_key"],
+                        etag=r["etag"], part_size=r["part_size"], uploaded_at=r["uploaded_at"])
+
+
+def _run(r: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=r["id"], kind=r["kind"], started_at=r["started_at"], finished_at=r["finished_at"],
+        status=r["status"], updated_after=r["updated_after"],
+        counts=RunCounts(r["objects_seen"], r["objects_uploaded"], r["objects_skipped"],
+                         r["objects_failed"], r["bytes_uploaded"]),
+        snapshot_id=r["snapshot_id"], error=r["error"])
+
+
+def open_state(state_dir: Path) -> StateDB:
+    """Open (creating on first use) the state database of ``state_dir``.
+
+    Args:
+        state_dir: the ``[state] dir`` folder; created with mode 0700 if missing.
+
+    Returns:
+        The open database; close it, or use it as a context manager.
+
+    Raises:
+        StateError: the file cannot be created or opened, or has a newer schema.
+    """
+    return StateDB(Path(state_dir) / STATE_FILE_NAME)
+

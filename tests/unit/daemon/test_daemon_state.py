@@ -1,0 +1,81 @@
+"""The state database: schema, hash cache, remote records, journal, runs."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import StateError
+from daemon.state import SCHEMA_VERSION, CachedHash, RemoteRecord, RunCounts, open_state
+from daemon.targets.base import PartRecord
+
+
+def test_created_on_first_use_private_and_wal(tmp_path: Path) -> None:
+    with open_state(tmp_path / "state") as state:
+        assert state.schema_version == SCHEMA_VERSION
+    mode = stat.S_IMODE(os.stat(tmp_path / "state" / "state.db").st_mode)
+    assert mode & 0o077 == 0
+    conn = sqlite3.connect(tmp_path / "state" / "state.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    with open_state(tmp_path):
+        pass
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StateError, match="newer"):
+        open_state(tmp_path)
+
+
+def test_not_a_database_is_a_state_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError):
+        open_state(tmp_path)
+
+
+def test_hash_cache_and_remote_records_survive_reopen(tmp_path: Path) -> None:
+    with open_state(tmp_path) as state:
+        state.record_hashes([CachedHash("A.zip", 10, 123, 7, "s" * 64, "m" * 32)])
+        state.record_upload(RemoteRecord("A.zip", 10, "s" * 64, "m" * 32, etag='"e"'))
+        state.record_failure("B.zip", None, "boom")
+    with open_state(tmp_path) as state:
+        hit = state.cached_hashes()["A.zip"]
+        assert hit.matches(10, 123, 7) and not hit.matches(10, 124, 7)
+        assert state.remote_record("A.zip").etag == '"e"'  # type: ignore[union-attr]
+        assert [f.key for f in state.failures()] == ["B.zip"]
+        state.record_upload(RemoteRecord("B.zip", 1, "x", "y"))
+        assert state.failures() == []
+
+
+def test_multipart_journal(tmp_path: Path) -> None:
+    with open_state(tmp_path) as state:
+        state.begin("BIG.zip", "up-1", "s" * 64, 100, 50)
+        state.part_done("BIG.zip", PartRecord(1, '"e1"', "m1", 50))
+        pending = state.load("BIG.zip")
+        assert pending is not None and pending.upload_id == "up-1"
+        assert pending.parts[1].etag == '"e1"'
+        assert state.known_upload_ids() == {"up-1"}
+        state.begin("BIG.zip", "up-2", "t" * 64, 100, 50)  # replaces, parts dropped
+        assert state.load("BIG.zip").parts == {}  # type: ignore[union-attr]
+        state.finish("BIG.zip")
+        assert state.load("BIG.zip") is None
+
+
+def test_runs_and_target_binding(tmp_path: Path) -> None:
+    with open_state(tmp_path) as state:
+        assert state.bind_target("s3://a/p")
+        run = state.start_run("mirror")
+        state.finish_run(run, "ok", RunCounts(seen=3, uploaded=1, skipped=2, bytes_uploaded=5))
+        state.record_upload(RemoteRecord("A.zip", 1, "x", "y"))
+        assert state.last_success("mirror").counts.uploaded == 1  # type: ignore[union-attr]
+        assert not state.bind_target("s3://a/p")
+        assert state.bind_target("s3://other/p")  # another target: its records are not ours
+        assert state.remote_records() == {}
+        assert state.last_run() is not None  # history is kept
