@@ -10,6 +10,7 @@ groups next to the daemon's own commands.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -716,7 +717,13 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         # structlog prints every level, debug included, to stdout.
         logconfig.configure("warning", "auto", err)
         parser = build_parser(extra)
-        args = parser.parse_args(argv)
+        try:
+            with contextlib.redirect_stdout(out):
+                args = parser.parse_args(argv)
+        except SystemExit as exc:
+            # Only -h/--help ends argparse this way (ArgumentParser.error raises UsageError):
+            # the help went to ``out`` and the run is done, with argparse's status.
+            return exc.code if isinstance(exc.code, int) else C.EXIT_OK
         logconfig.configure(args.log_level, args.log_format, err)
         handler: Handler = args.handler
         return handler(args, out)

@@ -40,20 +40,46 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _read_umask() -> int:
+    """The process umask, read without changing it (os.umask round trips are not
+    thread-safe: another thread could create a file while the mask is 0)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb", *, fsync: bool = True,
-                 encoding: str | None = None) -> Iterator[IO[Any]]:
+                 encoding: str | None = None,
+                 permissions: int | None = None) -> Iterator[IO[Any]]:
     """Write ``path`` so that it either appears whole or not at all.
 
     Yields a file open on a temporary name in the same folder; on a clean exit the file is
     flushed, fsynced and renamed over ``path`` (and the folder fsynced); on an exception the
-    temporary file is removed and ``path`` is untouched.
+    temporary file is removed and ``path`` is untouched.  The file gets ``permissions``, or
+    what ``open()`` would give it under the process umask (not mkstemp's private 0600);
+    pass ``0o600`` for files that hold secrets.
     """
     path = Path(path)
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=C.TEMP_PREFIX, suffix="-" + path.name[:40], dir=folder)
     tmp_path = Path(tmp)
     try:
+        os.fchmod(fd, permissions if permissions is not None else 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()

@@ -192,11 +192,12 @@ def _placeholder(bs: Bitstream) -> Bitstream:
 
 @dataclass(frozen=True, slots=True)
 class _Withheld:
-    """What of an item an e-person may not read: bundles (by name) and bitstreams (by
-    ``(bundle name, sequence id)``) that ``-o unauthorized`` leaves out or zeroes."""
+    """What of an item an e-person may not read: bundles (by their index in the item's
+    bundle order) and bitstreams (by ``(bundle index, sequence id)``) that ``-o
+    unauthorized`` leaves out or zeroes."""
 
-    bundles: frozenset[str] = frozenset()
-    bitstreams: frozenset[tuple[str, int]] = frozenset()
+    bundles: frozenset[int] = frozenset()
+    bitstreams: frozenset[tuple[int, int]] = frozenset()
 
 
 def _withheld(tx: Tx, item_id: int, handle: str, eperson_id: int, today: dt.date,
@@ -213,30 +214,30 @@ def _withheld(tx: Tx, item_id: int, handle: str, eperson_id: int, today: dt.date
     """
     if auth.is_admin(tx, eperson_id):
         return _Withheld()
-    bundles: set[str] = set()
-    bitstreams: set[tuple[str, int]] = set()
+    bundles: set[int] = set()
+    bitstreams: set[tuple[int, int]] = set()
+    # the order of objects.item_model, so that indexes match Item.bundles
     brows = tx.execute(sa.select(T.bundle.c.id, T.bundle.c.name)
                        .where(T.bundle.c.item_id == item_id)
                        .order_by(T.bundle.c.position, T.bundle.c.id)).all()
-    for bid, bname in brows:
+    for index, (bid, bname) in enumerate(brows):
         if not options.include_bundle(bname):
             continue
         if not authorize.can_read(tx, eperson_id, C.TYPE_BUNDLE, bid, today):
             if options.unauthorized == "skip":
-                bundles.add(bname)
+                bundles.add(index)
                 continue
             raise UnauthorizedContentError(what="Bundle named", name=bname, handle=handle,
                                            eperson=auth.eperson_email(tx, eperson_id))
         for bsid, seq, bsname in tx.execute(
                 sa.select(T.bitstream.c.id, T.bitstream.c.sequence_id, T.bitstream.c.name)
-                .where(T.bitstream.c.bundle_id == bid)
-                .order_by(T.bitstream.c.position, T.bitstream.c.id)).all():
+                .where(T.bitstream.c.bundle_id == bid)).all():
             if authorize.can_read(tx, eperson_id, C.TYPE_BITSTREAM, bsid, today):
                 continue
             if options.unauthorized is None:
                 raise UnauthorizedContentError(what="Bitstream", name=bsname, handle=handle,
                                                eperson=auth.eperson_email(tx, eperson_id))
-            bitstreams.add((bname, seq))
+            bitstreams.add((index, seq))
     return _Withheld(frozenset(bundles), frozenset(bitstreams))
 
 
@@ -247,12 +248,12 @@ def _readable_item(tx: Tx, item: Item, item_id: int, eperson_id: int, today: dt.
     if not withheld.bundles and not withheld.bitstreams:
         return item
     bundles: list[Bundle] = []
-    for bundle in item.bundles:
-        if bundle.name in withheld.bundles:
+    for index, bundle in enumerate(item.bundles):
+        if index in withheld.bundles:
             continue
         kept: list[Bitstream] = []
         for bs in bundle.bitstreams:
-            if (bundle.name, bs.sequence_id) not in withheld.bitstreams:
+            if (index, bs.sequence_id) not in withheld.bitstreams:
                 kept.append(bs)
             elif options.unauthorized == "zero":
                 kept.append(_placeholder(bs))

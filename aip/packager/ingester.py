@@ -52,6 +52,8 @@ from aip.errors import (
     MissingParentError,
     NotFoundError,
     PackageError,
+    PackageValidationError,
+    Problem,
     Report,
     TypeMismatchError,
     UsageError,
@@ -184,12 +186,13 @@ def ingest(repo: Repository, request: IngestRequest) -> Report:
 def prevalidate(request: IngestRequest) -> None:
     """``-o validate=true``: validate every manifest of the tree before anything is written."""
     seen: set[Path] = set()
-    stack = [request.package.resolve()]
+    stack: list[tuple[Path, Path | None]] = [(request.package.resolve(), None)]
     while stack:
-        path = stack.pop()
+        path, parent = stack.pop()
         if path in seen:
             continue
         seen.add(path)
+        _require_package_file(path, parent)
         manifest = _read_manifest(path, request.options)
         try:
             root = etree.fromstring(manifest, etree.XMLParser(
@@ -201,7 +204,7 @@ def prevalidate(request: IngestRequest) -> None:
         parsed = parse_package(manifest, config=request.config, dmd=request.options.dmd,
                                path=str(path))
         if request.recursive:
-            stack.extend(_child_path(path, c.href) for c in reversed(parsed.children))
+            stack.extend((_child_path(path, c.href), path) for c in reversed(parsed.children))
 
 
 def _read_manifest(path: Path, options: IngestOptions) -> bytes:
@@ -215,10 +218,24 @@ def _read_manifest(path: Path, options: IngestOptions) -> bytes:
 
 
 def _child_path(parent: Path, href: str) -> Path:
-    """A child package path: a plain file name beside the parent package."""
+    """A child package path: a plain file name beside the parent package.
+
+    Raises:
+        PackageValidationError: ``AIP-E048``, the pointer is not a plain file name (the
+            manifest reader refuses absolute and ``..`` pointers with the same code; a
+            pointer into a sub-folder is refused here, aipsync never writes one).
+    """
     if not href or "/" in href or "\\" in href or href in (".", "..") or "\x00" in href:
-        raise ChildPointerError(path=str(parent), href=href)
+        raise PackageValidationError([Problem(
+            "AIP-E048", "child pointer is not a plain file name beside the package",
+            path=str(parent), found=href)], path=str(parent))
     return (parent.parent / href).resolve()
+
+
+def _require_package_file(path: Path, parent: Path | None) -> None:
+    """A child package named by ``parent`` must exist: the error names both files."""
+    if not path.is_file():
+        raise MissingFileError(path=str(parent or path.parent), entry=path.name)
 
 
 # =============================================================================================
@@ -234,8 +251,7 @@ def _visit(run: _Run, path: Path, *, explicit_parent: str | None, via: str | Non
         if via is not None:
             _map_into(run, done_handle, via)
         return done_handle
-    if not path.is_file():
-        raise MissingFileError(path=str(path.parent), entry=path.name)
+    _require_package_file(path, ancestors[-1] if ancestors else None)
     if run.options.manifest_only:
         parsed, handle, visit_children = _ingest_manifest_only(run, path, explicit_parent,
                                                                via, top)
