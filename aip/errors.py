@@ -41,6 +41,19 @@ class AipError(Exception):
     def __str__(self) -> str:
         return self._render()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (parallel export workers): rebuild them with
+        # their fields and attributes, whatever their constructor's signature.
+        return (_rebuild_error, (type(self), dict(self.__dict__), self.args))
+
+
+def _rebuild_error(cls: type[AipError], state: dict[str, Any],
+                   args: tuple[Any, ...]) -> AipError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 # --- usage and configuration ------------------------------------------------------------------
 class UsageError(AipError):

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,3 +157,81 @@ def sha256_file(path: Path, block_size: int = C.HASH_BLOCK_SIZE) -> str:
         while block := handle.read(block_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+class BatchWriter:
+    """Many files that appear atomically and become durable together.
+
+    ``create(path)`` yields a file open on a temporary name beside ``path``; ``commit()``
+    makes every file written since the last commit durable (one ``os.sync()`` for a big
+    batch, an fsync per file for a small one), then renames each into place and fsyncs the
+    folders.  ``abort()`` removes the temporary files of the current batch.  A final name
+    therefore never holds bytes that a crash could lose, and writing ten thousand files
+    costs a handful of flushes instead of ten thousand.  ``create`` may be called from
+    several threads; ``commit`` and ``abort`` only when no ``create`` is under way.
+    """
+
+    SYNC_ALL_ABOVE = 8
+
+    def __init__(self, *, permissions: int | None = None) -> None:
+        self.pending: list[tuple[Path, Path]] = []
+        self.bytes_pending = 0
+        self._permissions = permissions
+        self._lock = threading.Lock()  # create() may run on several threads at once
+
+    @contextlib.contextmanager
+    def create(self, path: Path) -> Iterator[IO[bytes]]:
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=C.TEMP_PREFIX, suffix="-" + path.name[:40],
+                                   dir=path.parent)
+        tmp_path = Path(tmp)
+        try:
+            os.fchmod(fd, self._permissions if self._permissions is not None
+                      else 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                size = handle.tell()
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+            raise
+        with self._lock:
+            self.pending.append((tmp_path, path))
+            self.bytes_pending += size
+
+    def adopt(self, tmp: Path, path: Path, size: int) -> None:
+        """Take a temp file written elsewhere (another process) into this batch."""
+        with self._lock:
+            self.pending.append((tmp, path))
+            self.bytes_pending += size
+
+    def commit(self) -> list[Path]:
+        """Make the batch durable and give every file its final name; returns the names."""
+        if not self.pending:
+            return []
+        if len(self.pending) > self.SYNC_ALL_ABOVE:
+            os.sync()
+        else:
+            for tmp, _ in self.pending:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        done = []
+        for tmp, final in self.pending:
+            os.replace(tmp, final)
+            done.append(final)
+        for folder in {final.parent for _, final in self.pending}:
+            fsync_dir(folder)
+        self.pending.clear()
+        self.bytes_pending = 0
+        return done
+
+    def abort(self) -> None:
+        for tmp, _ in self.pending:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self.pending.clear()
+        self.bytes_pending = 0

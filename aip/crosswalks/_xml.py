@@ -25,6 +25,8 @@ def xml_safe(value: str) -> str:
     DSpace drops them silently too (``XSLTDisseminationCrosswalk.checkedString``,
     ``MODSDisseminationCrosswalk.checkedString``); everything else is kept exactly.
     """
+    if value.isascii() and value.isprintable():  # the common case, checked in C
+        return value
     return _ILLEGAL_XML.sub("", value)
 
 
@@ -81,9 +83,10 @@ def expect_root(element: Element, ns: str | None, name: str, what: str) -> None:
 def sub(parent: Element, tag: str, text: str | None = None,
         attrib: dict[str, str] | None = None) -> Element:
     """Append ``tag`` to ``parent`` with XML-safe ``text`` and attributes."""
-    el = etree.SubElement(parent, tag)
-    for key, value in (attrib or {}).items():
-        el.set(key, xml_safe(value))
+    if attrib:
+        el = etree.SubElement(parent, tag, {k: xml_safe(v) for k, v in attrib.items()})
+    else:
+        el = etree.SubElement(parent, tag)
     if text is not None:
         el.text = xml_safe(text)
     return el

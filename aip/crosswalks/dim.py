@@ -50,18 +50,17 @@ def add_field(root: Element, schema: str, element: str, qualifier: str | None,
               value: str | None, *, language: str | None = None, authority: str | None = None,
               confidence: int = Confidence.UNSET) -> Element:
     """Append one ``dim:field`` in DSpace's attribute order (see module docstring)."""
-    field = etree.SubElement(root, _FIELD)
-    field.set("mdschema", xml_safe(schema))
-    field.set("element", xml_safe(element))
+    attrib = {"mdschema": xml_safe(schema), "element": xml_safe(element)}
     if qualifier:
-        field.set("qualifier", xml_safe(qualifier))
+        attrib["qualifier"] = xml_safe(qualifier)
     if language is not None:
-        field.set("lang", xml_safe(language))
+        attrib["lang"] = xml_safe(language)
+    if authority is not None:
+        attrib["authority"] = xml_safe(authority)
+        attrib["confidence"] = confidence_text(confidence)
+    field = etree.SubElement(root, _FIELD, attrib)  # one C call; dict order = DSpace's
     if value is not None:
         field.text = xml_safe(value)
-    if authority is not None:
-        field.set("authority", xml_safe(authority))
-        field.set("confidence", confidence_text(confidence))
     return field
 
 

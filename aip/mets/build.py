@@ -35,10 +35,7 @@ def m(tag: str) -> str:
 
 def _el(tag: str, attrs: Iterable[tuple[str, str | int | None]] = (),
         children: Iterable[Element] = ()) -> Element:
-    el = etree.Element(m(tag))
-    for key, value in attrs:
-        if value is not None:
-            el.set(key, str(value))
+    el = etree.Element(m(tag), {k: str(v) for k, v in attrs if v is not None})
     for kid in children:
         el.append(kid)
     return el

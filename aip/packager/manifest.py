@@ -174,6 +174,9 @@ class BuiltPackage:
     entries: tuple[PackageEntry, ...]
     children: tuple[ChildPointer, ...]
     last_modified: dt.datetime | None
+    #: The tree ``manifest`` was serialized from, so the exporter validates it without
+    #: parsing the bytes again (not part of the package's value).
+    root: Element | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,7 +549,8 @@ class _Builder:
         return BuiltPackage(type=obj_type, handle=handle, manifest=B.serialize(root),
                             extra_entries=tuple(extras),
                             entries=() if self.ctx.manifest_only else tuple(entries),
-                            children=tuple(children), last_modified=last_modified)
+                            children=tuple(children), last_modified=last_modified,
+                            root=root)
 
 
 def _licence(item: Item, crosswalk: str) -> tuple[str, Bitstream] | None:
