@@ -1,6 +1,6 @@
 """The assetstore: a folder of bitstream files, written streamed and atomically.
 
-Owns: where a bitstream's bytes live (``<root>/ab/cd/ef/<key>``), writing them (temp name in
+Owns: where a bitstream's bytes live (``<root>/ab/cd/<key>``), writing them (temp name in
 the same folder, hashed while written, renamed into place), reading them, and the crash
 journal that lets an interrupted transaction's files be removed on the next open.  Must not
 know about the database: the store decides when files are committed or thrown away.
@@ -27,6 +27,8 @@ from aip.files import Hasher, fsync_dir, is_temp_name
 
 #: Above this many new files in one transaction, one os.sync() replaces per-file fsyncs.
 BULK_SYNC_THRESHOLD = 64
+#: New keys share their folder (first four hex digits) for this many keys in a row.
+KEYS_PER_FOLDER = 1000
 JOURNAL_PREFIX = ".journal-"
 
 
@@ -45,12 +47,15 @@ class Assetstore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._made: set[Path] = set()  # folders known to exist (saves a mkdir per file)
+        self._folder = ""
+        self._folder_uses = 0
 
     def path(self, key: str) -> Path:
         """Where the bytes of ``key`` live."""
         if not key or "/" in key or key.startswith("."):
             raise StoreError(f"bad assetstore key {key!r}")
-        return self.root / key[0:2] / key[2:4] / key[4:6] / key
+        return self.root / key[0:2] / key[2:4] / key
 
     def open(self, key: str) -> BinaryIO:
         """Open the bytes of ``key`` for reading."""
@@ -65,7 +70,18 @@ class Assetstore:
         return self.path(key).is_file()
 
     def new_key(self) -> str:
-        return secrets.token_hex(16)
+        """A new random key (32 hex digits).
+
+        Its first four digits, which name its two folder levels, stay the same for
+        ``KEYS_PER_FOLDER`` keys in a row: a restore of ten thousand files creates ten
+        folders, not ten thousand (creating a folder costs more than writing a small file),
+        and no folder grows past a few thousand entries.
+        """
+        if self._folder_uses >= KEYS_PER_FOLDER or not self._folder:
+            self._folder = secrets.token_hex(2)
+            self._folder_uses = 0
+        self._folder_uses += 1
+        return self._folder + secrets.token_hex(14)
 
     def write(self, src: BinaryIO, journal: Journal | None = None,
               block_size: int = C.HASH_BLOCK_SIZE) -> StoredFile:
@@ -76,7 +92,9 @@ class Assetstore:
         """
         key = self.new_key()
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent not in self._made:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(final.parent)
         if journal is not None:
             journal.record(key)
         tmp = final.parent / f"{C.TEMP_PREFIX}{key}"

@@ -105,11 +105,15 @@ def update_eperson(tx: Tx, eperson_id: int, person: EPerson) -> None:
         salt=person.salt, digest_algorithm=person.digest_algorithm))
 
 
+_BY_EMAIL = sa.select(T.eperson).where(T.eperson.c.email == sa.bindparam("key"))
+_BY_NETID = sa.select(T.eperson).where(T.eperson.c.netid == sa.bindparam("key"))
+
+
 def find_eperson(tx: Tx, email_or_netid: str) -> EPerson | None:
     key = email_or_netid.strip()
-    row = tx.execute(sa.select(T.eperson).where(T.eperson.c.email == key.lower())).first()
+    row = tx.execute(_BY_EMAIL, {"key": key.lower()}).first()
     if row is None:
-        row = tx.execute(sa.select(T.eperson).where(T.eperson.c.netid == key)).first()
+        row = tx.execute(_BY_NETID, {"key": key}).first()
     return _person_from_row(row) if row is not None else None
 
 
@@ -149,13 +153,16 @@ def create_group(tx: Tx, name: str, *, group_id: int | None = None) -> int:
         raise AlreadyExistsError(what="Group", key=name)
     new_id = _next_id(tx, T.epersongroup, group_id)
     tx.execute(sa.insert(T.epersongroup).values(id=new_id, name=name))
-    tx.cache.pop("group_names", None)
+    _groups_changed(tx)
     return new_id
 
 
 def group_id_by_name(tx: Tx, name: str) -> int | None:
-    value = tx.scalar(sa.select(T.epersongroup.c.id).where(T.epersongroup.c.name == name))
-    return int(value) if value is not None else None
+    ids: dict[str, int] | None = tx.cache.get("group_ids")
+    if ids is None:
+        ids = {n: i for i, n in group_names(tx).items()}
+        tx.cache["group_ids"] = ids
+    return ids.get(name)
 
 
 def require_group(tx: Tx, name: str) -> int:
@@ -168,6 +175,11 @@ def require_group(tx: Tx, name: str) -> int:
     if gid is None:
         raise NotFoundError(what="Group", key=name)
     return gid
+
+
+def _groups_changed(tx: Tx) -> None:
+    tx.cache.pop("group_names", None)
+    tx.cache.pop("group_ids", None)
 
 
 def group_names(tx: Tx) -> dict[int, str]:
@@ -183,7 +195,7 @@ def group_names(tx: Tx) -> dict[int, str]:
 def rename_group(tx: Tx, group_id: int, name: str) -> None:
     tx.execute(sa.update(T.epersongroup).where(T.epersongroup.c.id == group_id)
                .values(name=name))
-    tx.cache.pop("group_names", None)
+    _groups_changed(tx)
 
 
 def add_member(tx: Tx, group_id: int, eperson_id: int) -> None:
@@ -366,9 +378,19 @@ def resolve_policy_subject(tx: Tx, policy: ResourcePolicy) -> tuple[int | None, 
     raise InvalidValueError("a policy needs a group or an e-person")
 
 
+_INSERT_POLICY = sa.insert(T.resource_policy)
+_CLEAR_POLICIES = sa.delete(T.resource_policy).where(
+    T.resource_policy.c.resource_type == sa.bindparam("rtype"),
+    T.resource_policy.c.resource_id == sa.bindparam("rid"))
+
+
 def set_policies(tx: Tx, resource_type: str, resource_id: int,
-                 new: Iterable[ResourcePolicy]) -> None:
-    """Replace all of an object's policies (METSRights ingest semantics)."""
+                 new: Iterable[ResourcePolicy], *, fresh: bool = False) -> None:
+    """Replace all of an object's policies (METSRights ingest semantics).
+
+    ``fresh``: the object was created in this transaction and has none yet (skips the
+    delete).
+    """
     rows = []
     for position, policy in enumerate(new):
         gid, eid = resolve_policy_subject(tx, policy)
@@ -377,9 +399,10 @@ def set_policies(tx: Tx, resource_type: str, resource_id: int,
                          eperson_id=eid, name=policy.name, description=policy.description,
                          policy_type=policy.policy_type, start_date=policy.start_date,
                          end_date=policy.end_date))
-    clear_policies(tx, resource_type, resource_id)
+    if not fresh:
+        clear_policies(tx, resource_type, resource_id)
     if rows:
-        tx.execute(sa.insert(T.resource_policy), rows)
+        tx.execute(_INSERT_POLICY, rows)
 
 
 def add_policy(tx: Tx, resource_type: str, resource_id: int, policy: ResourcePolicy) -> None:
@@ -395,9 +418,7 @@ def add_policy(tx: Tx, resource_type: str, resource_id: int, policy: ResourcePol
 
 
 def clear_policies(tx: Tx, resource_type: str, resource_id: int) -> None:
-    rp = T.resource_policy
-    tx.execute(sa.delete(rp).where(rp.c.resource_type == resource_type,
-                                   rp.c.resource_id == resource_id))
+    tx.execute(_CLEAR_POLICIES, {"rtype": resource_type, "rid": resource_id})
 
 
 def has_policy(tx: Tx, eperson_id: int | None, actions: Iterable[Action],

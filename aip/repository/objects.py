@@ -143,19 +143,27 @@ def clear_metadata(tx: Tx, resource_type: str, resource_id: int,
     tx.execute(stmt)
 
 
+_LAST_PLACES = (sa.select(T.metadata_value.c.field_id, sa.func.max(T.metadata_value.c.place))
+                .where(T.metadata_value.c.resource_type == sa.bindparam("rtype"),
+                       T.metadata_value.c.resource_id == sa.bindparam("rid"))
+                .group_by(T.metadata_value.c.field_id))
+_INSERT_VALUE = sa.insert(T.metadata_value)
+
+
 def add_metadata(tx: Tx, resource_type: str, resource_id: int,
-                 values: Iterable[MetadataValue], *, create_fields: bool = False) -> None:
-    """Append values after the existing ones of each field."""
-    mv = T.metadata_value
+                 values: Iterable[MetadataValue], *, create_fields: bool = False,
+                 fresh: bool = False) -> None:
+    """Append values after the existing ones of each field.
+
+    ``fresh``: the object has no values yet (created in this transaction): no look-up.
+    """
     rows = []
     values = list(values)
     if not values:
         return
-    next_place: dict[int, int] = {
+    next_place: dict[int, int] = {} if fresh else {
         fid: int(top) + 1 for fid, top in tx.execute(
-            sa.select(mv.c.field_id, sa.func.max(mv.c.place))
-            .where(mv.c.resource_type == resource_type, mv.c.resource_id == resource_id)
-            .group_by(mv.c.field_id))}
+            _LAST_PLACES, {"rtype": resource_type, "rid": resource_id})}
     for value in values:
         fid = registry.field_id(tx, value.schema, value.element, value.qualifier,
                                 create=create_fields)
@@ -166,7 +174,7 @@ def add_metadata(tx: Tx, resource_type: str, resource_id: int,
                          place=next_place[fid]))
         next_place[fid] += 1
     if rows:
-        tx.execute(sa.insert(mv), rows)
+        tx.execute(_INSERT_VALUE, rows)
 
 
 def replace_field(tx: Tx, resource_type: str, resource_id: int, field_name: str,
@@ -252,7 +260,7 @@ def insert_bitstream(tx: Tx, stored: StoredFile, *, name: str | None, bundle_id:
                      source: str | None = None, description: str | None = None,
                      user_format_description: str | None = None) -> int:
     """Add the row of a bitstream whose bytes are already in the assetstore."""
-    return pk(tx.execute(sa.insert(T.bitstream).values(
+    return pk(tx.execute(_INSERT_BITSTREAM, dict(
         bundle_id=bundle_id, position=position, sequence_id=sequence_id, name=name,
         source=source, description=description,
         user_format_description=user_format_description, format_id=format_id,
@@ -625,14 +633,20 @@ def unmap_item(tx: Tx, iid: int, coll_id: int) -> None:
     tx.execute(sa.delete(ci).where(ci.c.item_id == iid, ci.c.collection_id == coll_id))
 
 
-def create_bundle(tx: Tx, iid: int, name: str) -> int:
+_INSERT_BUNDLE = sa.insert(T.bundle)
+_INSERT_BITSTREAM = sa.insert(T.bitstream)
+_LAST_BUNDLE_POSITION = (sa.select(sa.func.coalesce(sa.func.max(T.bundle.c.position), -1))
+                         .where(T.bundle.c.item_id == sa.bindparam("item")))
+
+
+def create_bundle(tx: Tx, iid: int, name: str, *, position: int | None = None) -> int:
+    """Add a bundle at the end of an item's bundles (or at ``position`` when known)."""
     if not name or not name.strip():
         raise InvalidValueError("a bundle needs a name")
-    position = int(tx.scalar(sa.select(sa.func.coalesce(sa.func.max(T.bundle.c.position), -1))
-                             .where(T.bundle.c.item_id == iid))) + 1
-    return pk(tx.execute(sa.insert(T.bundle).values(item_id=iid, name=name,
-                                                     position=position))
-               )
+    if position is None:
+        position = int(tx.scalar_params(_LAST_BUNDLE_POSITION, {"item": iid})) + 1
+    return pk(tx.execute(_INSERT_BUNDLE, {"item_id": iid, "name": name,
+                                          "position": position}))
 
 
 def bundle_id(tx: Tx, iid: int, name: str, *, create: bool = True) -> int | None:
@@ -791,7 +805,7 @@ def _delete_role_groups(tx: Tx, obj_type: str, obj_id: int) -> None:
         if name.startswith(prefix):
             tx.execute(sa.delete(T.resource_policy).where(T.resource_policy.c.group_id == gid))
             tx.execute(sa.delete(T.epersongroup).where(T.epersongroup.c.id == gid))
-    tx.cache.pop("group_names", None)
+    auth._groups_changed(tx)
 
 
 def delete_collection(tx: Tx, coll_id: int) -> None:

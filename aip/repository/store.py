@@ -66,6 +66,10 @@ class Tx:
     def scalar(self, stmt: Any) -> Any:
         return self.conn.execute(stmt).scalar()
 
+    def scalar_params(self, stmt: Any, params: dict[str, Any]) -> Any:
+        """``scalar`` of a prebuilt statement with bound parameters."""
+        return self.conn.execute(stmt, params).scalar()
+
     def sync_sequences(self, *tables: sa.Table) -> None:
         """After inserts with explicit ids, move PostgreSQL's id sequences past them.
 

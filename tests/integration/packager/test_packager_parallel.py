@@ -51,7 +51,7 @@ def test_a_failure_in_a_worker_leaves_no_temp_file(many_items: RepoLocation,
         item = objects.item_model(tx, objects.item_id(tx, "123456789/60"))
     key = item.bundles[0].bitstreams[0].key
     assert key is not None
-    path = many_items.assetstore / key[0:2] / key[2:4] / key[4:6] / key
+    path = many_items.assetstore / key[0:2] / key[2:4] / key
     original = path.read_bytes()
     path.write_bytes(b"X" * len(original))
     out = tmp_path / "out"
