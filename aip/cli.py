@@ -592,6 +592,9 @@ def add_packager_command(sub: Any) -> None:
                    help="answer yes to every question")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="TOML file whose [aip] table configures the crosswalks")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="export: processes building item packages (0 = one per CPU, "
+                        "1 = none); the bytes are the same either way")
     p.add_argument("package", type=Path, metavar="FILE", help="the package file")
     p.set_defaults(handler=cmd_packager)
 
@@ -651,7 +654,7 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
         request = ExportRequest(handle=args.identifier, eperson=args.eperson,
                                 output=args.package, recursive=args.all,
                                 options=ExportOptions.parse(options),
-                                config=config.disseminate)
+                                config=config.disseminate, workers=args.workers)
         repo = open_repository(args)
         on_progress, stop = _export_progress(args)
         try:

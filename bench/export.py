@@ -54,14 +54,15 @@ def phase_seed(repo: str, items: str) -> None:
     print(json.dumps({"seconds": time.monotonic() - started, "peak_mib": _peak_mib()}))
 
 
-def phase_export(repo: str, out: str) -> None:
+def phase_export(repo: str, out: str, workers: str = "0") -> None:
     from aip.packager.disseminator import ExportRequest, export
     from aip.repository.store import Repository
 
     started = time.monotonic()
     r = Repository.open(Path(repo))
     result = export(r, ExportRequest(handle="123456789/0", eperson="admin@example.org",
-                                     output=Path(out) / "site.zip", recursive=True))
+                                     output=Path(out) / "site.zip", recursive=True,
+                                     workers=int(workers)))
     seconds = time.monotonic() - started
     print(json.dumps({"seconds": seconds, "objects": len(result.written),
                       "bytes": result.bytes_in, "peak_mib": _peak_mib()}))
@@ -148,6 +149,8 @@ def main() -> int:
     parser.add_argument("--big-mib", type=int, default=1024,
                         help="size of the large bitstream (0 to skip)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="export worker processes (0 = one per CPU, 1 = none)")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -160,7 +163,8 @@ def main() -> int:
         out = work / f"out-{name}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        fig = _child(name, str(repo), str(out))
+        extra = [str(args.workers)] if name == "export" else []
+        fig = _child(name, str(repo), str(out), *extra)
         rows.append((name, fig))
     print(f"\n{'run':<10} {'objects':>8} {'seconds':>8} {'obj/s':>9} {'MB/s':>8} {'peak MiB':>9}")
     for name, fig in rows:
