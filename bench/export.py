@@ -5,7 +5,8 @@ of ``packager -d -a`` and of a plain baseline that copies the same bitstreams in
 per item with Python's zipfile plus a minimal manifest, and the ratio.  Then exports one
 item with a 1 GiB bitstream and prints its peak memory.  Each measured phase runs in its own
 process and reports its own peak RSS (the export's worker processes, used from 64 items up,
-each stay near the single-process figure; ``--workers 1`` measures one process alone).  No assertions: figures only.
+each stay near the single-process figure; ``--workers 1`` measures one process alone).
+No assertions: figures only.
 
     .venv/bin/python bench/export.py                   # 10,000 items + the 1 GiB item
     .venv/bin/python bench/export.py --items 2000 --big-mib 256
