@@ -2,7 +2,7 @@
 
 Generates a staging folder (by default 200 AIPs of 1 MiB, 4 of 64 MiB and 10,000 of 10 KiB,
 random incompressible bytes from a fixed seed), starts moto's S3 server on 127.0.0.1 in its
-own process, then uploads the folder with aipsync's mirror and with rclone, each into its own
+own process, then uploads the folder with ``aipsync mirror`` and with rclone, each into its own
 bucket, and does it again with nothing changed (the no-op run).  Both tools run as separate
 processes started the same way, so interpreter/binary start-up is counted for both.  Prints
 the times and the ratios; asserts nothing about time.
@@ -49,30 +49,11 @@ SERVER = textwrap.dedent("""
     os._exit(0)
 """)
 
-# The aipsync side: one mirror run, as `aipsync mirror --config FILE` would do it, with JSON
-# logs at the default level (info) written to a file (as under journald) and the request
-# count printed.
-WORKER = textwrap.dedent("""
-    import json, logging, sys, time
-    t0 = time.monotonic()
-    import structlog
-    log_file = open(sys.argv[2], "a")
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-                        processors=[structlog.processors.add_log_level,
-                                    structlog.processors.TimeStamper(fmt="iso"),
-                                    structlog.processors.JSONRenderer()],
-                        logger_factory=structlog.WriteLoggerFactory(file=log_file))
-    from daemon.config import load_config
-    from daemon.mirror import run_mirror
-    from daemon.targets import open_target
-    config = load_config(sys.argv[1])
-    target = open_target(config.target)
-    result = run_mirror(config, target=target)
-    target.close()
-    print(json.dumps({"uploaded": len(result.uploaded), "requests": sum(target.requests.values()),
-                      "by_op": dict(target.requests), "snapshot": result.snapshot_written,
-                      "in_process_s": time.monotonic() - t0}))
-""")
+# The aipsync side: `aipsync mirror --config FILE --json`, the command an operator runs, with
+# JSON logs at info level on stderr (collected into a file, as journald would); its JSON result
+# on stdout carries the upload and request counts.
+AIPSYNC = [sys.executable, "-m", "daemon", "--log-level", "info", "--log-format", "json",
+           "mirror", "--json", "--config"]
 
 
 def free_port() -> int:
@@ -224,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                     transfers = {args.transfers}
                     verify_uploads = "{verify}"
                     """))
-            return ([sys.executable, "-c", WORKER, str(config), str(out / "aipsync.log")], env,
-                    bucket)
+            return ([*AIPSYNC, str(config)], env, bucket)
 
         for stale in out.glob("aipsync-*.toml"):
             stale.unlink()
@@ -244,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                     c1, s1 = children_cpu(), cpu_seconds(server.pid)
                     note = ""
                     if name.startswith("aipsync"):
-                        info = json.loads(stdout.strip().splitlines()[-1])
+                        info = json.loads(stdout)
                         note = f"{info['uploaded']} uploaded, {info['requests']} requests"
                     results.setdefault((label, name), []).append(
                         (elapsed, c1 - c0, s1 - s0, note))

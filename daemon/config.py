@@ -497,6 +497,10 @@ def _check_cron(expr: str, key: str) -> None:
         raise ConfigError(f"{key}: not a valid cron expression {expr!r}: {exc}") from exc
 
 
+#: Packager options the backup cycle decides itself; a config file must not set them.
+_DAEMON_OWNED_OPTIONS = frozenset({"updatedAfter", "manifestOnly"})
+
+
 def _check_repository(repo: RepositoryConfig) -> None:
     if C.HANDLE_RE.match(repo.site_handle) is None:
         raise ConfigError(f"repository.site_handle: {repo.site_handle!r} is not a handle "
@@ -509,6 +513,10 @@ def _check_repository(repo: RepositoryConfig) -> None:
         name, eq, _ = option.partition("=")
         if not eq or not name:
             raise ConfigError(f"repository.dspace_options: {option!r} is not name=value")
+        if name.strip() in _DAEMON_OWNED_OPTIONS:
+            raise ConfigError(f"repository.dspace_options: {name.strip()} is set by the "
+                              "daemon itself (updatedAfter comes from the schedule; staging "
+                              "holds zip packages)")
     if repo.db_url is not None:
         try:
             urlsplit(repo.db_url).port  # noqa: B018  (validates the port)

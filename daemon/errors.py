@@ -38,6 +38,7 @@ __all__ = [
     "PreconditionFailedError",
     "SnapshotNotFoundError",
     "SourceChangedError",
+    "SourceError",
     "StagingError",
     "StateError",
     "StopRequestedError",
@@ -174,6 +175,16 @@ class UploadVerifyError(IntegrityError):
     """After an upload, the target reports another size or SHA-256 than the file sent."""
 
     exit_code = C.EXIT_CHECKSUM
+
+
+class SourceError(AipError):
+    """The repository source failed to export (or ingest): the DSpace command line exited
+    non-zero, timed out or could not be started, or its output is not what an AIP export
+    writes.  Staging is left exactly as it was.
+    """
+
+    exit_code = C.EXIT_SOURCE
+    message = "{source}: {detail}"
 
 
 class StateError(StoreError):

@@ -2,7 +2,8 @@
 
 Owns: ``Lock`` (a context manager over ``flock`` on ``<state.dir>/<name>.lock``) and the lock
 names: ``repository`` (taken by export and restore, so the two never run at once),
-``mirror`` (one mirror or prune at a time) and ``daemon`` (one service per state folder).
+``mirror`` (one mirror or prune at a time), ``daemon`` (one service per state folder) and
+``cycle`` (one backup cycle, export then mirror, at a time).
 The holder writes its pid, host and start time into the file so a busy lock can say who
 holds it (``LockedError``).
 
@@ -48,6 +49,8 @@ class LockName(StrEnum):
     REPOSITORY = "repository"
     MIRROR = "mirror"
     DAEMON = "daemon"
+    #: One backup cycle (export, then mirror) at a time per state folder, daemon or CLI.
+    CYCLE = "cycle"
 
 
 def read_holder(path: Path) -> dict[str, Any]:

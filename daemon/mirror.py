@@ -482,6 +482,9 @@ def run_mirror(config: Config, *, dry_run: bool = False, files: Iterable[str] | 
     """
     with Lock(config.state.dir, LockName.MIRROR, wait=lock_wait, purpose="mirror"):
         state = open_state(config.state.dir)
+        if not dry_run:
+            # We hold the mirror lock, so a "running" mirror run is one whose process died.
+            state.close_stale_runs(["mirror"])
         own = target is None
         tgt = target if target is not None else open_target(config.target)
         try:
@@ -549,7 +552,10 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
             log.info("mirror.run.stopped", uploaded=len(run.uploaded))
             return MirrorResult(run.run_id, plan, tuple(run.uploaded), {}, run.bytes,
                                 snapshot_id=newest, stopped=True)
-        snapshot_id, written = _commit(config, state, target, run, staged, newest_rec, now)
+        # Nothing planned means nothing recorded since ``remote`` was read: reuse it (a no-op
+        # run over a large staging folder then reads the records once, not twice).
+        snapshot_id, written = _commit(config, state, target, run, staged, newest_rec, now,
+                                       remote=None if plan.uploads else remote)
         state.finish_run(run.run_id, "ok", counts, snapshot_id=snapshot_id)
         log.info("mirror.run.done", uploaded=len(run.uploaded), skipped=len(plan.skips),
                  bytes=run.bytes, snapshot=snapshot_id, snapshot_written=written,
@@ -570,7 +576,8 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
 
 def _commit(config: Config, state: StateDB, target: Target, run: _Run,
             staged: Sequence[StagedFile], newest: SnapshotRecord | None,
-            now: datetime | None) -> tuple[str | None, bool]:
+            now: datetime | None, *,
+            remote: Mapping[str, RemoteRecord] | None = None) -> tuple[str | None, bool]:
     """Write the inventory unless it would equal the newest snapshot's; returns (id, written)."""
     mode: Versioning
     if run.uploaded:
@@ -579,7 +586,8 @@ def _commit(config: Config, state: StateDB, target: Target, run: _Run,
         mode = "bucket" if state.versioning == "bucket" else "keys"
     else:
         mode = run.detect_versioning()
-    remote = state.remote_records()
+    if remote is None:
+        remote = state.remote_records()
     entries = inventory_entries(staged, remote, mode)
     digest = entries_digest(entries, mode)
     if newest is not None and newest.entries_digest == digest:

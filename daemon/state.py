@@ -134,6 +134,7 @@ _META_WATERMARK = "export_watermark"
 _META_NEWEST_SNAPSHOT = "newest_snapshot"
 _META_VERSIONING = "versioning"
 _META_BOOTSTRAPPED = "bootstrapped"
+_META_LAST_FULL = "last_full_export"
 
 
 def _now() -> str:
@@ -335,6 +336,15 @@ class StateDB:
         self.set_meta(_META_WATERMARK, when.astimezone(UTC).isoformat())
 
     @property
+    def last_full_export(self) -> str | None:
+        """ISO-8601 start time of the last successful full export (for the periodic full)."""
+        return self.get_meta(_META_LAST_FULL)
+
+    def set_last_full_export(self, when: datetime) -> None:
+        """Record the start time of a successful full export run."""
+        self.set_meta(_META_LAST_FULL, when.astimezone(UTC).isoformat())
+
+    @property
     def newest_snapshot(self) -> str | None:
         """The id of the newest complete snapshot this state wrote, or None."""
         return self.get_meta(_META_NEWEST_SNAPSHOT)
@@ -451,6 +461,29 @@ class StateDB:
             " bytes_uploaded = ?, snapshot_id = ?, error = ? WHERE id = ?",
             (_now(), status, counts.seen, counts.uploaded, counts.skipped, counts.failed,
              counts.bytes_uploaded, snapshot_id, error, run_id))
+
+    def close_stale_runs(self, kinds: Iterable[str],
+                         error: str = "interrupted: the process ended before the run did"
+                         ) -> int:
+        """Mark runs of ``kinds`` still ``running`` as ``failed`` (their process is gone).
+
+        Only call it while holding the lock that every run of those kinds holds (``cycle``
+        for full/incremental, ``mirror`` for mirror runs): then no live run can be among them.
+
+        Returns:
+            How many runs were closed.
+        """
+        names = sorted(set(kinds))
+        if not names:
+            return 0
+        marks = ", ".join("?" for _ in names)
+        cur = self._write(f"UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
+                          f"WHERE status = 'running' AND kind IN ({marks})",
+                          (_now(), error, *names))
+        count = int(cur.rowcount or 0)
+        if count:
+            log.warning("state.runs.interrupted", runs=count, kinds=names)
+        return count
 
     def runs(self, *, kind: str | None = None, status: str | None = None,
              limit: int = 20) -> list[RunRecord]:

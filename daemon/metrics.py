@@ -1,0 +1,156 @@
+"""Prometheus metrics of the running daemon, on a loopback HTTP endpoint by default.
+
+Owns: the metric names (``aipsync_*``), a private registry (never prometheus-client's global
+one, so two services in one test process do not collide), the counters the service bumps
+after each cycle and mirror run, the gauges computed at scrape time from ``collect_status``
+(snapshot age, last success, pending and failed uploads; the state database is the truth, so
+a restarted daemon reports the right figures at once), and the HTTP server's start and stop.
+
+Metrics (names are part of the interface):
+
+=============================================  =========  =====================================
+``aipsync_runs_total{kind,status}``            counter    cycles and mirror runs finished
+``aipsync_uploaded_bytes_total``               counter    bytes sent to the target
+``aipsync_uploaded_objects_total``             counter    objects uploaded
+``aipsync_exported_objects_total``             counter    AIPs written into staging
+``aipsync_failures_total{stage}``              counter    failed cycles/mirror runs, by stage
+``aipsync_last_success_timestamp_seconds``     gauge      end of the last successful cycle
+``aipsync_snapshot_age_seconds``               gauge      age of the newest complete snapshot
+``aipsync_pending_uploads``                    gauge      staged AIPs not yet uploaded
+``aipsync_failed_uploads``                     gauge      uploads whose last attempt failed
+``aipsync_up``                                 gauge      1 while the daemon runs
+=============================================  =========  =====================================
+
+Must not: bind anything but the configured address (127.0.0.1 by default), or expose a secret.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import start_http_server
+from prometheus_client.registry import Collector
+
+from daemon.config import Config
+
+__all__ = ["METRIC_NAMES", "Metrics"]
+
+log = structlog.get_logger(__name__)
+
+METRIC_NAMES = (
+    "aipsync_runs_total",
+    "aipsync_uploaded_bytes_total",
+    "aipsync_uploaded_objects_total",
+    "aipsync_exported_objects_total",
+    "aipsync_failures_total",
+    "aipsync_last_success_timestamp_seconds",
+    "aipsync_snapshot_age_seconds",
+    "aipsync_pending_uploads",
+    "aipsync_failed_uploads",
+    "aipsync_up",
+)
+
+
+class _StateCollector(Collector):
+    """Gauges read from the state database at each scrape."""
+
+    def __init__(self, config: Callable[[], Config]) -> None:
+        self._config = config
+
+    def collect(self) -> Iterator[Metric]:
+        from daemon.status import collect_status
+
+        now = datetime.now(UTC)
+        try:
+            doc = collect_status(self._config(), now=now)
+        except Exception as exc:  # a scrape must never take the daemon down
+            log.warning("metrics.collect.failed", error=str(exc), msgid=type(exc).__qualname__)
+            return
+        success = GaugeMetricFamily("aipsync_last_success_timestamp_seconds",
+                                    "Unix time the last successful backup cycle finished")
+        last = doc["last_success"]
+        if last is not None and last["finished_at"]:
+            success.add_metric([], datetime.fromisoformat(last["finished_at"]).timestamp())
+        yield success
+        age = GaugeMetricFamily("aipsync_snapshot_age_seconds",
+                                "Age of the newest complete snapshot (the recovery point)")
+        if doc["recovery_point"] is not None:
+            age.add_metric([], float(doc["recovery_point"]["age_seconds"]))
+        yield age
+        yield GaugeMetricFamily("aipsync_pending_uploads", "Staged AIPs not yet uploaded",
+                                value=float(doc["pending"]["count"]))
+        yield GaugeMetricFamily("aipsync_failed_uploads", "Uploads whose last attempt failed",
+                                value=float(doc["failed"]["count"]))
+
+
+class Metrics:
+    """The daemon's metrics: counters fed by the service, gauges read from the state."""
+
+    def __init__(self, config: Callable[[], Config]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.runs = Counter("aipsync_runs", "Backup cycles and mirror runs finished",
+                            ["kind", "status"], registry=self.registry)
+        self.uploaded_bytes = Counter("aipsync_uploaded_bytes", "Bytes sent to the target",
+                                      registry=self.registry)
+        self.uploaded_objects = Counter("aipsync_uploaded_objects", "Objects uploaded",
+                                        registry=self.registry)
+        self.exported_objects = Counter("aipsync_exported_objects",
+                                        "AIPs written into staging", registry=self.registry)
+        self.failures = Counter("aipsync_failures", "Failed cycles and mirror runs, by stage",
+                                ["stage"], registry=self.registry)
+        self.up = Gauge("aipsync_up", "1 while the daemon runs", registry=self.registry)
+        self.registry.register(_StateCollector(config))
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # --- feeding ------------------------------------------------------------------------------
+    def observe_cycle(self, kind: str, status: str, *, exported: int = 0, uploaded: int = 0,
+                      bytes_uploaded: int = 0) -> None:
+        """Count a finished backup cycle."""
+        self.runs.labels(kind=kind, status=status).inc()
+        self.exported_objects.inc(exported)
+        self.uploaded_objects.inc(uploaded)
+        self.uploaded_bytes.inc(bytes_uploaded)
+        if status == "failed":
+            self.failures.labels(stage="cycle").inc()
+
+    def observe_mirror(self, status: str, *, uploaded: int = 0, bytes_uploaded: int = 0) -> None:
+        """Count a finished watcher-triggered mirror run."""
+        self.runs.labels(kind="mirror", status=status).inc()
+        self.uploaded_objects.inc(uploaded)
+        self.uploaded_bytes.inc(bytes_uploaded)
+        if status == "failed":
+            self.failures.labels(stage="mirror").inc()
+
+    # --- serving ------------------------------------------------------------------------------
+    def start_server(self, address: str, port: int) -> int:
+        """Serve ``/metrics`` on ``address:port`` (port 0: any free port); returns the port.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        server, thread = start_http_server(port, addr=address, registry=self.registry)
+        self._server, self._thread = server, thread
+        self.port = int(server.server_address[1])
+        self.up.set(1)
+        log.info("metrics.listening", address=address, port=self.port)
+        return self.port
+
+    def stop_server(self) -> None:
+        """Stop the HTTP server and join its thread (idempotent)."""
+        server, self._server = self._server, None
+        self.up.set(0)
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

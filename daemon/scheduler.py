@@ -1,0 +1,295 @@
+"""When backup cycles run: APScheduler 3.x in the background, one cycle at a time.
+
+Owns: ``build_trigger`` (``schedule.cron``, five fields in the server's local time zone, or
+every ``schedule.interval_minutes``), ``CycleRunner`` (runs ``daemon.backup.run_cycle`` with
+the current configuration, the injected clock and the service's stop event; a call while a
+cycle is running is skipped with a ``schedule.run.skipped`` line, never queued), and
+``Scheduler`` (a ``BackgroundScheduler`` whose backup job has ``max_instances=1`` and
+``coalesce=True``, so a run that would overlap the previous one is skipped and runs missed
+while the machine slept collapse into one late run; ``misfire_grace_time=None`` because a
+late backup is better than none).  A cycle runs at start-up when none ever succeeded (the
+first full site export) or when a scheduled one was missed while the daemon was down
+(``missed_run``); later ones follow the trigger.
+
+The fixity audit (``schedule.audit_cron``) is only a hook here: ``audit_stub`` logs that the
+audit arrives with issue 6 and checks nothing.  It is registered so the schedule is visible
+and the hook point fixed, not because an audit happens.
+
+Must not: sleep or read the wall clock for decisions (``daemon.backup`` decides with the
+injected ``Clock``), or let an exception from a cycle escape into APScheduler (each is logged
+and counted; the next run tries again).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aip import constants as C
+from aip.errors import AipError
+from daemon.backup import Clock, CycleResult, SystemClock, run_cycle
+from daemon.config import Config, ScheduleConfig
+from daemon.errors import LockedError
+from daemon.source import Source, open_source
+
+__all__ = [
+    "AUDIT_JOB",
+    "BACKUP_JOB",
+    "Clock",
+    "CycleRunner",
+    "Scheduler",
+    "SystemClock",
+    "audit_stub",
+    "build_trigger",
+    "missed_run",
+]
+
+log = structlog.get_logger(__name__)
+
+BACKUP_JOB = "backup"
+AUDIT_JOB = "audit"
+#: How often a waiting cycle checks the stop event while another job holds the work lock.
+_WAIT_STEP = 0.5
+
+
+def build_trigger(schedule: ScheduleConfig) -> BaseTrigger:
+    """The backup job's trigger: the cron expression, or the interval."""
+    if schedule.cron:
+        return CronTrigger.from_crontab(schedule.cron)
+    return IntervalTrigger(minutes=schedule.interval_minutes)
+
+
+def missed_run(schedule: ScheduleConfig, last_success: datetime | None,
+               now: datetime) -> bool:
+    """True when a scheduled cycle should have run since ``last_success`` (e.g. the daemon
+    was down), so the service runs one at start-up instead of waiting for the next slot.
+    Pure.
+
+    Args:
+        schedule: the ``[schedule]`` table.
+        last_success: start of the last successful cycle (None: never, which counts as
+            missed).
+        now: the current time (timezone-aware).
+    """
+    if last_success is None:
+        return True
+    if schedule.cron:
+        due = CronTrigger.from_crontab(schedule.cron, timezone=now.tzinfo).get_next_fire_time(
+            None, last_success)
+        return due is not None and due <= now
+    return now - last_success >= timedelta(minutes=schedule.interval_minutes)
+
+
+def audit_stub() -> None:
+    """The scheduled fixity audit's hook.  NOT an audit: it arrives with issue 6."""
+    log.warning("audit.not_implemented",
+                detail="schedule.audit_cron fired, but the fixity audit arrives with issue 6; "
+                       "nothing was checked")
+
+
+CycleCallback = Callable[[str, str, CycleResult | None], None]
+
+
+class CycleRunner:
+    """Runs one backup cycle at a time; an overlapping call is skipped with a log line.
+
+    Args:
+        config: returns the current configuration (it changes on reload).
+        clock: the clock handed to each cycle.
+        stop: the service's stop event (a set event stops the cycle at a safe point).
+        work_lock: held for the whole cycle, shared with the watcher's mirror runs so an
+            export and a watcher-triggered mirror never interleave.
+        source_factory: makes the source for a configuration (tests inject fakes).
+        on_done: called with (kind, status, result) after each cycle; status is ``ok``,
+            ``stopped`` or ``failed``.
+    """
+
+    def __init__(self, config: Callable[[], Config], *, clock: Clock | None = None,
+                 stop: threading.Event | None = None,
+                 work_lock: threading.Lock | None = None,
+                 source_factory: Callable[[Config], Source] = open_source,
+                 on_done: CycleCallback | None = None) -> None:
+        self._config = config
+        self._clock = clock or SystemClock()
+        self._stop = stop or threading.Event()
+        self._work = work_lock or threading.Lock()
+        self._source_factory = source_factory
+        self._on_done = on_done
+        self._guard = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.skipped = 0
+        self.completed = 0
+
+    @property
+    def running(self) -> bool:
+        return not self._idle.is_set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no cycle runs; True when idle."""
+        return self._idle.wait(timeout)
+
+    def _take_work_lock(self) -> bool:
+        while not self._work.acquire(timeout=_WAIT_STEP):
+            if self._stop.is_set():
+                return False
+        return True
+
+    def run(self, *, force_full: bool = False, trigger: str = "schedule") -> CycleResult | None:
+        """Run a cycle now, unless one is running (then skip and return None).
+
+        Never raises for a failed cycle: the failure is logged (``backup.cycle.failed``),
+        recorded in the state database and passed to ``on_done``.
+        """
+        if not self._guard.acquire(blocking=False):
+            self.skipped += 1
+            log.warning("schedule.run.skipped", trigger=trigger,
+                        reason="the previous backup cycle is still running")
+            return None
+        self._idle.clear()
+        try:
+            if self._stop.is_set() or not self._take_work_lock():
+                return None
+            try:
+                return self._run(force_full, trigger)
+            finally:
+                self._work.release()
+        finally:
+            self._guard.release()
+            self._idle.set()
+
+    def _run(self, force_full: bool, trigger: str) -> CycleResult | None:
+        config = self._config()
+        kind = "cycle"
+        try:
+            result = run_cycle(config, source=self._source_factory(config), clock=self._clock,
+                               stop=self._stop, force_full=force_full)
+        except LockedError as exc:
+            self.skipped += 1
+            log.warning("schedule.run.skipped", trigger=trigger, reason=str(exc))
+            return None
+        except AipError as exc:  # logged by run_cycle with msgid and exit code
+            self._done(kind, "failed", None)
+            log.debug("schedule.run.failed", trigger=trigger, exit_code=exc.exit_code)
+            return None
+        except Exception as exc:
+            log.exception("backup.cycle.crashed", error=str(exc), msgid=type(exc).__qualname__,
+                          exit_code=C.EXIT_UNEXPECTED)
+            self._done(kind, "failed", None)
+            return None
+        self.completed += 1
+        self._done(result.plan.kind, result.status, result)
+        return result
+
+    def _done(self, kind: str, status: str, result: CycleResult | None) -> None:
+        if self._on_done is None:
+            return
+        try:
+            self._on_done(kind, status, result)
+        except Exception as exc:
+            log.warning("schedule.callback.failed", error=str(exc))
+
+
+class Scheduler:
+    """APScheduler's ``BackgroundScheduler`` running ``CycleRunner.run`` on a trigger.
+
+    Args:
+        runner: the cycle runner.
+        schedule: the ``[schedule]`` table.
+        run_now: run a cycle at start-up (none ever succeeded, or one was missed).
+        trigger: a trigger to use instead of the schedule's (tests).
+        audit: the audit hook run on ``schedule.audit_cron`` (default ``audit_stub``).
+    """
+
+    def __init__(self, runner: CycleRunner, schedule: ScheduleConfig, *, run_now: bool = False,
+                 trigger: BaseTrigger | None = None,
+                 audit: Callable[[], None] = audit_stub) -> None:
+        self.runner = runner
+        self._schedule = schedule
+        self._run_now = run_now
+        self._trigger_override = trigger
+        self._audit = audit
+        self._sched = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self._sched.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self.skipped = 0
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.skipped += 1
+            log.warning("schedule.run.skipped", job=event.job_id,
+                        reason="the previous run is still going (max_instances=1)",
+                        scheduled_for=str(event.scheduled_run_time))
+        else:
+            log.warning("schedule.run.missed", job=event.job_id,
+                        scheduled_for=str(event.scheduled_run_time))
+
+    def _job(self) -> None:
+        self.runner.run(trigger="schedule")
+
+    def _trigger(self, schedule: ScheduleConfig) -> BaseTrigger:
+        return self._trigger_override or build_trigger(schedule)
+
+    def start(self) -> None:
+        """Start the scheduler thread and add the jobs."""
+        kwargs: dict[str, Any] = {}
+        if self._run_now:
+            kwargs["next_run_time"] = datetime.now().astimezone()
+        self._sched.add_job(self._job, self._trigger(self._schedule), id=BACKUP_JOB,
+                            name="backup cycle", replace_existing=True, **kwargs)
+        self._set_audit(self._schedule)
+        self._sched.start()
+        log.info("schedule.started", next_run=self.next_run_iso(),
+                 cron=self._schedule.cron,
+                 interval_minutes=None if self._schedule.cron else
+                 self._schedule.interval_minutes)
+
+    def _set_audit(self, schedule: ScheduleConfig) -> None:
+        if self._sched.get_job(AUDIT_JOB) is not None:
+            self._sched.remove_job(AUDIT_JOB)
+        if schedule.audit_cron:
+            self._sched.add_job(self._audit, CronTrigger.from_crontab(schedule.audit_cron),
+                                id=AUDIT_JOB, name="fixity audit (stub until issue 6)",
+                                replace_existing=True)
+
+    def reschedule(self, schedule: ScheduleConfig) -> None:
+        """Apply a reloaded ``[schedule]`` (takes effect from the next run)."""
+        if schedule == self._schedule:
+            return
+        self._schedule = schedule
+        self._sched.reschedule_job(BACKUP_JOB, trigger=self._trigger(schedule))
+        self._set_audit(schedule)
+        log.info("schedule.changed", next_run=self.next_run_iso())
+
+    def next_run_time(self) -> datetime | None:
+        job = self._sched.get_job(BACKUP_JOB)
+        return None if job is None else job.next_run_time
+
+    def next_run_iso(self) -> str | None:
+        when = self.next_run_time()
+        return when.isoformat() if when else None
+
+    def job(self, job_id: str) -> Any:
+        """The APScheduler job (for inspection)."""
+        return self._sched.get_job(job_id)
+
+    def pause(self) -> None:
+        """Start no new job (a running one goes on); ``shutdown`` later joins the threads."""
+        if self._sched.running:
+            self._sched.pause()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop scheduling; with ``wait``, also wait for a running job to end."""
+        if self._sched.running:
+            self._sched.shutdown(wait=wait)

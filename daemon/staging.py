@@ -1,0 +1,246 @@
+"""The staging folder: the current AIP of each exported object, replaced atomically.
+
+Owns: ``export_to_staging`` (under the ``repository`` lock, so a restore never runs at the
+same time: export into a temporary folder inside staging, fsync what was written, then move
+each zip into staging with ``os.replace`` so the watcher and the mirror never see a partial
+zip; after a *full* export, remove the staged AIPs the export did not write, i.e. objects
+deleted from the repository), the clean-up of export folders a dead process left behind,
+and ``pending_names`` (which staged files are not yet in the target, with or without hashing).
+
+Staging keeps each object's AIP under DSpace's file name (``ITEM@123456789-42.zip``).  An
+incremental export (``updatedAfter``) writes only changed Items (and every container), so the
+staged copies of unchanged Items stay.  Nothing leaves staging on an incremental run, nor when
+an export fails or is stopped: then staging is exactly as it was.
+
+Must not: upload (``daemon.mirror`` does), decide when to run (``daemon.backup``), or delete
+anything outside the staging folder.  Removing a staged AIP never deletes it from the target:
+it only drops out of the next snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from aip import constants as C
+from aip.files import fsync_dir
+from daemon.config import Config
+from daemon.errors import SourceError, StagingError, StopRequestedError
+from daemon.locks import Lock, LockName
+from daemon.mirror import plan_mirror, scan_staging, staged_names
+from daemon.source import Source
+from daemon.state import StateDB
+from daemon.targets.base import StopFlag
+
+__all__ = [
+    "EXPORT_DIR_PREFIX",
+    "StagingResult",
+    "clean_export_leftovers",
+    "export_to_staging",
+    "pending_names",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Export folders inside staging: a temporary name, so the watcher and the mirror skip them.
+EXPORT_DIR_PREFIX = f"{C.TEMP_PREFIX}export-"
+
+
+@dataclass(frozen=True, slots=True)
+class StagingResult:
+    """What one export did to staging.
+
+    ``staged``: file names moved into staging (new or replaced).  ``removed``: file names
+    that left staging (full exports only).  ``unchanged``: handles the export skipped
+    because of ``updatedAfter`` (their staged copies stay).
+    """
+
+    full: bool
+    updated_after: datetime | None
+    staged: tuple[str, ...]
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+def clean_export_leftovers(staging_dir: Path) -> int:
+    """Remove export folders a killed process left in staging.
+
+    Call it only while holding the ``repository`` lock: every live export holds it too.
+
+    Returns:
+        How many folders were removed.
+    """
+    removed = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(staging_dir) as it:
+        for entry in it:
+            if entry.name.startswith(EXPORT_DIR_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+    if removed:
+        log.info("staging.leftovers.removed", folders=removed)
+    return removed
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_stop(stop: StopFlag | None, what: str) -> None:
+    if stop is not None and stop.is_set():
+        raise StopRequestedError(what=what)
+
+
+def export_to_staging(config: Config, source: Source, *, updated_after: datetime | None,
+                      stop: StopFlag | None = None,
+                      lock_wait: float | None = None) -> StagingResult:
+    """Export the site through ``source`` and bring staging up to date, atomically per file.
+
+    Args:
+        config: the configuration (``staging.dir``, ``state.dir`` for the lock).
+        source: where the AIPs come from.
+        updated_after: None for a full export; else only Items changed after it.
+        stop: checked by the source between packages and here before anything moves.
+        lock_wait: seconds to wait for the ``repository`` lock (default
+            ``schedule.run_lock_timeout``; a restore may be holding it).
+
+    Returns:
+        What changed in staging.
+
+    Raises:
+        LockedError: the repository lock stayed busy (a restore is running).
+        SourceError: the export failed or wrote nothing; staging is unchanged.
+        StopRequestedError: ``stop`` was set before the move; staging is unchanged.
+        StagingError: the staging folder cannot be created or written.
+    """
+    staging = config.staging.dir
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StagingError(path=str(staging), detail=exc.strerror or str(exc)) from exc
+    wait = float(config.schedule.run_lock_timeout if lock_wait is None else lock_wait)
+    full = updated_after is None
+    started = time.monotonic()
+    def pause(seconds: float) -> None:
+        # Between two polls of a busy lock (a restore may hold it for long): a stop request
+        # ends the wait instead of outliving systemd's stop timeout.
+        _check_stop(stop, "the repository lock was free")
+        time.sleep(seconds)
+
+    with Lock(config.state.dir, LockName.REPOSITORY, wait=wait, purpose="export",
+              sleep=pause):
+        clean_export_leftovers(staging)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=EXPORT_DIR_PREFIX, dir=staging))
+        except OSError as exc:
+            raise StagingError(path=str(staging), detail=exc.strerror or str(exc)) from exc
+        try:
+            log.info("staging.export.start", full=full, source=source.name,
+                     updated_after=updated_after.isoformat() if updated_after else None)
+            outcome = source.export(tmp, updated_after=updated_after, stop=stop)
+            _check_stop(stop, "the export was staged")
+            if full and not outcome.written:
+                raise SourceError(source=source.name, detail="a full export wrote no package")
+            for name in outcome.written:
+                if Path(name).name != name or not (tmp / name).is_file():
+                    raise SourceError(source=source.name,
+                                      detail=f"reported {name!r}, which is not in the export")
+            # One durability point before anything is renamed into staging: after a crash,
+            # a staged name never points at bytes that were not on disk.
+            for name in outcome.written:
+                _fsync_file(tmp / name)
+            fsync_dir(tmp)
+            moved = _move_into(staging, tmp, outcome.written)
+            removed: list[str] = []
+            if full and outcome.expected is not None:
+                removed = _remove_gone(staging, outcome.expected)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result = StagingResult(full=full, updated_after=updated_after, staged=tuple(moved),
+                           removed=tuple(removed), unchanged=outcome.unchanged,
+                           bytes=outcome.bytes, seconds=time.monotonic() - started)
+    log.info("staging.export.done", full=full, staged=len(result.staged),
+             removed=len(result.removed), unchanged=len(result.unchanged), bytes=result.bytes,
+             duration_s=round(result.seconds, 3))
+    return result
+
+
+def _move_into(staging: Path, tmp: Path, names: tuple[str, ...]) -> list[str]:
+    """Rename each written package into staging (atomic per file); fsync the folder once."""
+    moved = []
+    try:
+        # Items first, containers, the SITE last: the order a reader of a half-moved staging
+        # folder would least mind (every file is whole either way).
+        for name in sorted(names, key=_move_order):
+            os.replace(tmp / name, staging / name)
+            moved.append(name)
+    except OSError as exc:
+        raise StagingError(path=str(staging),
+                           detail=f"moving {name}: {exc.strerror or exc}") from exc
+    finally:
+        fsync_dir(staging)
+    return moved
+
+
+def _move_order(name: str) -> tuple[int, str]:
+    kind = name.partition("@")[0]
+    rank = {C.TYPE_ITEM: 0, C.TYPE_COLLECTION: 1, C.TYPE_COMMUNITY: 2, C.TYPE_SITE: 3}
+    return (rank.get(kind, 0), name)
+
+
+def _remove_gone(staging: Path, expected: frozenset[str]) -> list[str]:
+    """After a full export: staged AIPs of objects that are gone leave staging."""
+    gone = sorted(staged_names(staging) - expected)
+    for name in gone:
+        with contextlib.suppress(FileNotFoundError):
+            (staging / name).unlink()
+        log.info("staging.removed", file=name,
+                 detail="not written by the full export (object deleted); the target keeps it")
+    if gone:
+        fsync_dir(staging)
+    return gone
+
+
+def pending_names(staging_dir: Path, state: StateDB, *, hash_changed: bool) -> set[str]:
+    """Staged AIPs whose bytes are not (known to be) in the target yet.
+
+    Args:
+        staging_dir: the staging folder.
+        state: the state database (hash cache and remote records).
+        hash_changed: True: hash files whose stat key changed and compare SHA-256 with the
+            last upload (the watcher's healing scan; updates the hash cache).  False: never
+            read a file; a file whose stat key is not cached counts as pending (``status``).
+
+    Returns:
+        The file names.
+    """
+    remote = state.remote_records()
+    if hash_changed:
+        staged = scan_staging(staging_dir, state)
+        return {f.name for f in plan_mirror(staged, remote).uploads}
+    cache = state.cached_hashes()
+    pending = set()
+    for name in staged_names(staging_dir):
+        try:
+            st = os.stat(staging_dir / name)
+        except FileNotFoundError:
+            continue
+        hit = cache.get(name)
+        rec = remote.get(name)
+        if (hit is None or not hit.matches(st.st_size, st.st_mtime_ns, st.st_ino)
+                or rec is None or rec.sha256 != hit.sha256 or rec.size != hit.size):
+            pending.add(name)
+    return pending

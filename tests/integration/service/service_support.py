@@ -1,0 +1,164 @@
+"""Helpers for the service's integration tests: a seeded embedded repository, a staging and a
+state folder, and a target (moto's S3 server on 127.0.0.1, or a file:// folder).
+
+``BackupEnv`` builds configurations (as TOML files too, for subprocesses), opens targets whose
+``requests`` counters tests read, edits the repository through the ``repo`` CLI and answers
+"what does the target hold" questions the same way for both targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers import ADMIN, PREFIX, RepoLocation, make_repo, run_cli
+
+from aip.repository import seed as seedmod
+from daemon.config import Config, parse_config
+from daemon.snapshots import list_snapshots, read_inventory
+from daemon.targets import Target, open_target
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FAKE_DSPACE = REPO_ROOT / "tests" / "fixtures" / "fake-dspace" / "bin" / "dspace"
+SITE_FILE = f"SITE@{PREFIX}-0.zip"
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str,
+             step: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something true, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def to_toml(doc: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for section, table in doc.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass
+class BackupEnv:
+    """An embedded repository, staging, state and a target, with helpers."""
+
+    kind: str
+    root: Path
+    url: str
+    endpoint: str | None
+    bucket: str | None
+    repo: RepoLocation
+    opened: list[Target] = field(default_factory=list)
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def tables(self, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        target: dict[str, Any] = {"url": self.url, "max_attempts": 2, "transfers": 4}
+        if self.endpoint:
+            target.update(endpoint_url=self.endpoint, region="us-east-1",
+                          addressing_style="path")
+        doc: dict[str, dict[str, Any]] = {
+            "repository": {"path": str(self.repo.folder), "eperson": ADMIN,
+                           "site_handle": f"{PREFIX}/0"},
+            "staging": {"dir": str(self.staging)},
+            "state": {"dir": str(self.state_dir)},
+            "target": target,
+            "watch": {"debounce_seconds": 0.2, "scan_interval_seconds": 300},
+        }
+        for name, table in sections.items():
+            doc.setdefault(name, {}).update(table)
+        return doc
+
+    def config(self, **sections: dict[str, Any]) -> Config:
+        return parse_config(self.tables(**sections))
+
+    def write_config(self, path: Path | None = None, **sections: dict[str, Any]) -> Path:
+        path = path or self.root / "aipsync.toml"
+        path.write_text(to_toml(self.tables(**sections)))
+        return path
+
+    def dspace_sections(self) -> dict[str, dict[str, Any]]:
+        return {"repository": {"kind": "dspace", "dspace_bin": str(FAKE_DSPACE),
+                               "dspace_timeout": 120}}
+
+    def target(self, config: Config | None = None) -> Target:
+        tgt = open_target((config or self.config()).target)
+        self.opened.append(tgt)
+        return tgt
+
+    def subprocess_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIPSYNC_")}
+        env["FAKE_DSPACE_REPO"] = str(self.repo.folder)
+        env["FAKE_DSPACE_PYTHON"] = sys.executable
+        return env
+
+    # --- the repository -----------------------------------------------------------------------
+    def edit_item(self, handle: str, title: str) -> None:
+        run_cli(*self.repo.argv, "repo", "set-metadata", handle, "dc.title", title, expect=0)
+
+    def delete(self, handle: str) -> None:
+        run_cli(*self.repo.argv, "repo", "delete", handle, expect=0)
+
+    def staged(self) -> dict[str, str]:
+        """File name -> SHA-256 of every AIP in staging."""
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(self.staging.glob("*.zip"))}
+
+    def staged_items(self) -> list[str]:
+        return sorted(n for n in self.staged() if n.startswith("ITEM@"))
+
+    # --- the target ---------------------------------------------------------------------------
+    def remote_sha256(self, key: str) -> str | None:
+        head = self.target().head(key)
+        return None if head is None else head.sha256
+
+    def snapshot_ids(self) -> list[str]:
+        """Complete snapshots in the target, newest first."""
+        return [s.id for s in list_snapshots(self.target())]
+
+    def snapshot_entries(self, snapshot_id: str) -> dict[str, str]:
+        inv = read_inventory(self.target(), snapshot_id)
+        return {e.key: e.sha256 for e in inv.entries}
+
+
+def handle_of(name: str) -> str:
+    """``ITEM@123456789-12.zip`` -> ``123456789/12``."""
+    return name.partition("@")[2].removesuffix(".zip").replace("-", "/", 1)
+
+
+def seeded_repo(folder: Path, *, items: int = 6) -> RepoLocation:
+    loc = make_repo(RepoLocation(folder))
+    with loc.opened() as repo:
+        seedmod.seed(repo, seedmod.SeedOptions(communities=1, depth=1, collections=2,
+                                               items=items, seed=3))
+    return loc
