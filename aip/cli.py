@@ -16,7 +16,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import structlog
 
@@ -30,12 +31,47 @@ from aip.errors import (
     UsageError,
 )
 from aip.model import Action, EPerson, MetadataValue, ResourcePolicy, check_handle
-from aip.repository import auth, handles, objects, registry, saf
-from aip.repository import dump as dumpmod
-from aip.repository import seed as seedmod
-from aip.repository import setup as setupmod
-from aip.repository import tables as T
-from aip.repository.store import Repository, Tx
+
+
+class _LazyModule(ModuleType):
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._loaded: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._loaded is None:
+            import importlib
+
+            self._loaded = importlib.import_module(self.__name__)
+        return getattr(self._loaded, attr)
+
+
+def _lazy(name: str) -> Any:
+    return _LazyModule(name)
+
+
+if TYPE_CHECKING:
+    from aip.repository import auth, handles, objects, registry, saf, store
+    from aip.repository import dump as dumpmod
+    from aip.repository import seed as seedmod
+    from aip.repository import setup as setupmod
+    from aip.repository import tables as T
+    from aip.repository.store import Repository, Tx
+else:
+    # The repository (SQLAlchemy and all) is imported on first use: commands that never
+    # open it (mirror, status, --help) start in a fraction of the time.
+    auth = _lazy("aip.repository.auth")
+    handles = _lazy("aip.repository.handles")
+    objects = _lazy("aip.repository.objects")
+    registry = _lazy("aip.repository.registry")
+    saf = _lazy("aip.repository.saf")
+    dumpmod = _lazy("aip.repository.dump")
+    seedmod = _lazy("aip.repository.seed")
+    setupmod = _lazy("aip.repository.setup")
+    store = _lazy("aip.repository.store")
+    T = _lazy("aip.repository.tables")
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +103,7 @@ def open_repository(args: argparse.Namespace, *, create: bool = False) -> Reposi
     folder = args.repo
     if folder is None and args.db_url is None and os.environ.get(C.ENV_REPO):
         folder = Path(os.environ[C.ENV_REPO])
-    return Repository.open(folder, db_url=args.db_url, assetstore=args.assetstore,
+    return store.Repository.open(folder, db_url=args.db_url, assetstore=args.assetstore,
                            create=create)
 
 
@@ -448,8 +484,8 @@ def add_repo_commands(sub: Any) -> None:
     p.add_argument("--handle-prefix", required=True, metavar="P")
     p.add_argument("--admin", required=True, metavar="EMAIL")
     p.add_argument("--admin-password", metavar="PW")
-    p.add_argument("--site-name", default=setupmod.DEFAULT_SITE_NAME)
-    p.add_argument("--site-url", default=setupmod.DEFAULT_SITE_URL)
+    p.add_argument("--site-name", default=C.DEFAULT_SITE_NAME)
+    p.add_argument("--site-url", default=C.DEFAULT_SITE_URL)
 
     p = verb("seed", cmd_seed, "add deterministic synthetic content")
     p.add_argument("--communities", type=int, default=2, metavar="N")

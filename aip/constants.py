@@ -154,6 +154,10 @@ COMMUNITY_ROLES: Final = (ROLE_ADMIN,)
 GROUP_ANONYMOUS: Final = "Anonymous"
 GROUP_ADMINISTRATOR: Final = "Administrator"
 
+#: What ``repo init`` names a new site when not told otherwise.
+DEFAULT_SITE_NAME: Final = "aipsync repository"
+DEFAULT_SITE_URL: Final = "http://localhost:8080/server"
+
 # Container fields: the fixed DIM list per type (docs/aip-format.md 3.3), as (element, qualifier).
 COMMUNITY_FIELDS: Final = (
     ("description", None), ("description", "abstract"), ("description", "tableofcontents"),

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from aip import constants as C
 from aip.errors import AlreadyExistsError
 from aip.model import EPerson
 from aip.repository import auth, objects, registry
 from aip.repository import tables as T
 from aip.repository.store import Repository
 
-DEFAULT_SITE_NAME = "aipsync repository"
-DEFAULT_SITE_URL = "http://localhost:8080/server"
+DEFAULT_SITE_NAME = C.DEFAULT_SITE_NAME
+DEFAULT_SITE_URL = C.DEFAULT_SITE_URL
 
 
 def initialise(repo: Repository, *, handle_prefix: str, admin_email: str,
