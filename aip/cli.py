@@ -641,10 +641,12 @@ def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]
 
     from aip.packager.disseminator import Progress
 
-    if not args.quiet and sys.stderr.isatty():
+    err: TextIO = getattr(args, "err_stream", sys.stderr)
+    if not args.quiet and err.isatty():
+        from rich.console import Console
+        from rich.filesize import decimal
         from rich.progress import (
             BarColumn,
-            DownloadColumn,
             MofNCompleteColumn,
             TextColumn,
             TimeRemainingColumn,
@@ -652,24 +654,32 @@ def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]
         from rich.progress import Progress as RichProgress
 
         bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                           MofNCompleteColumn(), TextColumn("objects"), DownloadColumn(),
-                           TimeRemainingColumn(), transient=False)
-        objects_task = bar.add_task("export", total=None)
+                           MofNCompleteColumn(), TextColumn("objects"),
+                           TextColumn("{task.fields[size]}"), TimeRemainingColumn(),
+                           console=Console(file=err), transient=False)
+        objects_task = bar.add_task("export", total=None, size="")
         bar.start()
 
         def on_progress(p: Progress) -> None:
             bar.update(objects_task, completed=p.objects_done, total=p.objects_total,
-                       description=f"export {p.handle}")
+                       description=f"export {p.handle}",
+                       size=f"{decimal(p.bytes_done)}/{decimal(p.bytes_total)}")
 
         return on_progress, bar.stop
+    if args.log_level is None:
+        # No terminal (or --quiet): progress goes out as structured log lines, at info.
+        from aip import logconfig
+
+        logconfig.configure("info", args.log_format, err)
     last = [0.0]
 
     def log_progress(p: Progress) -> None:
         now = time.monotonic()
         if now - last[0] >= 5 or p.objects_done == p.objects_total:
             last[0] = now
-            log.info("progress", objects_done=p.objects_done, objects_total=p.objects_total,
-                     bytes_done=p.bytes_done, bytes_total=p.bytes_total)
+            log.info("aip.export.progress", objects_done=p.objects_done,
+                     objects_total=p.objects_total, bytes_done=p.bytes_done,
+                     bytes_total=p.bytes_total)
 
     return log_progress, lambda: None
 
@@ -732,8 +742,10 @@ def build_parser(extra: Callable[[Any], None] | None = None) -> ArgumentParser:
     add_repository_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar; log lines only")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None,
+                        choices=["debug", "info", "warning", "error"],
+                        help="default: warning (info for exports writing log lines as "
+                             "progress)")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=ArgumentParser)
@@ -763,7 +775,8 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             # Only -h/--help ends argparse this way (ArgumentParser.error raises UsageError):
             # the help went to ``out`` and the run is done, with argparse's status.
             return exc.code if isinstance(exc.code, int) else C.EXIT_OK
-        logconfig.configure(args.log_level, args.log_format, err)
+        logconfig.configure(args.log_level or "warning", args.log_format, err)
+        args.err_stream = err
         handler: Handler = args.handler
         return handler(args, out)
     except AipError as exc:

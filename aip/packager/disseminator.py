@@ -529,7 +529,8 @@ def export(repo: Repository, request: ExportRequest, *,
                     output.adopt(Path(tmp), pkg.path, size)
                 result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle, size))
                 result.bytes_in += copied
-                done_bytes += copied
+                if pkg.type == C.TYPE_ITEM:  # the planned total counts item bitstreams
+                    done_bytes += copied
                 if progress is not None:
                     progress(Progress(index, len(packages), done_bytes, total_bytes,
                                       pkg.handle))
