@@ -666,11 +666,9 @@ def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]
                        size=f"{decimal(p.bytes_done)}/{decimal(p.bytes_total)}")
 
         return on_progress, bar.stop
-    if args.log_level is None:
-        # No terminal (or --quiet): progress goes out as structured log lines, at info.
-        from aip import logconfig
-
-        logconfig.configure("info", args.log_format, err)
+    # No terminal (or --quiet): progress goes out as structured log lines at info level
+    # (shown with --log-level info, and by the service, whose log level is info); stderr
+    # stays free for the one-line error of a failed command.
     last = [0.0]
 
     def log_progress(p: Progress) -> None:
@@ -744,8 +742,7 @@ def build_parser(extra: Callable[[Any], None] | None = None) -> ArgumentParser:
                         help="no progress bar; log lines only")
     parser.add_argument("--log-level", default=None,
                         choices=["debug", "info", "warning", "error"],
-                        help="default: warning (info for exports writing log lines as "
-                             "progress)")
+                        help="default: warning; info shows export progress as log lines")
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=ArgumentParser)

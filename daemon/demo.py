@@ -14,9 +14,10 @@ import argparse
 import shlex
 import sys
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
-from aip import cli as aip_cli
 from daemon import cli as daemon_cli
 
 DEMO_PREFIX = "123456789"
@@ -57,15 +58,6 @@ def _show(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _commands() -> set[str]:
-    parser = aip_cli.build_parser(daemon_cli.add_daemon_commands)
-    for action in parser._actions:  # argparse keeps subcommands here
-        choices = getattr(action, "choices", None)
-        if isinstance(choices, dict):
-            return set(choices)
-    return set()
 
 
 def write_config(base: Path) -> Path:
@@ -121,35 +113,91 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(snapshots)} complete snapshot(s) in the target\n"
           f"AIPs:     {_show(backup)}/<TYPE>@{DEMO_PREFIX}-<n>.zip (DSpace's own file names)")
 
-    restored = base / "restored"
-    site_aip = backup / f"SITE@{DEMO_PREFIX}-0.zip"
     q = shlex.quote
-    print("\n== how to restore")
-    planned = [f"aipsync restore --config {q(cfg)} --snapshot {newest.id} --handle "
-               f"{DEMO_PREFIX}/2",
-               f"aipsync restore --config {q(cfg)} --snapshot {newest.id} --site "
-               "--mode replace --yes"]
-    if "restore" in _commands():
-        print("one object, or the whole site, as it was in this snapshot:")
-    else:
-        print("`aipsync restore` comes with issue 6 (reverse mode); it is NOT available yet. "
-              "Once it is, these will restore one object, or the whole site, as it was in "
-              "this snapshot:")
-    for line in planned:
-        print(f"  {line}")
-    print("Today, the current copies in the target restore with the packager (this works now; "
-          "it does not choose a snapshot and does not verify the inventory's SHA-256):")
     exe = ".venv/bin/aipsync" if Path(".venv/bin/aipsync").exists() else "aipsync"
-    print(f"  {exe} --repo {q(_show(restored))} repo init --handle-prefix {DEMO_PREFIX} "
-          f"--admin {DEMO_ADMIN}\n"
-          f"  {exe} --repo {q(_show(restored))} packager -r -a -f -u -t AIP -e {DEMO_ADMIN} "
-          f"-i {DEMO_PREFIX}/0 {q(_show(site_aip))}")
+    print("\n== how to restore (each AIP is downloaded, its SHA-256 checked against the "
+          "snapshot inventory, then ingested)")
+    for line in (
+            f"{exe} snapshots --config {q(cfg)}",
+            f"{exe} restore --config {q(cfg)} --handle {DEMO_PREFIX}/7 --dry-run",
+            f"{exe} restore --config {q(cfg)} --snapshot {newest.id} --handle "
+            f"{DEMO_PREFIX}/7            # after the collection was deleted",
+            f"{exe} restore --config {q(cfg)} --at "
+            f"{newest.created.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} --handle {DEMO_PREFIX}/42 "
+            "--mode replace --yes",
+            f"{exe} restore --config CONFIG-OF-A-FRESH-REPOSITORY --site --yes",
+            f"{exe} verify --config {q(cfg)} --deep"):
+        print(f"  {line}")
+    _demo_restore(base, backup, exe)
+    print(f"\n== fixity audit: {exe} verify --config {cfg}")
+    _run("verify", "--config", str(config))
 
     print(f"\n== aipsync status --config {cfg}")
     _run("status", "--config", str(config))
     print(f"\nRun it as a service: {exe} daemon --config {cfg}  (Ctrl-C stops it; "
           "systemd/aipsync.service for servers, see deploy/INSTALL.md)")
     return 0
+
+
+def _without_passwords(value: Any) -> Any:
+    """A dump with e-person password hashes left out (exports leave them out by default)."""
+    if isinstance(value, dict):
+        return {k: _without_passwords(v) for k, v in value.items() if k != "password"}
+    if isinstance(value, list):
+        return [_without_passwords(v) for v in value]
+    return value
+
+
+def _demo_restore(base: Path, backup: Path, exe: str) -> None:
+    """Prove it: restore the whole site into a scratch repository and compare the dumps."""
+    import io
+    import json
+    import shutil
+
+    from aip import cli as aip_cli_
+
+    scratch = base / "restored"
+    for folder in (scratch, base / "restored-state"):
+        shutil.rmtree(folder, ignore_errors=True)
+    config = base / "aipsync-restored.toml"
+    config.write_text(CONFIG_TEMPLATE.format(
+        repo=scratch, admin=DEMO_ADMIN, prefix=DEMO_PREFIX, staging=base / "restored-staging",
+        state=base / "restored-state", backup=backup))
+    cfg = _show(config)
+    print(f"\n== a demo restore of the whole site into a fresh repository, {_show(scratch)}:\n"
+          f"  {exe} --repo {_show(scratch)} repo init --handle-prefix {DEMO_PREFIX} "
+          f"--admin {DEMO_ADMIN}\n"
+          f"  {exe} restore --config {cfg} --site --yes")
+    _run("--repo", str(scratch), "repo", "init", "--handle-prefix", DEMO_PREFIX,
+         "--admin", DEMO_ADMIN, "--site-name", "scratch")
+    report = base / "restore-report.txt"
+    out = io.StringIO()
+    rc = aip_cli_.run(["restore", "--config", str(config), "--site", "--yes"], out=out,
+                      extra=daemon_cli.add_daemon_commands)
+    report.write_text(out.getvalue())
+    lines = out.getvalue().splitlines()
+    for line in [*lines[:2], "  ...", *lines[-1:]]:
+        print(line)
+    print(f"(the per-handle report: {_show(report)}; exit code {rc})")
+    if rc != 0:
+        raise SystemExit(rc)
+
+    def dump(repo: Path) -> Any:
+        text = io.StringIO()
+        _rc = aip_cli_.run(["--repo", str(repo), "repo", "dump", "--json"], out=text)
+        return json.loads(text.getvalue())
+
+    source, restored = dump(base / "repo"), dump(scratch)
+    if source == restored:
+        print("repo dump --json of the restored repository is identical to the source's")
+    elif _without_passwords(source) == _without_passwords(restored):
+        print("repo dump --json of the restored repository is identical to the source's, "
+              "e-person password hashes aside (exports leave them out unless "
+              "repository.dspace_options = [\"passwords=true\"], as DSpace's do)")
+    else:
+        print("the restored repository DIFFERS from the source; compare "
+              f"`{exe} --repo {_show(scratch)} repo dump --json` with the source's")
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

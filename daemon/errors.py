@@ -36,6 +36,7 @@ __all__ = [
     "NotInSnapshotError",
     "ObjectMissingError",
     "PreconditionFailedError",
+    "RestoreDeclinedError",
     "SnapshotNotFoundError",
     "SourceChangedError",
     "SourceError",
@@ -175,6 +176,17 @@ class UploadVerifyError(IntegrityError):
     """After an upload, the target reports another size or SHA-256 than the file sent."""
 
     exit_code = C.EXIT_CHECKSUM
+
+
+class RestoreDeclinedError(AipError):
+    """The operator answered no when asked to confirm a restore that replaces objects.
+
+    Nothing was written to the repository (the question comes after every download was
+    verified, before the ingest).
+    """
+
+    exit_code = C.EXIT_RESTORE_DECLINED
+    message = "restore declined: {detail}; nothing was changed"
 
 
 class SourceError(AipError):

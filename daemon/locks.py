@@ -2,8 +2,9 @@
 
 Owns: ``Lock`` (a context manager over ``flock`` on ``<state.dir>/<name>.lock``) and the lock
 names: ``repository`` (taken by export and restore, so the two never run at once),
-``mirror`` (one mirror or prune at a time), ``daemon`` (one service per state folder) and
-``cycle`` (one backup cycle, export then mirror, at a time).
+``mirror`` (one mirror or prune at a time), ``daemon`` (one service per state folder),
+``cycle`` (one backup cycle, export then mirror, at a time), ``restore`` (one restore at a
+time) and ``audit`` (one fixity audit at a time).
 The holder writes its pid, host and start time into the file so a busy lock can say who
 holds it (``LockedError``).
 
@@ -51,6 +52,10 @@ class LockName(StrEnum):
     DAEMON = "daemon"
     #: One backup cycle (export, then mirror) at a time per state folder, daemon or CLI.
     CYCLE = "cycle"
+    #: One restore at a time (it owns ``[restore] work_dir`` while it downloads and ingests).
+    RESTORE = "restore"
+    #: One fixity audit at a time (scheduled or ``aipsync verify``).
+    AUDIT = "audit"
 
 
 def read_holder(path: Path) -> dict[str, Any]:

@@ -19,6 +19,11 @@ Metrics (names are part of the interface):
 ``aipsync_pending_uploads``                    gauge      staged AIPs not yet uploaded
 ``aipsync_failed_uploads``                     gauge      uploads whose last attempt failed
 ``aipsync_up``                                 gauge      1 while the daemon runs
+``aipsync_audits_total{status}``               counter    scheduled audits finished, by status
+``aipsync_audit_last_timestamp_seconds``       gauge      end of the last audit (any trigger)
+``aipsync_audit_objects_checked``              gauge      keys the last audit checked
+``aipsync_audit_failures``                     gauge      keys the last audit found missing or
+                                                          corrupted (0: the backup is whole)
 =============================================  =========  =====================================
 
 Must not: bind anything but the configured address (127.0.0.1 by default), or expose a secret.
@@ -54,6 +59,10 @@ METRIC_NAMES = (
     "aipsync_pending_uploads",
     "aipsync_failed_uploads",
     "aipsync_up",
+    "aipsync_audits_total",
+    "aipsync_audit_last_timestamp_seconds",
+    "aipsync_audit_objects_checked",
+    "aipsync_audit_failures",
 )
 
 
@@ -87,6 +96,20 @@ class _StateCollector(Collector):
                                 value=float(doc["pending"]["count"]))
         yield GaugeMetricFamily("aipsync_failed_uploads", "Uploads whose last attempt failed",
                                 value=float(doc["failed"]["count"]))
+        audit = doc.get("last_audit")
+        stamp = GaugeMetricFamily("aipsync_audit_last_timestamp_seconds",
+                                  "Unix time the last fixity audit finished")
+        checked = GaugeMetricFamily("aipsync_audit_objects_checked",
+                                    "Keys of the snapshot the last fixity audit checked")
+        failures = GaugeMetricFamily("aipsync_audit_failures",
+                                     "Keys the last fixity audit found missing or corrupted")
+        if audit is not None and audit["finished_at"]:
+            stamp.add_metric([], datetime.fromisoformat(audit["finished_at"]).timestamp())
+            checked.add_metric([], float(audit["checked"]))
+            failures.add_metric([], float(audit["missing"] + audit["corrupted"]))
+        yield stamp
+        yield checked
+        yield failures
 
 
 class Metrics:
@@ -105,6 +128,8 @@ class Metrics:
         self.failures = Counter("aipsync_failures", "Failed cycles and mirror runs, by stage",
                                 ["stage"], registry=self.registry)
         self.up = Gauge("aipsync_up", "1 while the daemon runs", registry=self.registry)
+        self.audits = Counter("aipsync_audits", "Scheduled fixity audits finished, by status",
+                              ["status"], registry=self.registry)
         self.registry.register(_StateCollector(config))
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -128,6 +153,12 @@ class Metrics:
         self.uploaded_bytes.inc(bytes_uploaded)
         if status == "failed":
             self.failures.labels(stage="mirror").inc()
+
+    def observe_audit(self, status: str) -> None:
+        """Count a finished scheduled audit (``ok``, ``warning``, ``failed``, ``error``...)."""
+        self.audits.labels(status=status).inc()
+        if status in ("failed", "error"):
+            self.failures.labels(stage="audit").inc()
 
     # --- serving ------------------------------------------------------------------------------
     def start_server(self, address: str, port: int) -> int:

@@ -23,7 +23,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +36,7 @@ from aip import constants as C
 from aip.files import Digests, copy_hashing, is_temp_name
 from daemon.config import Config
 from daemon.errors import (
+    DownloadChecksumError,
     MirrorError,
     ObjectMissingError,
     PreconditionFailedError,
@@ -608,7 +609,8 @@ def _commit(config: Config, state: StateDB, target: Target, run: _Run,
 # --- downloads (for restore) ------------------------------------------------------------------
 def download_object(config: Config, key: str, version: str | None, dest: Path, *,
                     sha256: str, size: int | None = None,
-                    target: Target | None = None) -> Digests:
+                    target: Target | None = None, durable: bool = True,
+                    archived: Container[str] | None = None) -> Digests:
     """Download one object as a snapshot names it, verified, to ``dest`` (atomically).
 
     ``version`` is what the inventory entry says: an S3 VersionId (bucket versioning), a
@@ -625,6 +627,12 @@ def download_object(config: Config, key: str, version: str | None, dest: Path, *
         sha256: the SHA-256 the inventory records.
         size: the size the inventory records.
         target: an open target (default: opened from the configuration and closed).
+        durable: fsync the file (off for scratch files re-hashed before any later use).
+        archived: keys mode: the versioned keys that exist (one listing of ``versions/``
+            made by a caller that downloads many objects).  A version not in it is fetched
+            from ``<key>`` at once (one GET instead of a failed GET, a HEAD and a GET); if
+            ``<key>`` was overwritten since the listing, its checksum fails and the general
+            path, which tries the versioned key first, runs.
 
     Returns:
         The digests of the file at ``dest``.
@@ -638,16 +646,24 @@ def download_object(config: Config, key: str, version: str | None, dest: Path, *
     tgt = target if target is not None else open_target(config.target)
     try:
         if version is not None and version.startswith(f"{VERSIONS_DIR}/"):
+            if archived is not None and version not in archived:
+                try:
+                    return tgt.get_file(key, dest, sha256=sha256, size=size, durable=durable)
+                except (DownloadChecksumError, TargetNotFoundError):
+                    log.info("download.version.fallback", key=key, version=version,
+                             detail="the key changed since the listing of versions/")
             try:
-                return tgt.get_file(version, dest, sha256=sha256, size=size)
+                return tgt.get_file(version, dest, sha256=sha256, size=size,
+                                    durable=durable)
             except TargetNotFoundError:
                 head = tgt.head(key)
                 if head is None or (head.sha256 is not None and head.sha256 != sha256):
                     raise ObjectMissingError(key=key, target=tgt.display_url,
                                              operation="get", version_note="") from None
-                return tgt.get_file(key, dest, sha256=sha256, size=size)
+                return tgt.get_file(key, dest, sha256=sha256, size=size, durable=durable)
         try:
-            return tgt.get_file(key, dest, sha256=sha256, size=size, version_id=version)
+            return tgt.get_file(key, dest, sha256=sha256, size=size, version_id=version,
+                                durable=durable)
         except TargetNotFoundError as exc:
             raise ObjectMissingError(key=key, target=tgt.display_url, operation="get",
                                      version_note="") from exc

@@ -11,9 +11,11 @@ late backup is better than none).  A cycle runs at start-up when none ever succe
 first full site export) or when a scheduled one was missed while the daemon was down
 (``missed_run``); later ones follow the trigger.
 
-The fixity audit (``schedule.audit_cron``) is only a hook here: ``audit_stub`` logs that the
-audit arrives with issue 6 and checks nothing.  It is registered so the schedule is visible
-and the hook point fixed, not because an audit happens.
+The fixity audit (``schedule.audit_cron``) runs as a second job: ``AuditRunner`` calls
+``daemon.audit.run_audit`` with ``schedule.audit_deep`` and ``schedule.audit_sample_percent``
+on the current configuration (one audit at a time; a run that would overlap is skipped with a
+log line) and reports the outcome to the service (metrics); the audit itself records its
+result in the state database (``status``) and the log.
 
 Must not: sleep or read the wall clock for decisions (``daemon.backup`` decides with the
 injected ``Clock``), or let an exception from a cycle escape into APScheduler (each is logged
@@ -25,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -42,14 +44,17 @@ from daemon.config import Config, ScheduleConfig
 from daemon.errors import LockedError
 from daemon.source import Source, open_source
 
+if TYPE_CHECKING:
+    from daemon.audit import AuditResult
+
 __all__ = [
     "AUDIT_JOB",
     "BACKUP_JOB",
+    "AuditRunner",
     "Clock",
     "CycleRunner",
     "Scheduler",
     "SystemClock",
-    "audit_stub",
     "build_trigger",
     "missed_run",
 ]
@@ -90,11 +95,74 @@ def missed_run(schedule: ScheduleConfig, last_success: datetime | None,
     return now - last_success >= timedelta(minutes=schedule.interval_minutes)
 
 
-def audit_stub() -> None:
-    """The scheduled fixity audit's hook.  NOT an audit: it arrives with issue 6."""
-    log.warning("audit.not_implemented",
-                detail="schedule.audit_cron fired, but the fixity audit arrives with issue 6; "
-                       "nothing was checked")
+AuditCallback = Callable[[str, "AuditResult | None"], None]
+
+
+class AuditRunner:
+    """Runs the scheduled fixity audit, one at a time; never lets an error escape.
+
+    Args:
+        config: returns the current configuration (it changes on reload).
+        stop: the service's stop event (the audit stops between objects when it is set).
+        on_done: called with (status, result) after each audit; status is the audit's
+            (``ok``, ``warning``, ``failed``, ``stopped``) or ``error`` when it could not run.
+        audit: the audit function (tests inject a fake).
+    """
+
+    def __init__(self, config: Callable[[], Config], *, stop: threading.Event | None = None,
+                 on_done: AuditCallback | None = None,
+                 audit: Callable[..., AuditResult] | None = None) -> None:
+        from daemon.audit import run_audit
+
+        self._config = config
+        self._stop = stop or threading.Event()
+        self._on_done = on_done
+        self._audit = audit or run_audit
+        self._guard = threading.Lock()
+        self.skipped = 0
+        self.completed = 0
+
+    def run(self) -> AuditResult | None:
+        """Audit the newest snapshot now (skipped, returning None, if one is running)."""
+        if not self._guard.acquire(blocking=False):
+            self.skipped += 1
+            log.warning("schedule.audit.skipped", reason="the previous audit is still running")
+            return None
+        try:
+            if self._stop.is_set():
+                return None
+            schedule = self._config().schedule
+            try:
+                result = self._audit(
+                    self._config(), deep=schedule.audit_deep,
+                    sample_percent=schedule.audit_sample_percent if schedule.audit_deep
+                    else None, trigger="schedule", stop=self._stop)
+            except LockedError as exc:
+                self.skipped += 1
+                log.warning("schedule.audit.skipped", reason=str(exc))
+                return None
+            except AipError as exc:  # logged by run_audit (audit.failed)
+                log.debug("schedule.audit.failed", exit_code=exc.exit_code)
+                self._done("error", None)
+                return None
+            except Exception as exc:
+                log.exception("audit.crashed", error=str(exc), msgid=type(exc).__qualname__,
+                              exit_code=C.EXIT_UNEXPECTED)
+                self._done("error", None)
+                return None
+            self.completed += 1
+            self._done(result.status, result)
+            return result
+        finally:
+            self._guard.release()
+
+    def _done(self, status: str, result: AuditResult | None) -> None:
+        if self._on_done is None:
+            return
+        try:
+            self._on_done(status, result)
+        except Exception as exc:
+            log.warning("schedule.callback.failed", error=str(exc))
 
 
 CycleCallback = Callable[[str, str, CycleResult | None], None]
@@ -208,12 +276,13 @@ class Scheduler:
         schedule: the ``[schedule]`` table.
         run_now: run a cycle at start-up (none ever succeeded, or one was missed).
         trigger: a trigger to use instead of the schedule's (tests).
-        audit: the audit hook run on ``schedule.audit_cron`` (default ``audit_stub``).
+        audit: what runs on ``schedule.audit_cron`` (the service passes ``AuditRunner.run``);
+            None: no audit job, even with ``audit_cron`` set (logged).
     """
 
     def __init__(self, runner: CycleRunner, schedule: ScheduleConfig, *, run_now: bool = False,
                  trigger: BaseTrigger | None = None,
-                 audit: Callable[[], None] = audit_stub) -> None:
+                 audit: Callable[[], object] | None = None) -> None:
         self.runner = runner
         self._schedule = schedule
         self._run_now = run_now
@@ -258,10 +327,16 @@ class Scheduler:
     def _set_audit(self, schedule: ScheduleConfig) -> None:
         if self._sched.get_job(AUDIT_JOB) is not None:
             self._sched.remove_job(AUDIT_JOB)
-        if schedule.audit_cron:
+        if schedule.audit_cron and self._audit is None:
+            log.warning("schedule.audit.unavailable",
+                        detail="schedule.audit_cron is set but no audit runner was given")
+        elif schedule.audit_cron:
             self._sched.add_job(self._audit, CronTrigger.from_crontab(schedule.audit_cron),
-                                id=AUDIT_JOB, name="fixity audit (stub until issue 6)",
-                                replace_existing=True)
+                                id=AUDIT_JOB, name="fixity audit", replace_existing=True)
+            job = self._sched.get_job(AUDIT_JOB)
+            log.info("schedule.audit.set", cron=schedule.audit_cron, deep=schedule.audit_deep,
+                     sample_percent=schedule.audit_sample_percent if schedule.audit_deep
+                     else None, next_run=str(getattr(job, "next_run_time", None)))
 
     def reschedule(self, schedule: ScheduleConfig) -> None:
         """Apply a reloaded ``[schedule]`` (takes effect from the next run)."""

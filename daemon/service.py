@@ -15,9 +15,10 @@ schedule, watch settings, staging folder, target, source and log level apply fro
 run.  ``state.dir`` and ``[metrics]`` need a restart (the lock and the listening socket
 belong to the process); their old values are kept and ``service.reload.restart_needed`` says so.
 
-Threads: APScheduler's (the backup cycle runs on its pool thread), the watcher's observer and
-mirror worker, the metrics HTTP server.  A process-wide ``work`` lock serialises a cycle and
-a watcher-triggered mirror, so an export being moved into staging is never half-mirrored.
+Threads: APScheduler's (the backup cycle and the scheduled fixity audit run on its pool
+threads), the watcher's observer and mirror worker, the metrics HTTP server.  A
+process-wide ``work`` lock serialises a cycle and a watcher-triggered mirror, so an export
+being moved into staging is never half-mirrored.
 
 Must not: run anything but wiring on the main thread, or read the environment anywhere but
 ``Service.__init__`` (``NOTIFY_SOCKET``, ``WATCHDOG_USEC``/``WATCHDOG_PID``).
@@ -48,7 +49,7 @@ from daemon.locks import Lock, LockName
 from daemon.metrics import Metrics
 from daemon.mirror import run_mirror
 from daemon.notify import Notifier, watchdog_interval
-from daemon.scheduler import CycleRunner, Scheduler, missed_run
+from daemon.scheduler import AuditRunner, CycleRunner, Scheduler, missed_run
 from daemon.source import Source, open_source
 from daemon.staging import pending_names
 from daemon.state import open_state
@@ -91,6 +92,7 @@ class Service:
         self._metrics: Metrics | None = None
         self._scheduler: Scheduler | None = None
         self._runner: CycleRunner | None = None
+        self._auditor: AuditRunner | None = None
         self._watcher: Watcher | None = None
         self._status = "starting"
         self._sent_status = ""
@@ -151,7 +153,10 @@ class Service:
                                        stop=self.stop_event, work_lock=self._work,
                                        source_factory=self.source_factory,
                                        on_done=self._on_cycle)
-            self._scheduler = Scheduler(self._runner, config.schedule, run_now=run_now)
+            self._auditor = AuditRunner(lambda: self.config, stop=self.stop_event,
+                                        on_done=self._on_audit)
+            self._scheduler = Scheduler(self._runner, config.schedule, run_now=run_now,
+                                        audit=self._auditor.run)
             self._scheduler.start()
             self._start_watcher(config)
             log.info("service.ready", config=str(self.config_path),
@@ -320,6 +325,10 @@ class Service:
                 kind, status, exported=len(staged.staged) if staged else 0,
                 uploaded=len(mirrored.uploaded) if mirrored else 0,
                 bytes_uploaded=mirrored.bytes_uploaded if mirrored else 0)
+
+    def _on_audit(self, status: str, result: Any) -> None:
+        if self._metrics is not None:
+            self._metrics.observe_audit(status)
 
     def _idle_status(self) -> str:
         running = self._runner is not None and self._runner.running

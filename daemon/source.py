@@ -52,9 +52,11 @@ __all__ = [
     "IngestMode",
     "IngestOutcome",
     "IngestSpec",
+    "IngestedObject",
     "Source",
     "format_updated_after",
     "open_source",
+    "parse_packager_output",
     "redact_line",
     "site_package_name",
 ]
@@ -114,11 +116,25 @@ class IngestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestedObject:
+    """What an ingest did to one object: ``action`` is ``restored``, ``replaced``,
+    ``skipped``, ``mapped``, ``submitted`` (DSpace: ``INGESTED``)..., ``detail`` says why."""
+
+    handle: str
+    action: str
+    detail: str = ""
+    package: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What an ingest did: the packager's exit code and its report lines."""
+    """What an ingest did: the packager's exit code, its report lines, the objects it
+    reports (parsed from the lines for DSpace) and its warnings."""
 
     exit_code: int
     lines: tuple[str, ...] = field(default_factory=tuple)
+    objects: tuple[IngestedObject, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class Source(Protocol):
@@ -262,7 +278,11 @@ class EmbeddedSource:
             report = ingester.ingest(repo, request)
         finally:
             repo.close()
-        return IngestOutcome(report.exit_code, tuple(ingester.report_lines(report)))
+        return IngestOutcome(
+            report.exit_code, tuple(ingester.report_lines(report)),
+            objects=tuple(IngestedObject(o.handle, o.action, o.detail, o.package)
+                          for o in report.outcomes),
+            warnings=tuple(str(w) for w in report.warnings))
 
 
 # --- a real DSpace through its command line ---------------------------------------------------
@@ -336,7 +356,54 @@ class DSpaceSource:
         lines: list[str] = []
         rc = self._runner(self.ingest_argv(spec), source=self.name, timeout=self._timeout,
                           stop=stop, what="ingest", check=False, collect=lines)
-        return IngestOutcome(rc, tuple(lines))
+        objects, warnings = parse_packager_output(lines)
+        return IngestOutcome(rc, tuple(lines), objects=objects, warnings=warnings)
+
+
+#: DSpace's Packager prints one line per ingested object at the end of a successful run:
+#: ``RESTORED DSpace ITEM [ hdl=123456789/42, dbID=... ]`` (REPLACED / INGESTED likewise).
+_DSPACE_RESULT = re.compile(
+    r"^\s*(?P<verb>RESTORED|REPLACED|INGESTED|SKIPPED)\s+DSpace\s+(?P<type>[A-Z]+)\s*"
+    r"\[\s*hdl=(?P<handle>[^,\s\]]+)")
+#: aipsync's packager (and a stand-in that runs it): ``restored   123456789/42 (detail)
+#: [ITEM@123456789-42.zip]`` and ``warning    AIP-W101 ...``.
+_AIPSYNC_RESULT = re.compile(
+    r"^(?P<action>restored|replaced|skipped|mapped|submitted|created|exists)\s+"
+    r"(?P<handle>\S+)(?:\s+\((?P<detail>.*?)\))?(?:\s+\[(?P<package>[^\]]+)\])?\s*$")
+_DSPACE_VERBS = {"RESTORED": "restored", "REPLACED": "replaced", "INGESTED": "submitted",
+                 "SKIPPED": "skipped"}
+
+
+def parse_packager_output(lines: Sequence[str]
+                          ) -> tuple[tuple[IngestedObject, ...], tuple[str, ...]]:
+    """The per-object results and warnings in a packager's output.  Pure.
+
+    Understands DSpace's result lines (``RESTORED DSpace ITEM [ hdl=..., dbID=... ]``) and
+    aipsync's own report lines; everything else (progress, log lines) is ignored.
+
+    Args:
+        lines: the output lines (stdout and stderr, as collected).
+
+    Returns:
+        (objects, warnings).
+    """
+    objects: list[IngestedObject] = []
+    warnings: list[str] = []
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("warning "):
+            warnings.append(line.removeprefix("warning").strip())
+            continue
+        match = _DSPACE_RESULT.match(line)
+        if match:
+            objects.append(IngestedObject(match["handle"], _DSPACE_VERBS[match["verb"]],
+                                          package=match["type"]))
+            continue
+        match = _AIPSYNC_RESULT.match(line)
+        if match and C.HANDLE_RE.match(match["handle"]):
+            objects.append(IngestedObject(match["handle"], match["action"],
+                                          match["detail"] or "", match["package"] or ""))
+    return tuple(objects), tuple(warnings)
 
 
 def redact_line(line: str) -> str:

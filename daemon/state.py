@@ -4,8 +4,9 @@ Owns: the SQLite file ``<state.dir>/state.db`` (WAL) and its versioned schema, c
 use: the stat-keyed hash cache of staged files (size, mtime_ns, inode -> SHA-256, MD5), the
 record of every object uploaded (size, hashes, version, ETag, part size, time), the runs, the
 pending multipart uploads with their completed parts (so a large upload resumes after a crash),
-the upload failures, the snapshots written, and small named values (the incremental-export
-watermark, the newest complete snapshot, the target the records belong to).
+the upload failures, the snapshots written, the fixity audits and the restores run (schema 2),
+and small named values (the incremental-export watermark, the newest complete snapshot, the
+target the records belong to).
 
 Must not: hash files, talk to a target, or decide anything; callers decide, this module
 remembers.  One connection is shared by the threads of a run under a lock; every write is its
@@ -14,6 +15,7 @@ own short transaction, so a crash loses at most the write in flight.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -31,9 +33,12 @@ from daemon.targets.base import PartRecord, PendingUpload
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditCounts",
+    "AuditRecord",
     "CachedHash",
     "Failure",
     "RemoteRecord",
+    "RestoreRecord",
     "RunCounts",
     "RunRecord",
     "SnapshotRecord",
@@ -44,7 +49,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 #: The schema this code writes; an older file is migrated, a newer one refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE_NAME = "state.db"
 
 RunKind = Literal["full", "incremental", "mirror", "prune"]
@@ -126,7 +131,48 @@ CREATE TABLE snapshots (
 );
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# Schema 2 (issue 6): the fixity audits and the restores, so ``status`` can show the last
+# of each.  ``problems`` holds the first problems found, as JSON (key, kind, detail).
+_SCHEMA_V2 = """
+CREATE TABLE audits (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at     TEXT NOT NULL,
+    finished_at    TEXT,
+    status         TEXT NOT NULL
+                   CHECK (status IN ('running', 'ok', 'warning', 'failed', 'error', 'stopped')),
+    trigger        TEXT NOT NULL,
+    snapshot_id    TEXT,
+    deep           INTEGER NOT NULL DEFAULT 0,
+    sample_percent REAL,
+    seed           INTEGER,
+    checked        INTEGER NOT NULL DEFAULT 0,
+    downloaded     INTEGER NOT NULL DEFAULT 0,
+    bytes_read     INTEGER NOT NULL DEFAULT 0,
+    missing        INTEGER NOT NULL DEFAULT 0,
+    corrupted      INTEGER NOT NULL DEFAULT 0,
+    unverifiable   INTEGER NOT NULL DEFAULT 0,
+    not_backed_up  INTEGER NOT NULL DEFAULT 0,
+    problems       TEXT,
+    error          TEXT
+);
+CREATE TABLE restores (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('running', 'ok', 'warning', 'failed', 'dry-run',
+                                       'stopped')),
+    snapshot_id      TEXT,
+    handle           TEXT,
+    mode             TEXT NOT NULL,
+    packages         INTEGER NOT NULL DEFAULT 0,
+    bytes_downloaded INTEGER NOT NULL DEFAULT 0,
+    summary          TEXT,
+    error            TEXT
+);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 # Names in the meta table.
 _META_TARGET = "target"
@@ -223,6 +269,55 @@ class SnapshotRecord:
     objects: int
     bytes: int
     entries_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCounts:
+    """What a fixity audit found: keys checked by metadata, objects downloaded and re-hashed,
+    bytes read, and the problems by kind."""
+
+    checked: int = 0
+    downloaded: int = 0
+    bytes_read: int = 0
+    missing: int = 0
+    corrupted: int = 0
+    unverifiable: int = 0
+    not_backed_up: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One row of the audits table."""
+
+    id: int
+    started_at: str
+    finished_at: str | None
+    status: str
+    trigger: str
+    snapshot_id: str | None
+    deep: bool
+    sample_percent: float | None
+    seed: int | None
+    counts: AuditCounts
+    problems: tuple[dict[str, str], ...]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRecord:
+    """One row of the restores table (``summary``: action -> count)."""
+
+    id: int
+    started_at: str
+    finished_at: str | None
+    status: str
+    snapshot_id: str | None
+    handle: str | None
+    mode: str
+    packages: int
+    bytes_downloaded: int
+    summary: dict[str, int]
+    error: str | None
 
 
 class StateDB:
@@ -594,6 +689,99 @@ class StateDB:
     def forget_snapshots(self, ids: Iterable[str]) -> None:
         """Drop records of pruned snapshots."""
         self._many("DELETE FROM snapshots WHERE id = ?", ((i,) for i in ids))
+
+
+    # --- audits -------------------------------------------------------------------------------
+    def start_audit(self, *, trigger: str, snapshot_id: str | None, deep: bool,
+                    sample_percent: float | None, seed: int | None) -> int:
+        """Open an audit record with status ``running``; returns its id."""
+        cur = self._write("INSERT INTO audits (started_at, status, trigger, snapshot_id, deep,"
+                          " sample_percent, seed) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                          (_now(), trigger, snapshot_id, int(deep), sample_percent, seed))
+        return int(cur.lastrowid or 0)
+
+    def finish_audit(self, audit_id: int, status: str, counts: AuditCounts, *,
+                     snapshot_id: str | None = None,
+                     problems: Iterable[dict[str, str]] = (),
+                     error: str | None = None) -> None:
+        """Close an audit record with what it found (``problems``: the first few, as dicts)."""
+        self._write(
+            "UPDATE audits SET finished_at = ?, status = ?, snapshot_id = COALESCE(?, "
+            "snapshot_id), checked = ?, downloaded = ?, bytes_read = ?, missing = ?,"
+            " corrupted = ?, unverifiable = ?, not_backed_up = ?, problems = ?, error = ?"
+            " WHERE id = ?",
+            (_now(), status, snapshot_id, counts.checked, counts.downloaded, counts.bytes_read,
+             counts.missing, counts.corrupted, counts.unverifiable, counts.not_backed_up,
+             json.dumps(list(problems)), error, audit_id))
+
+    def close_stale_audits(self) -> int:
+        """Mark audits still ``running`` as ``error`` (call while holding the audit lock)."""
+        cur = self._write("UPDATE audits SET status = 'error', finished_at = ?, error = ? "
+                          "WHERE status = 'running'",
+                          (_now(), "interrupted: the process ended before the audit did"))
+        return int(cur.rowcount or 0)
+
+    def last_audit(self) -> AuditRecord | None:
+        """The newest finished audit, or None."""
+        rows = self._rows("SELECT * FROM audits WHERE status != 'running' "
+                          "ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        try:
+            problems = tuple(json.loads(r["problems"] or "[]"))
+        except ValueError:
+            problems = ()
+        return AuditRecord(
+            id=r["id"], started_at=r["started_at"], finished_at=r["finished_at"],
+            status=r["status"], trigger=r["trigger"], snapshot_id=r["snapshot_id"],
+            deep=bool(r["deep"]), sample_percent=r["sample_percent"], seed=r["seed"],
+            counts=AuditCounts(r["checked"], r["downloaded"], r["bytes_read"], r["missing"],
+                               r["corrupted"], r["unverifiable"], r["not_backed_up"]),
+            problems=problems, error=r["error"])
+
+    # --- restores -----------------------------------------------------------------------------
+    def start_restore(self, *, snapshot_id: str | None, handle: str | None, mode: str) -> int:
+        """Open a restore record with status ``running``; returns its id."""
+        cur = self._write("INSERT INTO restores (started_at, status, snapshot_id, handle, mode)"
+                          " VALUES (?, 'running', ?, ?, ?)",
+                          (_now(), snapshot_id, handle, mode))
+        return int(cur.lastrowid or 0)
+
+    def finish_restore(self, restore_id: int, status: str, *, packages: int = 0,
+                       bytes_downloaded: int = 0, summary: dict[str, int] | None = None,
+                       snapshot_id: str | None = None, error: str | None = None) -> None:
+        """Close a restore record with its outcome."""
+        self._write(
+            "UPDATE restores SET finished_at = ?, status = ?, packages = ?,"
+            " bytes_downloaded = ?, summary = ?, snapshot_id = COALESCE(?, snapshot_id),"
+            " error = ? WHERE id = ?",
+            (_now(), status, packages, bytes_downloaded, json.dumps(summary or {}),
+             snapshot_id, error, restore_id))
+
+    def close_stale_restores(self) -> int:
+        """Mark restores still ``running`` as ``failed`` (call while holding the restore lock)."""
+        cur = self._write("UPDATE restores SET status = 'failed', finished_at = ?, error = ? "
+                          "WHERE status = 'running'",
+                          (_now(), "interrupted: the process ended before the restore did"))
+        return int(cur.rowcount or 0)
+
+    def last_restore(self) -> RestoreRecord | None:
+        """The newest finished restore (dry runs included), or None."""
+        rows = self._rows("SELECT * FROM restores WHERE status != 'running' "
+                          "ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        try:
+            summary = {str(k): int(v) for k, v in json.loads(r["summary"] or "{}").items()}
+        except (ValueError, AttributeError):
+            summary = {}
+        return RestoreRecord(id=r["id"], started_at=r["started_at"],
+                             finished_at=r["finished_at"], status=r["status"],
+                             snapshot_id=r["snapshot_id"], handle=r["handle"], mode=r["mode"],
+                             packages=r["packages"], bytes_downloaded=r["bytes_downloaded"],
+                             summary=summary, error=r["error"])
 
 
 def _remote(r: sqlite3.Row) -> RemoteRecord:

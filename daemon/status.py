@@ -3,8 +3,8 @@
 Owns: ``collect_status`` (a JSON-ready dict, read from the state database and the staging
 folder only: the last run, the last successful cycle and mirror, the newest complete snapshot
 and its age, the recovery point, the staged files not yet uploaded, the failed uploads, the
-export watermark, whether a daemon holds the state folder) and ``render_status`` (the same
-for a terminal).
+export watermark, whether a daemon holds the state folder, the last fixity audit and the
+last restore) and ``render_status`` (the same for a terminal).
 
 Reads only: no request to the target, no lock taken, no file hashed, and a state database
 that does not exist yet is reported as "never run" rather than created.
@@ -23,7 +23,14 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.locks import LockName, read_holder
-from daemon.state import STATE_FILE_NAME, RunRecord, StateDB, open_state
+from daemon.state import (
+    STATE_FILE_NAME,
+    AuditRecord,
+    RestoreRecord,
+    RunRecord,
+    StateDB,
+    open_state,
+)
 
 __all__ = ["STATUS_FORMAT", "collect_status", "render_status"]
 
@@ -43,6 +50,30 @@ def _run_dict(run: RunRecord | None) -> dict[str, Any] | None:
             "uploaded": run.counts.uploaded, "unchanged": run.counts.skipped,
             "failed": run.counts.failed, "bytes_uploaded": run.counts.bytes_uploaded,
             "snapshot_id": run.snapshot_id, "error": run.error}
+
+
+def _audit_dict(audit: AuditRecord | None) -> dict[str, Any] | None:
+    if audit is None:
+        return None
+    c = audit.counts
+    return {"id": audit.id, "status": audit.status, "trigger": audit.trigger,
+            "started_at": audit.started_at, "finished_at": audit.finished_at,
+            "snapshot_id": audit.snapshot_id, "deep": audit.deep,
+            "sample_percent": audit.sample_percent, "seed": audit.seed,
+            "checked": c.checked, "downloaded": c.downloaded, "bytes_read": c.bytes_read,
+            "missing": c.missing, "corrupted": c.corrupted, "unverifiable": c.unverifiable,
+            "not_backed_up": c.not_backed_up, "problems": list(audit.problems[:10]),
+            "error": audit.error}
+
+
+def _restore_dict(restore: RestoreRecord | None) -> dict[str, Any] | None:
+    if restore is None:
+        return None
+    return {"id": restore.id, "status": restore.status, "started_at": restore.started_at,
+            "finished_at": restore.finished_at, "snapshot_id": restore.snapshot_id,
+            "handle": restore.handle, "mode": restore.mode, "packages": restore.packages,
+            "bytes_downloaded": restore.bytes_downloaded, "summary": restore.summary,
+            "error": restore.error}
 
 
 def _newest(runs: list[RunRecord | None]) -> RunRecord | None:
@@ -95,7 +126,12 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
     snapshot: id, created_at, age_seconds, objects, bytes; None before the first),
     ``pending`` (count and file names of staged AIPs not known to be uploaded), ``failed``
     (count and the uploads whose last attempt failed: key, attempts, error, failed_at),
-    ``staged`` (how many AIPs staging holds).
+    ``staged`` (how many AIPs staging holds), ``last_audit`` (the newest fixity audit: id,
+    status (ok, warning, failed, error, stopped), trigger, started_at, finished_at,
+    snapshot_id, deep, sample_percent, seed, checked, downloaded, bytes_read, missing,
+    corrupted, unverifiable, not_backed_up, the first problems, error; None before the first)
+    and ``last_restore`` (id, status, started_at, finished_at, snapshot_id, handle, mode,
+    packages, bytes_downloaded, summary, error).
 
     Args:
         config: the configuration.
@@ -119,7 +155,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
         "last_run": None, "last_success": None, "last_mirror_success": None,
         "export_watermark": None, "last_full_export": None, "recovery_point": None,
         "pending": {"count": 0, "files": []}, "failed": {"count": 0, "uploads": []},
-        "staged": 0,
+        "staged": 0, "last_audit": None, "last_restore": None,
     }
     from daemon.mirror import staged_names
 
@@ -149,6 +185,8 @@ def _fill(doc: dict[str, Any], state: StateDB, config: Config, now: datetime) ->
                                  "objects": snap.objects, "bytes": snap.bytes}
     pending = sorted(pending_names(config.staging.dir, state, hash_changed=False))
     doc["pending"] = {"count": len(pending), "files": pending[:_MAX_LISTED]}
+    doc["last_audit"] = _audit_dict(state.last_audit())
+    doc["last_restore"] = _restore_dict(state.last_restore())
     failures = state.failures()
     doc["failed"] = {"count": len(failures),
                      "uploads": [{"key": f.key, "attempts": f.attempts, "error": f.error,
@@ -206,4 +244,25 @@ def render_status(doc: dict[str, Any]) -> str:
     for f in failed["uploads"][:10]:
         lines.append(f"  {f['key']}: {f['error']} ({f['attempts']} attempt(s), "
                      f"last {f['failed_at']})")
+    audit = doc.get("last_audit")
+    if audit is None:
+        lines.append("last audit:      never (aipsync verify, or schedule.audit_cron)")
+    else:
+        kind = "deep" if audit["deep"] else "metadata"
+        lines.append(f"last audit:      #{audit['id']} {audit['status']} ({kind}, "
+                     f"{audit['trigger']}), {audit['finished_at']}, snapshot "
+                     f"{audit['snapshot_id']}: {audit['checked']} checked, "
+                     f"{audit['downloaded']} re-hashed, {audit['missing']} missing, "
+                     f"{audit['corrupted']} corrupted, {audit['not_backed_up']} not backed up"
+                     + (f"; error: {audit['error']}" if audit["error"] else ""))
+        for problem in audit["problems"][:5]:
+            lines.append(f"  {problem.get('kind')}: {problem.get('key')}: "
+                         f"{problem.get('detail')}")
+    restore = doc.get("last_restore")
+    if restore is not None:
+        counts = ", ".join(f"{n} {a}" for a, n in restore["summary"].items())
+        lines.append(f"last restore:    #{restore['id']} {restore['status']} of "
+                     f"{restore['handle']} ({restore['mode']}) from {restore['snapshot_id']}, "
+                     f"{restore['finished_at']}" + (f": {counts}" if counts else "")
+                     + (f"; error: {restore['error']}" if restore["error"] else ""))
     return "\n".join(lines)

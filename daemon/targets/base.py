@@ -260,8 +260,12 @@ class Target(Protocol):
         """The object's size, metadata and version, or None when it does not exist."""
 
     def get_file(self, key: str, dest: Path, *, sha256: str, size: int | None = None,
-                 version_id: str | None = None) -> Digests:
-        """Download to ``dest`` via a resumable partial file, verified before renaming."""
+                 version_id: str | None = None, durable: bool = True) -> Digests:
+        """Download to ``dest`` via a resumable partial file, verified before renaming.
+
+        ``durable=False`` skips the fsyncs (for scratch files that are re-hashed before any
+        later use, such as a restore's downloads).
+        """
 
     def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
         """The whole (small) object."""
@@ -410,7 +414,7 @@ def download_resumable(*, key: str, dest: Path, sha256: str, size: int | None,
                        fetch: Callable[[int], Iterator[bytes]], max_attempts: int,
                        limiter: BandwidthLimiter | None = None,
                        sleep: Callable[[float], None] = time.sleep,
-                       stop: StopFlag | None = None) -> Digests:
+                       stop: StopFlag | None = None, durable: bool = True) -> Digests:
     """Download through a partial file that survives crashes, verify, then rename.
 
     The partial file (``partial_path``) is appended to from its current size with
@@ -428,6 +432,8 @@ def download_resumable(*, key: str, dest: Path, sha256: str, size: int | None,
         limiter: paces the bytes written.
         sleep: waits between attempts (injectable).
         stop: honoured between attempts.
+        durable: fsync the file and its folder (off for scratch files that are re-hashed
+            before any later use: a crash then costs a re-download, never a wrong byte).
 
     Returns:
         The digests of the downloaded file.
@@ -462,7 +468,8 @@ def download_resumable(*, key: str, dest: Path, sha256: str, size: int | None,
                         out.write(chunk)
                         hasher.update(chunk)
                     out.flush()
-                    os.fsync(out.fileno())
+                    if durable:
+                        os.fsync(out.fileno())
             break
         except TargetError as exc:
             if not exc.retryable or attempt >= max_attempts:
@@ -489,6 +496,7 @@ def download_resumable(*, key: str, dest: Path, sha256: str, size: int | None,
                   algorithm=what)
         raise DownloadChecksumError(what=key, algorithm=what, expected=expected, found=found)
     os.replace(part, dest)
-    fsync_dir(dest.parent)
+    if durable:
+        fsync_dir(dest.parent)
     return digests
 

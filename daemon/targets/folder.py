@@ -374,7 +374,7 @@ class FolderTarget:
             raise self._error(exc, "get", key) from exc
 
     def get_file(self, key: str, dest: Path, *, sha256: str, size: int | None = None,
-                 version_id: str | None = None) -> Digests:
+                 version_id: str | None = None, durable: bool = True) -> Digests:
         self._check_root("get", key)
         path = self._path(key, "get")
 
@@ -395,7 +395,7 @@ class FolderTarget:
                 handle.close()
 
         return download_resumable(key=key, dest=dest, sha256=sha256, size=size, fetch=fetch,
-                                  max_attempts=1, limiter=self._limiter)
+                                  max_attempts=1, limiter=self._limiter, durable=durable)
 
     def list_keys(self, prefix: str = "") -> Iterator[RemoteObject]:
         self._check_root("list", prefix)

@@ -312,9 +312,12 @@ class S3Target:
             return TargetPermanentError(detail=f"no usable credentials ({name})", **fields)
         if isinstance(exc, bx.SSLError):
             return TargetPermanentError(detail=f"TLS failure ({name})", **fields)
+        # botocore's own ConnectionError (EndpointConnectionError: connection refused, no
+        # route; ConnectTimeoutError) is not the builtin one: without it an endpoint that is
+        # down would be a plain TargetError (50) and never retried.
         if isinstance(exc, bx.HTTPClientError | bx.ResponseStreamingError
                       | bx.IncompleteReadError | bx.FlexibleChecksumError
-                      | ConnectionError | TimeoutError):
+                      | bx.ConnectionError | ConnectionError | TimeoutError):
             endpoint = redact_url(self._cfg.endpoint_url) or "the S3 endpoint"
             return TargetUnreachableError(detail=f"{name} talking to {endpoint}",
                                           attempts=attempt, **fields)
@@ -616,7 +619,7 @@ class S3Target:
         return self._call("GetObject", key, read, version_id=version_id)
 
     def get_file(self, key: str, dest: Path, *, sha256: str, size: int | None = None,
-                 version_id: str | None = None) -> Digests:
+                 version_id: str | None = None, durable: bool = True) -> Digests:
         base_args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if version_id:
             base_args["VersionId"] = version_id
@@ -638,7 +641,7 @@ class S3Target:
 
         return download_resumable(key=key, dest=dest, sha256=sha256, size=size, fetch=fetch,
                                   max_attempts=self._max_attempts, limiter=self._limiter,
-                                  sleep=self._sleep)
+                                  sleep=self._sleep, durable=durable)
 
     def list_keys(self, prefix: str = "") -> Iterator[RemoteObject]:
         full_prefix = self._full(prefix) if prefix or self.prefix else ""

@@ -176,3 +176,97 @@ def test_a_stop_request_leaves_staging_and_watermark_alone(tmp_path: Path) -> No
     with open_state(cfg.state.dir) as state:
         assert state.export_watermark is None
         assert state.last_run("full").status == "stopped"  # type: ignore[union-attr]
+
+
+# --- the scheduled fixity audit ---------------------------------------------------------------
+class FakeAudit:
+    """Stands in for ``run_audit``: records its arguments, can block, fail or be busy."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        self.error: Exception | None = None
+
+    def __call__(self, config: object, **kwargs: object) -> object:
+        self.calls.append(kwargs)
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(30)
+        if self.error is not None:
+            raise self.error
+
+        class Result:
+            status = "ok"
+
+        return Result()
+
+
+def test_the_audit_runner_uses_the_schedule_and_reports(tmp_path: Path) -> None:
+    from daemon.scheduler import AuditRunner
+
+    deep = folder_config(tmp_path, schedule={"audit_cron": "30 4 * * 0", "audit_deep": True,
+                                             "audit_sample_percent": 10.0})
+    fake = FakeAudit()
+    done: list[str] = []
+    runner = AuditRunner(lambda: deep, on_done=lambda s, _r: done.append(s), audit=fake)
+    assert runner.run() is not None and done == ["ok"]
+    assert fake.calls[0]["deep"] is True and fake.calls[0]["sample_percent"] == 10.0
+    assert fake.calls[0]["trigger"] == "schedule"
+    shallow = folder_config(tmp_path / "b", schedule={"audit_cron": "30 4 * * 0"})
+    runner = AuditRunner(lambda: shallow, audit=fake)
+    runner.run()
+    assert fake.calls[1]["deep"] is False and fake.calls[1]["sample_percent"] is None
+
+
+def test_the_audit_runner_skips_overlaps_and_swallows_errors(tmp_path: Path) -> None:
+    from daemon.scheduler import AuditRunner
+
+    config = folder_config(tmp_path)
+    fake = FakeAudit()
+    fake.gate = threading.Event()
+    done: list[str] = []
+    runner = AuditRunner(lambda: config, on_done=lambda s, _r: done.append(s), audit=fake)
+    first = threading.Thread(target=runner.run)
+    first.start()
+    try:
+        assert fake.entered.wait(10)
+        with structlog.testing.capture_logs() as logs:
+            assert runner.run() is None
+        assert runner.skipped == 1
+        assert any(e["event"] == "schedule.audit.skipped" for e in logs)
+    finally:
+        fake.gate.set()
+        first.join(10)
+    fake.gate = None
+    fake.error = LockedError(path="audit.lock", holder="someone")
+    assert runner.run() is None and runner.skipped == 2
+    fake.error = SourceError(source="x", detail="boom")
+    assert runner.run() is None and done[-1] == "error"
+    fake.error = RuntimeError("a bug")
+    assert runner.run() is None and done[-1] == "error"
+    stop = threading.Event()
+    stop.set()
+    calls = len(fake.calls)
+    assert AuditRunner(lambda: config, stop=stop, audit=fake).run() is None
+    assert len(fake.calls) == calls
+
+
+def test_the_scheduler_adds_the_audit_job_only_with_audit_cron(tmp_path: Path) -> None:
+    from daemon.scheduler import AUDIT_JOB, Scheduler
+
+    config = folder_config(tmp_path, schedule={"audit_cron": "30 4 * * 0"})
+    runner = CycleRunner(lambda: config, source_factory=lambda c: FakeSource())  # type: ignore[arg-type,return-value]
+    calls: list[int] = []
+    sched = Scheduler(runner, config.schedule, audit=lambda: calls.append(1))
+    sched.start()
+    try:
+        job = sched.job(AUDIT_JOB)
+        assert job is not None and job.name == "fixity audit"
+        job.func()
+        assert calls == [1]
+        without = folder_config(tmp_path / "b").schedule
+        sched.reschedule(without)
+        assert sched.job(AUDIT_JOB) is None
+    finally:
+        sched.shutdown(wait=True)

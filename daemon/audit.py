@@ -1,0 +1,471 @@
+"""The fixity audit (``aipsync verify`` and the scheduled audit): is the backup still whole?
+
+Owns: ``run_audit`` and its checks, cheap ones first (style E3):
+
+- **Metadata** (every key of the snapshot, no download): the object the inventory names
+  (its S3 version, or in keys mode its versioned key, else the current key when its stored
+  SHA-256 is still the snapshot's) exists, with the inventory's size and stored SHA-256
+  (``x-amz-meta-sha256`` / the folder target's sidecar).  One HEAD per key, ``transfers`` at
+  a time; in keys mode one listing of ``versions/`` says which versioned keys exist.
+- **Content** (``deep``, on all keys or a ``sample_percent`` random sample drawn from a seed
+  recorded with the audit, so a run can be repeated): the object is downloaded, streamed into
+  a temporary file while it is hashed (never held in memory), its size and SHA-256 compared
+  with the inventory, and the file removed.
+- **Extent** (newest snapshot only): every object of the repository has an AIP in the
+  snapshot.  Embedded: the packages a full site export would write (the packager's own plan);
+  ``kind = "dspace"``: the AIPs in staging (what the last export wrote).  An object without a
+  copy is reported as not backed up (a warning: the next cycle usually uploads it).
+
+Results go to the log (``audit.*`` events), to the state database (``status`` shows the last
+audit) and so to the metrics.  A key of the newest snapshot found missing or corrupted is
+also handed back to the mirror (its upload record is dropped), so the next backup cycle
+uploads it again from staging: the audit detects, the mirror repairs.
+
+Exit codes: 0 clean; ``EXIT_AUDIT_FAILED`` (82) when a key is missing or corrupted;
+``EXIT_WARN_AUDIT`` (102) when only warnings were found (objects not backed up yet, objects
+without a stored SHA-256).
+
+Must not: change anything in the target or the repository (repairs are uploads, and the
+mirror makes them), hold a whole object in memory,
+or take a lock other than ``audit`` (a mirror may run meanwhile: it never removes the bytes a
+snapshot names; only ``prune`` does, and a key that vanished with its pruned snapshot is
+reported as such).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import structlog
+
+from aip import constants as C
+from daemon.config import Config
+from daemon.errors import (
+    DownloadChecksumError,
+    SnapshotNotFoundError,
+    TargetNotFoundError,
+)
+from daemon.locks import Lock, LockName
+from daemon.mirror import download_object
+from daemon.snapshots import (
+    Inventory,
+    InventoryEntry,
+    SnapshotInfo,
+    list_snapshots,
+    read_inventory,
+    select_snapshot,
+    snapshot_key,
+)
+from daemon.state import AuditCounts, StateDB, open_state
+from daemon.targets import Target, open_target
+from daemon.targets.base import VERSIONS_DIR, RemoteObject
+
+__all__ = [
+    "AuditProblem",
+    "AuditResult",
+    "expected_names",
+    "extent_problems",
+    "judge_head",
+    "run_audit",
+    "sample_keys",
+]
+
+log = structlog.get_logger(__name__)
+
+ProblemKind = Literal["missing", "corrupted", "unverifiable", "not_backed_up"]
+#: Problems kept in the state database and shown by ``status`` (the log has them all).
+_KEPT_PROBLEMS = 50
+_PROGRESS_EVERY = 5.0
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    """One finding: the key (or file name), what is wrong, and the facts."""
+
+    key: str
+    kind: ProblemKind
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What an audit checked and found.  ``status``: ok, warning, failed or stopped."""
+
+    audit_id: int
+    snapshot: SnapshotInfo
+    trigger: str
+    deep: bool
+    sample_percent: float | None
+    seed: int
+    counts: AuditCounts
+    problems: tuple[AuditProblem, ...]
+    extent_checked: bool
+    extent_objects: int
+    seconds: float
+    stopped: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.stopped:
+            return "stopped"
+        if self.counts.missing or self.counts.corrupted:
+            return "failed"
+        if self.counts.unverifiable or self.counts.not_backed_up:
+            return "warning"
+        return "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"failed": C.EXIT_AUDIT_FAILED, "warning": C.EXIT_WARN_AUDIT,
+                "stopped": C.EXIT_INTERRUPTED}.get(self.status, C.EXIT_OK)
+
+
+# =============================================================================================
+# The pure part
+# =============================================================================================
+def sample_keys(keys: Iterable[str], percent: float | None, seed: int) -> list[str]:
+    """The keys a content check reads: all (``percent`` None or >= 100) or a random
+    ``percent`` of them (at least one), the same for the same seed.  Pure."""
+    ordered = sorted(keys)
+    if percent is None or percent >= 100 or not ordered:
+        return ordered
+    if percent <= 0:
+        return []
+    count = max(1, math.ceil(len(ordered) * percent / 100))
+    return sorted(random.Random(seed).sample(ordered, count))
+
+
+def judge_head(entry: InventoryEntry, head: RemoteObject | None) -> AuditProblem | None:
+    """Compare what the target says about an object with the inventory.  Pure."""
+    if head is None:
+        return AuditProblem(entry.key, "missing",
+                            f"named by the snapshot (version {entry.version or 'current'}) "
+                            "but not in the target")
+    if head.size != entry.size:
+        return AuditProblem(entry.key, "corrupted",
+                            f"size: the inventory says {entry.size}, the target {head.size}")
+    if head.sha256 is None:
+        return AuditProblem(entry.key, "unverifiable",
+                            "no SHA-256 stored with the object (only --deep can check it)")
+    if head.sha256 != entry.sha256:
+        return AuditProblem(entry.key, "corrupted",
+                            f"SHA-256: the inventory says {entry.sha256}, the object's "
+                            f"metadata {head.sha256}")
+    return None
+
+
+def extent_problems(expected: Iterable[str], inventory_keys: Iterable[str]
+                    ) -> list[AuditProblem]:
+    """Objects of the repository without a copy in the snapshot.  Pure."""
+    have = set(inventory_keys)
+    return [AuditProblem(name, "not_backed_up", "an object of the repository without an AIP "
+                                                "in the snapshot")
+            for name in sorted(set(expected) - have)]
+
+
+def _default_seed(snapshot_id: str, audit_id: int) -> int:
+    digest = hashlib.sha256(f"{snapshot_id}:{audit_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+# =============================================================================================
+# The I/O part
+# =============================================================================================
+def expected_names(config: Config) -> set[str]:
+    """The AIP file names a full site export would write now (the extent audit's truth).
+
+    Embedded: the packager's own export plan of the site (no package is built).  DSpace: the
+    AIPs in staging, i.e. what the last export wrote.
+    """
+    if config.repository.kind != "embedded":
+        from daemon.mirror import staged_names
+
+        return staged_names(config.staging.dir)
+    from aip.packager.disseminator import ExportRequest, plan
+    from aip.repository.store import Repository
+    from daemon.source import site_package_name
+
+    repo_cfg = config.repository
+    repo = Repository.open(repo_cfg.path, db_url=repo_cfg.db_url,
+                           assetstore=repo_cfg.assetstore)
+    try:
+        with repo.transaction(write=False) as tx:
+            request = ExportRequest(handle=repo_cfg.site_handle, eperson=repo_cfg.eperson,
+                                    output=Path("/") / site_package_name(repo_cfg.site_handle),
+                                    recursive=True)
+            return {p.path.name for p in plan(tx, request)}
+    finally:
+        repo.close()
+
+
+class _Audit:
+    """One audit run: the target, counters and problems shared by the worker threads."""
+
+    def __init__(self, config: Config, target: Target, inventory: Inventory,
+                 stop: threading.Event | None) -> None:
+        self.config = config
+        self.target = target
+        self.inventory = inventory
+        self.stop = stop
+        self._lock = threading.Lock()
+        self.problems: dict[str, AuditProblem] = {}
+        self.counts = AuditCounts()
+        self.stopped = False
+        self._last = time.monotonic()
+        self._versions: set[str] | None = None
+
+    def add(self, problem: AuditProblem) -> None:
+        with self._lock:
+            if problem.key in self.problems:
+                return
+            self.problems[problem.key] = problem
+            field_name = problem.kind
+            self.counts = replace(self.counts, **{field_name: getattr(self.counts,
+                                                                      field_name) + 1})
+        level = log.warning if problem.kind in ("unverifiable", "not_backed_up") else log.error
+        level(f"audit.object.{problem.kind}", key=problem.key, detail=problem.detail,
+              snapshot=self.inventory.id)
+
+    def _halted(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            self.stopped = True
+            return True
+        return False
+
+    def _progress(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < _PROGRESS_EVERY and done != total:
+                return
+            self._last = now
+        log.info("progress", what=what, objects_done=done, objects_total=total)
+
+    def _pool(self, fn: Callable[[InventoryEntry], _T], entries: Sequence[InventoryEntry],
+              what: str) -> None:
+        """``fn`` over ``entries``, ``transfers`` at a time; the first error stops the rest
+        (a target that is down must not be asked once per key) and is raised."""
+        abort = threading.Event()
+
+        def guarded(entry: InventoryEntry) -> None:
+            if abort.is_set():
+                return
+            try:
+                fn(entry)
+            except BaseException:
+                abort.set()
+                raise
+
+        workers = max(1, min(self.config.target.transfers, len(entries)))
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-audit") as pool:
+            for _ in pool.map(guarded, entries):
+                done += 1
+                self._progress(what, done, len(entries))
+
+    # --- metadata -----------------------------------------------------------------------------
+    def head(self, entry: InventoryEntry) -> RemoteObject | None:
+        version = entry.version
+        if version is not None and version.startswith(f"{VERSIONS_DIR}/"):
+            if self._versions is None or version in self._versions:
+                found = self.target.head(version)
+                if found is not None:
+                    return found
+            current = self.target.head(entry.key)
+            if current is not None and current.sha256 not in (None, entry.sha256):
+                return None  # the key holds newer bytes, and the snapshot's are not kept
+            return current
+        return self.target.head(entry.key, version_id=version)
+
+    def check_metadata(self, entry: InventoryEntry) -> None:
+        if self._halted():
+            return
+        problem = judge_head(entry, self.head(entry))
+        with self._lock:
+            self.counts = replace(self.counts, checked=self.counts.checked + 1)
+        if problem is not None:
+            self.add(problem)
+
+    def run_metadata(self) -> None:
+        if self.inventory.versioning == "keys":
+            self._versions = {o.key for o in self.target.list_keys(f"{VERSIONS_DIR}/")}
+        self._pool(self.check_metadata, self.inventory.entries, "audit.metadata")
+
+    # --- content ------------------------------------------------------------------------------
+    def check_content(self, entry: InventoryEntry, folder: Path) -> None:
+        if self._halted() or entry.key in self.problems:
+            return
+        dest = folder / hashlib.sha256(entry.key.encode()).hexdigest()[:32]
+        try:
+            digests = download_object(self.config, entry.key, entry.version, dest,
+                                      sha256=entry.sha256, size=entry.size,
+                                      target=self.target, durable=False,
+                                      archived=self._versions)
+        except DownloadChecksumError as exc:
+            fields = exc.fields
+            self.add(AuditProblem(entry.key, "corrupted",
+                                  f"downloaded and re-hashed: {fields.get('algorithm')} "
+                                  f"{fields.get('found')}, the inventory says "
+                                  f"{fields.get('expected')}"))
+            return
+        except TargetNotFoundError:
+            self.add(AuditProblem(entry.key, "missing", "not found when downloading"))
+            return
+        finally:
+            dest.unlink(missing_ok=True)
+        with self._lock:
+            self.counts = replace(self.counts, downloaded=self.counts.downloaded + 1,
+                                  bytes_read=self.counts.bytes_read + digests.size)
+
+    def run_content(self, keys: Sequence[str]) -> None:
+        by_key = self.inventory.by_key()
+        entries = [by_key[k] for k in keys]
+        self.config.restore_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = Path(tempfile.mkdtemp(prefix=f"{C.TEMP_PREFIX}audit-",
+                                       dir=self.config.restore_dir))
+        try:
+            self._pool(lambda e: self.check_content(e, folder), entries, "audit.content")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _schedule_repairs(state: StateDB, inventory: Inventory,
+                      problems: Iterable[AuditProblem]) -> list[str]:
+    """Let the next mirror run upload again the keys found missing or corrupted.
+
+    The mirror uploads a key only when its bytes differ from its record of the last upload,
+    so it would never replace a copy that vanished or rotted in the target.  For a key of
+    the newest snapshot whose record names exactly the snapshot's bytes, the record is
+    dropped: the next run sends the staged file again (no archive copy is made of the bad
+    bytes), and older snapshots that name those bytes become restorable again.
+    """
+    records = state.remote_records()
+    entries = inventory.by_key()
+    keys = []
+    for problem in problems:
+        entry = entries.get(problem.key)
+        record = records.get(problem.key)
+        if (problem.kind in ("missing", "corrupted") and entry is not None
+                and record is not None and record.sha256 == entry.sha256):
+            keys.append(problem.key)
+    if keys:
+        state.forget_remote(keys)
+        log.warning("audit.repair.scheduled", keys=sorted(keys),
+                    detail="the next mirror run uploads these again from staging")
+    return keys
+
+
+def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = False,
+              sample_percent: float | None = None, seed: int | None = None,
+              extent: bool = True, trigger: str = "cli", target: Target | None = None,
+              stop: threading.Event | None = None) -> AuditResult:
+    """Audit one snapshot (default: the newest) in the target, and the extent.
+
+    Args:
+        config: the configuration.
+        snapshot_id: the snapshot to audit (default: the newest complete one).
+        deep: download and re-hash (all keys, or the sample).
+        sample_percent: download and re-hash only this percent of the keys (implies ``deep``).
+        seed: the sample's seed (default: derived from the snapshot and the audit's id, and
+            recorded, so ``--seed`` repeats a run's sample).
+        extent: check that every object of the repository has a copy (newest snapshot only).
+        trigger: ``cli`` or ``schedule`` (recorded).
+        target: an open target (default: opened from the configuration and closed).
+        stop: when set, the audit stops between objects (status ``stopped``).
+
+    Returns:
+        What was checked and found (problems are results, not exceptions).
+
+    Raises:
+        LockedError: another audit is running.
+        SnapshotNotFoundError: no such snapshot (53), or it was pruned during the audit.
+        TargetError: the target failed (51, 52).
+    """
+    deep = deep or sample_percent is not None
+    own = target is None
+    tgt = target if target is not None else open_target(config.target)
+    try:
+        with Lock(config.state.dir, LockName.AUDIT, purpose=f"audit ({trigger})"), \
+                open_state(config.state.dir) as state:
+            state.close_stale_audits()
+            snaps = list_snapshots(tgt)
+            chosen = select_snapshot(snaps, snapshot_id=snapshot_id)
+            newest = snaps[0].id == chosen.id
+            audit_id = state.start_audit(trigger=trigger, snapshot_id=chosen.id, deep=deep,
+                                         sample_percent=sample_percent, seed=seed)
+            run_seed = seed if seed is not None else _default_seed(chosen.id, audit_id)
+            started = time.monotonic()
+            log.info("audit.start", audit_id=audit_id, snapshot=chosen.id, trigger=trigger,
+                     deep=deep, sample_percent=sample_percent, seed=run_seed,
+                     target=tgt.display_url)
+            audit: _Audit | None = None
+            try:
+                inventory = read_inventory(tgt, chosen.id)
+                audit = _Audit(config, tgt, inventory, stop)
+                audit.run_metadata()
+                if deep and not audit.stopped:
+                    audit.run_content(sample_keys(inventory.by_key(), sample_percent,
+                                                  run_seed))
+                extent_objects = 0
+                if extent and newest and not audit.stopped:
+                    expected = expected_names(config)
+                    extent_objects = len(expected)
+                    for problem in extent_problems(expected, inventory.by_key()):
+                        audit.add(problem)
+                    gone = len(set(inventory.by_key()) - expected)
+                    if gone:
+                        log.info("audit.extent.deleted_since", objects=gone,
+                                 detail="AIPs in the snapshot whose objects are gone now")
+                if (audit.counts.missing and tgt.head(snapshot_key(chosen.id)) is None):
+                    raise SnapshotNotFoundError(detail=f"{chosen.id}: it was pruned while the "
+                                                       "audit ran; run the audit again")
+                if newest and not audit.stopped:
+                    _schedule_repairs(state, inventory, audit.problems.values())
+            except BaseException as exc:
+                state.finish_audit(audit_id, "error",
+                                   audit.counts if audit else AuditCounts(),
+                                   problems=[p.as_dict() for p in list(
+                                       audit.problems.values())[:_KEPT_PROBLEMS]]
+                                   if audit else (),
+                                   error=f"{type(exc).__name__}: {exc}")
+                log.error("audit.failed", audit_id=audit_id, error=str(exc),
+                          msgid=type(exc).__qualname__,
+                          exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED))
+                raise
+            problems = tuple(sorted(audit.problems.values(), key=lambda p: (p.kind, p.key)))
+            result = AuditResult(audit_id=audit_id, snapshot=chosen, trigger=trigger,
+                                 deep=deep, sample_percent=sample_percent, seed=run_seed,
+                                 counts=audit.counts, problems=problems,
+                                 extent_checked=extent and newest and not audit.stopped,
+                                 extent_objects=extent_objects,
+                                 seconds=time.monotonic() - started, stopped=audit.stopped)
+            state.finish_audit(audit_id, result.status, result.counts,
+                               problems=[p.as_dict() for p in problems[:_KEPT_PROBLEMS]])
+            counts = result.counts
+            event = log.info if result.status in ("ok", "stopped") else (
+                log.warning if result.status == "warning" else log.error)
+            event("audit.done", audit_id=audit_id, snapshot=chosen.id, status=result.status,
+                  checked=counts.checked, downloaded=counts.downloaded,
+                  bytes_read=counts.bytes_read, missing=counts.missing,
+                  corrupted=counts.corrupted, unverifiable=counts.unverifiable,
+                  not_backed_up=counts.not_backed_up, exit_code=result.exit_code,
+                  duration_s=round(result.seconds, 3))
+            return result
+    finally:
+        if own:
+            tgt.close()
+

@@ -1,0 +1,826 @@
+"""Restore: AIPs back from a snapshot in the target, verified, then ingested into the repository.
+
+Owns: ``aipsync restore`` end to end, in three steps, each finished before the next starts:
+
+1. **Choose.**  The snapshot (``--snapshot ID``, the newest not newer than ``--at``, or the
+   newest) and the AIP of the object asked for (``--handle H``: the inventory key
+   ``<TYPE>@<prefix>-<suffix>.zip`` of any type; ``--site``: the SITE AIP).
+2. **Download and verify.**  The object's AIP and, breadth first, every AIP its manifest's
+   child pointers name, and theirs (a mapped item listed by two collections is fetched once),
+   each exactly as the inventory names it (its version: an S3 VersionId, or a versioned key),
+   into ``[restore] work_dir/<snapshot id>/``.  Downloads go through partial files with
+   temporary names that a later run resumes with a range read; a file only gets its final
+   name once its size and SHA-256 equal the inventory's, and a complete file left by an
+   earlier run is re-hashed before it is used.  Nothing is ingested before every download of
+   the tree has verified.
+3. **Ingest.**  Holding the ``repository`` lock (the one the export holds: a restore waits for
+   a running export, up to ``[restore] lock_timeout``, and the daemon's next export waits for
+   the restore), one ingest of the top package with its children (``packager -r [-k|-f] -a``
+   semantics, parents before children): in-process and in one transaction for the embedded
+   repository (a failure changes nothing), or ``dspace packager ...`` for ``kind = "dspace"``.
+   ``--dry-run`` stops after step 2 and says what the ingest would do (``predict``).
+
+The pure part (choosing keys, walking the tree with an injected ``expand``, the mode rules,
+what a dry run predicts) is separated from the I/O (target, files, repository, locks).
+
+Must not: write to the repository before every download verified, print (the CLI does), ask
+questions itself (a ``confirm`` callback is passed in), delete anything from the target, or
+follow a child pointer that is not a plain AIP file name the snapshot names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from aip import constants as C
+from aip.errors import AipError, PackageValidationError, Problem, UsageError
+from aip.files import Digests, sha256_file
+from aip.model import check_handle, package_file_name
+from daemon.config import Config
+from daemon.errors import (
+    LockedError,
+    NotInSnapshotError,
+    RestoreDeclinedError,
+    SourceError,
+    StopRequestedError,
+)
+from daemon.locks import Lock, LockName
+from daemon.mirror import download_object
+from daemon.snapshots import (
+    Inventory,
+    InventoryEntry,
+    SnapshotInfo,
+    list_snapshots,
+    read_inventory,
+    select_snapshot,
+)
+from daemon.source import IngestedObject, IngestMode, IngestSpec, Source, open_source
+from daemon.state import StateDB, open_state
+from daemon.targets import Target, open_target
+from daemon.targets.base import VERSIONS_DIR
+
+__all__ = [
+    "MODES",
+    "DownloadStats",
+    "Planned",
+    "RestoreRequest",
+    "RestoreResult",
+    "TreeEntry",
+    "check_child_href",
+    "find_key",
+    "ingest_spec",
+    "key_handle",
+    "parse_at",
+    "predict",
+    "resolve_mode",
+    "run_restore",
+    "walk_tree",
+]
+
+log = structlog.get_logger(__name__)
+
+MODES: tuple[IngestMode, ...] = ("restore", "keep-existing", "replace", "submit")
+#: Seconds between two ``progress`` events while downloading (style L3).
+_PROGRESS_EVERY = 5.0
+_CONTAINERS = (C.TYPE_SITE, C.TYPE_COMMUNITY, C.TYPE_COLLECTION)
+
+
+# =============================================================================================
+# The pure part
+# =============================================================================================
+def parse_at(text: str) -> datetime:
+    """``--at``: an ISO-8601 date-time; without an offset it is taken as UTC.  Pure.
+
+    A time without fractional seconds means the end of that second: a snapshot made at
+    02:15:00.637 is "at 02:15:00" for someone who reads ``snapshots`` to the second.
+
+    Raises:
+        UsageError: not an ISO-8601 date-time.
+    """
+    value = text.strip()
+    try:
+        when = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z"))
+                                      else value)
+    except ValueError:
+        raise UsageError(f"--at {text!r}: expected an ISO-8601 date-time such as "
+                         "2026-03-01T02:15:00Z") from None
+    if "T" not in value.upper() and " " not in value:
+        raise UsageError(f"--at {text!r}: give a time too, e.g. {value}T23:59:59Z")
+    if when.microsecond == 0 and "." not in value:
+        when = when.replace(microsecond=999_999)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def key_handle(key: str) -> tuple[str, str]:
+    """``ITEM@123456789-42.zip`` -> ``("ITEM", "123456789/42")``.  Pure.
+
+    The handle prefix never holds a ``-`` (``[0-9A-Za-z.]+``), so the first one is the ``/``.
+
+    Raises:
+        ValueError: not an AIP key.
+    """
+    match = C.PACKAGE_NAME_RE.match(key)
+    if match is None or match["ext"] != C.PACKAGE_EXTENSION or "/" in key:
+        raise ValueError(f"not an AIP file name: {key!r}")
+    prefix, sep, suffix = match["ident"].partition("-")
+    handle = f"{prefix}/{suffix}"
+    if not sep or C.HANDLE_RE.match(handle) is None:
+        raise ValueError(f"no handle in the AIP file name {key!r}")
+    return match["type"], handle
+
+
+def find_key(keys: Collection[str], handle: str) -> str | None:
+    """The inventory key of the AIP of ``handle`` (whatever its type), or None.  Pure."""
+    for obj_type in C.PACKAGE_TYPES:
+        key = package_file_name(obj_type, handle, C.PACKAGE_EXTENSION)
+        if key in keys:
+            return key
+    return None
+
+
+def check_child_href(parent_key: str, href: str) -> str:
+    """A child pointer must be a plain AIP file name (it becomes a local file name).  Pure.
+
+    Raises:
+        PackageValidationError: ``AIP-E048`` (the code the ingester uses for the same rule).
+    """
+    try:
+        key_handle(href)
+    except ValueError:
+        raise PackageValidationError([Problem(
+            "AIP-E048", "child pointer is not a plain AIP file name beside the package",
+            path=parent_key, found=href)], path=parent_key) from None
+    if href.startswith(".") or "\\" in href or "\x00" in href:  # pragma: no cover - regex
+        raise PackageValidationError([Problem("AIP-E048", "unsafe child pointer",
+                                              path=parent_key, found=href)], path=parent_key)
+    return href
+
+
+def resolve_mode(requested: IngestMode | None, *, site: bool, default: IngestMode
+                 ) -> IngestMode:
+    """The ingest mode of a restore.  Pure.
+
+    ``--mode`` wins; otherwise a whole-site restore replaces (DSpace's documented full
+    restore is ``packager -r -a -f -i <prefix>/0``: the SITE object always exists) and any
+    other restore uses ``[restore] mode``.
+
+    Raises:
+        UsageError: a SITE package cannot be submitted.
+    """
+    mode = requested or ("replace" if site else default)
+    if site and mode == "submit":
+        raise UsageError("a SITE package cannot be submitted; use --mode replace, restore "
+                         "or keep-existing")
+    return mode
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One AIP of the tree: its key, type and handle, how deep below the top it was met, and
+    the containers whose manifests list it (none for the top; two for a mapped item)."""
+
+    key: str
+    type: str
+    handle: str
+    depth: int
+    listed_by: tuple[str, ...] = ()
+
+
+def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
+              ) -> list[TreeEntry]:
+    """The AIP tree below ``root``, breadth first, each key once.  Pure given ``expand``.
+
+    Args:
+        root: the top AIP's key.
+        expand: gets a whole level of keys (so it can fetch them concurrently) and returns,
+            for each container among them, the keys its child pointers name.
+
+    Returns:
+        The entries, parents before children.  A key listed again (a mapped item, or a
+        pointer back up the tree) is not visited again; its extra listers are recorded.
+    """
+    listed: dict[str, list[str]] = {root: []}
+    depth = {root: 0}
+    order: list[str] = []
+    level = [root]
+    while level:
+        children = expand(level)
+        following: list[str] = []
+        for key in level:
+            order.append(key)
+            for child in children.get(key, ()):
+                if child in listed:
+                    if child != root and key not in listed[child]:
+                        listed[child].append(key)
+                    continue
+                listed[child] = [key]
+                depth[child] = depth[key] + 1
+                following.append(child)
+        level = following
+    entries = []
+    for key in order:
+        obj_type, handle = key_handle(key)
+        entries.append(TreeEntry(key, obj_type, handle, depth[key], tuple(listed[key])))
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What a dry run predicts for one object: ``action`` is ``restore``, ``replace``,
+    ``skip``, ``map``, ``submit``, ``fail`` or ``ingest`` (existence unknown)."""
+
+    handle: str
+    type: str
+    key: str
+    exists: bool | None
+    action: str
+    detail: str = ""
+
+
+def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bool] | None,
+            *, owners: Mapping[str, str | None] | None = None,
+            top_parent: str | None = None, top_parent_exists: bool | None = None,
+            skip_if_parent_missing: bool = False) -> list[Planned]:
+    """What the ingest would do to each object of the tree, by the ingester's mode table.
+
+    Pure.  Exact for the top object and for containers; for an item that exists and is
+    listed by collections other than its owner it follows the ingester's rule that meeting
+    an item through a collection it is only mapped into is not a conflict.
+
+    Args:
+        mode: the ingest mode.
+        tree: the entries (``walk_tree``).
+        exists: handle -> exists now; None when it cannot be known (``kind = "dspace"``).
+        owners: item handle -> handle of its owning collection now (existing items).
+        top_parent: the parent the top package names (None for the SITE, or with ``--parent``).
+        top_parent_exists: whether ``top_parent`` exists now.
+        skip_if_parent_missing: ``[restore] skip_if_parent_missing``.
+
+    Returns:
+        One ``Planned`` per entry, in tree order.
+    """
+    owners = owners or {}
+    out: list[Planned] = []
+    skipped: set[str] = set()
+    for entry in tree:
+        known = None if exists is None else bool(exists.get(entry.handle, False))
+        key = entry.key
+
+        def plan(action: str, detail: str = "", entry: TreeEntry = entry,
+                 known: bool | None = known) -> Planned:
+            return Planned(entry.handle, entry.type, entry.key, known, action, detail)
+
+        if entry.listed_by and all(p in skipped for p in entry.listed_by):
+            skipped.add(key)
+            out.append(plan("skip", "its parent is skipped"))
+            continue
+        if (entry.depth == 0 and entry.type != C.TYPE_SITE and top_parent is not None
+                and top_parent_exists is False and not (known and mode != "submit")):
+            if skip_if_parent_missing:
+                skipped.add(key)
+                out.append(plan("skip", f"its parent {top_parent} is missing "
+                                        "(skip_if_parent_missing)"))
+            else:
+                out.append(plan("fail", f"its parent {top_parent} is missing: restore the "
+                                        "parent first, or give --parent"))
+            continue
+        if mode == "submit":
+            out.append(plan("submit", "a new object with a new handle"))
+            continue
+        if known is None:
+            out.append(plan("ingest", f"existence in DSpace unknown; mode {mode}: "
+                                      + _MODE_RULE[mode]))
+            continue
+        if entry.type == C.TYPE_SITE:
+            out.append(plan("replace" if mode == "replace" else "restore",
+                            "site metadata, registries, groups and e-people"))
+            continue
+        if not known:
+            out.append(plan("restore", "missing now"))
+            continue
+        mapped_only = (entry.type == C.TYPE_ITEM and entry.listed_by
+                       and owners.get(entry.handle) is not None
+                       and all(key_handle(p)[1] != owners.get(entry.handle)
+                               for p in entry.listed_by))
+        if mapped_only and mode != "replace":
+            out.append(plan("map", f"exists, owned by {owners.get(entry.handle)}; mapped "
+                                   "into the collection(s) that list it"))
+        elif mode == "restore":
+            out.append(plan("fail", "exists now: mode restore refuses existing objects, so "
+                                    "the whole restore would change nothing (use --mode "
+                                    "keep-existing or replace)"))
+        elif mode == "keep-existing":
+            skipped.add(key)
+            out.append(plan("skip", "exists now; its children are not visited"))
+        else:
+            out.append(plan("replace", "exists now; its own contents become the snapshot's"))
+    return out
+
+
+_MODE_RULE: dict[str, str] = {
+    "restore": "missing objects are restored; an existing one fails the whole run",
+    "keep-existing": "existing objects are skipped (with their children), missing restored",
+    "replace": "existing objects are replaced, missing ones restored",
+    "submit": "every object is submitted as new",
+}
+
+
+def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
+                parent: str | None) -> IngestSpec:
+    """The one ingest of a restore: the top package with its children (``-a``).  Pure.
+
+    A whole-site replace names the site (``-i <prefix>/0``), as DSpace's documented full
+    restore does; other restores let the packager find each object by the handle in its
+    package (so a missing object is restored, an existing one replaced or skipped).
+    """
+    return IngestSpec(
+        package=package, mode=mode, recursive=True, parent=parent,
+        identifier=config.repository.site_handle if site and mode == "replace" else None,
+        options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else ())
+
+
+def _summary(actions: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for action in actions:
+        counts[action] = counts.get(action, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# =============================================================================================
+# Requests and results
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class RestoreRequest:
+    """What ``aipsync restore`` was asked: one object (``handle``) or the whole ``site``,
+    from which snapshot, in which mode, under which parent; a dry run or not; and whether
+    the replace confirmation was answered (``yes``)."""
+
+    handle: str | None = None
+    site: bool = False
+    snapshot_id: str | None = None
+    at: datetime | None = None
+    mode: IngestMode | None = None
+    parent: str | None = None
+    dry_run: bool = False
+    yes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadStats:
+    """What step 2 did: AIPs fetched, complete files reused (re-hashed), bytes received."""
+
+    downloaded: int = 0
+    reused: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore did (or, with ``dry_run``, would do).
+
+    ``objects``: per handle, what the ingest reported (restored, replaced, skipped, mapped,
+    submitted...).  ``planned``: the dry run's prediction (empty for a real run).
+    ``exit_code``: 0, or a warning code (1, 100, 101) when objects were skipped or warnings
+    were raised.
+    """
+
+    run_id: int
+    snapshot: SnapshotInfo
+    mode: IngestMode
+    root: TreeEntry
+    tree: tuple[TreeEntry, ...]
+    dry_run: bool
+    work_dir: Path
+    source: str
+    stats: DownloadStats
+    planned: tuple[Planned, ...] = ()
+    objects: tuple[IngestedObject, ...] = ()
+    warnings: tuple[str, ...] = ()
+    lock_wait_seconds: float = 0.0
+    exit_code: int = C.EXIT_OK
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Action -> count (of ``planned`` for a dry run, of ``objects`` otherwise)."""
+        if self.dry_run:
+            return _summary(p.action for p in self.planned)
+        return _summary(o.action for o in self.objects)
+
+
+# =============================================================================================
+# The I/O part
+# =============================================================================================
+def _safe_dest(run_dir: Path, key: str) -> Path:
+    """The local file of ``key``: a plain name inside the run folder (never a symlink)."""
+    key_handle(key)  # a plain AIP file name, or ValueError
+    dest = run_dir / key
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(dest)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{dest}: exists and is not a regular file; remove it")
+    return dest
+
+
+def _reusable(dest: Path, entry: InventoryEntry) -> bool:
+    """A complete file from an earlier run: kept only if its bytes are the snapshot's."""
+    try:
+        if dest.stat().st_size == entry.size and sha256_file(dest) == entry.sha256:
+            return True
+    except FileNotFoundError:
+        return False
+    dest.unlink(missing_ok=True)
+    log.warning("restore.download.discarded", key=entry.key, path=str(dest),
+                detail="a file left by an earlier run does not match the snapshot")
+    return False
+
+
+class _Fetcher:
+    """Step 2: downloads a level of the tree at a time, verifies, and reads child pointers."""
+
+    def __init__(self, config: Config, target: Target, inventory: Inventory, run_dir: Path,
+                 root: str, stop: threading.Event | None) -> None:
+        self.config = config
+        self.target = target
+        self.entries = inventory.by_key()
+        self.snapshot = inventory.id
+        self.run_dir = run_dir
+        self.root = root
+        self.stop = stop
+        self.parents: dict[str, str | None] = {}
+        # Keys mode: which versioned keys exist (one listing), so most downloads are one GET.
+        self.versions: set[str] | None = None
+        if inventory.versioning == "keys":
+            self.versions = {o.key for o in target.list_keys(f"{VERSIONS_DIR}/")}
+        self._lock = threading.Lock()
+        self.downloaded = 0
+        self.reused = 0
+        self.bytes = 0
+        self.done = 0
+        self._last_progress = time.monotonic()
+
+    def fetch(self, key: str) -> list[str]:
+        """Download (or reuse) one AIP, verified; its child keys (containers only)."""
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequestedError(what=f"downloading {key}")
+        entry = self.entries[key]
+        dest = _safe_dest(self.run_dir, key)
+        if _reusable(dest, entry):
+            with self._lock:
+                self.reused += 1
+        else:
+            digests = self._download(entry, dest)
+            with self._lock:
+                self.downloaded += 1
+                self.bytes += digests.size
+        obj_type, _ = key_handle(key)
+        children: list[str] = []
+        if obj_type in _CONTAINERS or key == self.root:
+            children = self._children(key, dest)
+        self._progress()
+        return children
+
+    def _download(self, entry: InventoryEntry, dest: Path) -> Digests:
+        """One object as the snapshot names it, verified.  Not fsynced: the work folder is
+        scratch, and a file found there is re-hashed before it is used (``_reusable``)."""
+        return download_object(self.config, entry.key, entry.version, dest,
+                               sha256=entry.sha256, size=entry.size, target=self.target,
+                               durable=False, archived=self.versions)
+
+    def _children(self, key: str, path: Path) -> list[str]:
+        from aip.packager.manifest import parse_package
+        from aip.packager.reader import PackageZip
+
+        with PackageZip(path) as package:
+            manifest = package.read_manifest()
+        parsed = parse_package(manifest, config=self.config.aip.ingest, path=str(path))
+        with self._lock:
+            self.parents[key] = parsed.parent
+        children = []
+        for child in parsed.children:
+            href = check_child_href(key, child.href)
+            if href not in self.entries:
+                raise NotInSnapshotError(key=f"{href} (a child of {key})",
+                                         snapshot=self.snapshot)
+            children.append(href)
+        return children
+
+    def _progress(self) -> None:
+        with self._lock:
+            self.done += 1
+            now = time.monotonic()
+            if now - self._last_progress < _PROGRESS_EVERY:
+                return
+            self._last_progress = now
+            done, got, size = self.done, self.downloaded, self.bytes
+        log.info("progress", what="restore.download", objects_done=done, downloaded=got,
+                 bytes_done=size)
+
+    def expand(self, level: Sequence[str]) -> dict[str, list[str]]:
+        """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time.
+
+        The first failure cancels the downloads not yet started (those running finish, so
+        their partial files stay resumable) and is raised.
+        """
+        workers = max(1, min(self.config.target.transfers, len(level)))
+        if workers == 1:
+            return {key: self.fetch(key) for key in level}
+        with ThreadPoolExecutor(max_workers=workers,
+                                thread_name_prefix="aipsync-restore-get") as pool:
+            futures = {pool.submit(self.fetch, key): key for key in level}
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+        out: dict[str, list[str]] = {}
+        errors: list[BaseException] = []
+        for future, key in futures.items():
+            if future.cancelled():
+                continue
+            exc = future.exception()
+            if exc is None:
+                out[key] = future.result()
+            else:
+                errors.append(exc)
+        if errors:
+            # A real failure wins over the stop requests it may have caused.
+            real = [e for e in errors if not isinstance(e, StopRequestedError)]
+            raise (real or errors)[0]
+        return out
+
+
+def _open_repository(config: Config) -> Any:
+    from aip.repository.store import Repository
+
+    repo = config.repository
+    return Repository.open(repo.path, db_url=repo.db_url, assetstore=repo.assetstore)
+
+
+def _existing(config: Config, handles_: Sequence[str], *, owners_too: bool = True
+              ) -> tuple[dict[str, bool], dict[str, str | None]] | None:
+    """Which handles exist now, and (``owners_too``) the owning collection of existing items
+    (embedded only; None for ``kind = "dspace"``, whose database aipsync does not read)."""
+    if config.repository.kind != "embedded":
+        return None
+    from aip.repository import handles, objects
+
+    repo = _open_repository(config)
+    try:
+        with repo.transaction(write=False) as tx:
+            live = handles.resolve_many(tx, handles_)
+            owners: dict[str, str | None] = {}
+            for handle, (obj_type, obj_id) in live.items():
+                if owners_too and obj_type == C.TYPE_ITEM:
+                    owner = objects.item_row(tx, obj_id).owning_collection_id
+                    owners[handle] = (handles.handle_of(tx, C.TYPE_COLLECTION, owner)
+                                      if owner is not None else None)
+    finally:
+        repo.close()
+    return {h: h in live for h in handles_}, owners
+
+
+def _preflight(config: Config) -> None:
+    """Cheap checks before any download: the repository is there to restore into."""
+    if config.repository.kind == "embedded":
+        _open_repository(config).close()
+        return
+    binary = config.repository.dspace_bin
+    if binary is None or not os.access(binary, os.X_OK):
+        raise SourceError(source=f"dspace {binary}",
+                          detail="repository.dspace_bin is not an executable file")
+
+
+def _ingest_exit_code(config: Config, outcome_code: int, objects: Sequence[IngestedObject],
+                      lines: Sequence[str], source: Source) -> int:
+    """The restore's exit code from the ingest's; a failed DSpace run raises."""
+    if config.repository.kind == "embedded" or outcome_code == C.EXIT_OK:
+        return outcome_code
+    if objects:
+        # DSpace prints its result lines only after the run committed: a non-zero code with
+        # results means warnings (aipsync's own packager uses 1 and 100-127 for them).
+        warning = outcome_code == C.EXIT_WARNING or 100 <= outcome_code < 128
+        return outcome_code if warning else C.EXIT_WARNING
+    tail = " | ".join(lines[-5:]) or "no output"
+    raise SourceError(source=source.name,
+                      detail=f"ingest exited with code {outcome_code} and reported no object "
+                             f"(DSpace rolls the run back); last output: {tail}")
+
+
+def run_restore(config: Config, request: RestoreRequest, *, target: Target | None = None,
+                source: Source | None = None,
+                confirm: Callable[[str], bool] | None = None,
+                stop: threading.Event | None = None) -> RestoreResult:
+    """Restore one object (and its descendants) or the whole site from a snapshot.
+
+    Args:
+        config: the configuration (target, repository, ``[restore]``, state folder).
+        request: what to restore.
+        target: an open target (default: opened from the configuration and closed).
+        source: the repository to ingest into (default: ``open_source(config)``).
+        confirm: asks the operator a yes/no question (a terminal); None when there is none.
+            Only used for ``replace`` without ``request.yes``.
+        stop: when set, no new download starts and the ingest does not begin; the result
+            is marked ``stopped``.
+
+    Returns:
+        What was restored (or, with ``dry_run``, what would be).
+
+    Raises:
+        UsageError: bad handle, conflicting options, or ``replace`` without ``--yes`` and no
+            terminal to ask on (nothing was downloaded).
+        SnapshotNotFoundError: no complete snapshot matches (53).
+        NotInSnapshotError: the handle (or a child an AIP points at) is not in it (54).
+        DownloadChecksumError: a downloaded object is not the bytes the inventory names (80);
+            nothing was ingested.
+        TargetError: the target failed (51 unreachable, 52 refused, 55 missing object).
+        RestoreDeclinedError: the operator said no (58); nothing was ingested.
+        LockedError: another restore runs, or the repository lock stayed busy (44).
+        AipError: the ingest failed (e.g. 42: an object exists in mode restore); the
+            embedded repository is unchanged (one transaction).
+        SourceError: the DSpace command line failed (56).
+    """
+    if request.site == (request.handle is not None):
+        raise UsageError("give exactly one of --handle H and --site")
+    if request.handle is not None:
+        try:
+            check_handle(request.handle)
+        except AipError:
+            raise UsageError(f"--handle {request.handle!r} is not a handle "
+                             "(<prefix>/<suffix>, e.g. 123456789/42)") from None
+    if request.parent is not None:
+        try:
+            check_handle(request.parent)
+        except AipError:
+            raise UsageError(f"--parent {request.parent!r} is not a handle") from None
+    if request.snapshot_id is not None and request.at is not None:
+        raise UsageError("give --snapshot or --at, not both")
+    site = request.site or request.handle == config.repository.site_handle
+    mode = resolve_mode(request.mode, site=site, default=config.restore.mode)
+    if mode == "submit" and request.parent is None:
+        raise UsageError("--mode submit needs --parent H (the new parent of the object)")
+    if site and request.parent is not None:
+        raise UsageError("--parent makes no sense with --site")
+    asks = mode == "replace" and not request.yes and not request.dry_run
+    if asks and confirm is None:
+        raise UsageError("--mode replace overwrites existing objects: confirm with --yes "
+                         "(required when there is no terminal to ask on); nothing was done")
+    source = source or open_source(config)
+    own = target is None
+    tgt = target if target is not None else open_target(config.target)
+    try:
+        with Lock(config.state.dir, LockName.RESTORE, purpose="restore"), \
+                open_state(config.state.dir) as state:
+            state.close_stale_restores()
+            return _run(config, request, mode=mode, site=site, target=tgt, source=source,
+                        confirm=confirm if asks else None, stop=stop, state=state)
+    finally:
+        if own:
+            tgt.close()
+
+
+def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: bool,
+         target: Target, source: Source, confirm: Callable[[str], bool] | None,
+         stop: threading.Event | None, state: StateDB) -> RestoreResult:
+    _preflight(config)
+    snaps = list_snapshots(target)
+    chosen = select_snapshot(snaps, snapshot_id=request.snapshot_id, at=request.at)
+    inventory = read_inventory(target, chosen.id)
+    keys = set(inventory.by_key())
+    wanted = config.repository.site_handle if site else request.handle
+    assert wanted is not None
+    root_key = find_key(keys, wanted)
+    if root_key is None:
+        raise NotInSnapshotError(key=wanted, snapshot=chosen.id)
+    run_id = state.start_restore(snapshot_id=chosen.id, handle=wanted,
+                                 mode=f"{mode}{' (dry run)' if request.dry_run else ''}")
+    structlog.contextvars.bind_contextvars(restore_id=run_id, handle=wanted)
+    log.info("restore.start", snapshot=chosen.id, snapshot_created=chosen.created.isoformat(),
+             mode=mode, dry_run=request.dry_run, root=root_key, source=source.name,
+             target=target.display_url)
+    run_dir = config.restore_dir / chosen.id
+    tree: list[TreeEntry] = []
+    stats = DownloadStats()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        started = time.monotonic()
+        fetcher = _Fetcher(config, target, inventory, run_dir, root_key, stop)
+        tree = walk_tree(root_key, fetcher.expand)
+        stats = DownloadStats(fetcher.downloaded, fetcher.reused, fetcher.bytes,
+                              time.monotonic() - started)
+        log.info("restore.verified", packages=len(tree), downloaded=stats.downloaded,
+                 reused=stats.reused, bytes=stats.bytes, duration_s=round(stats.seconds, 3),
+                 detail="every AIP matched the inventory's size and SHA-256")
+        root = tree[0]
+        top_parent = None if site or request.parent else fetcher.parents.get(root_key)
+        handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
+        # What exists now: the dry run's answer, and the confirmation's count.  A real run
+        # that asks nothing does not need it (the ingester decides, object by object).
+        found = (_existing(config, handles_, owners_too=request.dry_run)
+                 if request.dry_run or confirm is not None else None)
+        exists, owners = (found if found is not None else (None, {}))
+        planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
+                          top_parent_exists=None if exists is None or top_parent is None
+                          else exists.get(top_parent, False),
+                          skip_if_parent_missing=config.restore.skip_if_parent_missing
+                          ) if request.dry_run else []
+        base = RestoreResult(run_id=run_id, snapshot=chosen, mode=mode, root=root,
+                             tree=tuple(tree), dry_run=request.dry_run, work_dir=run_dir,
+                             source=source.name, stats=stats, planned=tuple(planned))
+        if request.dry_run:
+            state.finish_restore(run_id, "dry-run", packages=len(tree),
+                                 bytes_downloaded=stats.bytes, summary=base.summary)
+            log.info("restore.dry_run.done", packages=len(tree), summary=base.summary,
+                     detail="nothing was changed; the verified downloads are kept for the "
+                            "real run")
+            return base
+        if confirm is not None:
+            existing = (sum(1 for e in tree if exists.get(e.handle))
+                        if exists is not None else None)
+            what = (f"{existing} existing object(s)" if existing is not None
+                    else "the existing objects")
+            question = (f"Replace {what} ({'the whole site' if site else wanted} and everything "
+                        f"below it, {len(tree)} AIPs) with their copies from snapshot "
+                        f"{chosen.id} ({chosen.created.isoformat(timespec='seconds')})? "
+                        "[y/N] ")
+            if not confirm(question):
+                raise RestoreDeclinedError(detail=f"replace of {wanted} from {chosen.id}")
+        if stop is not None and stop.is_set():
+            raise StopRequestedError(what="the ingest started")
+        spec = ingest_spec(config, run_dir / root_key, mode=mode, site=site,
+                           parent=request.parent)
+        waited, outcome = _ingest_locked(config, source, spec, stop)
+        exit_code = _ingest_exit_code(config, outcome.exit_code, outcome.objects,
+                                      outcome.lines, source)
+        result = RestoreResult(
+            run_id=run_id, snapshot=chosen, mode=mode, root=root, tree=tuple(tree),
+            dry_run=False, work_dir=run_dir, source=source.name, stats=stats,
+            planned=tuple(planned), objects=outcome.objects, warnings=outcome.warnings,
+            lock_wait_seconds=waited, exit_code=exit_code)
+        state.finish_restore(run_id, "ok" if exit_code == C.EXIT_OK else "warning",
+                             packages=len(tree), bytes_downloaded=stats.bytes,
+                             summary=result.summary)
+        log.info("restore.done", packages=len(tree), summary=result.summary,
+                 warnings=len(result.warnings), exit_code=exit_code,
+                 lock_wait_s=round(waited, 3))
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return result
+    except StopRequestedError as exc:
+        state.finish_restore(run_id, "stopped", packages=len(tree), bytes_downloaded=stats.bytes,
+                             error=str(exc))
+        log.info("restore.stopped", detail=str(exc))
+        raise
+    except BaseException as exc:
+        state.finish_restore(run_id, "failed", packages=len(tree), bytes_downloaded=stats.bytes,
+                             error=f"{type(exc).__name__}: {exc}")
+        log.error("restore.failed", error=str(exc), msgid=type(exc).__qualname__,
+                  exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED),
+                  detail="nothing was written to the repository" if not isinstance(
+                      exc, SourceError) else "DSpace's packager rolls back a failed run")
+        raise
+    finally:
+        structlog.contextvars.unbind_contextvars("restore_id", "handle")
+
+
+def _ingest_locked(config: Config, source: Source, spec: IngestSpec,
+                   stop: threading.Event | None) -> tuple[float, Any]:
+    """Step 3 under the repository lock; returns (seconds waited for the lock, outcome)."""
+    wait = float(config.restore.lock_timeout)
+
+    def pause(seconds: float) -> None:
+        if stop is not None and stop.is_set():
+            raise StopRequestedError(what="the repository lock was free")
+        time.sleep(seconds)
+
+    t0 = time.monotonic()
+    try:
+        lock = Lock(config.state.dir, LockName.REPOSITORY, wait=wait,
+                    purpose=f"restore {spec.package.name}", sleep=pause)
+        lock.acquire()
+    except LockedError as exc:
+        raise LockedError(path=exc.fields.get("path", ""),
+                          holder=f"{exc.fields.get('holder', '?')}; the restore waited "
+                                 f"{wait:g} s for it (restore.lock_timeout), downloaded "
+                                 "AIPs are kept for the next attempt") from exc
+    waited = time.monotonic() - t0
+    if waited >= 1.0:
+        log.info("restore.lock.acquired", waited_s=round(waited, 3),
+                 detail="waited for a running export")
+    try:
+        log.info("restore.ingest.start", package=spec.package.name, mode=spec.mode,
+                 source=source.name)
+        outcome = source.ingest(spec, stop=stop)
+    finally:
+        lock.release()
+    return waited, outcome

@@ -1,0 +1,62 @@
+"""Fixtures for the restore and audit tests: one scenario, two targets (moto S3, folder).
+
+``env`` is parametrized over ``s3`` (moto's real HTTP server on 127.0.0.1, from the top-level
+``s3_endpoint``/``s3_bucket`` fixtures) and ``folder`` (a ``file://`` target in ``tmp_path``),
+each with a freshly seeded embedded repository; ``s3_env`` and ``folder_env`` are one each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from restore_support import BackupEnv, seeded_repo
+
+
+def make_env(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> BackupEnv:
+    repo = seeded_repo(tmp_path / "repo")
+    if kind == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = request.getfixturevalue("s3_bucket")
+        return BackupEnv("s3", tmp_path, f"s3://{bucket}/backup", endpoint, bucket, repo)
+    (tmp_path / "target").mkdir()
+    return BackupEnv("folder", tmp_path, f"file://{tmp_path / 'target'}", None, None, repo)
+
+
+def _env(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[BackupEnv]:
+    e = make_env(request, kind, tmp_path)
+    yield e
+    for tgt in e.opened:
+        tgt.close()
+
+
+@pytest.fixture(params=["s3", "folder"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
+    yield from _env(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def s3_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
+    yield from _env(request, "s3", tmp_path)
+
+
+@pytest.fixture
+def folder_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
+    yield from _env(request, "folder", tmp_path)
+
+
+@pytest.fixture
+def all_log_levels() -> Iterator[None]:
+    """Let every level through structlog's filter (other tests may have left it at warning),
+    so ``structlog.testing.capture_logs`` sees info events; restored afterwards."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

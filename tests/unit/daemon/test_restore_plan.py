@@ -1,0 +1,224 @@
+"""The pure part of restore and audit: keys and handles, the tree walk, the mode rules, what a
+dry run predicts, the ingest call, DSpace's output, sampling and the metadata judgement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aip.errors import PackageValidationError, UsageError
+from daemon.audit import extent_problems, judge_head, sample_keys
+from daemon.config import parse_config
+from daemon.restore import (
+    TreeEntry,
+    check_child_href,
+    find_key,
+    ingest_spec,
+    key_handle,
+    parse_at,
+    predict,
+    resolve_mode,
+    walk_tree,
+)
+from daemon.snapshots import InventoryEntry
+from daemon.source import DSpaceSource, parse_packager_output
+from daemon.targets.base import RemoteObject
+
+SITE, COMM, COLL_A, COLL_B = ("SITE@1-0.zip", "COMMUNITY@1-1.zip", "COLLECTION@1-2.zip",
+                              "COLLECTION@1-3.zip")
+ITEM_1, ITEM_2, ITEM_3 = "ITEM@1-4.zip", "ITEM@1-5.zip", "ITEM@1-6.zip"
+TREE = {SITE: [COMM], COMM: [COLL_A, COLL_B], COLL_A: [ITEM_1, ITEM_2],
+        COLL_B: [ITEM_3, ITEM_2]}  # ITEM_2 is owned by A and mapped into B
+
+
+def expand_from(children: Mapping[str, Sequence[str]], calls: list[list[str]]
+                ) -> object:
+    def expand(level: Sequence[str]) -> dict[str, list[str]]:
+        calls.append(list(level))
+        return {k: list(children.get(k, ())) for k in level}
+    return expand
+
+
+# --- keys, handles, times ---------------------------------------------------------------------
+def test_key_handle_and_find_key() -> None:
+    assert key_handle("ITEM@123456789-42.zip") == ("ITEM", "123456789/42")
+    assert key_handle("COLLECTION@10.5072-abc-1.zip") == ("COLLECTION", "10.5072/abc-1")
+    for bad in ("ITEM@123456789-42.xml", "versions/ITEM@1-2.zip", "FOO@1-2.zip", "ITEM@12.zip",
+                "snapshots/x.json"):
+        with pytest.raises(ValueError):
+            key_handle(bad)
+    keys = {SITE, COLL_A, "ITEM@1-20.zip"}
+    assert find_key(keys, "1/2") == COLL_A and find_key(keys, "1/0") == SITE
+    assert find_key(keys, "1/20") == "ITEM@1-20.zip" and find_key(keys, "1/9") is None
+
+
+def test_parse_at() -> None:
+    assert parse_at("2026-03-01T02:15:00Z") == datetime(2026, 3, 1, 2, 15, 0, 999_999,
+                                                        tzinfo=UTC)
+    assert parse_at("2026-03-01T02:15:00.25+00:00").microsecond == 250_000
+    assert parse_at("2026-03-01T03:15:00+01:00") == parse_at("2026-03-01T02:15:00Z")
+    assert parse_at("2026-03-01 02:15:00").tzinfo == UTC
+    for bad in ("yesterday", "2026-03-01", "2026-13-01T00:00:00Z"):
+        with pytest.raises(UsageError):
+            parse_at(bad)
+
+
+def test_child_pointers_must_be_plain_aip_names() -> None:
+    assert check_child_href(COLL_A, ITEM_1) == ITEM_1
+    for bad in ("../ITEM@1-4.zip", "/etc/passwd", "sub/ITEM@1-4.zip", "ITEM@1-4.zip.exe",
+                "mets.xml", ""):
+        with pytest.raises(PackageValidationError) as caught:
+            check_child_href(COLL_A, bad)
+        assert caught.value.problems[0].code == "AIP-E048"
+
+
+def test_resolve_mode() -> None:
+    assert resolve_mode(None, site=False, default="restore") == "restore"
+    assert resolve_mode(None, site=False, default="keep-existing") == "keep-existing"
+    assert resolve_mode(None, site=True, default="restore") == "replace"
+    assert resolve_mode("keep-existing", site=True, default="restore") == "keep-existing"
+    with pytest.raises(UsageError):
+        resolve_mode("submit", site=True, default="restore")
+
+
+# --- the tree walk ----------------------------------------------------------------------------
+def test_walk_tree_is_breadth_first_and_fetches_each_key_once() -> None:
+    calls: list[list[str]] = []
+    tree = walk_tree(SITE, expand_from(TREE, calls))  # type: ignore[arg-type]
+    assert calls == [[SITE], [COMM], [COLL_A, COLL_B], [ITEM_1, ITEM_2, ITEM_3]]
+    assert [e.key for e in tree] == [SITE, COMM, COLL_A, COLL_B, ITEM_1, ITEM_2, ITEM_3]
+    by_key = {e.key: e for e in tree}
+    assert by_key[ITEM_2].listed_by == (COLL_A, COLL_B)  # the mapped item: fetched once
+    assert by_key[ITEM_3].depth == 3 and by_key[SITE].listed_by == ()
+    assert by_key[COLL_B] == TreeEntry(COLL_B, "COLLECTION", "1/3", 2, (COMM,))
+
+
+def test_walk_tree_survives_a_pointer_loop() -> None:
+    calls: list[list[str]] = []
+    looped = {COMM: [COLL_A], COLL_A: [COMM, ITEM_1]}
+    tree = walk_tree(COMM, expand_from(looped, calls))  # type: ignore[arg-type]
+    assert [e.key for e in tree] == [COMM, COLL_A, ITEM_1]
+    assert calls == [[COMM], [COLL_A], [ITEM_1]]
+
+
+# --- predictions ------------------------------------------------------------------------------
+def _tree(root: str = COLL_B) -> list[TreeEntry]:
+    return walk_tree(root, expand_from(TREE, []))  # type: ignore[arg-type]
+
+
+def test_predict_each_mode_for_a_deleted_collection() -> None:
+    exists = {"1/3": False, "1/6": False, "1/5": True}
+    owners = {"1/5": "1/2"}
+    kw = {"owners": owners, "top_parent": "1/1", "top_parent_exists": True}
+    restore = predict("restore", _tree(), exists, **kw)  # type: ignore[arg-type]
+    assert [(p.handle, p.action) for p in restore] == [
+        ("1/3", "restore"), ("1/6", "restore"), ("1/5", "map")]
+    replace = predict("replace", _tree(), exists, **kw)  # type: ignore[arg-type]
+    assert [p.action for p in replace] == ["restore", "restore", "replace"]
+    submit = predict("submit", _tree(), exists, **kw)  # type: ignore[arg-type]
+    assert {p.action for p in submit} == {"submit"}
+
+
+def test_predict_existing_objects() -> None:
+    exists = {"1/3": True, "1/6": True, "1/5": True}
+    owners = {"1/5": "1/2", "1/6": "1/3"}
+    restore = predict("restore", _tree(), exists, owners=owners)
+    assert [p.action for p in restore] == ["fail", "fail", "map"]
+    keep = predict("keep-existing", _tree(), exists, owners=owners)
+    assert [(p.action, p.detail) for p in keep] == [
+        ("skip", "exists now; its children are not visited"),
+        ("skip", "its parent is skipped"), ("skip", "its parent is skipped")]
+    replace = predict("replace", _tree(), exists, owners=owners)
+    assert [p.action for p in replace] == ["replace", "replace", "replace"]
+
+
+def test_predict_a_missing_parent_and_an_unknown_repository() -> None:
+    exists = {"1/3": False, "1/6": False, "1/5": False}
+    orphan = predict("restore", _tree(), exists, top_parent="1/1", top_parent_exists=False)
+    assert orphan[0].action == "fail" and "parent 1/1 is missing" in orphan[0].detail
+    skipped = predict("restore", _tree(), exists, top_parent="1/1", top_parent_exists=False,
+                      skip_if_parent_missing=True)
+    assert [p.action for p in skipped] == ["skip", "skip", "skip"]
+    unknown = predict("replace", _tree(), None)
+    assert {p.action for p in unknown} == {"ingest"} and unknown[0].exists is None
+    site = predict("restore", _tree(SITE), {h: True for h in ("1/0", "1/1")})
+    assert site[0].action == "restore" and site[1].action == "fail"
+
+
+# --- the ingest call --------------------------------------------------------------------------
+def test_ingest_spec_and_the_dspace_command_line(tmp_path: Path) -> None:
+    config = parse_config({
+        "repository": {"kind": "dspace", "dspace_bin": "/dspace/bin/dspace",
+                       "eperson": "admin@example.org", "site_handle": "123456789/0"},
+        "staging": {"dir": str(tmp_path / "s")}, "state": {"dir": str(tmp_path / "t")},
+        "target": {"url": f"file://{tmp_path}"},
+        "restore": {"skip_if_parent_missing": True}})
+    site = ingest_spec(config, Path("/w/SITE@123456789-0.zip"), mode="replace", site=True,
+                       parent=None)
+    assert DSpaceSource(config).ingest_argv(site) == [
+        "/dspace/bin/dspace", "packager", "-r", "-f", "-a", "-u", "-t", "AIP", "-e",
+        "admin@example.org", "-i", "123456789/0", "-o", "skipIfParentMissing=true",
+        "/w/SITE@123456789-0.zip"]
+    one = ingest_spec(config, Path("/w/COLLECTION@123456789-7.zip"), mode="keep-existing",
+                      site=False, parent="123456789/3")
+    assert DSpaceSource(config).ingest_argv(one) == [
+        "/dspace/bin/dspace", "packager", "-r", "-k", "-a", "-u", "-t", "AIP", "-e",
+        "admin@example.org", "-p", "123456789/3", "-o", "skipIfParentMissing=true",
+        "/w/COLLECTION@123456789-7.zip"]
+    replace_one = ingest_spec(config, Path("/w/ITEM@123456789-9.zip"), mode="replace",
+                              site=False, parent=None)
+    assert replace_one.identifier is None  # found by the package's handle, missing restored
+
+
+def test_parse_packager_output_reads_dspace_and_aipsync_lines() -> None:
+    lines = [
+        "INFO org.dspace.app.packager.Packager @ starting",
+        "RESTORED DSpace COLLECTION [ hdl=123456789/7, dbID=12 ]",
+        "REPLACED DSpace ITEM [ hdl=123456789/42, dbID=99 ] ",
+        "restored   123456789/8 [ITEM@123456789-8.zip]",
+        "mapped     123456789/9 (into 123456789/7)",
+        "skipped    - (parent missing) [ITEM@123456789-10.zip]",
+        "warning    AIP-W101 x: parent missing",
+        "restore: 2 restored",
+    ]
+    objects, warnings = parse_packager_output(lines)
+    assert [(o.handle, o.action) for o in objects] == [
+        ("123456789/7", "restored"), ("123456789/42", "replaced"), ("123456789/8", "restored"),
+        ("123456789/9", "mapped")]
+    assert objects[3].detail == "into 123456789/7"
+    assert objects[2].package == "ITEM@123456789-8.zip"
+    assert warnings == ("AIP-W101 x: parent missing",)
+
+
+# --- the audit's pure part --------------------------------------------------------------------
+def test_sample_keys() -> None:
+    keys = [f"ITEM@1-{n}.zip" for n in range(1, 101)]
+    assert sample_keys(keys, None, 1) == sorted(keys)
+    assert sample_keys(keys, 100, 1) == sorted(keys)
+    assert sample_keys(keys, 0, 1) == []
+    five = sample_keys(keys, 5, 42)
+    assert len(five) == 5 and five == sample_keys(reversed(keys), 5, 42)
+    assert five != sample_keys(keys, 5, 43)
+    assert len(sample_keys(keys[:3], 1, 1)) == 1  # at least one
+
+
+def test_judge_head() -> None:
+    entry = InventoryEntry("ITEM@1-4.zip", "a" * 64, "b" * 32, 100, "versions/ITEM@1-4.zip/aa")
+    ok = RemoteObject("ITEM@1-4.zip", 100, metadata={"sha256": "a" * 64})
+    assert judge_head(entry, ok) is None
+    problem = judge_head(entry, None)
+    assert problem is not None and problem.kind == "missing"
+    short = judge_head(entry, RemoteObject("ITEM@1-4.zip", 50, metadata={"sha256": "a" * 64}))
+    assert short is not None and short.kind == "corrupted" and "size" in short.detail
+    other = judge_head(entry, RemoteObject("ITEM@1-4.zip", 100, metadata={"sha256": "c" * 64}))
+    assert other is not None and other.kind == "corrupted" and "SHA-256" in other.detail
+    bare = judge_head(entry, RemoteObject("ITEM@1-4.zip", 100))
+    assert bare is not None and bare.kind == "unverifiable"
+
+
+def test_extent_problems() -> None:
+    found = extent_problems({SITE, COLL_A, ITEM_1}, {SITE, COLL_A, "ITEM@1-99.zip"})
+    assert [(p.key, p.kind) for p in found] == [(ITEM_1, "not_backed_up")]

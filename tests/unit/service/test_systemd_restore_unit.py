@@ -1,0 +1,90 @@
+"""The restore template unit ``systemd/aipsync-restore@.service``: ``systemd-analyze verify``
+passes for the template and for an instance with nothing on stderr, the instance name is the
+handle escaped by ``systemd-escape`` (``%I`` gives it back), and the command is the restore."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+UNIT = REPO_ROOT / "systemd" / "aipsync-restore@.service"
+DAEMON_UNIT = REPO_ROOT / "systemd" / "aipsync.service"
+
+
+def settings(path: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";", "[")):
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault(key, []).append(value)
+    return found
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (apt-get install systemd)")
+    return found
+
+
+@pytest.mark.parametrize("name", ["aipsync-restore@.service",
+                                  "aipsync-restore@123456789-42.service",
+                                  r"aipsync-restore@10.5072-abc\x2d1.service"])
+def test_systemd_analyze_verify_passes_with_nothing_on_stderr(tmp_path: Path,
+                                                              name: str) -> None:
+    analyze = _tool("systemd-analyze")
+    exec_start = settings(UNIT)["ExecStart"][0]
+    binary = exec_start.split()[0]
+    stand_in = tmp_path / "bin" / "aipsync"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\nexit 0\n")
+    stand_in.chmod(0o755)
+    text = UNIT.read_text()
+    assert text.count(binary) == 1
+    (tmp_path / UNIT.name).write_text(text.replace(binary, str(stand_in)))
+    proc = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / name)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert proc.stderr == "", proc.stderr
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize(("handle", "instance"), [
+    ("123456789/42", "123456789-42"),
+    ("10.5072/abc-1", r"10.5072-abc\x2d1"),
+])
+def test_the_instance_name_is_the_escaped_handle(handle: str, instance: str) -> None:
+    escape = _tool("systemd-escape")
+    made = subprocess.run([escape, "--template", UNIT.name, handle], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+    assert made == f"aipsync-restore@{instance}.service"
+    back = subprocess.run([escape, "--unescape", "--instance", made], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+    assert back == handle
+
+
+def test_unit_runs_the_restore_of_the_unescaped_handle() -> None:
+    s = settings(UNIT)
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(UNIT.read_text())
+    assert set(parser.sections()) == {"Unit", "Service"}  # a template started on demand
+    assert s["Type"] == ["oneshot"]
+    argv = s["ExecStart"][0].split()
+    assert argv[0].endswith("/aipsync") and "restore" in argv
+    assert argv[argv.index("--config") + 1] == "/etc/aipsync/aipsync.toml"
+    assert argv[argv.index("--handle") + 1] == "%I"  # %I: unescaped ("-" back to "/")
+    assert "--yes" in argv and "--site" not in argv
+    assert s["TimeoutStartSec"] == ["infinity"]
+    assert {int(c) for c in s["SuccessExitStatus"][0].split()} == {1, 100, 101}
+    # the same user, folders and hardening as the daemon, so the two share the lock files
+    daemon = settings(DAEMON_UNIT)
+    for key in ("User", "Group", "UMask", "StateDirectory", "ReadWritePaths", "ProtectSystem",
+                "NoNewPrivileges", "PrivateTmp", "ProtectHome", "CapabilityBoundingSet",
+                "RestrictAddressFamilies", "SystemCallFilter", "EnvironmentFile"):
+        assert s[key] == daemon[key], key
