@@ -30,13 +30,33 @@ class AipError(Exception):
         if detail is not None:
             fields.setdefault("detail", detail)
         self.fields: dict[str, Any] = fields
+        #: The package file the error was met in (``within``), when its message does not
+        #: name it already: every error about a package must say which file it is.
+        self.package: str | None = None
         super().__init__(self._render())
+
+    def within(self, package: str) -> AipError:
+        """Record the package file this error was met in (the innermost one wins).
+
+        The rendered message is prefixed with ``package`` unless it names the file already
+        (its full path or its base name).  Returns ``self``, to be re-raised.
+        """
+        if getattr(self, "package", None) is None and package:
+            self.package = package
+            self.args = (self._render(),)
+        return self
 
     def _render(self) -> str:
         try:
-            return self.message.format(**self.fields)
+            text = self.message.format(**self.fields)
         except (KeyError, IndexError, ValueError):
-            return self.fields.get("detail") or type(self).__name__
+            text = self.fields.get("detail") or type(self).__name__
+        package = getattr(self, "package", None)
+        if package:
+            base = package.replace("\\", "/").rsplit("/", 1)[-1]
+            if package not in text and base not in text:
+                return f"{package}: {text}"
+        return text
 
     def __str__(self) -> str:
         return self._render()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,15 @@ from aip.mets.validate import structural_problems
 Element = etree._Element
 
 _METS_ROOT = f"{{{C.NS_METS}}}mets"
+_NO_DOCTYPE = ("a DOCTYPE/DTD is not allowed in a METS manifest (entity declarations, external "
+               "entities)")
+#: A DOCTYPE in the prolog of an ASCII-compatible document: anything but an element start
+#: before it (the XML declaration, comments, processing instructions, whitespace, a BOM).
+_PROLOG_DOCTYPE = re.compile(rb"^(?:\xef\xbb\xbf)?[^<]*(?:<[?!][^<]*)*?<!DOCTYPE", re.DOTALL)
+#: How far the scan looks (a prolog is a few hundred bytes; past this, parsing decides).
+_PROLOG_SCAN = 64 * 1024
+#: The first system literal after it (``SYSTEM "x"``, ``PUBLIC "id" "x"``, ``<!ENTITY ... "x">``).
+_SYSTEM_ID = re.compile(rb"(?:SYSTEM|PUBLIC\s+(?:\"[^\"]*\"|'[^']*'))\s+(?:\"([^\"]*)\"|'([^']*)')")
 _XLINK_HREF = f"{{{C.NS_XLINK}}}href"
 _AMD_KINDS = ("techMD", "rightsMD", "sourceMD", "digiprovMD")
 
@@ -68,6 +78,18 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
     if len(data) > C.MAX_MANIFEST_BYTES:
         raise ManifestParseError(path=path, detail=f"manifest is {len(data)} bytes, more than "
                                  f"the limit of {C.MAX_MANIFEST_BYTES}")
+    found = _PROLOG_DOCTYPE.match(data, 0, _PROLOG_SCAN)
+    if found:
+        # Refused before libxml2 reads the internal subset at all (entity declarations,
+        # parameter entities); the check after parsing catches what this cheap scan cannot
+        # see (another encoding, a DOCTYPE after a comment holding "<x").  An address the
+        # declaration names is reported, to show it was refused, never fetched.
+        system = _SYSTEM_ID.search(data, found.end(), found.end() + 4096)
+        detail = _NO_DOCTYPE if system is None else (
+            f"{_NO_DOCTYPE}; external resource "
+            f"{(system.group(1) or system.group(2)).decode('utf-8', 'backslashreplace')!r}"
+            " refused")
+        raise ManifestParseError(path=path, detail=detail)
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError as exc:
@@ -77,8 +99,7 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
     docinfo = tree.docinfo
     doctype: str = getattr(docinfo, "doctype", "")  # missing from lxml-stubs
     if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise ManifestParseError(path=path, detail="a DOCTYPE/DTD is not allowed in a METS "
-                                 "manifest (entity declarations, external entities)")
+        raise ManifestParseError(path=path, detail=_NO_DOCTYPE)
     root = tree.getroot()
     for el in root.iter():
         if isinstance(el, etree._Entity):

@@ -211,6 +211,10 @@ def structural_problems(root: Element) -> list[Problem]:
     return problems
 
 
+def _copy_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
 def inner_problems(root: Element) -> list[Problem]:
     """Warnings for PREMIS, MODS and METSRights sections that their schemas reject."""
     problems: list[Problem] = []
@@ -221,7 +225,9 @@ def inner_problems(root: Element) -> list[Problem]:
             ns = etree.QName(content).namespace
             if ns not in _INNER_SCHEMAS:
                 continue
-            copy = etree.fromstring(etree.tostring(content))
+            # Without its tail: text after the section (xmlData is lax, mixed content) would
+            # be "extra content" after the copy's root and fail the re-parse.
+            copy = etree.fromstring(etree.tostring(content, with_tail=False), _copy_parser())
             if ns == C.NS_METSRIGHTS:
                 for ctx in copy.iter(f"{{{C.NS_METSRIGHTS}}}Context"):
                     for attr in _DSPACE_CONTEXT_ATTRS:

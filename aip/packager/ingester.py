@@ -39,15 +39,16 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 import structlog
-from lxml import etree
 
 from aip import constants as C
 from aip.errors import (
+    AipError,
     AlreadyExistsError,
     ChecksumMismatchError,
     ChildPointerError,
     InputFileError,
     InvalidValueError,
+    ManifestParseError,
     MissingFileError,
     MissingParentError,
     NotFoundError,
@@ -59,6 +60,7 @@ from aip.errors import (
     UsageError,
     collect,
 )
+from aip.mets.parse import parse_bytes
 from aip.mets.validate import validate_manifest
 from aip.model import (
     Bitstream,
@@ -193,26 +195,38 @@ def prevalidate(request: IngestRequest) -> None:
             continue
         seen.add(path)
         _require_package_file(path, parent)
-        manifest = _read_manifest(path, request.options)
         try:
-            root = etree.fromstring(manifest, etree.XMLParser(
-                resolve_entities=False, no_network=True, load_dtd=False))
-        except etree.XMLSyntaxError:
-            root = None
-        if root is not None:
-            collect(validate_manifest(root), path=str(path))
-        parsed = parse_package(manifest, config=request.config, dmd=request.options.dmd,
-                               path=str(path))
+            parsed = _prevalidate_one(path, request)
+        except AipError as exc:
+            exc.within(str(path))
+            raise
         if request.recursive:
             stack.extend((_child_path(path, c.href), path) for c in reversed(parsed.children))
 
 
+def _prevalidate_one(path: Path, request: IngestRequest) -> ParsedPackage:
+    """One manifest of ``prevalidate``: the hardened parse first (a DOCTYPE, an entity or a
+    huge tree never reaches the schema validator), then the METS schema, then the AIP."""
+    manifest = _read_manifest(path, request.options)
+    root = parse_bytes(manifest, path=str(path))
+    collect(validate_manifest(root), path=str(path))
+    return parse_package(manifest, config=request.config, dmd=request.options.dmd,
+                         path=str(path))
+
+
 def _read_manifest(path: Path, options: IngestOptions) -> bytes:
+    """The manifest of a package: ``mets.xml`` of the zip, or the bare METS file
+    (``manifestOnly``), never more than ``MAX_MANIFEST_BYTES`` of it read."""
     if options.manifest_only:
         try:
-            return path.read_bytes()
+            with path.open("rb") as src:
+                data = src.read(C.MAX_MANIFEST_BYTES + 1)
         except OSError as exc:
             raise InputFileError(path=str(path), detail=exc.strerror or str(exc)) from exc
+        if len(data) > C.MAX_MANIFEST_BYTES:
+            raise ManifestParseError(path=str(path), detail=(
+                f"manifest is more than the limit of {C.MAX_MANIFEST_BYTES} bytes"))
+        return data
     with PackageZip(path) as package:
         return package.read_manifest()
 
@@ -243,7 +257,21 @@ def _require_package_file(path: Path, parent: Path | None) -> None:
 # =============================================================================================
 def _visit(run: _Run, path: Path, *, explicit_parent: str | None, via: str | None,
            ancestors: tuple[Path, ...], top: bool = False) -> str | None:
-    """Ingest the package at ``path`` and (with -a) its children; returns its handle."""
+    """Ingest the package at ``path`` and (with -a) its children; returns its handle.
+
+    An error names the package it was met in (the innermost one: a child's error names the
+    child), whatever layer raised it (``AipError.within``).
+    """
+    try:
+        return _visit_one(run, path, explicit_parent=explicit_parent, via=via,
+                          ancestors=ancestors, top=top)
+    except AipError as exc:
+        exc.within(str(path))
+        raise
+
+
+def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str | None,
+               ancestors: tuple[Path, ...], top: bool) -> str | None:
     if path in ancestors:
         raise ChildPointerError(path=str(ancestors[-1]), href=path.name)
     if path in run.done:
@@ -381,12 +409,19 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
 
 
 def _check_files(parsed: ParsedPackage, package: PackageZip | None, path: Path) -> None:
-    """Every file the manifest names must be in the zip (cheap check before any write)."""
+    """Every file the manifest names must be in the zip, with the size the manifest gives it
+    (cheap checks from the zip directory, before any write; the bytes themselves are checked
+    while they are streamed in, ``_store_checked``)."""
     if package is None:
         return
     for ref in parsed.files:
         if not package.has(ref.entry):
             raise MissingFileError(path=str(path), entry=ref.entry)
+    for ref in parsed.files:
+        if ref.size is not None and ref.size >= 0 and package.size(ref.entry) != ref.size:
+            raise ChecksumMismatchError(what=f"{path.name}: {ref.entry}", algorithm="size",
+                                        expected=str(ref.size),
+                                        found=str(package.size(ref.entry)))
 
 
 def _existing(run: _Run, parsed: ParsedPackage, top: bool, path: Path
@@ -514,10 +549,17 @@ def _container_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | 
 
 
 def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> None:
-    """Map existing items that the collection's package lists but does not own."""
-    for child in parsed.children:
-        if child.type == C.TYPE_ITEM and child.handle:
-            _map_into(run, run.translate(child.handle) or child.handle, coll_handle)
+    """Map existing items that the collection's package lists but does not own.
+
+    The listed handles are resolved in one query: in a site restore most of them do not
+    exist yet (they come next, as this collection's children).
+    """
+    listed = [run.translate(c.handle) or c.handle for c in parsed.children
+              if c.type == C.TYPE_ITEM and c.handle]
+    found = handles.resolve_many(run.tx, listed)
+    for handle in listed:
+        if handle in found and found[handle][0] == C.TYPE_ITEM:
+            _map_into(run, handle, coll_handle)
 
 
 def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, item: Item,
@@ -591,12 +633,16 @@ def _add_deposit_licence(run: _Run, iid: int, coll_id: int) -> None:
 
 def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
                    item: Item, iid: int, path: Path) -> None:
-    """Metadata, bundles, bitstreams and policies of an item (new or emptied)."""
+    """Metadata, bundles, bitstreams and policies of an item (new or emptied).
+
+    The item has no metadata, bundles or policies when this runs (created in this run, or
+    emptied by replace), so nothing is looked up before it is added.
+    """
     tx = run.tx
     objects.add_metadata(tx, C.TYPE_ITEM, iid, item.metadata,
-                         create_fields=run.options.create_metadata_fields)
-    for bundle in item.bundles:
-        bid = objects.create_bundle(tx, iid, bundle.name)
+                         create_fields=run.options.create_metadata_fields, fresh=True)
+    for bundle_position, bundle in enumerate(item.bundles):
+        bid = objects.create_bundle(tx, iid, bundle.name, position=bundle_position)
         for position, bs in enumerate(bundle.bitstreams):
             if package is None or bs.key is None:
                 raise InvalidValueError(f"{path.name}: bitstream {bs.name!r} has no content "
@@ -611,11 +657,13 @@ def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
             if bundle.primary_sequence_id == bs.sequence_id:
                 objects.set_primary(tx, bid, bsid)
             if parsed.rights_present:
-                auth.set_policies(tx, C.TYPE_BITSTREAM, bsid, _policies(run, bs.policies))
+                auth.set_policies(tx, C.TYPE_BITSTREAM, bsid, _policies(run, bs.policies),
+                                  fresh=True)
         if parsed.rights_present:
-            auth.set_policies(tx, C.TYPE_BUNDLE, bid, _policies(run, bundle.policies))
+            auth.set_policies(tx, C.TYPE_BUNDLE, bid, _policies(run, bundle.policies),
+                              fresh=True)
     if parsed.rights_present:
-        auth.set_policies(tx, C.TYPE_ITEM, iid, _policies(run, item.policies))
+        auth.set_policies(tx, C.TYPE_ITEM, iid, _policies(run, item.policies), fresh=True)
 
 
 def _item_mappings(run: _Run, item: Item, iid: int) -> None:

@@ -82,6 +82,7 @@ from aip.crosswalks.extension import (
 )
 from aip.crosswalks.metsrights import RightsContext
 from aip.errors import (
+    AipError,
     ChildPointerError,
     CrosswalkError,
     PackageValidationError,
@@ -1145,7 +1146,18 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
         HandleFormatError: a handle that is not ``<prefix>/<suffix>``.
         ChildPointerError: a child pointer naming the package itself.
         CrosswalkError: a section no crosswalk can read.
+
+    Every error names ``path`` (when given), whichever layer raised it (``AipError.within``).
     """
+    try:
+        return _parse_package(manifest, config=config, dmd=dmd, path=path)
+    except AipError as exc:
+        exc.within(path)
+        raise
+
+
+def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
+                   path: str) -> ParsedPackage:
     root = parse_bytes(manifest, path=path)
     _check_profile(root, path)
     man = parse_manifest(root, path=path)

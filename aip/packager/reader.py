@@ -6,11 +6,33 @@ duplicates, declared sizes and compression ratios), reading ``mets.xml`` with a 
 and streaming one entry with its size capped and its MD5 computed.  zipfile's exceptions
 become ``aip.errors`` classes here (style D4).  Nothing is ever extracted to a path taken
 from the zip: entries are streamed into the assetstore under keys aipsync chooses.
+
+What is refused, and with which error (``tests/corpus/bad-aips`` holds one file per line):
+
+* ``ZipFormatError`` (AIP-E021): not a zip, truncated, a zip version or feature zipfile cannot
+  read (encryption, strong encryption, patched data, a compression other than stored/deflate),
+  a local header whose name differs from the central directory's (parser differentials), an
+  entry whose compressed bytes run past the next entry or the central directory, an entry whose
+  bytes fail their CRC or hold more or fewer bytes than its header declares.
+* ``UnsafePathError`` (AIP-E022): an empty name, NUL or another control character, a backslash,
+  an absolute path, a drive letter, a ``..`` part, a symbolic link, a name that is not UTF-8.
+* ``ZipBombError`` (AIP-E023): too many entries, an entry over the compression ratio limit, a
+  declared total over the size limit, a ``mets.xml`` over its limit, entries that overlap (the
+  "better zip bomb" shares one compressed kernel among many entries).
+* ``DuplicateEntryError`` (AIP-E034): two entries with one name.
+* ``ManifestMissingError`` (AIP-E024): no ``mets.xml`` at the top of the zip.  A zip inside the
+  zip is never opened: a package whose only entry is another zip has no manifest, and a zip
+  inside a valid package is a bitstream like any other, stored byte for byte.
+
+Every check but the CRC and the actual length runs when the package is opened, before any byte
+of it is used (cheap checks first, style E3): first the central directory, then the local
+headers.
 """
 
 from __future__ import annotations
 
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -33,6 +55,14 @@ from aip.files import Digests, Hasher
 #: Entries smaller than this are never called bombs, whatever their ratio (a page of
 #: repeated text compresses 500:1 and is harmless).
 RATIO_FLOOR = 1024 * 1024
+
+#: General purpose flag bits (APPNOTE 4.4.4) aipsync refuses: 0 encrypted, 5 compressed patched
+#: data, 6 strong encryption.  zipfile cannot read any of them.
+_REFUSED_FLAGS = {0x1: "is encrypted", 0x20: "uses compressed patched data (flag bit 5)",
+                  0x40: "uses strong encryption (flag bit 6)"}
+_UTF8_FLAG = 0x800
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # APPNOTE 4.3.7, as zipfile.structFileHeader
+_LOCAL_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +102,13 @@ class PackageZip:
             self._zip = zipfile.ZipFile(path, "r")
         except FileNotFoundError as exc:
             raise MissingFileError(path=str(path.parent), entry=path.name) from exc
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        except UnicodeDecodeError as exc:
+            # A name flagged UTF-8 (bit 11) whose bytes are not: zipfile cannot even list it.
+            raise UnsafePathError(path=str(path), entry=_bytes_name(exc.object),
+                                  detail="name is flagged UTF-8 but is not") from exc
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError,
+                NotImplementedError, EOFError, struct.error) as exc:
+            # NotImplementedError: a "version needed to extract" zipfile does not know.
             raise ZipFormatError(path=str(path), detail=str(exc) or type(exc).__name__) from exc
         try:
             self.entries = self._check()
@@ -81,16 +117,24 @@ class PackageZip:
             raise
 
     def _check(self) -> dict[str, zipfile.ZipInfo]:
-        where = str(self.path)
         infos = self._zip.infolist()
+        entries = self._check_directory(infos)
+        self._check_layout(infos)
+        return entries
+
+    def _check_directory(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
+        """The central directory alone: names, links, duplicates, features, declared sizes."""
+        where = str(self.path)
         if len(infos) > self.limits.max_entries:
             raise ZipBombError(path=where, detail=f"{len(infos)} entries (limit "
                                                   f"{self.limits.max_entries})")
         entries: dict[str, zipfile.ZipInfo] = {}
         total = 0
         for info in infos:
-            name = info.filename
-            if not info.flag_bits & 0x800 and any(ord(c) > 127 for c in name):
+            # orig_filename is the name as stored; zipfile cuts ``filename`` at a NUL byte
+            # (``mets.xml\0.txt`` would pass for ``mets.xml``).
+            name = info.orig_filename
+            if not info.flag_bits & _UTF8_FLAG and any(ord(c) > 127 for c in name):
                 # Not flagged UTF-8: zipfile decoded it as cp437, so the bytes were not
                 # UTF-8 text; DSpace never writes such names.
                 raise UnsafePathError(path=where, entry=name, detail="name is not UTF-8")
@@ -102,8 +146,9 @@ class PackageZip:
                 continue  # a directory entry carries no data; DSpace writes none
             if name in entries:
                 raise DuplicateEntryError(path=where, entry=name)
-            if info.flag_bits & 0x1:
-                raise ZipFormatError(path=where, detail=f"entry {name!r} is encrypted")
+            for bit, what in _REFUSED_FLAGS.items():
+                if info.flag_bits & bit:
+                    raise ZipFormatError(path=where, detail=f"entry {name!r} {what}")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise ZipFormatError(path=where,
                                      detail=f"entry {name!r} uses compression method "
@@ -118,8 +163,56 @@ class PackageZip:
             if total > self.limits.max_total:
                 raise ZipBombError(path=where, detail=f"more than {self.limits.max_total} "
                                                       "bytes uncompressed")
+            if name == C.MANIFEST_NAME and info.file_size > self.limits.max_manifest:
+                raise ZipBombError(path=where,
+                                   detail=f"mets.xml is {info.file_size} bytes (limit "
+                                          f"{self.limits.max_manifest})")
             entries[name] = info
         return entries
+
+    def _check_layout(self, infos: list[zipfile.ZipInfo]) -> None:
+        """The local headers: where each entry's bytes are, against the central directory.
+
+        Entries must not overlap (one compressed kernel shared by many entries is how a small
+        zip expands to terabytes within every per-entry limit), a local header must name what
+        the central directory names (readers that trust one or the other would see different
+        files), and no entry's compressed bytes may run into the next entry or the directory.
+        """
+        where = str(self.path)
+        end_of_data = getattr(self._zip, "start_dir", None)
+        ordered = sorted(infos, key=lambda i: i.header_offset)
+        try:
+            with open(self.path, "rb") as raw:
+                for n, info in enumerate(ordered):
+                    following = (ordered[n + 1].header_offset if n + 1 < len(ordered)
+                                 else end_of_data)
+                    if following is not None and following == info.header_offset:
+                        raise ZipBombError(path=where, detail=(
+                            f"entries {info.orig_filename!r} and "
+                            f"{ordered[n + 1].orig_filename!r} share their data (overlapping "
+                            "entries)"))
+                    raw.seek(info.header_offset)
+                    header = raw.read(_LOCAL_HEADER.size)
+                    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
+                        raise ZipFormatError(path=where, detail=(
+                            f"entry {info.orig_filename!r}: no local header at offset "
+                            f"{info.header_offset}"))
+                    fields = _LOCAL_HEADER.unpack(header)
+                    name_len, extra_len = fields[-2], fields[-1]
+                    local_name = raw.read(name_len)
+                    if local_name != _stored_name(info):
+                        raise ZipFormatError(path=where, detail=(
+                            f"entry {info.orig_filename!r}: its local header names "
+                            f"{_bytes_name(local_name)!r}"))
+                    data_end = (info.header_offset + _LOCAL_HEADER.size + name_len
+                                + extra_len + info.compress_size)
+                    if following is not None and data_end > following:
+                        raise ZipFormatError(path=where, detail=(
+                            f"entry {info.orig_filename!r} claims {info.compress_size} "
+                            "compressed bytes, more than there is room for before the next "
+                            "entry (overlapping or lying about its size)"))
+        except OSError as exc:
+            raise ZipFormatError(path=where, detail=str(exc) or type(exc).__name__) from exc
 
     def close(self) -> None:
         self._zip.close()
@@ -134,10 +227,6 @@ class PackageZip:
         info = self.entries.get(C.MANIFEST_NAME)
         if info is None:
             raise ManifestMissingError(path=str(self.path))
-        if info.file_size > self.limits.max_manifest:
-            raise ZipBombError(path=str(self.path),
-                               detail=f"mets.xml is {info.file_size} bytes (limit "
-                                      f"{self.limits.max_manifest})")
         with self.open(C.MANIFEST_NAME) as src:
             data = src.read(self.limits.max_manifest + 1)
         if len(data) > self.limits.max_manifest:
@@ -152,16 +241,19 @@ class PackageZip:
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        """Stream one entry; zip errors (CRC, truncation) become ``ZipFormatError``."""
+        """Stream one entry; zip errors (CRC, truncation, a wrong length) become
+        ``ZipFormatError``."""
         info = self.entries.get(name)
         if info is None:
             raise MissingFileError(path=str(self.path), entry=name)
         try:
-            with self._zip.open(info, "r") as handle:
-                yield _Guarded(handle, str(self.path), name)  # type: ignore[misc]
-        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+            handle = self._zip.open(info, "r")
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError,
+                RuntimeError, OSError) as exc:
             raise ZipFormatError(path=str(self.path),
                                  detail=f"entry {name!r}: {exc or type(exc).__name__}") from exc
+        with handle:
+            yield _Guarded(handle, str(self.path), name, info.file_size)  # type: ignore[misc]
 
     def digests(self, name: str) -> Digests:
         """Size, MD5 and SHA-256 of one entry, streamed."""
@@ -173,17 +265,43 @@ class PackageZip:
 
 
 class _Guarded:
-    """A zip entry stream that turns zipfile's read errors into ``ZipFormatError``."""
+    """A zip entry stream that turns zipfile's read errors into ``ZipFormatError`` and refuses
+    an entry whose bytes end before its declared size (zipfile itself stops at the declared
+    size and checks the CRC, so longer entries fail there, but a deflate stream that ends
+    early passes the CRC of what it holds)."""
 
-    def __init__(self, handle: IO[bytes], path: str, name: str) -> None:
+    def __init__(self, handle: IO[bytes], path: str, name: str, declared: int) -> None:
         self._handle = handle
         self._path = path
         self._name = name
+        self._declared = declared
+        self._count = 0
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._handle.read(size)
-        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+            data = self._handle.read(size)
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError,
+                RuntimeError, OSError) as exc:
             raise ZipFormatError(path=self._path,
                                  detail=f"entry {self._name!r}: {exc or type(exc).__name__}"
                                  ) from exc
+        self._count += len(data)
+        at_end = size is None or size < 0 or len(data) < size
+        if at_end and self._count != self._declared:
+            raise ZipFormatError(path=self._path, detail=(
+                f"entry {self._name!r} holds {self._count} bytes, its header declares "
+                f"{self._declared}"))
+        return data
+
+
+def _stored_name(info: zipfile.ZipInfo) -> bytes:
+    """The name bytes as the central directory stores them."""
+    encoding = "utf-8" if info.flag_bits & _UTF8_FLAG else "cp437"
+    return info.orig_filename.encode(encoding, errors="surrogateescape")
+
+
+def _bytes_name(raw: object) -> str:
+    """Name bytes for a message: UTF-8 where they are, escapes where not."""
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw).decode("utf-8", errors="backslashreplace")
+    return str(raw)

@@ -22,6 +22,10 @@ What is here (all of it general; later issues reuse it):
 - ``assert_one_line_error``: the shape of a CLI failure (one line on stderr, the exit code).
 - ``dangling_references``: rows or files that point at something gone (empty when healthy);
   the check after deletes, rollbacks and, later, restores.
+
+Beside it: ``helpers.packager`` (export/ingest through the CLI, test hierarchies, ``seed``)
+and ``helpers.zips`` (zips written entry by entry, free to lie: the bad-AIP corpus and the
+zip fuzzer).
 """
 
 from __future__ import annotations
