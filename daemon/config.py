@@ -177,7 +177,9 @@ class TargetConfig:
     ``verify_uploads``: ``head`` reads every uploaded object back (size and stored SHA-256);
     ``etag`` trusts a single-part PUT whose response ETag equals the MD5 sent as Content-MD5
     (the store checked the bytes), and still HEADs multipart and SSE-KMS uploads and the
-    first upload of each run (to prove the store keeps the SHA-256 metadata).
+    first upload of each run (to prove the store keeps the SHA-256 metadata).  With ``etag``
+    the ETag of every PUT and part (SSE-KMS excepted) must be the MD5 sent, or it is sent
+    again: a store that ignores Content-MD5 would otherwise keep changed bytes.
     """
 
     url: str

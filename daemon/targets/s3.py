@@ -12,7 +12,10 @@ interrupted upload resumes, and the abort of orphaned uploads; the read-side ban
 Every object carries its whole-file ``x-amz-meta-sha256``, ``x-amz-meta-md5`` and
 ``x-amz-meta-part-size``; an ETag is never taken for a content hash (multipart and SSE-KMS
 ETags are not MD5s).  Every PUT and part sends ``Content-MD5`` (Object Lock buckets need it;
-the store then rejects bytes that changed on the way).
+the store then rejects bytes that changed on the way), and with ``verify_uploads = "etag"``
+its response ETag must be that MD5 too (a store that ignores Content-MD5 would keep changed
+bytes): a mismatch is retried like BadDigest.  A new multipart upload aborts the other
+uploads of its key that no journal knows (a lost CreateMultipartUpload response, a crash).
 
 Must not: log or raise request parameters, responses' free text, or credentials; retry
 inside botocore (its retries are off so that permanent errors fail fast and retries are
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from aip.files import Digests
+from daemon import faultpoints
 from daemon.config import TargetConfig, redact_url
 from daemon.errors import (
     PreconditionFailedError,
@@ -47,6 +51,7 @@ from daemon.errors import (
     TargetNotFoundError,
     TargetPermanentError,
     TargetUnreachableError,
+    UploadVerifyError,
 )
 from daemon.targets.base import (
     META_MD5,
@@ -362,6 +367,44 @@ class S3Target:
                 datetime.now(UTC) + timedelta(days=cfg.object_lock_retain_days))
         return args
 
+    @property
+    def _etag_is_md5(self) -> bool:
+        """A PUT's (or a part's) response ETag is the MD5 of the bytes the store kept.
+
+        ``verify_uploads = "etag"`` says the store works that way; SSE-KMS ETags are not MD5s.
+        """
+        cfg = self._cfg
+        return cfg.verify_uploads == "etag" and not (
+            cfg.server_side_encryption or "").startswith("aws:kms")
+
+    def _put_checked(self, operation: str, key: str, fn: Callable[[], dict[str, Any]],
+                     md5: str) -> dict[str, Any]:
+        """Run a PUT (object or part) and check that the store kept the bytes sent.
+
+        A store that checks ``Content-MD5`` refuses changed bytes with BadDigest (retried by
+        ``_call``); one that does not (moto, some S3-compatible stores) keeps them, and its
+        ETag then is not the MD5 we sent: that is retried here the same way, and never taken
+        for a good upload.  Without an MD5 ETag (``verify_uploads = "head"``, SSE-KMS) the
+        store's ``Content-MD5`` check is the guard.
+
+        Raises:
+            UploadVerifyError: every attempt came back with another ETag.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            resp = self._call(operation, key, fn)
+            etag = str(resp.get("ETag", "")).strip('"')
+            if not self._etag_is_md5 or etag == md5:
+                return resp
+            log.warning("target.upload.mismatch", operation=operation, key=key,
+                        attempt=attempt, expected=md5, found=etag,
+                        detail="the store kept other bytes than were sent")
+            if attempt >= self._max_attempts:
+                raise UploadVerifyError(what=key, algorithm="ETag (MD5)", expected=md5,
+                                        found=etag)
+            self._sleep(backoff_delay(attempt))
+
     # --- versioning ---------------------------------------------------------------------------
     def bucket_versioning(self) -> bool:
         resp = self._call("GetBucketVersioning", "", lambda: self.client.get_bucket_versioning(
@@ -404,11 +447,12 @@ class S3Target:
             if len(body) != digests.size:
                 raise SourceChangedError(path=str(path))
         metadata = self._metadata(digests, 0)
-        resp = self._call("PutObject", key, lambda: self.client.put_object(
+        resp = self._put_checked("PutObject", key, lambda: self.client.put_object(
             Bucket=self.bucket, Key=self._full(key),
             Body=body if body is not None else _FileBody(fd, digests.size, self._limiter),
             ContentLength=digests.size, ContentMD5=_b64(digests.md5),
-            ContentType=_content_type(key), Metadata=metadata, **self._write_args()))
+            ContentType=_content_type(key), Metadata=metadata, **self._write_args()),
+            digests.md5)
         remote = RemoteObject(key=key, size=digests.size, etag=str(resp.get("ETag", "")),
                               version_id=resp.get("VersionId"), metadata=metadata)
         return PutResult(remote, bytes_sent=digests.size)
@@ -439,6 +483,9 @@ class S3Target:
             upload_id = str(resp["UploadId"])
             if journal is not None:
                 journal.begin(key, upload_id, digests.sha256, digests.size, part_size)
+            self._abort_strays(key, keep=upload_id,
+                               known=journal.known_upload_ids() if journal is not None
+                               else set())
         resumed = len(done)
         failed = threading.Event()
 
@@ -448,12 +495,13 @@ class S3Target:
             offset = (number - 1) * part_size
             data = read_range(fd, offset, min(part_size, digests.size - offset), self._limiter)
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            resp = self._call("UploadPart", key, lambda: self.client.upload_part(
+            resp = self._put_checked("UploadPart", key, lambda: self.client.upload_part(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
-                Body=data, ContentLength=len(data), ContentMD5=_b64(md5)))
+                Body=data, ContentLength=len(data), ContentMD5=_b64(md5)), md5)
             record = PartRecord(number, str(resp["ETag"]), md5, len(data))
             if journal is not None:
                 journal.part_done(key, record)
+            faultpoints.checkpoint("upload.part")
             return record
 
         todo = [n for n in range(1, count + 1) if n not in done]
@@ -487,6 +535,35 @@ class S3Target:
         sent = sum(done[n].size for n in todo)
         return PutResult(remote, bytes_sent=sent, parts_sent=len(todo), parts_resumed=resumed)
 
+    def _abort_strays(self, key: str, *, keep: str, known: set[str]) -> None:
+        """Abort the other pending multipart uploads of ``key`` that no journal knows.
+
+        They are ours and useless: a CreateMultipartUpload whose response was lost (the store
+        started the upload, the retry started another), or a process killed between the
+        create and its journal entry.  Left alone they would hold storage (and show as
+        orphans) until ``abort_orphaned_uploads`` reaches their age.  One listing per new
+        multipart upload, i.e. per file above the multipart threshold.  Only uploads of
+        exactly this key are touched: one mirror writes a key at a time (the mirror lock).
+        """
+        full = self._full(key)
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+        strays: list[str] = []
+        while True:
+            page = self._call("ListMultipartUploads", key,
+                              functools.partial(self.client.list_multipart_uploads, **args))
+            strays += [u["UploadId"] for u in page.get("Uploads", [])
+                       if u["Key"] == full and u["UploadId"] != keep
+                       and u["UploadId"] not in known]
+            if not page.get("IsTruncated"):
+                break
+            args["KeyMarker"] = page.get("NextKeyMarker", "")
+            args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+        for upload_id in strays:
+            self._abort(key, upload_id)
+        if strays:
+            log.warning("target.multipart.strays_aborted", key=key, count=len(strays),
+                        detail="uploads of this key left by a lost response or a crash")
+
     def _abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(TargetNotFoundError):
             self._call("AbortMultipartUpload", key, lambda: self.client.abort_multipart_upload(
@@ -499,10 +576,10 @@ class S3Target:
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         meta.update({META_SHA256: hashlib.sha256(data).hexdigest(), META_MD5: md5,
                      META_PART_SIZE: "0"})
-        resp = self._call("PutObject", key, lambda: self.client.put_object(
+        resp = self._put_checked("PutObject", key, lambda: self.client.put_object(
             Bucket=self.bucket, Key=self._full(key), Body=data, ContentLength=len(data),
             ContentMD5=_b64(md5), ContentType=_content_type(key), Metadata=meta,
-            **self._write_args()))
+            **self._write_args()), md5)
         return RemoteObject(key=key, size=len(data), etag=str(resp.get("ETag", "")),
                             version_id=resp.get("VersionId"), metadata=meta)
 
