@@ -160,7 +160,8 @@ class DownloadError(MirrorError):
 
 
 class DiskFullError(DownloadError):
-    """The local disk filled up while writing a download; the partial file was removed."""
+    """The local disk filled up while writing a download (the partial file was removed) or an
+    export into staging (the export folder was removed; staging is unchanged)."""
 
     exit_code = C.EXIT_DISK_FULL
     message = "no space left on the device while writing {path}"

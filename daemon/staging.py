@@ -20,6 +20,7 @@ it only drops out of the next snapshot.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -31,9 +32,10 @@ from pathlib import Path
 import structlog
 
 from aip import constants as C
+from aip.errors import AipError
 from aip.files import fsync_dir
 from daemon.config import Config
-from daemon.errors import SourceError, StagingError, StopRequestedError
+from daemon.errors import DiskFullError, SourceError, StagingError, StopRequestedError
 from daemon.locks import Lock, LockName
 from daemon.mirror import plan_mirror, scan_staging, staged_names
 from daemon.source import Source
@@ -91,6 +93,18 @@ def clean_export_leftovers(staging_dir: Path) -> int:
     return removed
 
 
+def _no_space(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, is ENOSPC or EDQUOT."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -124,6 +138,8 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
         LockedError: the repository lock stayed busy (a restore is running).
         SourceError: the export failed or wrote nothing; staging is unchanged.
         StopRequestedError: ``stop`` was set before the move; staging is unchanged.
+        DiskFullError: the disk filled up (57); the export folder is removed, staging is
+            unchanged (or, if it filled while moving, holds whole files only).
         StagingError: the staging folder cannot be created or written.
     """
     staging = config.staging.dir
@@ -146,6 +162,8 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
         try:
             tmp = Path(tempfile.mkdtemp(prefix=EXPORT_DIR_PREFIX, dir=staging))
         except OSError as exc:
+            if _no_space(exc):
+                raise DiskFullError(key="export", path=str(staging)) from exc
             raise StagingError(path=str(staging), detail=exc.strerror or str(exc)) from exc
         try:
             log.info("staging.export.start", full=full, source=source.name,
@@ -167,6 +185,12 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             removed: list[str] = []
             if full and outcome.expected is not None:
                 removed = _remove_gone(staging, outcome.expected)
+        except (AipError, OSError) as exc:
+            # The packager reports a full disk as an unwritable output (36), staging as a
+            # staging error (59): both are the disk, and the operator's fix is to free space.
+            if isinstance(exc, StopRequestedError) or not _no_space(exc):
+                raise
+            raise DiskFullError(key="export", path=str(staging)) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     result = StagingResult(full=full, updated_after=updated_after, staged=tuple(moved),
