@@ -33,6 +33,7 @@ from typing import Protocol
 
 import structlog
 
+from daemon import faultpoints
 from daemon.config import Config
 from daemon.errors import StopRequestedError
 from daemon.locks import Lock, LockName
@@ -189,6 +190,7 @@ def run_cycle(config: Config, *, source: Source | None = None, clock: Clock | No
         try:
             staged = export_to_staging(config, source, updated_after=plan.updated_after,
                                        stop=stop)
+            faultpoints.checkpoint("export.staged")
             mirrored = run_mirror(config, stop=stop, target=target,
                                   lock_wait=wait_mirror, now=clock.now())
         except StopRequestedError:

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from aip import cli as aip_cli
 from aip import constants as C
 from aip.errors import UsageError
+from daemon import faultpoints
 from daemon.config import Config, load_config
 from daemon.errors import StopRequestedError
 
@@ -433,6 +434,8 @@ def add_daemon_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The crash tests' hook (daemon/faultpoints.py): read here, at the entry point, only.
+    faultpoints.arm(os.environ.get(f"{C.ENV_PREFIX}TEST_CRASH_AT"))
     return aip_cli.run(argv, extra=add_daemon_commands)
 
 

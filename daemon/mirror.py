@@ -34,6 +34,7 @@ import structlog
 
 from aip import constants as C
 from aip.files import Digests, copy_hashing, is_temp_name
+from daemon import faultpoints
 from daemon.config import Config
 from daemon.errors import (
     DownloadChecksumError,
@@ -385,6 +386,7 @@ class _Run:
             version_key=versioned_key(f.key, f.sha256) if self.versioning == "keys" else None,
             etag=head.etag, part_size=head.part_size)
         self.state.record_upload(record, self.run_id)
+        faultpoints.checkpoint("upload.recorded")
         with self._lock:
             self.uploaded.append(f.key)
             self.bytes += result.bytes_sent
@@ -600,6 +602,7 @@ def _commit(config: Config, state: StateDB, target: Target, run: _Run,
     created = now or datetime.now(UTC)
     inventory = build_inventory(new_snapshot_id(created), created, target.display_url, mode,
                                 entries)
+    faultpoints.checkpoint("snapshot.write")
     write_inventory(target, inventory)
     state.record_snapshot(SnapshotRecord(inventory.id, created.isoformat(),
                                          inventory.object_count, inventory.total_size, digest),

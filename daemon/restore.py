@@ -49,6 +49,7 @@ from aip import constants as C
 from aip.errors import AipError, PackageValidationError, Problem, UsageError
 from aip.files import Digests, sha256_file
 from aip.model import check_handle, package_file_name
+from daemon import faultpoints
 from daemon.config import Config
 from daemon.errors import (
     LockedError,
@@ -483,6 +484,7 @@ class _Fetcher:
                 self.reused += 1
         else:
             digests = self._download(entry, dest)
+            faultpoints.checkpoint("restore.downloaded")
             with self._lock:
                 self.downloaded += 1
                 self.bytes += digests.size

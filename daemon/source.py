@@ -41,6 +41,7 @@ import structlog
 from aip import constants as C
 from aip.files import is_temp_name
 from aip.model import package_file_name
+from daemon import faultpoints
 from daemon.config import Config
 from daemon.errors import SourceError, StopRequestedError
 from daemon.targets.base import StopFlag
@@ -236,12 +237,14 @@ class EmbeddedSource:
 
         def check_stop(_: Progress) -> None:
             # The packager reports after each package: the safe point to abandon the export.
+            faultpoints.checkpoint("export.package")
             if stop is not None and stop.is_set():
                 raise StopRequestedError(what="the export finished")
 
+        watched = stop is not None or faultpoints.armed("export.package")
         repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
         try:
-            result = export(repo, request, progress=check_stop if stop is not None else None)
+            result = export(repo, request, progress=check_stop if watched else None)
         finally:
             repo.close()
         written = []
@@ -274,6 +277,7 @@ class EmbeddedSource:
             recursive=spec.recursive, parent=spec.parent, identifier=spec.identifier,
             config=self._config.aip.ingest)
         repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+        faultpoints.watch_inserts(repo.engine, "restore.ingest")
         try:
             report = ingester.ingest(repo, request)
         finally:
