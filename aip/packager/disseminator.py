@@ -541,6 +541,11 @@ def export(repo: Repository, request: ExportRequest, *,
                     result.skipped.append((pkg.handle, "not authorised"))
                     continue
                 if pkg.type == C.TYPE_ITEM:
+                    if _unchanged(tx, pkg.id, request.options):
+                        # Before the prefetch, which looks ahead for changed items: asked
+                        # for an unchanged one it would look again for each.
+                        result.unchanged.append(pkg.handle)
+                        continue
                     _prefetch(tx, packages, index - 1, request.options, skipped)
                 if pkg.type == C.TYPE_ITEM and processes is not None:
                     item = _item_for_export(tx, pkg, ctx, request.options, person.id)
