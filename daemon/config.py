@@ -241,6 +241,7 @@ class TargetConfig:
 # --- [restore] --------------------------------------------------------------------------------
 DEFAULT_RESTORE_MODE: Final = "restore"
 DEFAULT_RESTORE_LOCK_TIMEOUT: Final = 3_600
+DEFAULT_RESTORE_KEEP_WORK_DAYS: Final = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +250,16 @@ class RestoreConfig:
 
     ``lock_timeout``: seconds a restore waits for the repository lock (held by a running
     export) before it gives up with exit code 44; the downloads happen before the wait.
+    ``keep_work_days``: a failed, stopped or dry-run restore keeps its verified downloads
+    (``work_dir/<snapshot id>/``) for the next run; a restore removes the folders of other
+    snapshots untouched for longer than this (0: every other snapshot's folder).
     """
 
     work_dir: Path | None = None
     mode: Literal["restore", "keep-existing", "replace", "submit"] = DEFAULT_RESTORE_MODE
     skip_if_parent_missing: bool = False
     lock_timeout: int = DEFAULT_RESTORE_LOCK_TIMEOUT
+    keep_work_days: int = DEFAULT_RESTORE_KEEP_WORK_DAYS
 
 
 # --- [log] / [metrics] / [watch] --------------------------------------------------------------

@@ -64,6 +64,7 @@ from daemon.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,
+    is_snapshot_id,
     list_snapshots,
     read_inventory,
     select_snapshot,
@@ -712,6 +713,12 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
              mode=mode, dry_run=request.dry_run, root=root_key, source=source.name,
              target=target.display_url)
     run_dir = config.restore_dir / chosen.id
+    pruned = prune_work_dirs(config.restore_dir, keep=chosen.id,
+                             keep_days=config.restore.keep_work_days, now=time.time())
+    if pruned:
+        log.info("restore.work.pruned", folders=pruned,
+                 detail="downloads of earlier restores of other snapshots, untouched for "
+                        "longer than restore.keep_work_days")
     tree: list[TreeEntry] = []
     stats = DownloadStats()
     try:
@@ -793,6 +800,43 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         raise
     finally:
         structlog.contextvars.unbind_contextvars("restore_id", "handle")
+
+
+#: However small ``keep_work_days``, a folder touched this recently may belong to a restore or
+#: an audit running now, and is left alone.
+_WORK_MIN_AGE = 3600.0
+
+
+def prune_work_dirs(folder: Path, *, keep: str, keep_days: int, now: float) -> list[str]:
+    """Remove the work folders in ``folder`` untouched for more than ``keep_days`` days.
+
+    A failed, stopped or dry-run restore keeps ``<work_dir>/<snapshot id>/`` so that the next
+    restore of that snapshot reuses its verified downloads; nothing else would ever remove
+    them.  Only snapshot folders and audit leftovers are considered; ``keep`` (the snapshot
+    being restored) never is, nor a folder touched in the last hour.  Returns the names
+    removed, sorted.
+    """
+    cutoff = now - max(keep_days * 86_400.0, _WORK_MIN_AGE)
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        ours = is_snapshot_id(name) or name.startswith(f"{C.TEMP_PREFIX}audit-")
+        if name == keep or not ours or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            newest = max([entry.stat(follow_symlinks=False).st_mtime]
+                         + [f.stat(follow_symlinks=False).st_mtime
+                            for f in os.scandir(entry.path)])
+        except OSError:
+            continue
+        if newest < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(name)
+    return sorted(removed)
 
 
 def _ingest_locked(config: Config, source: Source, spec: IngestSpec,

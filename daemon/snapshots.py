@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,6 +203,14 @@ def new_snapshot_id(now: datetime, token: str | None = None) -> str:
         The id.
     """
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token or secrets.token_hex(3)}"
+
+
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]+")
+
+
+def is_snapshot_id(name: str) -> bool:
+    """True when ``name`` has the form ``new_snapshot_id`` gives.  Pure."""
+    return _SNAPSHOT_ID.fullmatch(name) is not None
 
 
 def snapshot_key(snapshot_id: str) -> str:

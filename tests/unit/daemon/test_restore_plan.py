@@ -3,6 +3,7 @@ dry run predicts, the ingest call, DSpace's output, sampling and the metadata ju
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +21,11 @@ from daemon.restore import (
     key_handle,
     parse_at,
     predict,
+    prune_work_dirs,
     resolve_mode,
     walk_tree,
 )
-from daemon.snapshots import InventoryEntry
+from daemon.snapshots import InventoryEntry, is_snapshot_id, new_snapshot_id
 from daemon.source import DSpaceSource, parse_packager_output
 from daemon.targets.base import RemoteObject
 
@@ -222,3 +224,43 @@ def test_judge_head() -> None:
 def test_extent_problems() -> None:
     found = extent_problems({SITE, COLL_A, ITEM_1}, {SITE, COLL_A, "ITEM@1-99.zip"})
     assert [(p.key, p.kind) for p in found] == [(ITEM_1, "not_backed_up")]
+
+
+# --- work folders of earlier restores -----------------------------------------------------------
+def test_snapshot_ids_are_recognised() -> None:
+    assert is_snapshot_id(new_snapshot_id(datetime(2026, 3, 1, 2, 15, tzinfo=UTC)))
+    for name in ("20260301T021500Z", "notes", "20260301T021500Z-ab/..", ".aipsync-tmp-x"):
+        assert not is_snapshot_id(name)
+
+
+def test_old_work_folders_of_other_snapshots_are_removed(tmp_path: Path) -> None:
+    now = 1_800_000_000.0
+    day = 86_400
+
+    def folder(name: str, age_days: float, files: dict[str, float] | None = None) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        for fname, fage in (files or {}).items():
+            (path / fname).write_bytes(b"x")
+            os.utime(path / fname, (now - fage * day, now - fage * day))
+        os.utime(path, (now - age_days * day, now - age_days * day))
+        return path
+
+    old = folder("20260101T000000Z-aaaaaa", 10, {"ITEM@1-4.zip": 10})
+    touched = folder("20260102T000000Z-bbbbbb", 10, {"ITEM@1-5.zip": 1})  # a file is recent
+    current = folder("20260103T000000Z-cccccc", 30)  # the one being restored
+    audit = folder(".aipsync-tmp-audit-x1", 10)  # C.TEMP_PREFIX + "audit-"
+    foreign = folder("keep-me", 30)  # not ours
+    (tmp_path / "20260104T000000Z-dddddd").write_text("a file, not a folder")
+
+    removed = prune_work_dirs(tmp_path, keep=current.name, keep_days=7, now=now)
+
+    assert removed == sorted([old.name, audit.name])
+    assert not old.exists() and not audit.exists()
+    assert touched.is_dir() and current.is_dir() and foreign.is_dir()
+    assert (tmp_path / "20260104T000000Z-dddddd").is_file()
+    # 0 days: every other snapshot's folder, but never one touched in the last hour
+    recent = folder("20260105T000000Z-eeeeee", 0)
+    assert prune_work_dirs(tmp_path, keep=current.name, keep_days=0, now=now) == [touched.name]
+    assert recent.is_dir()
+    assert prune_work_dirs(tmp_path / "absent", keep="x", keep_days=0, now=now) == []
