@@ -33,9 +33,21 @@ def m(tag: str) -> str:
     return f"{{{C.NS_METS}}}{tag}"
 
 
+def _attrib(attrs: Iterable[tuple[str, str | int | None]]) -> dict[str, str]:
+    attrib: dict[str, str] = {}
+    for key, value in attrs:
+        if value is not None:
+            attrib[key] = value if type(value) is str else str(value)
+    return attrib
+
+
 def _el(tag: str, attrs: Iterable[tuple[str, str | int | None]] = (),
-        children: Iterable[Element] = ()) -> Element:
-    el = etree.Element(m(tag), {k: str(v) for k, v in attrs if v is not None})
+        children: Iterable[Element] = (), parent: Element | None = None) -> Element:
+    """A METS element; made in ``parent`` (no copy between documents) when given."""
+    if parent is None:
+        el = etree.Element(m(tag), _attrib(attrs))
+    else:
+        el = etree.SubElement(parent, m(tag), _attrib(attrs))
     for kid in children:
         el.append(kid)
     return el
@@ -77,16 +89,21 @@ def mets_hdr(agents: Sequence[Agent], *, createdate: str | None = None,
     hdr = _el("metsHdr", (("CREATEDATE", createdate), ("LASTMODDATE", lastmoddate)))
     for agent in agents:
         el = _el("agent", (("ROLE", agent.role), ("TYPE", agent.type),
-                           ("OTHERTYPE", agent.othertype)))
+                           ("OTHERTYPE", agent.othertype)), parent=hdr)
         etree.SubElement(el, m("name")).text = agent.name
-        hdr.append(el)
     return hdr
 
 
 def xml_data(content: Element, namespaces: Mapping[str, str] = {},
-             schema_location: str | None = None) -> Element:
-    """``<xmlData>`` declaring ``namespaces`` (and ``xsi:schemaLocation``) around ``content``."""
-    el = etree.Element(m("xmlData"), nsmap=dict(namespaces))
+             schema_location: str | None = None, *, parent: Element | None = None
+             ) -> Element:
+    """``<xmlData>`` declaring ``namespaces`` (and ``xsi:schemaLocation``) around ``content``
+    (made in ``parent`` when given)."""
+    tag = m("xmlData")
+    if parent is None:
+        el = etree.Element(tag, nsmap=dict(namespaces))
+    else:
+        el = etree.SubElement(parent, tag, nsmap=dict(namespaces))
     if schema_location is not None:
         el.set(_SCHEMA_LOCATION, schema_location)
     el.append(content)
@@ -94,10 +111,15 @@ def xml_data(content: Element, namespaces: Mapping[str, str] = {},
 
 
 def md_wrap(label: str, content: Element, *, namespaces: Mapping[str, str] = {},
-            schema_location: str | None = None, mimetype: str | None = None) -> Element:
-    """``<mdWrap MIMETYPE MDTYPE OTHERMDTYPE><xmlData>content</xmlData></mdWrap>``."""
-    wrap = _el("mdWrap", (("MIMETYPE", mimetype), *mdtype_attrs(label)))
-    wrap.append(xml_data(content, namespaces, schema_location))
+            schema_location: str | None = None, mimetype: str | None = None,
+            parent: Element | None = None) -> Element:
+    """``<mdWrap MIMETYPE MDTYPE OTHERMDTYPE><xmlData>content</xmlData></mdWrap>``.
+
+    Built from the outside in, so ``content`` is moved into the tree once (each move walks
+    the subtree to reconcile its namespaces).
+    """
+    wrap = _el("mdWrap", (("MIMETYPE", mimetype), *mdtype_attrs(label)), parent=parent)
+    xml_data(content, namespaces, schema_location, parent=wrap)
     return wrap
 
 
@@ -115,11 +137,13 @@ def md_ref(label: str, href: str, *, mimetype: str | None,
                          *mdtype_attrs(label), ("MIMETYPE", mimetype)))
 
 
-def md_sec(kind: str, sec_id: str, body: Element) -> Element:
-    """A ``dmdSec``/``techMD``/``rightsMD``/``sourceMD``/``digiprovMD`` around ``body``."""
+def md_sec(kind: str, sec_id: str, body: Element | None = None, *,
+           parent: Element | None = None) -> Element:
+    """A ``dmdSec``/``techMD``/``rightsMD``/``sourceMD``/``digiprovMD`` around ``body``
+    (made in ``parent`` when given; without ``body``, empty, for the caller to fill)."""
     if kind not in _MD_SECTION_KINDS:
         raise ValueError(f"not a METS metadata section: {kind!r}")
-    return _el(kind, (("ID", sec_id),), (body,))
+    return _el(kind, (("ID", sec_id),), () if body is None else (body,), parent)
 
 
 def amd_sec(sec_id: str, sections: Iterable[Element] = ()) -> Element:
@@ -145,8 +169,8 @@ def file_el(*, file_id: str, href: str, mimetype: str | None = None, seq: int | 
     el = _el("file", (("ID", file_id), ("MIMETYPE", mimetype), ("SEQ", seq), ("SIZE", size),
                       ("CHECKSUM", checksum), ("CHECKSUMTYPE", checksumtype), ("ADMID", admid),
                       ("GROUPID", groupid)))
-    el.append(_el("FLocat", (("LOCTYPE", loctype), (_XLINK_TYPE, "simple"),
-                             (_XLINK_HREF, href))))
+    _el("FLocat", (("LOCTYPE", loctype), (_XLINK_TYPE, "simple"), (_XLINK_HREF, href)),
+        parent=el)
     return el
 
 

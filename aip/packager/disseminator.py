@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import multiprocessing as mp
 import os
 import time
@@ -41,7 +42,7 @@ from aip.errors import (
     UnauthorizedContentError,
     collect,
 )
-from aip.files import BatchWriter, Hasher, atomic_write
+from aip.files import BatchWriter, atomic_write
 from aip.mets.validate import validate_manifest
 from aip.model import Bitstream, Bundle, EPerson, Group, Item, package_file_name
 from aip.packager.config import DisseminateConfig
@@ -367,19 +368,21 @@ def _copy_entry(store: Assetstore, zf: zipfile.ZipFile, entry: PackageEntry,
     if bs.key is None or bs.size == 0:
         zf.writestr(info, b"", compress_type=zipfile.ZIP_DEFLATED)
         return 0
-    hasher = Hasher()
+    # Only MD5 and size are checked here, so only MD5 is computed (not Hasher's SHA-256 too).
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
     with store.open(bs.key) as src, \
             zf.open(info, "w", force_zip64=bs.size > zipfile.ZIP64_LIMIT) as dst:
         while block := src.read(COPY_BLOCK):
-            hasher.update(block)
+            md5.update(block)
+            size += len(block)
             dst.write(block)
-    digests = hasher.digests()
-    if digests.size != bs.size or (bs.md5 is not None and digests.md5 != bs.md5):
+    found = md5.hexdigest()
+    if size != bs.size or (bs.md5 is not None and found != bs.md5):
         raise AssetstoreCorruptError(
             what=f"bitstream {entry.name} of {handle} (assetstore key {bs.key})",
-            algorithm="MD5/size", expected=f"{bs.md5}/{bs.size}",
-            found=f"{digests.md5}/{digests.size}")
-    return digests.size
+            algorithm="MD5/size", expected=f"{bs.md5}/{bs.size}", found=f"{found}/{size}")
+    return size
 
 
 def write_package(tx: Tx, built: BuiltPackage, path: Path) -> tuple[int, int]:

@@ -61,7 +61,9 @@ object of the package has (the crosswalks add ``AIP-W041`` to ``AIP-W046``).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Sequence
@@ -307,9 +309,9 @@ class _Builder:
         produced: list[str] = []
         for entry in self.cfg.dmd:
             sec_id = self.gensym("dmdSec")
-            body = self._body(entry, subject)
-            if body is not None:
-                self.dmd.append(B.md_sec("dmdSec", sec_id, body))
+            sec = self._section("dmdSec", sec_id, entry, subject, None)
+            if sec is not None:
+                self.dmd.append(sec)
                 produced.append(sec_id)
         return produced
 
@@ -320,29 +322,46 @@ class _Builder:
         if not any(entries for _, entries in kinds):
             return None
         amd_id = self.gensym("amd")
-        sections = []
+        amd = B.amd_sec(amd_id)
         for kind, entries in kinds:
             for entry in entries:
-                sec_id = self.gensym(kind)
-                body = self._body(entry, subject)
-                if body is not None:
-                    sections.append(B.md_sec(kind, sec_id, body))
-        self.amd.append(B.amd_sec(amd_id, sections))
+                self._section(kind, self.gensym(kind), entry, subject, amd)
+        self.amd.append(amd)
         return amd_id
 
-    def _body(self, entry: SectionEntry, subject: _Subject) -> Element | None:
-        """``mdWrap``/``mdRef`` for one configured type, or None when it has nothing to say."""
+    def _section(self, kind: str, sec_id: str, entry: SectionEntry, subject: _Subject,
+                 parent: Element | None) -> Element | None:
+        """The ``kind`` section (in ``parent``, if given) holding the ``mdWrap``/``mdRef`` of
+        one configured type, or None (nothing made) when that type has nothing to say.
+
+        Made from the outside in, so each crosswalk's output is moved between lxml
+        documents once rather than once per enclosing element.
+        """
         info = REGISTRY.get(entry.crosswalk)
         if info is None:  # DSpace: "Cannot find <x> crosswalk plugin"
             raise CrosswalkError(f"Cannot find {entry.crosswalk} crosswalk plugin, either "
                                  "DisseminationCrosswalk or StreamDisseminationCrosswalk")
         if info.stream:
-            return self._stream(entry, subject, info.mimetype)
+            body = self._stream(entry, subject, info.mimetype)
+            if body is None:
+                return None
+            return B.md_sec(kind, sec_id, body, parent=parent)
+        if entry.crosswalk == "METSRIGHTS" and subject.kind not in (C.TYPE_SITE, "TEMPLATE"):
+            # Most objects share a handful of policy sets: copy a section made once (one C
+            # call) instead of building it again.
+            sec = copy.deepcopy(_rights_section(kind, entry.label, subject.policies,
+                                                self.ctx.today))
+            sec.set("ID", sec_id)
+            if parent is not None:
+                parent.append(sec)
+            return sec
         content = self._xml(entry.crosswalk, subject)
         if content is None:
             return None
-        return B.md_wrap(entry.label, content, namespaces=info.namespaces,
-                         schema_location=info.schema_location)
+        sec = B.md_sec(kind, sec_id, parent=parent)
+        B.md_wrap(entry.label, content, namespaces=info.namespaces,
+                  schema_location=info.schema_location, parent=sec)
+        return sec
 
     def _stream(self, entry: SectionEntry, subject: _Subject,
                 mimetype: str | None) -> Element | None:
@@ -444,11 +463,11 @@ class _Builder:
         if body is None:
             return
         info = REGISTRY[C.MD_AIPSYNC]
-        amd_id = self.gensym("amd")
-        sec = B.md_sec("sourceMD", self.gensym("sourceMD"), B.md_wrap(
-            C.MD_AIPSYNC, body, namespaces=info.namespaces,
-            schema_location=info.schema_location))
-        self.amd.append(B.amd_sec(amd_id, (sec,)))
+        amd = B.amd_sec(self.gensym("amd"))
+        sec = B.md_sec("sourceMD", self.gensym("sourceMD"), parent=amd)
+        B.md_wrap(C.MD_AIPSYNC, body, namespaces=info.namespaces,
+                  schema_location=info.schema_location, parent=sec)
+        self.amd.append(amd)
 
     def _extension(self, s: _Subject) -> Extension:
         facts: tuple[PolicyFacts, ...] | None = None
@@ -552,6 +571,18 @@ class _Builder:
                             entries=() if self.ctx.manifest_only else tuple(entries),
                             children=tuple(children), last_modified=last_modified,
                             root=root)
+
+
+@functools.lru_cache(maxsize=256)
+def _rights_section(kind: str, label: str, policies: tuple[ResourcePolicy, ...],
+                    today: dt.date) -> Element:
+    """A METSRights section with an empty ``ID`` (kept first, in the toolkit's attribute
+    order); a prototype to copy, never to put in a tree itself."""
+    info = REGISTRY["METSRIGHTS"]
+    sec = B.md_sec(kind, "")
+    B.md_wrap(label, metsrights.disseminate(policies, today), namespaces=info.namespaces,
+              schema_location=info.schema_location, parent=sec)
+    return sec
 
 
 def _licence(item: Item, crosswalk: str) -> tuple[str, Bitstream] | None:
