@@ -37,6 +37,18 @@ from aip.repository import tables as T
 from aip.repository.store import Repository, Tx
 
 BASE_TIME = dt.datetime(2024, 1, 1, 9, 0, 0)
+#: Seeded items' last-modified times wrap after this many hours (about 2.3 years).
+SEED_SPAN_HOURS = 20_000
+
+
+def item_time(n: int) -> dt.datetime:
+    """The last-modified time of the n-th seeded item.  Pure.
+
+    One hour apart from ``BASE_TIME``, wrapping after ``SEED_SPAN_HOURS``: always in the past,
+    so that ``updatedAfter`` sees seeded items as old (unwrapped, a 100,000-item seed ran
+    into 2035 and every incremental export re-wrote three quarters of it).
+    """
+    return BASE_TIME + dt.timedelta(hours=n % SEED_SPAN_HOURS, seconds=n % 60)
 FLUSH_EVERY = 500
 SEED_SCHEMA = MetadataSchema("seed", "http://aipsync.org/ns/seed/")
 SEED_FIELDS = (
@@ -389,7 +401,7 @@ class _Seeder:
         editors = people["editors"]
         for n in range(opts.items):
             coll_id, _ = collections[n % len(collections)]
-            when = BASE_TIME + dt.timedelta(hours=n, seconds=n % 60)
+            when = item_time(n)
             iid = self.ids.take(tx, T.item)
             handle = self.mint_handle(C.TYPE_ITEM, iid)
             withdrawn = n % 25 == 24
