@@ -31,7 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import ADMIN, PREFIX, PROJECT_ROOT, CliResult, RepoLocation, make_repo, run_cli
+from helpers import (
+    ADMIN,
+    PREFIX,
+    PROJECT_ROOT,
+    CliResult,
+    RepoLocation,
+    make_repo,
+    run_cli,
+    to_toml,
+)
 from proxy import FaultProxy
 
 from aip import cli as aip_cli
@@ -301,26 +310,6 @@ class FaultEnv:
         for tgt in self.opened:
             tgt.close()
         self.opened.clear()
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def to_toml(doc: dict[str, dict[str, Any]]) -> str:
-    lines = []
-    for section, table in doc.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
-        lines.append("")
-    return "\n".join(lines)
 
 
 # --- an injected full disk --------------------------------------------------------------------

@@ -310,3 +310,26 @@ def dangling_references(location: RepoLocation) -> dict[str, list[Any]]:
         if on_disk - keys:
             found["unreferenced_file"] = sorted(on_disk - keys)
     return found
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML value (strings quoted and escaped, lists inline)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def to_toml(doc: dict[str, dict[str, Any]]) -> str:
+    """A configuration file's text: one table per section; keys whose value is None are left
+    out (they take their default)."""
+    lines = []
+    for section, table in doc.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)

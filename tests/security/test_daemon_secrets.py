@@ -39,6 +39,7 @@ from helpers import (
     drop_database,
     make_repo,
     run_console,
+    to_toml,
 )
 
 from aip import constants as C
@@ -56,19 +57,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def toml(doc: dict[str, dict[str, Any]]) -> str:
-    lines = []
-    for section, table in doc.items():
-        lines.append(f"[{section}]")
-        for key, value in table.items():
-            if value is None:
-                continue
-            text = (json.dumps(value) if not isinstance(value, bool)
-                    else str(value).lower())
-            lines.append(f"{key} = {text}")
-    return "\n".join(lines) + "\n"
 
 
 class Scene:
@@ -103,7 +91,7 @@ class Scene:
     def config(self, name: str = "aipsync.toml", mode: int = 0o600,
                **override: dict[str, Any]) -> Path:
         path = self.root / name
-        path.write_text(toml(self.tables(**override)))
+        path.write_text(to_toml(self.tables(**override)))
         path.chmod(mode)
         return path
 
@@ -326,7 +314,7 @@ def test_a_file_without_a_secret_may_be_readable(scene: Scene) -> None:
     doc = scene.tables()
     del doc["target"]["access_key_id"], doc["target"]["secret_access_key"]
     path = scene.root / "public.toml"
-    path.write_text(toml(doc))
+    path.write_text(to_toml(doc))
     path.chmod(0o644)
     run_console("status", "--config", str(path), expect=0)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import ADMIN, PREFIX, RepoLocation, make_repo, run_cli
+from helpers import ADMIN, PREFIX, RepoLocation, make_repo, run_cli, to_toml
 
 from aip.repository import seed as seedmod
 from daemon.config import Config, parse_config
@@ -40,26 +40,6 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(step)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def to_toml(doc: dict[str, dict[str, Any]]) -> str:
-    lines = []
-    for section, table in doc.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
-        lines.append("")
-    return "\n".join(lines)
 
 
 @dataclass
