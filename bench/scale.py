@@ -31,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -41,36 +40,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from s3server import environment, moto_server
+
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
-
-SERVER = textwrap.dedent("""
-    import os, signal, sys, threading
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-    server.start()
-    print("ready", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: done.set())
-    done.wait()
-    os._exit(0)
-""")
-CREDS = {"AWS_ACCESS_KEY_ID": "bench-access-key", "AWS_SECRET_ACCESS_KEY": "bench-secret",
-         "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-         "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIPSYNC_"))}
-    env.update(CREDS)
-    return env
 
 
 def aipsync(*args: str) -> list[str]:
@@ -198,23 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["seed_seconds"] = seeded
     print(f"  {'reused' if seeded is None else f'{seeded:.1f} s'}", flush=True)
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     env = environment()
-    with open(out / "moto.log", "w") as server_err:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env,
-                                  stdout=subprocess.PIPE, stderr=server_err, text=True)
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise SystemExit("moto server did not start; see moto.log")
-        import boto3
-        from botocore.config import Config as BotoConfig
-
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
-                          config=BotoConfig(s3={"addressing_style": "path"}))
+    with moto_server(out / "moto.log", env) as server:
+        endpoint = server.endpoint
+        s3 = server.client()
         s3.create_bucket(Bucket="scale")
         config = out / "aipsync.toml"
         config.write_text(textwrap.dedent(f"""\
@@ -288,13 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(first=first, incremental=second, noop=third, bucket_objects=objects,
                        repository_bytes=sum(p.stat().st_size for p in repo.rglob("*")
                                             if p.is_file()))
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
     (out / f"scale-{args.items}.json").write_text(json.dumps(figures, indent=1))
     print(f"\n{args.items} items, moto S3 in its own process on 127.0.0.1, transfers "
