@@ -329,15 +329,20 @@ class S3Target:
         return TargetError(detail=name, **fields)
 
     def _call(self, operation: str, key: str, fn: Callable[[], _T], *,
-              version_id: str | None = None) -> _T:
-        """Run one S3 call with retries for transient errors only."""
+              version_id: str | None = None,
+              check: Callable[[_T], UploadVerifyError | None] | None = None) -> _T:
+        """Run one S3 call with retries for transient errors only.
+
+        ``check`` judges a response: an error it returns is retried like a transient one
+        (same attempts, same back-off) and raised once they are used up.
+        """
         from botocore import exceptions as bx
 
         attempt = 0
         while True:
             attempt += 1
             try:
-                return fn()
+                result = fn()
             except (bx.ClientError, bx.BotoCoreError, ConnectionError, TimeoutError) as exc:
                 error = self._translate(exc, operation, key, attempt, version_id)
                 if not error.retryable or attempt >= self._max_attempts:
@@ -350,6 +355,16 @@ class S3Target:
                 log.warning("target.retry", operation=operation, key=key, attempt=attempt,
                             delay_s=round(delay, 3), error=str(error))
                 self._sleep(delay)
+                continue
+            problem = check(result) if check is not None else None
+            if problem is None:
+                return result
+            log.warning("target.upload.mismatch", operation=operation, key=key,
+                        attempt=attempt, error=str(problem),
+                        detail="the store kept other bytes than were sent")
+            if attempt >= self._max_attempts:
+                raise problem
+            self._sleep(backoff_delay(attempt))
 
     def _write_args(self) -> dict[str, Any]:
         """Storage class, encryption and Object Lock arguments of every write."""
@@ -383,27 +398,20 @@ class S3Target:
 
         A store that checks ``Content-MD5`` refuses changed bytes with BadDigest (retried by
         ``_call``); one that does not (moto, some S3-compatible stores) keeps them, and its
-        ETag then is not the MD5 we sent: that is retried here the same way, and never taken
-        for a good upload.  Without an MD5 ETag (``verify_uploads = "head"``, SSE-KMS) the
+        ETag then is not the MD5 we sent: ``_call`` retries that too, within the same
+        attempts, and it is never taken for a good upload.  Without an MD5 ETag (``verify_uploads = "head"``, SSE-KMS) the
         store's ``Content-MD5`` check is the guard.
 
         Raises:
             UploadVerifyError: every attempt came back with another ETag.
         """
-        attempt = 0
-        while True:
-            attempt += 1
-            resp = self._call(operation, key, fn)
+        def check(resp: dict[str, Any]) -> UploadVerifyError | None:
             etag = str(resp.get("ETag", "")).strip('"')
             if not self._etag_is_md5 or etag == md5:
-                return resp
-            log.warning("target.upload.mismatch", operation=operation, key=key,
-                        attempt=attempt, expected=md5, found=etag,
-                        detail="the store kept other bytes than were sent")
-            if attempt >= self._max_attempts:
-                raise UploadVerifyError(what=key, algorithm="ETag (MD5)", expected=md5,
-                                        found=etag)
-            self._sleep(backoff_delay(attempt))
+                return None
+            return UploadVerifyError(what=key, algorithm="ETag (MD5)", expected=md5, found=etag)
+
+        return self._call(operation, key, fn, check=check)
 
     # --- versioning ---------------------------------------------------------------------------
     def bucket_versioning(self) -> bool:
