@@ -399,8 +399,8 @@ class S3Target:
         A store that checks ``Content-MD5`` refuses changed bytes with BadDigest (retried by
         ``_call``); one that does not (moto, some S3-compatible stores) keeps them, and its
         ETag then is not the MD5 we sent: ``_call`` retries that too, within the same
-        attempts, and it is never taken for a good upload.  Without an MD5 ETag (``verify_uploads = "head"``, SSE-KMS) the
-        store's ``Content-MD5`` check is the guard.
+        attempts, and it is never taken for a good upload.  Without an MD5 ETag
+        (``verify_uploads = "head"``, SSE-KMS) the store's ``Content-MD5`` check is the guard.
 
         Raises:
             UploadVerifyError: every attempt came back with another ETag.
