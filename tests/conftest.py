@@ -5,6 +5,7 @@
   is a real HTTP endpoint, never mocked calls.  ``s3_bucket`` makes a fresh bucket per test.
 - ``pg_url`` is the PostgreSQL URL from ``AIPSYNC_TEST_PG_URL`` (set by ``.ci/run``) when a
   server answers there; tests that need it are skipped otherwise.
+- ``all_log_levels`` lets every log level through for ``structlog.testing.capture_logs``.
 """
 
 from __future__ import annotations
@@ -145,3 +146,19 @@ def _no_thread_leaks() -> Iterator[None]:
         thread.join(timeout=5)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads left running: {still}"
+
+
+@pytest.fixture
+def all_log_levels() -> Iterator[None]:
+    """Let every level through structlog's filter (other tests may have left it at warning),
+    so ``structlog.testing.capture_logs`` sees info events; restored afterwards."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

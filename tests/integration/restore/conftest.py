@@ -44,19 +44,3 @@ def s3_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv
 @pytest.fixture
 def folder_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
     yield from _env(request, "folder", tmp_path)
-
-
-@pytest.fixture
-def all_log_levels() -> Iterator[None]:
-    """Let every level through structlog's filter (other tests may have left it at warning),
-    so ``structlog.testing.capture_logs`` sees info events; restored afterwards."""
-    import logging
-
-    import structlog
-
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)

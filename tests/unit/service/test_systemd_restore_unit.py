@@ -10,21 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from unit_files import DAEMON_UNIT, RESTORE_UNIT, unit_settings
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-UNIT = REPO_ROOT / "systemd" / "aipsync-restore@.service"
-DAEMON_UNIT = REPO_ROOT / "systemd" / "aipsync.service"
-
-
-def settings(path: Path) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        found.setdefault(key, []).append(value)
-    return found
+UNIT = RESTORE_UNIT
 
 
 def _tool(name: str) -> str:
@@ -40,7 +28,7 @@ def _tool(name: str) -> str:
 def test_systemd_analyze_verify_passes_with_nothing_on_stderr(tmp_path: Path,
                                                               name: str) -> None:
     analyze = _tool("systemd-analyze")
-    exec_start = settings(UNIT)["ExecStart"][0]
+    exec_start = unit_settings(UNIT)["ExecStart"][0]
     binary = exec_start.split()[0]
     stand_in = tmp_path / "bin" / "aipsync"
     stand_in.parent.mkdir()
@@ -70,7 +58,7 @@ def test_the_instance_name_is_the_escaped_handle(handle: str, instance: str) -> 
 
 
 def test_unit_runs_the_restore_of_the_unescaped_handle() -> None:
-    s = settings(UNIT)
+    s = unit_settings(UNIT)
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(UNIT.read_text())
     assert set(parser.sections()) == {"Unit", "Service"}  # a template started on demand
@@ -83,7 +71,7 @@ def test_unit_runs_the_restore_of_the_unescaped_handle() -> None:
     assert s["TimeoutStartSec"] == ["infinity"]
     assert {int(c) for c in s["SuccessExitStatus"][0].split()} == {1, 100, 101}
     # the same user, folders and hardening as the daemon, so the two share the lock files
-    daemon = settings(DAEMON_UNIT)
+    daemon = unit_settings(DAEMON_UNIT)
     for key in ("User", "Group", "UMask", "StateDirectory", "ReadWritePaths", "ProtectSystem",
                 "NoNewPrivileges", "PrivateTmp", "ProtectHome", "CapabilityBoundingSet",
                 "RestrictAddressFamilies", "SystemCallFilter", "EnvironmentFile"):

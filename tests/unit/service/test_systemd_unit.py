@@ -11,24 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from unit_files import DAEMON_UNIT, REPO_ROOT, unit_settings
 
 from aip import constants as C
 from daemon.config import load_config
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-UNIT = REPO_ROOT / "systemd" / "aipsync.service"
-
-
-def unit_settings() -> dict[str, list[str]]:
-    """Every ``Key=value`` of the unit, by key (keys may repeat)."""
-    settings: dict[str, list[str]] = {}
-    for raw in UNIT.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        settings.setdefault(key, []).append(value)
-    return settings
+UNIT = DAEMON_UNIT
 
 
 def test_systemd_analyze_verify_passes_with_nothing_on_stderr(tmp_path: Path) -> None:
@@ -37,7 +25,7 @@ def test_systemd_analyze_verify_passes_with_nothing_on_stderr(tmp_path: Path) ->
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     # verify checks that ExecStart's binary exists: point it at a stand-in in tmp_path,
     # keeping everything else (and the file name) as shipped.
-    exec_start = unit_settings()["ExecStart"][0]
+    exec_start = unit_settings(UNIT)["ExecStart"][0]
     binary = exec_start.split()[0]
     stand_in = tmp_path / "bin" / "aipsync"
     stand_in.parent.mkdir()
@@ -54,7 +42,7 @@ def test_systemd_analyze_verify_passes_with_nothing_on_stderr(tmp_path: Path) ->
 
 
 def test_unit_settings_the_service_relies_on() -> None:
-    s = unit_settings()
+    s = unit_settings(UNIT)
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read_string(UNIT.read_text())
     assert set(parser.sections()) == {"Unit", "Service", "Install"}
@@ -74,7 +62,7 @@ def test_unit_settings_the_service_relies_on() -> None:
 
 def test_read_write_paths_cover_the_example_configuration() -> None:
     example = load_config(REPO_ROOT / "config.example.toml")
-    writable = [Path(p.lstrip("-")) for v in unit_settings()["ReadWritePaths"]
+    writable = [Path(p.lstrip("-")) for v in unit_settings(UNIT)["ReadWritePaths"]
                 for p in v.split()]
     for folder in (example.staging.dir, example.state.dir, example.repository.path):
         assert folder is not None
