@@ -26,6 +26,22 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(C.TEMP_PREFIX)
 
 
+#: The errors that mean "the disk (or the user's quota) is full".
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, is ENOSPC or EDQUOT."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def fsync_dir(path: Path) -> None:
     """fsync a directory so a rename inside it survives a crash (no-op where unsupported)."""
     try:

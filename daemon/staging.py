@@ -20,7 +20,6 @@ it only drops out of the next snapshot.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ import structlog
 
 from aip import constants as C
 from aip.errors import AipError
-from aip.files import fsync_dir
+from aip.files import fsync_dir, is_disk_full
 from daemon.config import Config
 from daemon.errors import DiskFullError, SourceError, StagingError, StopRequestedError
 from daemon.locks import Lock, LockName
@@ -93,18 +92,6 @@ def clean_export_leftovers(staging_dir: Path) -> int:
     return removed
 
 
-def _no_space(exc: BaseException) -> bool:
-    """True when ``exc``, or an exception it was raised from, is ENOSPC or EDQUOT."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -162,7 +149,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
         try:
             tmp = Path(tempfile.mkdtemp(prefix=EXPORT_DIR_PREFIX, dir=staging))
         except OSError as exc:
-            if _no_space(exc):
+            if is_disk_full(exc):
                 raise DiskFullError(key="export", path=str(staging)) from exc
             raise StagingError(path=str(staging), detail=exc.strerror or str(exc)) from exc
         try:
@@ -188,7 +175,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
         except (AipError, OSError) as exc:
             # The packager reports a full disk as an unwritable output (36), staging as a
             # staging error (59): both are the disk, and the operator's fix is to free space.
-            if isinstance(exc, StopRequestedError) or not _no_space(exc):
+            if isinstance(exc, StopRequestedError) or not is_disk_full(exc):
                 raise
             raise DiskFullError(key="export", path=str(staging)) from exc
         finally:

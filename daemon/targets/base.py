@@ -18,7 +18,6 @@ credential.
 
 from __future__ import annotations
 
-import errno
 import os
 import random
 import threading
@@ -33,7 +32,7 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from aip import constants as C
-from aip.files import Digests, Hasher, fsync_dir
+from aip.files import Digests, Hasher, fsync_dir, is_disk_full
 from daemon.errors import (
     DiskFullError,
     DownloadChecksumError,
@@ -481,7 +480,7 @@ def download_resumable(*, key: str, dest: Path, sha256: str, size: int | None,
             log.warning("download.retry", key=key, attempt=attempt, error=str(exc))
             sleep(backoff_delay(attempt))
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
+            if is_disk_full(exc):
                 part.unlink(missing_ok=True)
                 raise DiskFullError(key=key, path=str(dest)) from exc
             raise DownloadError(key=key, path=str(dest),

@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from aip import constants as C
-from aip.files import Digests, Hasher, atomic_write, fsync_dir, is_temp_name
+from aip.files import Digests, Hasher, atomic_write, fsync_dir, is_disk_full, is_temp_name
 from daemon.errors import (
     PreconditionFailedError,
     SourceChangedError,
@@ -129,7 +129,7 @@ class FolderTarget:
         if isinstance(exc, PermissionError) or exc.errno in (errno.EROFS, errno.EACCES):
             return TargetPermanentError(target=self._display, operation=operation, key=key,
                                         detail=detail)
-        if exc.errno == errno.ENOSPC:
+        if is_disk_full(exc):
             return TargetError(target=self._display, operation=operation, key=key,
                                detail="no space left in the target folder")
         return TargetError(target=self._display, operation=operation, key=key, detail=detail)
