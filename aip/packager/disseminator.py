@@ -72,6 +72,9 @@ PREFETCH_ITEMS = 200
 #: wait for them (bounds memory: each holds one built manifest).
 WRITE_THREADS = 2
 MAX_INFLIGHT = 8
+#: Item packages sent to a worker process in one task (one pickled context and one
+#: round trip per batch instead of per item).
+ITEMS_PER_TASK = 16
 #: Worker processes for item packages: used from this many items up, at most MAX_WORKERS.
 PARALLEL_MIN_ITEMS = 64
 MAX_WORKERS = 4
@@ -519,24 +522,48 @@ def export(repo: Repository, request: ExportRequest, *,
         items = sum(1 for p in packages if p.type == C.TYPE_ITEM)
         workers = _worker_count(request.workers, items)
         processes = _process_pool(workers) if workers > 1 else None
-        inflight: deque[tuple[int, PlannedPackage, Future[tuple[str | None, int, int]]]] = (
-            deque())
+        inflight: deque[_InFlight] = deque()
         limit = MAX_INFLIGHT * max(1, workers)
+        in_flight_packages = 0
+        task = _ItemTask(ctx=replace(ctx, stream_reader=None),
+                         include=None if request.options.bundles.is_everything
+                         else request.options.bundles,
+                         validate=request.options.validate,
+                         manifest_only=request.options.manifest_only,
+                         assetstore=tx.assetstore.root)
+        pending: list[tuple[int, PlannedPackage, Item]] = []
+
+        def send() -> None:
+            """Send the pending item packages to a worker process as one task."""
+            nonlocal in_flight_packages
+            if not pending or processes is None:
+                return
+            job = replace(task, items=tuple(i for _, _, i in pending),
+                          paths=tuple(p.path for _, p, _ in pending))
+            inflight.append((tuple((i, p) for i, p, _ in pending),
+                             processes.submit(_work_items, job)))
+            in_flight_packages += len(pending)
+            pending.clear()
 
         def settle(keep: int) -> None:
-            nonlocal done_bytes
+            nonlocal done_bytes, in_flight_packages
+            if keep == 0:
+                send()
             while len(inflight) > keep:
-                index, pkg, future = inflight.popleft()
-                tmp, size, copied = future.result()
-                if tmp is not None:  # written by a worker process: take it into the batch
-                    output.adopt(Path(tmp), pkg.path, size)
-                result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle, size))
-                result.bytes_in += copied
-                if pkg.type == C.TYPE_ITEM:  # the planned total counts item bitstreams
-                    done_bytes += copied
-                if progress is not None:
-                    progress(Progress(index, len(packages), done_bytes, total_bytes,
-                                      pkg.handle))
+                members, future = inflight.popleft()
+                in_flight_packages -= len(members)
+                for (index, pkg), (tmp, size, copied) in zip(members, future.result(),
+                                                             strict=True):
+                    if tmp is not None:  # written by a worker process: take it in the batch
+                        output.adopt(Path(tmp), pkg.path, size)
+                    result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle,
+                                                         size))
+                    result.bytes_in += copied
+                    if pkg.type == C.TYPE_ITEM:  # the planned total counts item bitstreams
+                        done_bytes += copied
+                    if progress is not None:
+                        progress(Progress(index, len(packages), done_bytes, total_bytes,
+                                          pkg.handle))
 
         try:
             for index, pkg in enumerate(packages, 1):
@@ -555,14 +582,11 @@ def export(repo: Repository, request: ExportRequest, *,
                     if item is None:
                         result.unchanged.append(pkg.handle)
                         continue
-                    job = _ItemJob(item=item, path=pkg.path, ctx=replace(ctx, stream_reader=None),
-                                   include=None if request.options.bundles.is_everything
-                                   else request.options.bundles,
-                                   validate=request.options.validate,
-                                   manifest_only=request.options.manifest_only,
-                                   assetstore=tx.assetstore.root)
-                    inflight.append((index, pkg, processes.submit(_work_item, job)))
+                    pending.append((index, pkg, item))
+                    if len(pending) >= ITEMS_PER_TASK:
+                        send()
                 else:
+                    send()  # keep plan order: items gathered so far go first
                     built = build_package(tx, pkg, ctx, request.options, person.id)
                     if built is None:
                         result.unchanged.append(pkg.handle)
@@ -571,11 +595,12 @@ def export(repo: Repository, request: ExportRequest, *,
                         _validate(built, pkg.path)
                     # Zip writing (deflate, file I/O) runs on worker threads while this
                     # thread builds the next manifests; results are settled in plan order.
-                    inflight.append((index, pkg, threads.submit(
+                    inflight.append((((index, pkg),), threads.submit(
                         _write_one, tx, output, pkg, built, request.options.manifest_only)))
+                    in_flight_packages += 1
                 settle(limit)
-                if len(output.pending) + len(inflight) >= BATCH_FILES or \
-                        output.bytes_pending >= BATCH_BYTES:
+                if len(output.pending) + in_flight_packages + len(pending) >= BATCH_FILES \
+                        or output.bytes_pending >= BATCH_BYTES:
                     settle(0)
                     _commit(output)
             settle(0)
@@ -595,9 +620,15 @@ def export(repo: Repository, request: ExportRequest, *,
     return result
 
 
+_Written = tuple[str | None, int, int]
+#: Packages handed to a thread or a worker process (with their plan index), and the future
+#: of their (temp path or None, size, bitstream bytes copied), in the same order.
+_InFlight = tuple[tuple[tuple[int, PlannedPackage], ...], Future[list[_Written]]]
+
+
 def _write_one(tx: Tx, output: BatchWriter, pkg: PlannedPackage, built: BuiltPackage,
-               manifest_only: bool) -> tuple[str | None, int, int]:
-    """Write one package under a temp name (worker thread); (None, size, bytes copied)."""
+               manifest_only: bool) -> list[_Written]:
+    """Write one package under a temp name (worker thread); [(None, size, bytes copied)]."""
     try:
         with output.create(pkg.path) as out:
             if manifest_only:
@@ -608,45 +639,54 @@ def _write_one(tx: Tx, output: BatchWriter, pkg: PlannedPackage, built: BuiltPac
             size = out.tell()
     except OSError as exc:
         raise OutputError(path=str(pkg.path), detail=exc.strerror or str(exc)) from exc
-    return None, size, copied
+    return [(None, size, copied)]
 
 
 # -- parallel item packages (worker processes) -------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class _ItemJob:
-    """Everything a worker process needs to build, validate and write one item package."""
+class _ItemTask:
+    """Everything a worker process needs to build, validate and write some item packages."""
 
-    item: Item
-    path: Path
     ctx: BuildContext
     include: BundleFilter | None
     validate: bool
     manifest_only: bool
     assetstore: Path
+    items: tuple[Item, ...] = ()
+    paths: tuple[Path, ...] = ()
 
 
-def _work_item(job: _ItemJob) -> tuple[str | None, int, int]:
-    """Build, validate and write one item package under a temp name (in a worker process).
+def _work_items(task: _ItemTask) -> list[_Written]:
+    """Build, validate and write item packages under temp names (in a worker process).
 
-    Returns (temp path, size, bitstream bytes copied); the parent renames it in its batch.
+    Returns (temp path, size, bitstream bytes copied) of each, in order; the parent renames
+    them in its batch.  On an error, the temp files this task wrote are removed.
     """
-    ctx = replace(job.ctx, stream_reader=_AssetReader(job.assetstore))
-    built = build_item_package(job.item, ctx, job.include)
-    if job.validate:
-        _validate(built, job.path)
+    ctx = replace(task.ctx, stream_reader=_AssetReader(task.assetstore))
+    store = Assetstore(task.assetstore)
     writer = BatchWriter()
+    done: list[_Written] = []
     try:
-        with writer.create(job.path) as out:
-            if job.manifest_only:
-                out.write(built.manifest)
-                copied = 0
-            else:
-                copied = write_zip(Assetstore(job.assetstore), built, out)
-            size = out.tell()
-    except OSError as exc:
-        raise OutputError(path=str(job.path), detail=exc.strerror or str(exc)) from exc
-    tmp, _ = writer.pending[0]
-    return str(tmp), size, copied
+        for item, path in zip(task.items, task.paths, strict=True):
+            built = build_item_package(item, ctx, task.include)
+            if task.validate:
+                _validate(built, path)
+            try:
+                with writer.create(path) as out:
+                    if task.manifest_only:
+                        out.write(built.manifest)
+                        copied = 0
+                    else:
+                        copied = write_zip(store, built, out)
+                    size = out.tell()
+            except OSError as exc:
+                raise OutputError(path=str(path), detail=exc.strerror or str(exc)) from exc
+            tmp, _ = writer.pending[-1]
+            done.append((str(tmp), size, copied))
+    except BaseException:
+        writer.abort()
+        raise
+    return done
 
 
 def _worker_count(requested: int, items: int) -> int:
@@ -667,21 +707,21 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def _discard(inflight: deque[tuple[int, PlannedPackage,
-                                   Future[tuple[str | None, int, int]]]]) -> None:
+def _discard(inflight: deque[_InFlight]) -> None:
     """After a failure: stop queued work and remove temp files workers already wrote."""
-    for _, _, future in inflight:
+    for _, future in inflight:
         future.cancel()
-    for _, _, future in inflight:
+    for _, future in inflight:
         if future.cancelled():
             continue
         try:
-            tmp, _, _ = future.result()
+            written = future.result()
         except BaseException:
             continue
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        for tmp, _, _ in written:
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
 
 def _commit(output: BatchWriter) -> None:
