@@ -100,7 +100,7 @@ class Assetstore:
         tmp = final.parent / f"{C.TEMP_PREFIX}{key}"
         hasher = Hasher()
         try:
-            with open(tmp, "wb") as out:
+            with _create(tmp) as out:
                 while True:
                     block = src.read(block_size)
                     if not block:
@@ -145,6 +145,7 @@ class Assetstore:
 
         ``with_temp`` also removes a half-written temp file of the same key (recovery).
         """
+        folders: set[Path] = set()
         for key in keys:
             path = self.path(key)
             with contextlib.suppress(FileNotFoundError):
@@ -153,6 +154,21 @@ class Assetstore:
                 for temp in path.parent.glob(f"{C.TEMP_PREFIX}{key}*"):
                     with contextlib.suppress(FileNotFoundError):
                         temp.unlink()
+            folders.add(path.parent)
+        self._prune(folders)
+
+    def _prune(self, folders: Iterable[Path]) -> None:
+        """Remove the folders (and their parents below the root) that are now empty, so a
+        rolled-back restore leaves no trace; a folder still holding anything stays."""
+        for folder in sorted(folders, reverse=True):
+            for level in (folder, folder.parent):
+                if level == self.root or self.root not in level.parents:
+                    break
+                try:
+                    level.rmdir()
+                except OSError:  # not empty (or already gone): leave it and its parent
+                    break
+                self._made.discard(level)
 
     def iter_keys(self) -> Iterator[str]:
         """Every stored key (for audits and garbage collection)."""
@@ -186,6 +202,16 @@ class Assetstore:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.iterdir() if p.name.startswith(JOURNAL_PREFIX))
+
+
+def _create(tmp: Path) -> BinaryIO:
+    """Open a new temp file for writing; its folder is made again if a rollback elsewhere
+    removed it (emptied) since this store made it."""
+    try:
+        return open(tmp, "wb")
+    except FileNotFoundError:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return open(tmp, "wb")
 
 
 class Journal:

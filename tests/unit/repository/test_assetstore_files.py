@@ -105,3 +105,36 @@ def test_delete_sync_and_temp_clean_up(tmp_path: Path) -> None:
     store.delete([gone.key, "feedfacefeedface"])  # missing keys are fine
     assert store.remove_temp_files() == 1
     assert [p.name for p in _all_files(tmp_path)] == [kept.key]
+
+
+def test_delete_removes_folders_it_empties_and_keeps_the_others(tmp_path: Path) -> None:
+    store = Assetstore(tmp_path / "as")
+    kept = store.write(io.BytesIO(b"kept"))
+    # A new folder for the next keys (as after KEYS_PER_FOLDER keys).
+    store._folder_uses = 10**9
+    gone = [store.write(io.BytesIO(b"gone")).key for _ in range(3)]
+    assert store.path(gone[0]).parent != store.path(kept.key).parent
+    store.delete(gone)
+    assert _all_files(store.root) == [store.path(kept.key)]
+    assert sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*")
+                  if p.is_dir()) == [kept.key[:2], f"{kept.key[:2]}/{kept.key[2:4]}"]
+    # The store still writes into a folder it had made and a rollback removed.
+    store._folder = gone[0][:4]
+    store._folder_uses = 0
+    again = store.write(io.BytesIO(b"again"))
+    assert store.path(again.key).read_bytes() == b"again"
+
+
+def test_a_rolled_back_restore_leaves_no_empty_folder(tmp_path: Path) -> None:
+    """The transaction's files are removed at rollback, and so are the folders they made."""
+    from aip.repository.setup import initialise
+    from aip.repository.store import Repository
+
+    repo = Repository.open(tmp_path / "repo", create=True)
+    initialise(repo, handle_prefix="123456789", admin_email="admin@example.org")
+    before = sorted(p for p in repo.assetstore.root.rglob("*"))
+    with pytest.raises(RuntimeError), repo.transaction() as tx:
+        for _ in range(3):
+            tx.assetstore.write(io.BytesIO(b"x"), tx.journal)
+        raise RuntimeError("the ingest failed")
+    assert sorted(p for p in repo.assetstore.root.rglob("*")) == before
