@@ -148,21 +148,26 @@ def _xsd_problems(schema: etree.XMLSchema, doc: Element, code: str,
     return [Problem(code, f"{what}: {e.message}", path=f"line {e.line}") for e in errors]
 
 
-_METS_ONLY = etree.XPath(
-    "descendant-or-self::m:*[not(ancestor::m:xmlData or ancestor::m:binData "
-    "or ancestor::m:FContent)]", namespaces={"m": C.NS_METS})
+_METS_ANY = f"{{{C.NS_METS}}}*"
+_WRAPPED_METS = etree.XPath(
+    "descendant-or-self::m:xmlData//m:* | descendant-or-self::m:binData//m:* "
+    "| descendant-or-self::m:FContent//m:*", namespaces={"m": C.NS_METS})
 
 
 def _mets_elements(root: Element) -> list[Element]:
     """METS elements of the document, not descending into wrapped metadata or content.
 
-    One compiled XPath (evaluated in C) instead of a Python walk over every node.
-    Contents of ``xmlData`` are skipped even when they land in the METS namespace (DSpace's
-    un-namespaced DSPACE-ROLES does, once re-read).
+    Walked in C (``iter`` with a namespace filter); the contents of ``xmlData``, ``binData``
+    and ``FContent`` that land in the METS namespace (DSpace's un-namespaced DSPACE-ROLES
+    does, once re-read) are found by one XPath and left out.
     """
-    found = _METS_ONLY(root)
-    assert isinstance(found, list)
-    return [el for el in found if isinstance(el, etree._Element)]
+    wrapped = _WRAPPED_METS(root)
+    assert isinstance(wrapped, list)
+    elements = list(root.iter(_METS_ANY))
+    if not wrapped:
+        return elements
+    skip = set(wrapped)
+    return [el for el in elements if el not in skip]
 
 
 #: IDREF attribute -> element kinds it may point at (METS 1.12.1 usage by DSpace AIPs).
@@ -179,14 +184,15 @@ def structural_problems(root: Element) -> list[Problem]:
     problems: list[Problem] = []
     kinds: dict[str, str] = {}
     elements = list(_mets_elements(root))
-    prefix_len = len(C.NS_METS) + 2
+    prefix = f"{{{C.NS_METS}}}"
+    prefix_len = len(prefix)
     for el in elements:
         ident = el.get("ID")
         if ident is None:
             continue
         tag = el.tag
         kind = tag[prefix_len:] if isinstance(tag, str) and tag.startswith(
-            f"{{{C.NS_METS}}}") else etree.QName(el).localname
+            prefix) else etree.QName(el).localname
         if ident in kinds:
             problems.append(Problem("AIP-E040", f"duplicate ID {ident!r} ({kind})",
                                     path=f"line {el.sourceline}"))
@@ -199,6 +205,8 @@ def structural_problems(root: Element) -> list[Problem]:
                 continue
             for ref in value.split():
                 target = kinds.get(ref)
+                if target in allowed:
+                    continue
                 where = f"line {el.sourceline}"
                 name = etree.QName(el).localname
                 if target is None:
