@@ -402,6 +402,12 @@ class StateDB:
         with self._tx() as conn:
             return conn.execute(sql, tuple(params)).fetchall()
 
+    def _each(self, sql: str, params: Iterable[Any] = ()) -> Iterator[sqlite3.Row]:
+        """Rows one at a time, for whole-table reads (never all rows as Row objects at once);
+        holds the lock until the caller has read them all."""
+        with self._tx() as conn:
+            yield from conn.execute(sql, tuple(params))
+
     @property
     def schema_version(self) -> int:
         """The schema version of the open file."""
@@ -492,7 +498,7 @@ class StateDB:
         """Every staged file's cached stat key and digests, by file name."""
         return {r["name"]: CachedHash(r["name"], r["size"], r["mtime_ns"], r["inode"],
                                       r["sha256"], r["md5"])
-                for r in self._rows("SELECT * FROM staged_files")}
+                for r in self._each("SELECT * FROM staged_files")}
 
     def record_hashes(self, rows: Iterable[CachedHash]) -> None:
         """Store digests for staged files (one transaction)."""
@@ -511,7 +517,7 @@ class StateDB:
     # --- remote objects -----------------------------------------------------------------------
     def remote_records(self) -> dict[str, RemoteRecord]:
         """The last upload under each key."""
-        return {r["key"]: _remote(r) for r in self._rows("SELECT * FROM remote_objects")}
+        return {r["key"]: _remote(r) for r in self._each("SELECT * FROM remote_objects")}
 
     def remote_record(self, key: str) -> RemoteRecord | None:
         """The last upload under ``key``, or None."""

@@ -10,7 +10,7 @@ from daemon.targets.base import versioned_key
 
 
 def staged(name: str, sha: str, size: int = 10) -> StagedFile:
-    return StagedFile(name, Path("/staging") / name, size, 1, 2, sha, "m" + sha)
+    return StagedFile(name, Path("/staging"), size, 1, 2, sha, "m" + sha)
 
 
 def remote(name: str, sha: str, size: int = 10, version_id: str | None = None) -> RemoteRecord:
