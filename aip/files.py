@@ -237,7 +237,11 @@ class BatchWriter:
                     os.close(fd)
         done = []
         for tmp, final in self.pending:
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError as exc:  # name the file that failed, not its temp name
+                exc.filename, exc.filename2 = str(final), None
+                raise
             done.append(final)
         for folder in {final.parent for _, final in self.pending}:
             fsync_dir(folder)

@@ -554,8 +554,7 @@ def export(repo: Repository, request: ExportRequest, *,
                 in_flight_packages -= len(members)
                 for (index, pkg), (tmp, size, copied) in zip(members, future.result(),
                                                              strict=True):
-                    if tmp is not None:  # written by a worker process: take it in the batch
-                        output.adopt(Path(tmp), pkg.path, size)
+                    output.adopt(Path(tmp), pkg.path, size)  # in plan order
                     result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle,
                                                          size))
                     result.bytes_in += copied
@@ -596,7 +595,7 @@ def export(repo: Repository, request: ExportRequest, *,
                     # Zip writing (deflate, file I/O) runs on worker threads while this
                     # thread builds the next manifests; results are settled in plan order.
                     inflight.append((((index, pkg),), threads.submit(
-                        _write_one, tx, output, pkg, built, request.options.manifest_only)))
+                        _write_one, tx.assetstore, pkg, built, request.options.manifest_only)))
                     in_flight_packages += 1
                 settle(limit)
                 if len(output.pending) + in_flight_packages + len(pending) >= BATCH_FILES \
@@ -620,26 +619,36 @@ def export(repo: Repository, request: ExportRequest, *,
     return result
 
 
-_Written = tuple[str | None, int, int]
+_Written = tuple[str, int, int]
 #: Packages handed to a thread or a worker process (with their plan index), and the future
-#: of their (temp path or None, size, bitstream bytes copied), in the same order.
+#: of their (temp path, size, bitstream bytes copied), in the same order.
 _InFlight = tuple[tuple[tuple[int, PlannedPackage], ...], Future[list[_Written]]]
 
 
-def _write_one(tx: Tx, output: BatchWriter, pkg: PlannedPackage, built: BuiltPackage,
-               manifest_only: bool) -> list[_Written]:
-    """Write one package under a temp name (worker thread); [(None, size, bytes copied)]."""
+def _write_temp(store: Assetstore, built: BuiltPackage, path: Path,
+                manifest_only: bool) -> _Written:
+    """Write one package under a temp name beside ``path``: (temp path, size, bitstream
+    bytes copied).  The export takes it into its batch in plan order (so the batch gives
+    names parents first); on an error no temp file is left."""
+    writer = BatchWriter()
     try:
-        with output.create(pkg.path) as out:
+        with writer.create(path) as out:
             if manifest_only:
                 out.write(built.manifest)
                 copied = 0
             else:
-                copied = write_zip(tx.assetstore, built, out)
+                copied = write_zip(store, built, out)
             size = out.tell()
     except OSError as exc:
-        raise OutputError(path=str(pkg.path), detail=exc.strerror or str(exc)) from exc
-    return [(None, size, copied)]
+        raise OutputError(path=str(path), detail=exc.strerror or str(exc)) from exc
+    tmp, _ = writer.pending[-1]
+    return str(tmp), size, copied
+
+
+def _write_one(store: Assetstore, pkg: PlannedPackage, built: BuiltPackage,
+               manifest_only: bool) -> list[_Written]:
+    """Write one package under a temp name (on a worker thread)."""
+    return [_write_temp(store, built, pkg.path, manifest_only)]
 
 
 # -- parallel item packages (worker processes) -------------------------------------------------
@@ -664,27 +673,17 @@ def _work_items(task: _ItemTask) -> list[_Written]:
     """
     ctx = replace(task.ctx, stream_reader=_AssetReader(task.assetstore))
     store = Assetstore(task.assetstore)
-    writer = BatchWriter()
     done: list[_Written] = []
     try:
         for item, path in zip(task.items, task.paths, strict=True):
             built = build_item_package(item, ctx, task.include)
             if task.validate:
                 _validate(built, path)
-            try:
-                with writer.create(path) as out:
-                    if task.manifest_only:
-                        out.write(built.manifest)
-                        copied = 0
-                    else:
-                        copied = write_zip(store, built, out)
-                    size = out.tell()
-            except OSError as exc:
-                raise OutputError(path=str(path), detail=exc.strerror or str(exc)) from exc
-            tmp, _ = writer.pending[-1]
-            done.append((str(tmp), size, copied))
+            done.append(_write_temp(store, built, path, task.manifest_only))
     except BaseException:
-        writer.abort()
+        for tmp, _, _ in done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
     return done
 
@@ -719,16 +718,16 @@ def _discard(inflight: deque[_InFlight]) -> None:
         except BaseException:
             continue
         for tmp, _, _ in written:
-            if tmp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def _commit(output: BatchWriter) -> None:
     try:
         output.commit()
     except OSError as exc:
-        raise OutputError(path=str(output.pending[0][1] if output.pending else "?"),
+        failed = exc.filename if isinstance(exc.filename, str) else None
+        raise OutputError(path=failed or str(output.pending[0][1] if output.pending else "?"),
                           detail=exc.strerror or str(exc)) from exc
 
 
