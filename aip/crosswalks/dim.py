@@ -23,12 +23,21 @@ Rules (DSpace ``XSLTDisseminationCrosswalk.createDIM``/``createField`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from lxml import etree
 
 from aip import constants as C
-from aip.crosswalks._xml import Element, children, expect_root, text_of, xml_safe
+from aip.crosswalks._xml import (
+    Element,
+    children,
+    escape_attr,
+    expect_root,
+    fragment,
+    leaf,
+    text_of,
+    xml_safe,
+)
 from aip.errors import CrosswalkError, Problem
 from aip.model import Confidence, MetadataValue, Site, handle_uri
 
@@ -86,13 +95,32 @@ def confidence_value(text: str | None) -> int:
         return int(Confidence.NOVALUE)
 
 
+#: One ``dim:field``: schema, element, qualifier, value, language, authority, confidence.
+Field = tuple[str, str, str | None, str | None, str | None, str | None, int]
+
+
+def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
+    """``<dim:dim dspaceType=…>`` holding ``fields`` in order: the tree ``add_field`` builds
+    (same attributes, order and text), written as text and parsed once (``_xml.fragment``)."""
+    parts = [f'<dim:dim xmlns:dim="{C.NS_DIM}" dspaceType="{escape_attr(dspace_type)}">']
+    for schema, element, qualifier, value, language, authority, confidence in fields:
+        attrs = f' mdschema="{escape_attr(schema)}" element="{escape_attr(element)}"'
+        if qualifier:
+            attrs += f' qualifier="{escape_attr(qualifier)}"'
+        if language is not None:
+            attrs += f' lang="{escape_attr(language)}"'
+        if authority is not None:
+            attrs += (f' authority="{escape_attr(authority)}"'
+                      f' confidence="{confidence_text(confidence)}"')
+        parts.append(leaf("dim:field", value, attrs))
+    parts.append("</dim:dim>")
+    return fragment("".join(parts))
+
+
 def disseminate(values: Sequence[MetadataValue], dspace_type: str = C.TYPE_ITEM) -> Element:
     """Every value, in order, as a ``<dim:dim dspaceType=…>`` (items, template items)."""
-    root = new_root(dspace_type)
-    for v in values:
-        add_field(root, v.schema, v.element, v.qualifier, v.value, language=v.language,
-                  authority=v.authority, confidence=v.confidence)
-    return root
+    return from_fields(dspace_type, ((v.schema, v.element, v.qualifier, v.value, v.language,
+                                      v.authority, v.confidence) for v in values))
 
 
 def container_fields(obj_type: str) -> tuple[tuple[str, str | None], ...]:
@@ -201,8 +229,18 @@ def ingest_container(root: Element, obj_type: str,
 
 
 __all__ = [
-    "add_field", "confidence_text",
-    "confidence_value", "container_fields", "disseminate", "disseminate_container",
-    "disseminate_site", "dspace_type", "first_values", "ingest",
-    "ingest_container", "new_root",
+    "Field",
+    "add_field",
+    "confidence_text",
+    "confidence_value",
+    "container_fields",
+    "disseminate",
+    "disseminate_container",
+    "disseminate_site",
+    "dspace_type",
+    "first_values",
+    "from_fields",
+    "ingest",
+    "ingest_container",
+    "new_root",
 ]

