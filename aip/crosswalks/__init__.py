@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aip.crosswalks import dim, extension, metsrights, mods, premis, roles, techmd
-from aip.crosswalks._xml import xml_safe
+from aip.xmltext import xml_safe
 
 
 @dataclass(frozen=True, slots=True)

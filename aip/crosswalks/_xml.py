@@ -1,101 +1,20 @@
 """Small XML helpers shared by the crosswalks (private to ``aip.crosswalks``).
 
-Owns: making text safe for XML 1.0, reading an element's text, matching elements by local
-name, and the ``CrosswalkError`` shorthand; and the text route for building fixed-shape
-sections fast: ``escape_text``/``escape_attr``, ``leaf`` and ``fragment`` (the section is
-written as compact XML text and parsed once, in C, instead of being built element by element:
-a tenth of the time, the same tree).  Must not know any metadata format.
+Owns: reading an element's text, matching elements by local name, appending a safe child
+(``sub``), and the ``CrosswalkError`` shorthand (the text route is ``aip.xmltext``).  Must
+not know any metadata format.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from lxml import etree
 
 from aip.errors import CrosswalkError
+from aip.xmltext import xml_safe
 
 Element = etree._Element
-
-# XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
-_ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_safe(value: str) -> str:
-    """``value`` without the characters XML 1.0 cannot carry.
-
-    DSpace drops them silently too (``XSLTDisseminationCrosswalk.checkedString``,
-    ``MODSDisseminationCrosswalk.checkedString``); everything else is kept exactly.
-    """
-    if value.isascii() and value.isprintable():  # the common case, checked in C
-        return value
-    return _ILLEGAL_XML.sub("", value)
-
-
-# -- the text route -----------------------------------------------------------------------------
-#: Marks an element whose text is the empty string: parsed, ``<a></a>`` has no text at all
-#: (``None``, written ``<a/>``), while a built element given ``""`` keeps it (written
-#: ``<a></a>``); ``fragment`` gives marked elements their ``""`` back.
-_EMPTY_MARK = "aipsync-empty-text"
-_FRAGMENT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                   remove_blank_text=False, collect_ids=False)
-
-
-def escape_text(value: str) -> str:
-    """``value`` made XML-safe and escaped for element content (a carriage return written
-    ``&#13;``: a parser would turn a bare one into a line feed)."""
-    value = xml_safe(value)
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    if "\r" in value:
-        value = value.replace("\r", "&#13;")
-    return value
-
-
-_ATTR_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;",
-                 "\n": "&#10;", "\r": "&#13;"}
-_ATTR_SPECIAL = re.compile('[&<>"\t\n\r]')
-
-
-def escape_attr(value: str) -> str:
-    """``value`` made XML-safe and escaped for a double-quoted attribute (tabs and line ends
-    as character references, which attribute normalisation leaves alone)."""
-    value = xml_safe(value)
-    if _ATTR_SPECIAL.search(value) is None:
-        return value
-    return _ATTR_SPECIAL.sub(lambda m: _ATTR_ESCAPES[m.group()], value)
-
-
-def leaf(tag: str, value: str | None, attrs: str = "") -> str:
-    """One element as text: ``tag`` (prefixed), ``attrs`` already written (`` a="v"``), and
-    ``value`` as its text (``None``: no text)."""
-    if value is None:
-        return f"<{tag}{attrs}/>"
-    value = escape_text(value)
-    if not value:
-        return f'<{tag}{attrs} {_EMPTY_MARK}=""/>'
-    return f"<{tag}{attrs}>{value}</{tag}>"
-
-
-def fragment(text: str) -> Element:
-    """Parse a section written as text (its root declares the namespaces it uses).
-
-    The tree is the one the element-by-element route builds: same elements, attributes in
-    the same order, same text (``leaf``'s empty texts restored), no whitespace.
-    """
-    root = etree.fromstring(text, _FRAGMENT_PARSER)
-    if _EMPTY_MARK in text:  # a value may hold the mark's name too: then nothing is marked
-        for el in root.iter():
-            if _EMPTY_MARK in el.attrib:
-                del el.attrib[_EMPTY_MARK]
-                el.text = ""
-    return root
-
 
 def text_of(element: Element) -> str:
     """The character data of ``element`` and its descendants (comments and PIs excluded)."""

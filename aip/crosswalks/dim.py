@@ -28,18 +28,10 @@ from collections.abc import Iterable, Sequence
 from lxml import etree
 
 from aip import constants as C
-from aip.crosswalks._xml import (
-    Element,
-    children,
-    escape_attr,
-    expect_root,
-    fragment,
-    leaf,
-    text_of,
-    xml_safe,
-)
+from aip.crosswalks._xml import Element, children, expect_root, text_of
 from aip.errors import CrosswalkError, Problem
 from aip.model import Confidence, MetadataValue, Site, handle_uri
+from aip.xmltext import escape_attr, leaf, parse, xml_safe
 
 _NAMESPACES: dict[str, str] = {"dim": C.NS_DIM}
 _SCHEMA_LOCATION: str | None = None  # DSpace publishes no schema for DIM
@@ -101,7 +93,7 @@ Field = tuple[str, str, str | None, str | None, str | None, str | None, int]
 
 def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
     """``<dim:dim dspaceType=…>`` holding ``fields`` in order: the tree ``add_field`` builds
-    (same attributes, order and text), written as text and parsed once (``_xml.fragment``)."""
+    (same attributes, order and text), written as text and parsed once (``aip.xmltext.parse``)."""
     parts = [f'<dim:dim xmlns:dim="{C.NS_DIM}" dspaceType="{escape_attr(dspace_type)}">']
     for schema, element, qualifier, value, language, authority, confidence in fields:
         attrs = f' mdschema="{escape_attr(schema)}" element="{escape_attr(element)}"'
@@ -114,7 +106,7 @@ def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
                       f' confidence="{confidence_text(confidence)}"')
         parts.append(leaf("dim:field", value, attrs))
     parts.append("</dim:dim>")
-    return fragment("".join(parts))
+    return parse("".join(parts))
 
 
 def disseminate(values: Sequence[MetadataValue], dspace_type: str = C.TYPE_ITEM) -> Element:

@@ -24,22 +24,11 @@ from dataclasses import dataclass
 from lxml import etree
 
 from aip import constants as C
-from aip.crosswalks._xml import (
-    Element,
-    children,
-    escape_attr,
-    escape_text,
-    expect_root,
-    fragment,
-    leaf,
-    local,
-    namespace,
-    text_of,
-    xml_safe,
-)
+from aip.crosswalks._xml import Element, children, expect_root, local, namespace, text_of
 from aip.crosswalks.dim import first_values
 from aip.errors import Problem
 from aip.model import MetadataValue, Site
+from aip.xmltext import escape_attr, escape_text, leaf, parse, xml_safe
 
 _NAMESPACES: dict[str, str] = {"mods": C.NS_MODS, "xlink": C.NS_XLINK}
 _SCHEMA_LOCATION: str | None = f"{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}"
@@ -223,7 +212,7 @@ def _text(t: _T, value: str | None) -> str:
 def disseminate(values: Sequence[MetadataValue]) -> Element:
     """An item's (or template item's) MODS: one element per mapped value, in value order.
 
-    Written as text and parsed once (``_xml.fragment``); the same tree as ``_add`` builds.
+    Written as text and parsed once (``aip.xmltext.parse``); the same tree as ``_add`` builds.
     """
     parts = [_ROOT_TEXT]
     for v in values:
@@ -231,7 +220,7 @@ def disseminate(values: Sequence[MetadataValue]) -> Element:
         if template is not None:  # DSpace logs "No MODS mapping for …" and skips
             parts.append(_text(template, v.value))
     parts.append("</mods:mods>")
-    return fragment("".join(parts))
+    return parse("".join(parts))
 
 
 def disseminate_container(obj_type: str, handle: str, metadata: Sequence[MetadataValue],

@@ -12,8 +12,9 @@ from lxml import etree
 
 from aip import constants as C
 from aip.crosswalks import dim, mods, premis, techmd
-from aip.crosswalks._xml import _EMPTY_MARK, sub
+from aip.crosswalks._xml import sub
 from aip.model import Bitstream, BitstreamFormat, Confidence, MetadataValue
+from aip.xmltext import EMPTY_MARK as _EMPTY_MARK
 
 #: Anything a Python string may hold, weighted towards what needs escaping or dropping.
 _pieces = st.text(st.characters(codec=None), max_size=3) | st.sampled_from(
