@@ -45,9 +45,16 @@ def xml_safe(value: str) -> str:
     return _ILLEGAL_XML.sub("", value)
 
 
+#: A character that is not printable ASCII, or is markup: the value needs a closer look.
+_PLAIN_TEXT = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x7e]")
+_PLAIN_ATTR = re.compile("[^\x20\x21\x23-\x25\x27-\x3b\x3d\x3f-\x7e]")
+
+
 def escape_text(value: str) -> str:
     """``value`` made XML-safe and escaped for element content (a carriage return written
     ``&#13;``: a parser would turn a bare one into a line feed)."""
+    if _PLAIN_TEXT.search(value) is None:  # printable ASCII without markup: as it is
+        return value
     value = xml_safe(value)
     if "&" in value:
         value = value.replace("&", "&amp;")
@@ -68,6 +75,8 @@ _ATTR_SPECIAL = re.compile('[&<>"\t\n\r]')
 def escape_attr(value: str) -> str:
     """``value`` made XML-safe and escaped for a double-quoted attribute (tabs and line ends
     as character references, which attribute normalisation leaves alone)."""
+    if _PLAIN_ATTR.search(value) is None:  # printable ASCII without markup: as it is
+        return value
     value = xml_safe(value)
     if _ATTR_SPECIAL.search(value) is None:
         return value
@@ -100,15 +109,23 @@ def parse(text: str) -> Element:
     return root
 
 
-_EMPTY_PAIR = re.compile(r"<([^\s/>]+)([^<>]*)></\1>")
+_EMPTY_TEXT = etree.XPath('descendant-or-self::*[text()=""]')
 
 
 def element_text(element: Element) -> str:
     """A built element as compact text for ``parse``/``embed`` (empty texts marked)."""
-    text = etree.tostring(element, encoding="unicode")
-    if "></" in text:
-        text = _EMPTY_PAIR.sub(lambda m: f'<{m.group(1)}{m.group(2)} {EMPTY_MARK}=""/>', text)
-    return text
+    found = _EMPTY_TEXT(element)
+    assert isinstance(found, list)
+    empties = [el for el in found if isinstance(el, etree._Element)]
+    for el in empties:
+        el.text = None
+        el.set(EMPTY_MARK, "")
+    try:
+        return etree.tostring(element, encoding="unicode")
+    finally:
+        for el in empties:
+            del el.attrib[EMPTY_MARK]
+            el.text = ""
 
 
 _NS_DECL = re.compile(r' xmlns(?::([^\s=]+))?="([^"]*)"')

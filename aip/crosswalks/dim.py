@@ -93,7 +93,12 @@ Field = tuple[str, str, str | None, str | None, str | None, str | None, int]
 
 def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
     """``<dim:dim dspaceType=…>`` holding ``fields`` in order: the tree ``add_field`` builds
-    (same attributes, order and text), written as text and parsed once (``aip.xmltext.parse``)."""
+    (same attributes, order and text), written as text and parsed once."""
+    return parse(fields_text(dspace_type, fields))
+
+
+def fields_text(dspace_type: str, fields: Iterable[Field]) -> str:
+    """``from_fields`` as text (``aip.xmltext``), for the METS builder to place."""
     parts = [f'<dim:dim xmlns:dim="{C.NS_DIM}" dspaceType="{escape_attr(dspace_type)}">']
     for schema, element, qualifier, value, language, authority, confidence in fields:
         attrs = f' mdschema="{escape_attr(schema)}" element="{escape_attr(element)}"'
@@ -106,12 +111,17 @@ def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
                       f' confidence="{confidence_text(confidence)}"')
         parts.append(leaf("dim:field", value, attrs))
     parts.append("</dim:dim>")
-    return parse("".join(parts))
+    return "".join(parts)
 
 
 def disseminate(values: Sequence[MetadataValue], dspace_type: str = C.TYPE_ITEM) -> Element:
     """Every value, in order, as a ``<dim:dim dspaceType=…>`` (items, template items)."""
-    return from_fields(dspace_type, ((v.schema, v.element, v.qualifier, v.value, v.language,
+    return parse(disseminate_text(values, dspace_type))
+
+
+def disseminate_text(values: Sequence[MetadataValue], dspace_type: str = C.TYPE_ITEM) -> str:
+    """``disseminate`` as text (``aip.xmltext``)."""
+    return fields_text(dspace_type, ((v.schema, v.element, v.qualifier, v.value, v.language,
                                       v.authority, v.confidence) for v in values))
 
 
@@ -229,7 +239,9 @@ __all__ = [
     "disseminate",
     "disseminate_container",
     "disseminate_site",
+    "disseminate_text",
     "dspace_type",
+    "fields_text",
     "first_values",
     "from_fields",
     "ingest",

@@ -210,17 +210,19 @@ def _text(t: _T, value: str | None) -> str:
 
 
 def disseminate(values: Sequence[MetadataValue]) -> Element:
-    """An item's (or template item's) MODS: one element per mapped value, in value order.
+    """An item's (or template item's) MODS: one element per mapped value, in value order."""
+    return parse(disseminate_text(values))
 
-    Written as text and parsed once (``aip.xmltext.parse``); the same tree as ``_add`` builds.
-    """
+
+def disseminate_text(values: Sequence[MetadataValue]) -> str:
+    """``disseminate`` as text (``aip.xmltext``); the same tree as ``_add`` builds."""
     parts = [_ROOT_TEXT]
     for v in values:
         template = _MODS_MAP.get(v.field)
         if template is not None:  # DSpace logs "No MODS mapping for …" and skips
             parts.append(_text(template, v.value))
     parts.append("</mods:mods>")
-    return parse("".join(parts))
+    return "".join(parts)
 
 
 def disseminate_container(obj_type: str, handle: str, metadata: Sequence[MetadataValue],
@@ -330,4 +332,4 @@ def ingest_container(root: Element, obj_type: str,
 
 
 __all__ = ["disseminate", "disseminate_container",
-           "disseminate_site", "ingest", "ingest_container", "new_root"]
+           "disseminate_site", "disseminate_text", "ingest", "ingest_container", "new_root"]

@@ -126,8 +126,18 @@ def disseminate_item(item: Item) -> Element:
     return dim.from_fields(C.TYPE_ITEM, _dc_fields(item_fields(item)))
 
 
+def item_text(item: Item) -> str:
+    """``disseminate_item`` as text (``aip.xmltext``)."""
+    return dim.fields_text(C.TYPE_ITEM, _dc_fields(item_fields(item)))
+
+
 def disseminate_bitstream(bitstream: Bitstream) -> Element:
     return dim.from_fields(C.TYPE_BITSTREAM, _dc_fields(bitstream_fields(bitstream)))
+
+
+def bitstream_text(bitstream: Bitstream) -> str:
+    """``disseminate_bitstream`` as text (``aip.xmltext``)."""
+    return dim.fields_text(C.TYPE_BITSTREAM, _dc_fields(bitstream_fields(bitstream)))
 
 
 def disseminate_collection(collection: Collection) -> Element:
@@ -241,6 +251,19 @@ def _bitstream(dc: list[tuple[str, str]], warn: Callable[[str], None]) -> Bitstr
                          user_format_description=got.get("format"), format=fmt)
 
 
-__all__ = ["BitstreamTech", "ContainerTech", "ItemTech", "Tech", "bitstream_fields",
-           "disseminate_bitstream", "disseminate_collection", "disseminate_community",
-           "disseminate_item", "disseminate_site", "ingest", "item_fields"]
+__all__ = [
+    "BitstreamTech",
+    "ContainerTech",
+    "ItemTech",
+    "Tech",
+    "bitstream_fields",
+    "bitstream_text",
+    "disseminate_bitstream",
+    "disseminate_collection",
+    "disseminate_community",
+    "disseminate_item",
+    "disseminate_site",
+    "ingest",
+    "item_fields",
+    "item_text",
+]

@@ -61,7 +61,6 @@ object of the package has (the crosswalks add ``AIP-W041`` to ``AIP-W046``).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
 import posixpath
@@ -292,10 +291,10 @@ class _Builder:
         self.handle = handle
         self.include_bundle = include_bundle or (lambda _name: True)
         self.counter = 0
-        self.dmd: list[Element] = []
-        self.amd: list[Element] = []
-        self.file_groups: list[Element] = []
-        self.pending_streams: list[tuple[Element, Bitstream]] = []
+        self.dmd: list[B.Node] = []
+        self.amd: list[B.Node] = []
+        self.file_groups: list[B.Node] = []
+        self.pending_streams: list[tuple[B.Node, Bitstream]] = []
         self.metsrights_on = any(e.crosswalk == "METSRIGHTS" for e in self.cfg.rightsMD)
         self.facts: list[tuple[str, Extension]] = []
 
@@ -330,7 +329,7 @@ class _Builder:
         return amd_id
 
     def _section(self, kind: str, sec_id: str, entry: SectionEntry, subject: _Subject,
-                 parent: Element | None) -> Element | None:
+                 parent: B.Node | None) -> B.Node | None:
         """The ``kind`` section (in ``parent``, if given) holding the ``mdWrap``/``mdRef`` of
         one configured type, or None (nothing made) when that type has nothing to say.
 
@@ -347,13 +346,10 @@ class _Builder:
                 return None
             return B.md_sec(kind, sec_id, body, parent=parent)
         if entry.crosswalk == "METSRIGHTS" and subject.kind not in (C.TYPE_SITE, "TEMPLATE"):
-            # Most objects share a handful of policy sets: copy a section made once (one C
-            # call) instead of building it again.
-            sec = copy.deepcopy(_rights_section(kind, entry.label, subject.policies,
-                                                self.ctx.today))
-            sec.set("ID", sec_id)
-            if parent is not None:
-                parent.append(sec)
+            # Most objects share a handful of policy sets: their mdWrap is written once.
+            sec = B.md_sec(kind, sec_id, parent=parent)
+            sec.append(B.Section(_rights_wrap(entry.label, subject.policies, self.ctx.today),
+                                 fitted=True))
             return sec
         content = self._xml(entry.crosswalk, subject)
         if content is None:
@@ -364,7 +360,7 @@ class _Builder:
         return sec
 
     def _stream(self, entry: SectionEntry, subject: _Subject,
-                mimetype: str | None) -> Element | None:
+                mimetype: str | None) -> B.Node | None:
         if subject.kind != C.TYPE_ITEM or subject.item is None:
             return None
         found = _licence(subject.item, entry.crosswalk)
@@ -388,7 +384,7 @@ class _Builder:
             self.pending_streams.append((ref, bitstream))
         return ref
 
-    def _xml(self, name: str, s: _Subject) -> Element | None:
+    def _xml(self, name: str, s: _Subject) -> B.Content | None:
         ctx = self.ctx
         kind = s.kind
         if name in ("DIM", "MODS"):
@@ -396,7 +392,7 @@ class _Builder:
         if name == "PREMIS":
             if kind != C.TYPE_BITSTREAM or s.bitstream is None:
                 return None
-            return premis.disseminate(s.bitstream, self._premis_url(s.bitstream))
+            return premis.disseminate_text(s.bitstream, self._premis_url(s.bitstream))
         if name == "DSPACE-ROLES":
             if kind not in (C.TYPE_SITE, C.TYPE_COMMUNITY, C.TYPE_COLLECTION):
                 return None
@@ -410,11 +406,12 @@ class _Builder:
             return self._techmd(s)
         return None
 
-    def _descriptive(self, name: str, s: _Subject) -> Element | None:
+    def _descriptive(self, name: str, s: _Subject) -> B.Content | None:
         prefix = self.ctx.handle_canonical_prefix
         if s.kind in (C.TYPE_ITEM, "TEMPLATE"):
             values = s.item.metadata if s.item is not None else s.values
-            return dim.disseminate(values) if name == "DIM" else mods.disseminate(values)
+            return (dim.disseminate_text(values) if name == "DIM"
+                    else mods.disseminate_text(values))
         container = s.community or s.collection
         if container is not None:
             if name == "DIM":
@@ -427,11 +424,11 @@ class _Builder:
             return mods.disseminate_site(s.site, prefix)
         return None
 
-    def _techmd(self, s: _Subject) -> Element | None:
+    def _techmd(self, s: _Subject) -> B.Content | None:
         if s.kind == C.TYPE_BITSTREAM and s.bitstream is not None:
-            return techmd.disseminate_bitstream(s.bitstream)
+            return techmd.bitstream_text(s.bitstream)
         if s.kind == C.TYPE_ITEM and s.item is not None:
-            return techmd.disseminate_item(s.item)
+            return techmd.item_text(s.item)
         if s.kind == C.TYPE_COLLECTION and s.collection is not None:
             return techmd.disseminate_collection(s.collection)
         if s.kind == C.TYPE_COMMUNITY and s.community is not None:
@@ -510,7 +507,7 @@ class _Builder:
         return f"{base}/bitstream/{self.handle}/{bitstream.sequence_id}/{name}"
 
     # ---- structure ---------------------------------------------------------------------
-    def child_div(self, child_type: str, handle: str) -> tuple[Element, ChildPointer]:
+    def child_div(self, child_type: str, handle: str) -> tuple[B.Node, ChildPointer]:
         check_handle(handle)
         div_id = self.gensym("div")
         ext = C.MANIFEST_ONLY_EXTENSION if self.ctx.manifest_only else C.PACKAGE_EXTENSION
@@ -520,7 +517,7 @@ class _Builder:
             B.mptr(ptr_id=self.gensym("mptr"), loctype=C.LOCTYPE_URL, href=href)))
         return div, ChildPointer(type=child_type, handle=handle, href=href)
 
-    def parent_struct_map(self, parent: str | None) -> Element | None:
+    def parent_struct_map(self, parent: str | None) -> B.Node | None:
         if parent is None:
             return None
         check_handle(parent)
@@ -532,7 +529,7 @@ class _Builder:
                                 children=(B.mptr(ptr_id=ptr_id, loctype=C.LOCTYPE_HANDLE,
                                                  href=parent),)),))
 
-    def logo(self, logo: Bitstream) -> tuple[Element, PackageEntry]:
+    def logo(self, logo: Bitstream) -> tuple[B.Node, PackageEntry]:
         """The LOGO fileGrp's file and the logo's entry (no SEQ/ADMID/GROUPID, no amdSec)."""
         file_id = self.gensym(C.LOGO_ENTRY_PREFIX)
         entry = logo_entry_name(logo)
@@ -543,8 +540,8 @@ class _Builder:
         self.file_groups.append(B.file_grp(use=C.FILEGRP_LOGO, files=(file,)))
         return B.fptr(file_id), PackageEntry(name=entry, bitstream=logo, item_time=False)
 
-    def finish(self, main_div: Element, struct_id: str, extra_structs: Sequence[Element | None],
-               obj_type: str, handle: str, hdr: Element,
+    def finish(self, main_div: B.Node, struct_id: str, extra_structs: Sequence[B.Node | None],
+               obj_type: str, handle: str, hdr: B.Node,
                entries: Sequence[PackageEntry], children: Sequence[ChildPointer],
                last_modified: dt.datetime | None, registry: Registry | None = None
                ) -> BuiltPackage:
@@ -566,23 +563,21 @@ class _Builder:
         for sm in extra_structs:
             if sm is not None:
                 root.append(sm)
-        return BuiltPackage(type=obj_type, handle=handle, manifest=B.serialize(root),
+        tree = B.to_tree(root)
+        return BuiltPackage(type=obj_type, handle=handle, manifest=B.serialize(tree),
                             extra_entries=tuple(extras),
                             entries=() if self.ctx.manifest_only else tuple(entries),
                             children=tuple(children), last_modified=last_modified,
-                            root=root)
+                            root=tree)
 
 
 @functools.lru_cache(maxsize=256)
-def _rights_section(kind: str, label: str, policies: tuple[ResourcePolicy, ...],
-                    today: dt.date) -> Element:
-    """A METSRights section with an empty ``ID`` (kept first, in the toolkit's attribute
-    order); a prototype to copy, never to put in a tree itself."""
+def _rights_wrap(label: str, policies: tuple[ResourcePolicy, ...], today: dt.date) -> str:
+    """The METSRights ``mdWrap`` of a policy set, as text for its place in a document."""
     info = REGISTRY["METSRIGHTS"]
-    sec = B.md_sec(kind, "")
-    B.md_wrap(label, metsrights.disseminate(policies, today), namespaces=info.namespaces,
-              schema_location=info.schema_location, parent=sec)
-    return sec
+    return B.to_text(B.md_wrap(label, metsrights.disseminate(policies, today),
+                               namespaces=info.namespaces,
+                               schema_location=info.schema_location))
 
 
 def _licence(item: Item, crosswalk: str) -> tuple[str, Bitstream] | None:
@@ -607,14 +602,14 @@ def _licence(item: Item, crosswalk: str) -> tuple[str, Bitstream] | None:
     return None
 
 
-def _header(ctx: BuildContext, lastmod: dt.datetime | None = None) -> Element:
+def _header(ctx: BuildContext, lastmod: dt.datetime | None = None) -> B.Node:
     return B.mets_hdr(
         (B.Agent(role="CUSTODIAN", othertype=C.AGENT_CUSTODIAN_OTHERTYPE, name=ctx.site_handle),
          B.Agent(role="CREATOR", othertype=C.AGENT_CREATOR_OTHERTYPE, name=C.CREATOR_NAME)),
         lastmoddate=lastmoddate(lastmod) if lastmod is not None else None)
 
 
-def _main(b: _Builder, dmd_ids: Sequence[str], amd_id: str | None) -> tuple[str, Element]:
+def _main(b: _Builder, dmd_ids: Sequence[str], amd_id: str | None) -> tuple[str, B.Node]:
     struct_id = b.gensym("struct")
     main = B.div(div_id=b.gensym("div"), type_=C.DIV_OBJECT_CONTENTS, dmdid=dmd_ids,
                  admid=(amd_id,) if amd_id is not None else ())

@@ -606,7 +606,7 @@ def test_the_unreferenced_section_wins_over_an_old_in_amdsec_one() -> None:
     legacy = extension.disseminate(Extension(discoverable=True, policies=(
         PolicyFacts(Action.ADMIN, "old", None),)))
     assert legacy is not None
-    amd.append(B.md_sec("sourceMD", "sourceMD_99", B.md_wrap(C.MD_AIPSYNC, legacy)))
+    amd.append(B.to_tree(B.md_sec("sourceMD", "sourceMD_99", B.md_wrap(C.MD_AIPSYNC, legacy))))
     parsed = parse_package(etree.tostring(root))
     assert parsed.item is not None
     assert (parsed.item.discoverable, parsed.item.policies) == (False, (READ_G,))

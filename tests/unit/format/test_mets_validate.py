@@ -54,11 +54,15 @@ def test_bundled_schemas_compile_offline(no_network: None) -> None:
         assert V.inner_schema(ns) is not None
 
 
-def _minimal(**extra: str) -> etree._Element:
+def _minimal_node(**extra: str) -> B.Node:
     root = B.mets_root(obj_id="x", objid="hdl:1/2", type_="DSpace ITEM", profile=C.AIP_PROFILE)
     root.append(B.struct_map(sm_id="s", label="L", type_="LOGICAL",
                              divs=[B.div(div_id="d", **extra)]))  # type: ignore[arg-type]
     return root
+
+
+def _minimal(**extra: str) -> etree._Element:
+    return B.to_tree(_minimal_node(**extra))
 
 
 def test_schema_violations_and_broken_references_are_errors() -> None:
@@ -108,6 +112,6 @@ def test_dspace4_metsrights_attributes_do_not_warn() -> None:
     rights = metsrights.disseminate([ResourcePolicy(Action.READ, group="g", name="n",
                                                     start_date=dt.date(2030, 1, 1))],
                                     dt.date(2024, 1, 1))
-    root = _minimal()
+    root = _minimal_node()
     root.insert(0, B.amd_sec("a", [B.md_sec("rightsMD", "r", B.md_wrap("METSRIGHTS", rights))]))
-    assert V.validate_manifest(root, inner=True) == []
+    assert V.validate_manifest(B.to_tree(root), inner=True) == []
