@@ -82,10 +82,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lxml import etree
-
 from aip import constants as C
-from aip.crosswalks._xml import Element, child, children, expect_root, local, sub, text_of
+from aip.crosswalks._xml import Element, child, children, expect_root, local, text_of
 from aip.errors import CrosswalkError, Problem
 from aip.model import (
     Action,
@@ -95,6 +93,7 @@ from aip.model import (
     MetadataSchema,
     SupportLevel,
 )
+from aip.xmltext import escape_attr, leaf, parse
 
 _NAMESPACES: dict[str, str] = {"aipsync": C.NS_AIPSYNC}
 _SCHEMA_LOCATION: str | None = None
@@ -167,52 +166,60 @@ def _a(tag: str) -> str:
     return f"{{{C.NS_AIPSYNC}}}{tag}"
 
 
-def _format(parent: Element, fmt: BitstreamFormat) -> None:
-    el = sub(parent, _a("format"), attrib={
-        "short": fmt.short_description, "mimetype": fmt.mimetype,
-        "support": SupportLevel(fmt.support_level).name,
-        "internal": "true" if fmt.internal else "false"})
-    sub(el, _a("description"), fmt.description)
-    for ext in fmt.extensions:
-        sub(el, _a("extension"), ext)
+def _attrs(*pairs: tuple[str, str]) -> str:
+    return "".join(f' {key}="{escape_attr(value)}"' for key, value in pairs)
 
 
-def _fill(root: Element, ext: Extension) -> None:
-    """Append the elements of ``ext`` to an ``aipsync:ext`` element."""
+def _el(tag: str, attrs: str = "", inner: str = "") -> str:
+    """``aipsync:<tag>`` as text (empty: self-closed, as lxml writes a childless element)."""
+    if not inner:
+        return f"<aipsync:{tag}{attrs}/>"
+    return f"<aipsync:{tag}{attrs}>{inner}</aipsync:{tag}>"
+
+
+def _format(fmt: BitstreamFormat) -> str:
+    inner = leaf("aipsync:description", fmt.description) + "".join(
+        leaf("aipsync:extension", ext) for ext in fmt.extensions)
+    return _el("format", _attrs(("short", fmt.short_description), ("mimetype", fmt.mimetype),
+                                ("support", SupportLevel(fmt.support_level).name),
+                                ("internal", "true" if fmt.internal else "false")), inner)
+
+
+def _fill(ext: Extension) -> str:
+    """The elements of an ``aipsync:ext`` element, as text."""
+    parts: list[str] = []
     if ext.discoverable is not None:
-        sub(root, _a("item"), attrib={"discoverable": "true" if ext.discoverable else "false"})
+        parts.append(_el("item", _attrs(("discoverable",
+                                          "true" if ext.discoverable else "false"))))
     if ext.harvest is not None:
         h = ext.harvest
-        sub(root, _a("harvest"), attrib={
-            "type": str(h.harvest_type), "source": h.oai_source, "set": h.oai_set_id,
-            "config": h.metadata_config_id, "status": str(h.harvest_status)})
+        parts.append(_el("harvest", _attrs(
+            ("type", str(h.harvest_type)), ("source", h.oai_source), ("set", h.oai_set_id),
+            ("config", h.metadata_config_id), ("status", str(h.harvest_status)))))
     if ext.logo is not None:
-        logo = sub(root, _a("logo"))
-        if ext.logo.sha256 is not None:
-            logo.set("sha256", ext.logo.sha256)
-        if ext.logo.name is not None:
-            sub(logo, _a("name"), ext.logo.name)
-        if ext.logo.format is not None:
-            _format(logo, ext.logo.format)
+        logo = ext.logo
+        inner = ("" if logo.name is None else leaf("aipsync:name", logo.name)) + (
+            "" if logo.format is None else _format(logo.format))
+        parts.append(_el("logo", "" if logo.sha256 is None else _attrs(("sha256", logo.sha256)),
+                         inner))
     if ext.sha256 is not None or ext.format is not None:
-        bs = sub(root, _a("bitstream"))
-        if ext.sha256 is not None:
-            bs.set("sha256", ext.sha256)
-        if ext.format is not None:
-            _format(bs, ext.format)
+        parts.append(_el("bitstream",
+                         "" if ext.sha256 is None else _attrs(("sha256", ext.sha256)),
+                         "" if ext.format is None else _format(ext.format)))
     if ext.policies is not None:
-        wrapper = sub(root, _a("policies"), attrib={"count": str(len(ext.policies))})
+        policies = []
         for i, facts in enumerate(ext.policies):
-            el = sub(wrapper, _a("policy"), attrib={"index": str(i),
-                                                    "action": str(int(facts.action))})
+            attrs = _attrs(("index", str(i)), ("action", str(int(facts.action))))
             if facts.policy_type is not None:
-                el.set("type", facts.policy_type)
-            if facts.description is not None:
-                sub(el, _a("description"), facts.description)
+                attrs += _attrs(("type", facts.policy_type))
+            policies.append(_el("policy", attrs, "" if facts.description is None
+                                else leaf("aipsync:description", facts.description)))
+        parts.append(_el("policies", _attrs(("count", str(len(ext.policies)))),
+                         "".join(policies)))
+    return "".join(parts)
 
 
-def _root(tag: str) -> Element:
-    return etree.Element(_a(tag), nsmap={"aipsync": C.NS_AIPSYNC})
+_DECLARE = f' xmlns:aipsync="{C.NS_AIPSYNC}"'
 
 
 def disseminate(ext: Extension) -> Element | None:
@@ -220,24 +227,20 @@ def disseminate(ext: Extension) -> Element | None:
     wrote into the object's own amdSec), or ``None`` when ``ext`` says nothing."""
     if ext.is_empty():
         return None
-    root = _root("ext")
-    _fill(root, ext)
-    return root
+    return parse(_el("ext", _DECLARE, _fill(ext)))
 
 
-def _registry(parent: Element, registry: Registry) -> None:
-    el = sub(parent, _a("registry"))
-    for schema in registry.schemas:
-        sub(el, _a("schema"), attrib={"prefix": schema.prefix, "namespace": schema.namespace})
+def _registry(registry: Registry) -> str:
+    parts = [_el("schema", _attrs(("prefix", schema.prefix), ("namespace", schema.namespace)))
+             for schema in registry.schemas]
     for fld in registry.fields:
-        attrib = {"schema": fld.schema, "element": fld.element}
+        attrs = _attrs(("schema", fld.schema), ("element", fld.element))
         if fld.qualifier is not None:
-            attrib["qualifier"] = fld.qualifier
-        field_el = sub(el, _a("field"), attrib=attrib)
-        if fld.scope_note is not None:
-            sub(field_el, _a("scopeNote"), fld.scope_note)
-    for fmt in registry.formats:
-        _format(el, fmt)
+            attrs += _attrs(("qualifier", fld.qualifier))
+        parts.append(_el("field", attrs, "" if fld.scope_note is None
+                         else leaf("aipsync:scopeNote", fld.scope_note)))
+    parts.extend(_format(fmt) for fmt in registry.formats)
+    return _el("registry", "", "".join(parts))
 
 
 def disseminate_package(pkg: PackageExtension) -> Element | None:
@@ -246,19 +249,29 @@ def disseminate_package(pkg: PackageExtension) -> Element | None:
     Raises:
         CrosswalkError: an ``ID`` given twice in ``pkg.facts`` (a builder bug).
     """
+    text = package_text(pkg)
+    return None if text is None else parse(text)
+
+
+def package_text(pkg: PackageExtension) -> str | None:
+    """``disseminate_package`` as text (``aip.xmltext``), for the METS builder to place.
+
+    Raises:
+        CrosswalkError: an ``ID`` given twice in ``pkg.facts`` (a builder bug).
+    """
     if pkg.is_empty():
         return None
-    root = _root("package")
+    parts: list[str] = []
     seen: set[str] = set()
     for key, ext in pkg.facts:
         if key in seen:
             raise CrosswalkError(f"AIPSYNC-EXT: two sets of facts for {key!r}")
         seen.add(key)
         if not ext.is_empty():
-            _fill(sub(root, _a("ext"), attrib={"for": key}), ext)
+            parts.append(_el("ext", _attrs(("for", key)), _fill(ext)))
     if pkg.registry is not None:
-        _registry(root, pkg.registry)
-    return root
+        parts.append(_registry(pkg.registry))
+    return _el("package", _DECLARE, "".join(parts))
 
 
 def _int(el: Element, name: str, default: int | None = None) -> int:
@@ -422,4 +435,4 @@ def ingest_package(root: Element, warnings: list[Problem] | None = None) -> Pack
 
 
 __all__ = ["Extension", "LogoFacts", "PackageExtension", "PolicyFacts", "Registry",
-           "disseminate", "disseminate_package", "ingest", "ingest_package"]
+           "disseminate", "disseminate_package", "ingest", "ingest_package", "package_text"]

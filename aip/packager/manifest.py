@@ -454,7 +454,7 @@ class _Builder:
         everything DSpace generates, so that every other id is DSpace's."""
         if not self.cfg.extension:
             return
-        body = extension.disseminate_package(PackageExtension(
+        body = extension.package_text(PackageExtension(
             facts=tuple(self.facts),
             registry=registry if registry is not None and not registry.is_empty() else None))
         if body is None:

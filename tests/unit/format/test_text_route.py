@@ -11,10 +11,28 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from aip import constants as C
-from aip.crosswalks import dim, mods, premis, techmd
+from aip.crosswalks import dim, extension, mods, premis, techmd
 from aip.crosswalks._xml import sub
-from aip.model import Bitstream, BitstreamFormat, Confidence, MetadataValue
+from aip.crosswalks.extension import (
+    Extension,
+    LogoFacts,
+    PackageExtension,
+    PolicyFacts,
+    Registry,
+)
+from aip.model import (
+    Action,
+    Bitstream,
+    BitstreamFormat,
+    Confidence,
+    HarvestSettings,
+    MetadataField,
+    MetadataSchema,
+    MetadataValue,
+    SupportLevel,
+)
 from aip.xmltext import EMPTY_MARK as _EMPTY_MARK
+from aip.xmltext import xml_safe
 
 #: Anything a Python string may hold, weighted towards what needs escaping or dropping.
 _pieces = st.text(st.characters(codec=None), max_size=3) | st.sampled_from(
@@ -124,3 +142,111 @@ def test_words_only_ids_are_not_escaped() -> None:
     word = string.ascii_letters
     root = dim.from_fields(C.TYPE_ITEM, [("dc", word, None, word, None, None, 0)])
     assert root[0].get("element") == word and root[0].text == word
+
+
+# -- AIPSYNC-EXT: the element-by-element reference (the crosswalk's former code) -----------------
+def _x(tag: str) -> str:
+    return f"{{{C.NS_AIPSYNC}}}{tag}"
+
+
+def _format_reference(parent: etree._Element, fmt: BitstreamFormat) -> None:
+    el = sub(parent, _x("format"), attrib={
+        "short": fmt.short_description, "mimetype": fmt.mimetype,
+        "support": SupportLevel(fmt.support_level).name,
+        "internal": "true" if fmt.internal else "false"})
+    sub(el, _x("description"), fmt.description)
+    for ext in fmt.extensions:
+        sub(el, _x("extension"), ext)
+
+
+def _fill_reference(root: etree._Element, ext: Extension) -> None:
+    if ext.discoverable is not None:
+        sub(root, _x("item"), attrib={"discoverable": "true" if ext.discoverable else "false"})
+    if ext.harvest is not None:
+        h = ext.harvest
+        sub(root, _x("harvest"), attrib={
+            "type": str(h.harvest_type), "source": h.oai_source, "set": h.oai_set_id,
+            "config": h.metadata_config_id, "status": str(h.harvest_status)})
+    if ext.logo is not None:
+        logo = sub(root, _x("logo"))
+        if ext.logo.sha256 is not None:
+            logo.set("sha256", ext.logo.sha256)
+        if ext.logo.name is not None:
+            sub(logo, _x("name"), ext.logo.name)
+        if ext.logo.format is not None:
+            _format_reference(logo, ext.logo.format)
+    if ext.sha256 is not None or ext.format is not None:
+        bs = sub(root, _x("bitstream"))
+        if ext.sha256 is not None:
+            bs.set("sha256", ext.sha256)
+        if ext.format is not None:
+            _format_reference(bs, ext.format)
+    if ext.policies is not None:
+        wrapper = sub(root, _x("policies"), attrib={"count": str(len(ext.policies))})
+        for i, facts in enumerate(ext.policies):
+            el = sub(wrapper, _x("policy"), attrib={"index": str(i),
+                                                    "action": str(int(facts.action))})
+            if facts.policy_type is not None:
+                el.set("type", facts.policy_type)
+            if facts.description is not None:
+                sub(el, _x("description"), facts.description)
+
+
+def _package_reference(pkg: PackageExtension) -> etree._Element:
+    root = etree.Element(_x("package"), nsmap={"aipsync": C.NS_AIPSYNC})
+    for key, ext in pkg.facts:
+        if not ext.is_empty():
+            _fill_reference(sub(root, _x("ext"), attrib={"for": key}), ext)
+    if pkg.registry is not None:
+        el = sub(root, _x("registry"))
+        for schema in pkg.registry.schemas:
+            sub(el, _x("schema"), attrib={"prefix": schema.prefix,
+                                          "namespace": schema.namespace})
+        for fld in pkg.registry.fields:
+            attrib = {"schema": fld.schema, "element": fld.element}
+            if fld.qualifier is not None:
+                attrib["qualifier"] = fld.qualifier
+            field_el = sub(el, _x("field"), attrib=attrib)
+            if fld.scope_note is not None:
+                sub(field_el, _x("scopeNote"), fld.scope_note)
+        for fmt in pkg.registry.formats:
+            _format_reference(el, fmt)
+    return root
+
+
+#: Values the former code set without cleaning (digests, policy types): XML-safe ones only.
+safe = st.none() | anything.map(xml_safe)
+ext_formats = st.builds(BitstreamFormat, short_description=anything, mimetype=anything,
+                        description=anything, support_level=st.sampled_from(list(SupportLevel)),
+                        internal=st.booleans(), extensions=st.lists(anything, max_size=2)
+                        .map(tuple))
+extensions = st.builds(
+    Extension, discoverable=st.none() | st.booleans(),
+    harvest=st.none() | st.builds(HarvestSettings, harvest_type=st.integers(0, 3),
+                                  oai_source=anything, oai_set_id=anything,
+                                  metadata_config_id=anything,
+                                  harvest_status=st.integers(0, 5)),
+    logo=st.none() | st.builds(LogoFacts, name=maybe, sha256=safe,
+                               format=st.none() | ext_formats),
+    sha256=safe, format=st.none() | ext_formats,
+    policies=st.none() | st.lists(st.builds(PolicyFacts, action=st.sampled_from(list(Action)),
+                                            description=maybe, policy_type=safe),
+                                  max_size=3).map(tuple))
+registries = st.none() | st.builds(
+    Registry,
+    schemas=st.lists(st.builds(MetadataSchema, prefix=anything, namespace=anything),
+                     max_size=2).map(tuple),
+    fields=st.lists(st.builds(MetadataField, schema=anything, element=anything,
+                              qualifier=maybe, scope_note=maybe), max_size=2).map(tuple),
+    formats=st.lists(ext_formats, max_size=2).map(tuple))
+
+
+@given(st.lists(extensions, max_size=3), registries)
+def test_extension_package(facts: list[Extension], registry: Registry | None) -> None:
+    pkg = PackageExtension(facts=tuple((f"amd_{i}", ext) for i, ext in enumerate(facts)),
+                           registry=registry)
+    built = extension.disseminate_package(pkg)
+    if pkg.is_empty():
+        assert built is None
+    else:
+        assert built is not None and _bytes(built) == _bytes(_package_reference(pkg))
