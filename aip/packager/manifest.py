@@ -297,6 +297,10 @@ class _Builder:
         self.pending_streams: list[tuple[B.Node, Bitstream]] = []
         self.metsrights_on = any(e.crosswalk == "METSRIGHTS" for e in self.cfg.rightsMD)
         self.facts: list[tuple[str, Extension]] = []
+        cfg = self.cfg
+        self.amd_kinds = tuple((kind, entries) for kind, entries in (
+            ("techMD", cfg.techMD), ("rightsMD", cfg.rightsMD), ("sourceMD", cfg.sourceMD),
+            ("digiprovMD", cfg.digiprovMD)) if entries)
 
     def gensym(self, prefix: str) -> str:
         self.counter += 1
@@ -316,13 +320,11 @@ class _Builder:
 
     def amd_sec(self, subject: _Subject) -> str | None:
         """The subject's amdSec (emitted even when empty), or None if no type is configured."""
-        kinds = (("techMD", self.cfg.techMD), ("rightsMD", self.cfg.rightsMD),
-                 ("sourceMD", self.cfg.sourceMD), ("digiprovMD", self.cfg.digiprovMD))
-        if not any(entries for _, entries in kinds):
+        if not self.amd_kinds:
             return None
         amd_id = self.gensym("amd")
         amd = B.amd_sec(amd_id)
-        for kind, entries in kinds:
+        for kind, entries in self.amd_kinds:
             for entry in entries:
                 self._section(kind, self.gensym(kind), entry, subject, amd)
         self.amd.append(amd)
@@ -473,22 +475,21 @@ class _Builder:
             if exported:
                 facts = tuple(PolicyFacts(p.action, p.description, p.policy_type)
                               for p in exported)
-        ext = Extension(policies=facts)
+        if s.kind == C.TYPE_BITSTREAM and s.bitstream is not None:
+            fmt = s.bitstream.format
+            return Extension(policies=facts, sha256=s.bitstream.sha256,
+                             format=fmt if (fmt.description or fmt.extensions) else None)
         if s.kind == C.TYPE_ITEM and s.item is not None and not s.item.discoverable:
-            ext = replace(ext, discoverable=False)
-        if s.kind == C.TYPE_COLLECTION and s.collection is not None:
-            ext = replace(ext, harvest=s.collection.harvest)
+            return Extension(policies=facts, discoverable=False)
+        harvest = s.collection.harvest if (
+            s.kind == C.TYPE_COLLECTION and s.collection is not None) else None
+        logo_facts = None
         container = s.collection or s.community
         if s.kind in (C.TYPE_COLLECTION, C.TYPE_COMMUNITY) and container is not None:
             logo = container.logo
             if logo is not None:
-                ext = replace(ext, logo=LogoFacts(name=logo.name, sha256=logo.sha256,
-                                                  format=logo.format))
-        if s.kind == C.TYPE_BITSTREAM and s.bitstream is not None:
-            fmt = s.bitstream.format
-            ext = replace(ext, sha256=s.bitstream.sha256,
-                          format=fmt if (fmt.description or fmt.extensions) else None)
-        return ext
+                logo_facts = LogoFacts(name=logo.name, sha256=logo.sha256, format=logo.format)
+        return Extension(policies=facts, harvest=harvest, logo=logo_facts)
 
     def _premis_url(self, bitstream: Bitstream) -> str:
         # <= 7.5 form: {base}/bitstream/{URL-encoded item handle}/{seq}/{URL-encoded name}
