@@ -15,6 +15,7 @@ element-by-element route produced (held by tests).  Pure: no I/O.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 
 from lxml import etree
@@ -28,10 +29,19 @@ _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 #: (``None``, written ``<a/>``), while a built element given ``""`` keeps it (written
 #: ``<a></a>``); ``parse`` gives marked elements their ``""`` back.
 EMPTY_MARK = "aipsync-empty-text"
-#: Our own text (escaped values, no DTD): entities off, no network, no size limit (a SITE
-#: manifest lists every e-person).
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          remove_blank_text=False, collect_ids=False, huge_tree=True)
+_LOCAL = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's parser (lxml parsers must not be shared between threads): for our own
+    text (escaped values, no DTD), so entities off, no network, and no size limit (a SITE
+    manifest lists every e-person)."""
+    parser: etree.XMLParser | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 remove_blank_text=False, collect_ids=False, huge_tree=True)
+        _LOCAL.parser = parser
+    return parser
 
 
 def xml_safe(value: str) -> str:
@@ -100,7 +110,7 @@ def parse(text: str) -> Element:
     The tree is the one the element-by-element route builds: same elements, attributes in
     the same order, same text (``leaf``'s empty texts restored), no whitespace.
     """
-    root = etree.fromstring(text, _PARSER)
+    root = etree.fromstring(text, _parser())
     if EMPTY_MARK in text:  # a value may hold the mark's name too: then nothing is marked
         for el in root.iter():
             if EMPTY_MARK in el.attrib:
