@@ -3,6 +3,10 @@
 The digests in ``data/golden-exports.json`` were written by the element-by-element METS
 builder; the text route must give the same bytes, and so must every later release unless a
 change of bytes is meant (see ``golden_exports.py`` to write the list again).
+
+The seeded embargoes end on 2033-12-29: from that day their METSRights context says
+``in-effect="true"``, the bytes change because the facts do, and the list must be written
+again.
 """
 
 from __future__ import annotations
