@@ -28,7 +28,6 @@ import random
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -127,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment()
     with moto_server(out / "moto.log", env) as server:
-        endpoint = server.endpoint
         s3 = server.client()
         tools = ["aipsync verify=head", "aipsync verify=etag", "rclone copy --checksum"]
         rclone_env = server.rclone_env(env, out / "rclone-none.conf")
@@ -145,22 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                 state = out / f"state-{verify}-{rep}"
                 if state.exists():
                     shutil.rmtree(state)
-                config.write_text(textwrap.dedent(f"""\
-                    [repository]
-                    path = "{out / 'repo'}"
-                    eperson = "admin@example.org"
-                    [staging]
-                    dir = "{staging}"
-                    [state]
-                    dir = "{state}"
-                    [target]
-                    url = "s3://{bucket}/aips"
-                    endpoint_url = "{endpoint}"
-                    region = "us-east-1"
-                    addressing_style = "path"
-                    transfers = {args.transfers}
-                    verify_uploads = "{verify}"
-                    """))
+                server.write_config(config, repo=out / "repo", staging=staging, state=state,
+                                    bucket=bucket, transfers=args.transfers,
+                                    target={"verify_uploads": verify})
             return ([*AIPSYNC, str(config)], env, bucket)
 
         for stale in out.glob("aipsync-*.toml"):

@@ -135,18 +135,12 @@ def s3_rows(work: Path, out: Path, transfers: int) -> list[tuple[str, dict[str, 
     objects = len(list(out.glob("*.zip")))
 
     def config(name: str, repo: Path) -> Path:
-        path = work / f"{name}.toml"
-        path.write_text(
-            f'[repository]\npath = "{repo}"\neperson = "{ADMIN}"\n'
-            f'[staging]\ndir = "{out}"\n[state]\ndir = "{work / (name + "-state")}"\n'
-            f'[target]\nurl = "s3://bench-restore/aips"\nendpoint_url = "{endpoint}"\n'
-            f'region = "us-east-1"\naddressing_style = "path"\ntransfers = {transfers}\n'
-            f'[log]\nlevel = "warning"\n')
-        return path
+        return server.write_config(work / f"{name}.toml", repo=repo, staging=out,
+                                   state=work / (name + "-state"), bucket="bench-restore",
+                                   transfers=transfers, log_level="warning")
 
     rows: list[tuple[str, dict[str, float]]] = []
     with moto_server(work / "moto.log", env) as server:
-        endpoint = server.endpoint  # config() writes it
         server.client().create_bucket(Bucket="bench-restore")
         for stale in work.glob("*-state"):
             shutil.rmtree(stale)

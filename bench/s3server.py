@@ -66,6 +66,22 @@ class MotoServer:
                             aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
                             config=BotoConfig(s3={"addressing_style": "path"}))
 
+    def write_config(self, path: Path, *, repo: Path, staging: Path, state: Path,
+                     bucket: str, transfers: int, target: dict[str, str] | None = None,
+                     log_level: str | None = None) -> Path:
+        """An aipsync config backing ``repo`` up to ``s3://<bucket>/aips`` on this server
+        (``target``: more ``[target]`` keys, written as strings)."""
+        lines = ["[repository]", f'path = "{repo}"', 'eperson = "admin@example.org"',
+                 "[staging]", f'dir = "{staging}"', "[state]", f'dir = "{state}"',
+                 "[target]", f'url = "s3://{bucket}/aips"', f'endpoint_url = "{self.endpoint}"',
+                 'region = "us-east-1"', 'addressing_style = "path"',
+                 f"transfers = {transfers}",
+                 *(f'{key} = "{value}"' for key, value in (target or {}).items())]
+        if log_level is not None:
+            lines += ["[log]", f'level = "{log_level}"']
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def rclone_env(self, env: dict[str, str], config: Path) -> dict[str, str]:
         """``env`` plus rclone's settings for this endpoint; ``config`` does not exist, so
         rclone reads no configuration file."""

@@ -33,7 +33,6 @@ import random
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -173,25 +172,11 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment()
     with moto_server(out / "moto.log", env) as server:
-        endpoint = server.endpoint
         s3 = server.client()
         s3.create_bucket(Bucket="scale")
         config = out / "aipsync.toml"
-        config.write_text(textwrap.dedent(f"""\
-            [repository]
-            path = "{repo}"
-            eperson = "admin@example.org"
-            [staging]
-            dir = "{staging}"
-            [state]
-            dir = "{state}"
-            [target]
-            url = "s3://scale/aips"
-            endpoint_url = "{endpoint}"
-            region = "us-east-1"
-            addressing_style = "path"
-            transfers = {args.transfers}
-            """))
+        server.write_config(config, repo=repo, staging=staging, state=state, bucket="scale",
+                            transfers=args.transfers)
         backup = aipsync("--log-level", "info", "--log-format", "json", "backup", "--json",
                          "--config", str(config))
 

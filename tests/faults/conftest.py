@@ -38,8 +38,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def fenv(tmp_path: Path, template: Path, proxy: FaultProxy, s3_endpoint: str,
-         s3_bucket: str) -> FaultEnv:
+         s3_bucket: str) -> Iterator[FaultEnv]:
     folder = tmp_path / "repo"
     shutil.copytree(template, folder)
-    return FaultEnv(root=tmp_path, repo=RepoLocation(folder), proxy=proxy,
-                    moto=s3_endpoint, bucket=s3_bucket)
+    env = FaultEnv(root=tmp_path, repo=RepoLocation(folder), proxy=proxy,
+                   moto=s3_endpoint, bucket=s3_bucket)
+    yield env
+    env.close()

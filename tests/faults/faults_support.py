@@ -36,6 +36,7 @@ from helpers import (
     PREFIX,
     PROJECT_ROOT,
     CliResult,
+    DaemonFolders,
     RepoLocation,
     make_repo,
     run_cli,
@@ -127,8 +128,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def record_figure(**fields: object) -> None:
+    """Append one outcome to ``$AIPSYNC_FAULT_FIGURES`` when it names a file (the figures
+    docs/reliability.md is written from; ``bench/reliability.py`` sets it)."""
+    figures = os.environ.get("AIPSYNC_FAULT_FIGURES")
+    if figures:
+        with open(figures, "a") as out:
+            out.write(json.dumps(fields) + "\n")
+
+
 @dataclass
-class FaultEnv:
+class FaultEnv(DaemonFolders):
     """A repository, staging, state and a bucket behind the fault proxy."""
 
     root: Path
@@ -137,14 +147,6 @@ class FaultEnv:
     moto: str
     bucket: str
     opened: list[Target] = field(default_factory=list)
-
-    @property
-    def staging(self) -> Path:
-        return self.root / "staging"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
 
     @property
     def restore_dir(self) -> Path:

@@ -22,13 +22,12 @@ Outcomes go to ``$AIPSYNC_FAULT_FIGURES`` like the fault scenarios' (docs/reliab
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from faults_support import BIG_FILE, FaultEnv, aipsync, temp_names
+from faults_support import BIG_FILE, FaultEnv, aipsync, record_figure, temp_names
 from helpers import (
     PREFIX,
     RepoLocation,
@@ -42,7 +41,6 @@ from helpers import (
 from aip import constants as C
 from daemon.state import PendingUpload
 
-FIGURES = os.environ.get("AIPSYNC_FAULT_FIGURES")
 KILLED = -signal.SIGKILL
 #: One transfer and one part at a time: the crash points are reached in a fixed order
 #: (uploads go largest first, so the big AIP's three parts come first).
@@ -50,15 +48,7 @@ SERIAL = {"transfers": 1, "part_concurrency": 1}
 
 
 def record(point: str, outcome: str, **extra: object) -> None:
-    if FIGURES:
-        with open(FIGURES, "a") as out:
-            out.write(json.dumps({"crash": point, "outcome": outcome, **extra}) + "\n")
-
-
-@pytest.fixture(autouse=True)
-def _close(fenv: FaultEnv) -> object:
-    yield
-    fenv.close()
+    record_figure(crash=point, outcome=outcome, **extra)
 
 
 def pending_uploads(fenv: FaultEnv) -> list[PendingUpload]:

@@ -10,33 +10,29 @@ cycle (or the same restore) succeeds; the daemon's scheduler keeps running in be
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from faults_support import DiskQuota, FaultEnv, aipsync, error_lines, sha256, temp_names
+from faults_support import (
+    DiskQuota,
+    FaultEnv,
+    aipsync,
+    error_lines,
+    record_figure,
+    sha256,
+    temp_names,
+)
 from helpers import RepoLocation, dump_text, make_repo, snapshot
 
 from aip import constants as C
 from daemon.scheduler import CycleRunner, Scheduler
 
-FIGURES = os.environ.get("AIPSYNC_FAULT_FIGURES")
-
 
 def record(where: str, outcome: str, **extra: object) -> None:
-    if FIGURES:
-        with open(FIGURES, "a") as out:
-            out.write(json.dumps({"disk_full": where, "outcome": outcome, **extra}) + "\n")
-
-
-@pytest.fixture(autouse=True)
-def _close(fenv: FaultEnv) -> object:
-    yield
-    fenv.close()
+    record_figure(disk_full=where, outcome=outcome, **extra)
 
 
 def test_disk_full_during_the_export(fenv: FaultEnv, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,6 @@ variable names a file (docs/reliability.md is written from it).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ from faults_support import (
     aipsync,
     error_lines,
     log_events,
+    record_figure,
     sha256,
     temp_names,
 )
@@ -34,24 +34,13 @@ from proxy import RETRYABLE_MIX, Fault, FaultProxy
 
 from aip import constants as C
 
-FIGURES = os.environ.get("AIPSYNC_FAULT_FIGURES")
-
 
 def record(scenario: str, proxy: FaultProxy, outcome: str, **extra: object) -> Counter[str]:
     """Count the faults injected in a scenario (and write them out for the docs)."""
     injected = proxy.faults_injected()
-    if FIGURES:
-        with open(FIGURES, "a") as out:
-            out.write(json.dumps({"scenario": scenario, "faults": dict(injected),
-                                  "requests": len(proxy.log()), "outcome": outcome,
-                                  **extra}) + "\n")
+    record_figure(scenario=scenario, faults=dict(injected), requests=len(proxy.log()),
+                  outcome=outcome, **extra)
     return injected
-
-
-@pytest.fixture(autouse=True)
-def _close(fenv: FaultEnv) -> object:
-    yield
-    fenv.close()
 
 
 def backup(fenv: FaultEnv, config: Path, *, expect: int) -> tuple[float, str, str]:

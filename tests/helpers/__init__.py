@@ -333,3 +333,18 @@ def to_toml(doc: dict[str, dict[str, Any]]) -> str:
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None]
         lines.append("")
     return "\n".join(lines)
+
+
+class DaemonFolders:
+    """The staging and state folders a daemon test environment keeps under its ``root``
+    (for the dataclasses of the mirror, service and fault suites)."""
+
+    root: Path
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers import DaemonFolders
+
 from daemon.config import Config, parse_config
 from daemon.targets import Target, open_target
 
@@ -22,7 +24,7 @@ MiB = 1024 * 1024
 
 
 @dataclass
-class MirrorEnv:
+class MirrorEnv(DaemonFolders):
     """A staging folder, a state folder and a target, with helpers."""
 
     kind: str
@@ -32,14 +34,6 @@ class MirrorEnv:
     bucket: str | None
     overrides: dict[str, Any] = field(default_factory=dict)
     opened: list[Target] = field(default_factory=list)
-
-    @property
-    def staging(self) -> Path:
-        return self.root / "staging"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
 
     def config(self, **target: Any) -> Config:
         table: dict[str, Any] = {"url": self.url, "multipart_threshold": 6 * MiB,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import ADMIN, PREFIX, RepoLocation, make_repo, run_cli, to_toml
+from helpers import ADMIN, PREFIX, DaemonFolders, RepoLocation, make_repo, run_cli, to_toml
 
 from aip.repository import seed as seedmod
 from daemon.config import Config, parse_config
@@ -43,7 +43,7 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str,
 
 
 @dataclass
-class BackupEnv:
+class BackupEnv(DaemonFolders):
     """An embedded repository, staging, state and a target, with helpers."""
 
     kind: str
@@ -53,14 +53,6 @@ class BackupEnv:
     bucket: str | None
     repo: RepoLocation
     opened: list[Target] = field(default_factory=list)
-
-    @property
-    def staging(self) -> Path:
-        return self.root / "staging"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
 
     def tables(self, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
         target: dict[str, Any] = {"url": self.url, "max_attempts": 2, "transfers": 4}
