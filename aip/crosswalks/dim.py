@@ -23,46 +23,19 @@ Rules (DSpace ``XSLTDisseminationCrosswalk.createDIM``/``createField`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
-from lxml import etree
+from collections.abc import Iterable, Iterator, Sequence
 
 from aip import constants as C
 from aip.crosswalks._xml import Element, children, expect_root, text_of
 from aip.errors import CrosswalkError, Problem
 from aip.model import Confidence, MetadataValue, Site, handle_uri
-from aip.xmltext import escape_attr, leaf, parse, xml_safe
+from aip.xmltext import escape_attr, leaf, parse
 
 _NAMESPACES: dict[str, str] = {"dim": C.NS_DIM}
 _SCHEMA_LOCATION: str | None = None  # DSpace publishes no schema for DIM
 
 _DIM = f"{{{C.NS_DIM}}}dim"
 _FIELD = f"{{{C.NS_DIM}}}field"
-
-
-def new_root(dspace_type: str) -> Element:
-    """An empty ``<dim:dim dspaceType=…>``."""
-    root = etree.Element(_DIM, nsmap={"dim": C.NS_DIM})
-    root.set("dspaceType", dspace_type)
-    return root
-
-
-def add_field(root: Element, schema: str, element: str, qualifier: str | None,
-              value: str | None, *, language: str | None = None, authority: str | None = None,
-              confidence: int = Confidence.UNSET) -> Element:
-    """Append one ``dim:field`` in DSpace's attribute order (see module docstring)."""
-    attrib = {"mdschema": xml_safe(schema), "element": xml_safe(element)}
-    if qualifier:
-        attrib["qualifier"] = xml_safe(qualifier)
-    if language is not None:
-        attrib["lang"] = xml_safe(language)
-    if authority is not None:
-        attrib["authority"] = xml_safe(authority)
-        attrib["confidence"] = confidence_text(confidence)
-    field = etree.SubElement(root, _FIELD, attrib)  # one C call; dict order = DSpace's
-    if value is not None:
-        field.text = xml_safe(value)
-    return field
 
 
 def confidence_text(confidence: int) -> str:
@@ -92,8 +65,8 @@ Field = tuple[str, str, str | None, str | None, str | None, str | None, int]
 
 
 def from_fields(dspace_type: str, fields: Iterable[Field]) -> Element:
-    """``<dim:dim dspaceType=…>`` holding ``fields`` in order: the tree ``add_field`` builds
-    (same attributes, order and text), written as text and parsed once."""
+    """``<dim:dim dspaceType=…>`` holding ``fields`` in order (attributes as the module
+    docstring says), written as text and parsed once."""
     return parse(fields_text(dspace_type, fields))
 
 
@@ -146,24 +119,24 @@ def first_values(metadata: Sequence[MetadataValue]) -> dict[tuple[str, str | Non
 def disseminate_container(obj_type: str, handle: str,
                           metadata: Sequence[MetadataValue]) -> Element:
     """A community's or collection's fixed DIM list (empty element for an absent field)."""
-    root = new_root(obj_type)
     first = first_values(metadata)
-    for element, qualifier in container_fields(obj_type):
-        if (element, qualifier) == ("identifier", "uri"):
-            value: str | None = handle_uri(handle)
-        else:
-            value = first.get((element, qualifier))
-        add_field(root, "dc", element, qualifier, value)
-    return root
+    return from_fields(obj_type, dc_fields(
+        (element, qualifier, handle_uri(handle) if (element, qualifier) == ("identifier", "uri")
+         else first.get((element, qualifier)))
+        for element, qualifier in container_fields(obj_type)))
 
 
 def disseminate_site(site: Site) -> Element:
     """The site's DIM: its handle URI, its URL and its name."""
-    root = new_root(C.TYPE_SITE)
-    add_field(root, "dc", "identifier", "uri", handle_uri(site.handle))
-    add_field(root, "dc", "identifier", "uri", site.url)
-    add_field(root, "dc", "title", None, site.name)
-    return root
+    return from_fields(C.TYPE_SITE, dc_fields((
+        ("identifier", "uri", handle_uri(site.handle)), ("identifier", "uri", site.url),
+        ("title", None, site.name))))
+
+
+def dc_fields(fields: Iterable[tuple[str, str | None, str | None]]) -> Iterator[Field]:
+    """``dc`` fields, (element, qualifier, value), with no language or authority."""
+    for element, qualifier, value in fields:
+        yield ("dc", element, qualifier, value, None, None, Confidence.UNSET)
 
 
 def dspace_type(root: Element) -> str | None:
@@ -232,10 +205,10 @@ def ingest_container(root: Element, obj_type: str,
 
 __all__ = [
     "Field",
-    "add_field",
     "confidence_text",
     "confidence_value",
     "container_fields",
+    "dc_fields",
     "disseminate",
     "disseminate_container",
     "disseminate_site",
@@ -246,5 +219,4 @@ __all__ = [
     "from_fields",
     "ingest",
     "ingest_container",
-    "new_root",
 ]

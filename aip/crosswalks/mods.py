@@ -18,17 +18,15 @@ is read back as ``dc.description.provenance``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-from lxml import etree
 
 from aip import constants as C
 from aip.crosswalks._xml import Element, children, expect_root, local, namespace, text_of
 from aip.crosswalks.dim import first_values
 from aip.errors import Problem
 from aip.model import MetadataValue, Site
-from aip.xmltext import escape_attr, escape_text, leaf, parse, xml_safe
+from aip.xmltext import escape_attr, escape_text, leaf, parse
 
 _NAMESPACES: dict[str, str] = {"mods": C.NS_MODS, "xlink": C.NS_XLINK}
 _SCHEMA_LOCATION: str | None = f"{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}"
@@ -153,40 +151,6 @@ def _mods(tag: str) -> str:
     return f"{{{C.NS_MODS}}}{tag}"
 
 
-def _render(parent: Element, t: _T, value: str) -> Element:
-    el = etree.SubElement(parent, _mods(t.tag))
-    for key, fixed in t.attrs:
-        el.set(key, value if fixed == _V else fixed)
-    if t.text is not None:
-        el.text = value if t.text == _V else t.text
-    for kid in t.kids:
-        _render(el, kid, value)
-    return el
-
-
-def new_root() -> Element:
-    """An empty ``<mods:mods>`` with DSpace's schema location."""
-    root = etree.Element(_mods("mods"), nsmap={"mods": C.NS_MODS, "xsi": C.NS_XSI,
-                                               "xlink": C.NS_XLINK})
-    root.set(f"{{{C.NS_XSI}}}schemaLocation", f"{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}")
-    return root
-
-
-def _add(root: Element, field: str, value: str | None) -> None:
-    template = _MODS_MAP.get(field)
-    if template is not None:  # DSpace logs "No MODS mapping for …" and skips
-        _render(root, template, xml_safe(value) if value is not None else "")
-        if value is None:  # an absent value is an empty element (createDCValue(…, null))
-            _strip_value(root[-1], template)
-
-
-def _strip_value(el: Element, t: _T) -> None:
-    if t.text == _V:
-        el.text = None
-    for kid_el, kid in zip(children(el), t.kids, strict=True):
-        _strip_value(kid_el, kid)
-
-
 _ROOT_TEXT = (f'<mods:mods xmlns:mods="{C.NS_MODS}" xmlns:xsi="{C.NS_XSI}" '
               f'xmlns:xlink="{C.NS_XLINK}" '
               f'xsi:schemaLocation="{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}">')
@@ -215,12 +179,18 @@ def disseminate(values: Sequence[MetadataValue]) -> Element:
 
 
 def disseminate_text(values: Sequence[MetadataValue]) -> str:
-    """``disseminate`` as text (``aip.xmltext``); the same tree as ``_add`` builds."""
+    """``disseminate`` as text (``aip.xmltext``)."""
+    return _document((v.field, v.value) for v in values)
+
+
+def _document(values: Iterable[tuple[str, str | None]]) -> str:
+    """``<mods:mods>`` with one element per mapped (field, value); ``None`` is an empty
+    element (``createDCValue(…, null)``)."""
     parts = [_ROOT_TEXT]
-    for v in values:
-        template = _MODS_MAP.get(v.field)
+    for field, value in values:
+        template = _MODS_MAP.get(field)
         if template is not None:  # DSpace logs "No MODS mapping for …" and skips
-            parts.append(_text(template, v.value))
+            parts.append(_text(template, value))
     parts.append("</mods:mods>")
     return "".join(parts)
 
@@ -234,12 +204,12 @@ def disseminate_container(obj_type: str, handle: str, metadata: Sequence[Metadat
     ``dc.rights.license`` have no MODS mapping and are skipped (as in DSpace).
     """
     first = first_values(metadata)
-    root = new_root()
     always: set[tuple[str, str | None]] = {("identifier", "uri")}
     fields: tuple[tuple[str, str | None], ...] = C.COLLECTION_FIELDS
     if obj_type == C.TYPE_COMMUNITY:
         always.add(("description", None))
         fields = C.COMMUNITY_FIELDS
+    values: list[tuple[str, str | None]] = []
     for element, qualifier in fields:
         name = f"dc.{element}" + (f".{qualifier}" if qualifier else "")
         if (element, qualifier) == ("identifier", "uri"):
@@ -247,17 +217,14 @@ def disseminate_container(obj_type: str, handle: str, metadata: Sequence[Metadat
         else:
             value = first.get((element, qualifier))
         if value is not None or (element, qualifier) in always:
-            _add(root, name, value)
-    return root
+            values.append((name, value))
+    return parse(_document(values))
 
 
 def disseminate_site(site: Site, canonical_prefix: str) -> Element:
     """The site's MODS: canonical handle URL, site URL, name."""
-    root = new_root()
-    _add(root, "dc.identifier.uri", f"{canonical_prefix}{site.handle}")
-    _add(root, "dc.identifier.uri", site.url)
-    _add(root, "dc.title", site.name)
-    return root
+    return parse(_document((("dc.identifier.uri", f"{canonical_prefix}{site.handle}"),
+                            ("dc.identifier.uri", site.url), ("dc.title", site.name))))
 
 
 _NO = object()
@@ -332,4 +299,4 @@ def ingest_container(root: Element, obj_type: str,
 
 
 __all__ = ["disseminate", "disseminate_container",
-           "disseminate_site", "disseminate_text", "ingest", "ingest_container", "new_root"]
+           "disseminate_site", "disseminate_text", "ingest", "ingest_container"]

@@ -24,7 +24,7 @@ fields are skipped, an unknown support level is an error, a missing one means ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from aip import constants as C
@@ -36,7 +36,6 @@ from aip.model import (
     BitstreamFormat,
     Collection,
     Community,
-    Confidence,
     Item,
     Site,
     SupportLevel,
@@ -85,15 +84,6 @@ class ContainerTech:
 Tech = ItemTech | BitstreamTech | ContainerTech
 
 
-def _dc(root: Element, element: str, qualifier: str | None, value: str) -> None:
-    dim.add_field(root, "dc", element, qualifier, value)
-
-
-def _dc_fields(fields: Iterable[tuple[str, str | None, str]]) -> Iterator[dim.Field]:
-    for element, qualifier, value in fields:
-        yield ("dc", element, qualifier, value, None, None, Confidence.UNSET)
-
-
 def item_fields(item: Item) -> Iterator[tuple[str, str | None, str]]:
     """(element, qualifier, value) of an item's AIP-TECHMD, in order."""
     if item.submitter is not None:
@@ -123,43 +113,39 @@ def bitstream_fields(bitstream: Bitstream) -> Iterator[tuple[str, str | None, st
 
 
 def disseminate_item(item: Item) -> Element:
-    return dim.from_fields(C.TYPE_ITEM, _dc_fields(item_fields(item)))
+    return dim.from_fields(C.TYPE_ITEM, dim.dc_fields(item_fields(item)))
 
 
 def item_text(item: Item) -> str:
     """``disseminate_item`` as text (``aip.xmltext``)."""
-    return dim.fields_text(C.TYPE_ITEM, _dc_fields(item_fields(item)))
+    return dim.fields_text(C.TYPE_ITEM, dim.dc_fields(item_fields(item)))
 
 
 def disseminate_bitstream(bitstream: Bitstream) -> Element:
-    return dim.from_fields(C.TYPE_BITSTREAM, _dc_fields(bitstream_fields(bitstream)))
+    return dim.from_fields(C.TYPE_BITSTREAM, dim.dc_fields(bitstream_fields(bitstream)))
 
 
 def bitstream_text(bitstream: Bitstream) -> str:
     """``disseminate_bitstream`` as text (``aip.xmltext``)."""
-    return dim.fields_text(C.TYPE_BITSTREAM, _dc_fields(bitstream_fields(bitstream)))
+    return dim.fields_text(C.TYPE_BITSTREAM, dim.dc_fields(bitstream_fields(bitstream)))
 
 
 def disseminate_collection(collection: Collection) -> Element:
-    root = dim.new_root(C.TYPE_COLLECTION)
-    _dc(root, "identifier", "uri", handle_uri(collection.handle))
-    for i, parent in enumerate(collection.parents):
-        _dc(root, "relation", "isPartOf" if i == 0 else "isReferencedBy", handle_uri(parent))
-    return root
+    return dim.from_fields(C.TYPE_COLLECTION, dim.dc_fields([
+        ("identifier", "uri", handle_uri(collection.handle)),
+        *(("relation", "isPartOf" if i == 0 else "isReferencedBy", handle_uri(parent))
+          for i, parent in enumerate(collection.parents))]))
 
 
 def disseminate_community(community: Community, site_handle: str) -> Element:
-    root = dim.new_root(C.TYPE_COMMUNITY)
-    _dc(root, "identifier", "uri", handle_uri(community.handle))
-    _dc(root, "relation", "isPartOf", handle_uri(community.parent or site_handle))
-    return root
+    return dim.from_fields(C.TYPE_COMMUNITY, dim.dc_fields((
+        ("identifier", "uri", handle_uri(community.handle)),
+        ("relation", "isPartOf", handle_uri(community.parent or site_handle)))))
 
 
 def disseminate_site(site: Site) -> Element:
-    root = dim.new_root(C.TYPE_SITE)
-    _dc(root, "identifier", "uri", handle_uri(site.handle))
-    _dc(root, "identifier", "uri", site.url)
-    return root
+    return dim.from_fields(C.TYPE_SITE, dim.dc_fields((
+        ("identifier", "uri", handle_uri(site.handle)), ("identifier", "uri", site.url))))
 
 
 def _handle(value: str) -> str:

@@ -31,7 +31,6 @@ from typing import IO
 
 import sqlalchemy as sa
 import structlog
-from lxml import etree
 
 from aip import constants as C
 from aip.errors import (
@@ -750,5 +749,4 @@ def _prefetch(tx: Tx, packages: list[PlannedPackage], start: int, options: Expor
 
 
 def _validate(built: BuiltPackage, path: Path) -> None:
-    root = built.root if built.root is not None else etree.fromstring(built.manifest)
-    collect(validate_manifest(root), path=str(path))
+    collect(validate_manifest(built.root), path=str(path))

@@ -178,7 +178,7 @@ class BuiltPackage:
     last_modified: dt.datetime | None
     #: The tree ``manifest`` was serialized from, so the exporter validates it without
     #: parsing the bytes again (not part of the package's value).
-    root: Element | None = field(default=None, compare=False, repr=False)
+    root: Element = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

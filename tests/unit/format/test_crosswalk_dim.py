@@ -84,9 +84,9 @@ def test_community_list_has_no_provenance_or_licence() -> None:
 
 
 def test_container_ingest_ignores_other_fields_with_a_warning() -> None:
-    root = dim.new_root(C.TYPE_COMMUNITY)
-    dim.add_field(root, "dspace", "entity", "type", "Publication")
-    dim.add_field(root, "dc", "title", None, "T")
+    root = dim.from_fields(C.TYPE_COMMUNITY, [
+        ("dspace", "entity", "type", "Publication", None, None, Confidence.UNSET),
+        ("dc", "title", None, "T", None, None, Confidence.UNSET)])
     warnings: list[Problem] = []
     assert dim.ingest_container(root, C.TYPE_COMMUNITY, warnings) == (
         MetadataValue("dc", "title", None, "T"),)

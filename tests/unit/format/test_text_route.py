@@ -46,11 +46,22 @@ def _bytes(el: etree._Element) -> bytes:
     return etree.tostring(el)
 
 
+# -- DIM: the element-by-element reference (the crosswalk's former code) -------------------------
 def _dim_reference(dspace_type: str, fields: list[dim.Field]) -> etree._Element:
-    root = dim.new_root(dspace_type)
+    root = etree.Element(f"{{{C.NS_DIM}}}dim", nsmap={"dim": C.NS_DIM})
+    root.set("dspaceType", dspace_type)
     for schema, element, qualifier, value, language, authority, confidence in fields:
-        dim.add_field(root, schema, element, qualifier, value, language=language,
-                      authority=authority, confidence=confidence)
+        attrib = {"mdschema": xml_safe(schema), "element": xml_safe(element)}
+        if qualifier:
+            attrib["qualifier"] = xml_safe(qualifier)
+        if language is not None:
+            attrib["lang"] = xml_safe(language)
+        if authority is not None:
+            attrib["authority"] = xml_safe(authority)
+            attrib["confidence"] = dim.confidence_text(confidence)
+        field = etree.SubElement(root, f"{{{C.NS_DIM}}}field", attrib)
+        if value is not None:
+            field.text = xml_safe(value)
     return root
 
 
@@ -64,10 +75,35 @@ def test_dim_fields(dspace_type: str, given_fields: list[dim.Field]) -> None:
         _bytes(_dim_reference(dspace_type, given_fields))
 
 
+# -- MODS: the element-by-element reference (the crosswalk's former code) ------------------------
+def _render(parent: etree._Element, t: mods._T, value: str) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{C.NS_MODS}}}{t.tag}")
+    for key, fixed in t.attrs:
+        el.set(key, value if fixed == mods._V else fixed)
+    if t.text is not None:
+        el.text = value if t.text == mods._V else t.text
+    for kid in t.kids:
+        _render(el, kid, value)
+    return el
+
+
+def _strip_value(el: etree._Element, t: mods._T) -> None:
+    if t.text == mods._V:
+        el.text = None
+    for kid_el, kid in zip(el, t.kids, strict=True):
+        _strip_value(kid_el, kid)
+
+
 def _mods_reference(values: list[MetadataValue]) -> etree._Element:
-    root = mods.new_root()
+    root = etree.Element(f"{{{C.NS_MODS}}}mods", nsmap={"mods": C.NS_MODS, "xsi": C.NS_XSI,
+                                                         "xlink": C.NS_XLINK})
+    root.set(f"{{{C.NS_XSI}}}schemaLocation", f"{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}")
     for v in values:
-        mods._add(root, v.field, v.value)
+        template = mods._MODS_MAP.get(v.field)
+        if template is not None:
+            _render(root, template, xml_safe(v.value) if v.value is not None else "")
+            if v.value is None:
+                _strip_value(root[-1], template)
     return root
 
 
@@ -124,9 +160,8 @@ def test_premis(bs: Bitstream, identifier: str) -> None:
 
 @given(bitstreams)
 def test_techmd_bitstream(bs: Bitstream) -> None:
-    reference = dim.new_root(C.TYPE_BITSTREAM)
-    for element, qualifier, value in techmd.bitstream_fields(bs):
-        dim.add_field(reference, "dc", element, qualifier, value)
+    reference = _dim_reference(C.TYPE_BITSTREAM, list(dim.dc_fields(
+        techmd.bitstream_fields(bs))))
     assert _bytes(techmd.disseminate_bitstream(bs)) == _bytes(reference)
 
 
