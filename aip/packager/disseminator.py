@@ -523,7 +523,6 @@ def export(repo: Repository, request: ExportRequest, *,
         processes = _process_pool(workers) if workers > 1 else None
         inflight: deque[_InFlight] = deque()
         limit = MAX_INFLIGHT * max(1, workers)
-        in_flight_packages = 0
         task = _ItemTask(ctx=replace(ctx, stream_reader=None),
                          include=None if request.options.bundles.is_everything
                          else request.options.bundles,
@@ -534,23 +533,20 @@ def export(repo: Repository, request: ExportRequest, *,
 
         def send() -> None:
             """Send the pending item packages to a worker process as one task."""
-            nonlocal in_flight_packages
             if not pending or processes is None:
                 return
             job = replace(task, items=tuple(i for _, _, i in pending),
                           paths=tuple(p.path for _, p, _ in pending))
             inflight.append((tuple((i, p) for i, p, _ in pending),
                              processes.submit(_work_items, job)))
-            in_flight_packages += len(pending)
             pending.clear()
 
         def settle(keep: int) -> None:
-            nonlocal done_bytes, in_flight_packages
+            nonlocal done_bytes
             if keep == 0:
                 send()
             while len(inflight) > keep:
                 members, future = inflight.popleft()
-                in_flight_packages -= len(members)
                 for (index, pkg), (tmp, size, copied) in zip(members, future.result(),
                                                              strict=True):
                     output.adopt(Path(tmp), pkg.path, size)  # in plan order
@@ -595,11 +591,10 @@ def export(repo: Repository, request: ExportRequest, *,
                     # thread builds the next manifests; results are settled in plan order.
                     inflight.append((((index, pkg),), threads.submit(
                         _write_one, tx.assetstore, pkg, built, request.options.manifest_only)))
-                    in_flight_packages += 1
                 settle(limit)
-                if len(output.pending) + in_flight_packages + len(pending) >= BATCH_FILES \
-                        or output.bytes_pending >= BATCH_BYTES:
-                    settle(0)
+                # Commit what has settled while the workers go on with what is in flight:
+                # waiting for them here would leave both idle for every batch.
+                if len(output.pending) >= BATCH_FILES or output.bytes_pending >= BATCH_BYTES:
                     _commit(output)
             settle(0)
             _commit(output)
