@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import IntEnum
 
+from aip.model.record import Record
+
 
 class Action(IntEnum):
     """DSpace's resource-policy actions (``Constants.java`` ids)."""
@@ -39,7 +41,7 @@ class Action(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ResourcePolicy:
+class ResourcePolicy(Record):
     """One resource policy: who may do what to an object, and when.
 
     Exactly one of ``group`` (the group's exported name) and ``eperson`` (an e-mail address)
@@ -63,7 +65,7 @@ class ResourcePolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class EPerson:
+class EPerson(Record):
     """A user account.
 
     ``id`` is the repository's own number for the person; it appears only in DSPACE-ROLES
@@ -86,7 +88,7 @@ class EPerson:
 
 
 @dataclass(frozen=True, slots=True)
-class Group:
+class Group(Record):
     """A group of e-people and groups.
 
     ``name`` is the exported form (``COLLECTION_hdl:123456789/2_ADMIN`` rather than the

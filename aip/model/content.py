@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from aip.model.auth import ResourcePolicy
+from aip.model.record import Record
 
 
 class Confidence(IntEnum):
@@ -36,7 +37,7 @@ class SupportLevel(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class MetadataValue:
+class MetadataValue(Record):
     """One metadata value; its place is its position among values of the same field."""
 
     schema: str
@@ -55,7 +56,7 @@ class MetadataValue:
 
 
 @dataclass(frozen=True, slots=True)
-class MetadataSchema:
+class MetadataSchema(Record):
     """A metadata schema of the registry (``dc``, ``dcterms``, custom ones)."""
 
     prefix: str
@@ -63,7 +64,7 @@ class MetadataSchema:
 
 
 @dataclass(frozen=True, slots=True)
-class MetadataField:
+class MetadataField(Record):
     """A field of the registry: ``schema.element[.qualifier]`` with its scope note."""
 
     schema: str
@@ -78,7 +79,7 @@ class MetadataField:
 
 
 @dataclass(frozen=True, slots=True)
-class BitstreamFormat:
+class BitstreamFormat(Record):
     """A bitstream format of the format registry."""
 
     short_description: str
@@ -96,7 +97,7 @@ UNKNOWN_FORMAT = BitstreamFormat(
 
 
 @dataclass(frozen=True, slots=True)
-class Bitstream:
+class Bitstream(Record):
     """A file of an item (or a container's logo, with ``sequence_id`` -1).
 
     ``md5`` is ``None`` for an unreadable bitstream exported as a zero-length placeholder.
@@ -118,7 +119,7 @@ class Bitstream:
 
 
 @dataclass(frozen=True, slots=True)
-class Bundle:
+class Bundle(Record):
     """A named group of bitstreams of an item, in order."""
 
     name: str
@@ -128,7 +129,7 @@ class Bundle:
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
+class Item(Record):
     """An archived (or withdrawn) item: metadata, bundles, policies and its place.
 
     ``last_modified`` is timezone-aware UTC with whole seconds (the AIP's ``LASTMODDATE``
@@ -152,7 +153,7 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
-class HarvestSettings:
+class HarvestSettings(Record):
     """A collection's OAI-PMH harvesting settings (DSpace's ``harvested_collection`` row)."""
 
     harvest_type: int
@@ -163,7 +164,7 @@ class HarvestSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ChildRef:
+class ChildRef(Record):
     """A pointer from a container to a child object: its type and handle."""
 
     type: str
@@ -171,7 +172,7 @@ class ChildRef:
 
 
 @dataclass(frozen=True, slots=True)
-class Collection:
+class Collection(Record):
     """A collection: its fixed fields (as metadata), logo, template, groups, children.
 
     ``metadata`` holds only the container fields of ``constants.COLLECTION_FIELDS``.
@@ -191,7 +192,7 @@ class Collection:
 
 
 @dataclass(frozen=True, slots=True)
-class Community:
+class Community(Record):
     """A community: fixed fields, logo, admin group, sub-communities and collections."""
 
     handle: str
@@ -205,7 +206,7 @@ class Community:
 
 
 @dataclass(frozen=True, slots=True)
-class Site:
+class Site(Record):
     """The repository as a whole: handle ``<prefix>/0``, name, URL, top communities."""
 
     handle: str

@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -330,17 +331,35 @@ def policies(tx: Tx, resource_type: str, resource_id: int) -> tuple[ResourcePoli
     return tuple(_policy_from_row(tx, r) for r in rows)
 
 
-def policies_bulk(tx: Tx, resource_type: str, ids: Sequence[int]
+_POLICY_COLUMNS = (T.resource_policy.c.action, T.resource_policy.c.group_id,
+                   T.resource_policy.c.eperson_id, T.resource_policy.c.name,
+                   T.resource_policy.c.description, T.resource_policy.c.start_date,
+                   T.resource_policy.c.end_date, T.resource_policy.c.policy_type)
+
+
+def policies_bulk(tx: Tx, resource_type: str, ids: Sequence[int],
+                  shared: dict[tuple[Any, ...], ResourcePolicy] | None = None
                   ) -> dict[int, tuple[ResourcePolicy, ...]]:
-    """Policies of many objects of one type at once (export of large items)."""
+    """Policies of many objects of one type at once (export of large items).
+
+    Equal policies come back as one object, shared through ``shared`` by calls that read
+    the same database state (most objects carry the same few policies): fewer objects to
+    build, and a pickled batch of items holds each policy once.
+    """
     rp = T.resource_policy
+    seen: dict[tuple[Any, ...], ResourcePolicy] = {} if shared is None else shared
     out: dict[int, list[ResourcePolicy]] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
         chunk = list(ids[start:start + 500])
-        for row in tx.execute(sa.select(rp).where(rp.c.resource_type == resource_type,
-                                                  rp.c.resource_id.in_(chunk))
-                              .order_by(rp.c.resource_id, rp.c.position, rp.c.id)):
-            out[row.resource_id].append(_policy_from_row(tx, row))
+        for row in tx.execute(sa.select(rp.c.resource_id, *_POLICY_COLUMNS)
+                              .where(rp.c.resource_type == resource_type,
+                                     rp.c.resource_id.in_(chunk))
+                              .order_by(rp.c.resource_id, rp.c.position, rp.c.id)).all():
+            key = tuple(row[1:])
+            policy = seen.get(key)
+            if policy is None:
+                policy = seen[key] = _policy_from_row(tx, row)
+            out[row[0]].append(policy)
     return {k: tuple(v) for k, v in out.items()}
 
 

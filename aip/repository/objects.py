@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from operator import itemgetter
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -110,20 +111,27 @@ def metadata(tx: Tx, resource_type: str, resource_id: int) -> tuple[MetadataValu
 def metadata_bulk(tx: Tx, resource_type: str, ids: Sequence[int]
                   ) -> dict[int, tuple[MetadataValue, ...]]:
     names = registry.field_names(tx)
+    rank = _field_ranks(names)
     mv = T.metadata_value
-    out: dict[int, list[tuple[tuple[str, str, str], int, MetadataValue]]] = {
-        i: [] for i in ids}
+    out: dict[int, list[tuple[int, int, MetadataValue]]] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
         chunk = list(ids[start:start + 500])
-        for row in tx.execute(sa.select(mv).where(mv.c.resource_type == resource_type,
-                                                  mv.c.resource_id.in_(chunk))):
-            schema, element, qualifier = names[row.field_id]
-            value = MetadataValue(schema, element, qualifier, row.value, row.language,
-                                  row.authority, row.confidence)
-            out[row.resource_id].append(((schema, element, qualifier or ""), row.place,
-                                         value))
-    return {k: tuple(v for _, _, v in sorted(vals, key=lambda t: (t[0], t[1])))
+        for rid, fid, place, value, language, authority, confidence in tx.execute(
+                sa.select(mv.c.resource_id, mv.c.field_id, mv.c.place, mv.c.value,
+                          mv.c.language, mv.c.authority, mv.c.confidence)
+                .where(mv.c.resource_type == resource_type,
+                       mv.c.resource_id.in_(chunk))).all():
+            schema, element, qualifier = names[fid]
+            out[rid].append((rank[fid], place, MetadataValue(
+                schema, element, qualifier, value, language, authority, confidence)))
+    return {k: tuple(v for _, _, v in sorted(vals, key=itemgetter(0, 1)))
             for k, vals in out.items()}
+
+
+def _field_ranks(names: dict[int, tuple[str, str, str | None]]) -> dict[int, int]:
+    """Each field id's position in (schema, element, qualifier) order: values sort by it."""
+    order = sorted(names, key=lambda fid: (names[fid][0], names[fid][1], names[fid][2] or ""))
+    return {fid: position for position, fid in enumerate(order)}
 
 
 def set_metadata(tx: Tx, resource_type: str, resource_id: int,
@@ -720,7 +728,7 @@ def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
     """
     rows: dict[int, AnyRow] = {}
     for chunk in _chunks(ids):
-        for row in tx.execute(sa.select(T.item).where(T.item.c.id.in_(chunk))):
+        for row in tx.execute(sa.select(T.item).where(T.item.c.id.in_(chunk))).all():
             rows[row.id] = row
     for iid in ids:
         if iid not in rows or rows[iid].is_template:
@@ -731,10 +739,11 @@ def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
     for chunk in _chunks(ids):
         for link in tx.execute(
                 sa.select(T.collection_item.c.item_id, T.collection_item.c.collection_id)
-                .where(T.collection_item.c.item_id.in_(chunk))):
+                .where(T.collection_item.c.item_id.in_(chunk))).all():
             mapped[link.item_id].append(link.collection_id)
         for b in tx.execute(sa.select(T.bundle).where(T.bundle.c.item_id.in_(chunk))
-                            .order_by(T.bundle.c.item_id, T.bundle.c.position, T.bundle.c.id)):
+                            .order_by(T.bundle.c.item_id, T.bundle.c.position, T.bundle.c.id)
+                            ).all():
             brows[b.item_id].append(b)
     bundle_ids = [b.id for rows_ in brows.values() for b in rows_]
     bsrows_by_bundle: dict[int, list[AnyRow]] = defaultdict(list)
@@ -742,12 +751,13 @@ def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
         for bs in tx.execute(sa.select(T.bitstream)
                              .where(T.bitstream.c.bundle_id.in_(chunk))
                              .order_by(T.bitstream.c.bundle_id, T.bitstream.c.position,
-                                       T.bitstream.c.id)):
+                                       T.bitstream.c.id)).all():
             bsrows_by_bundle[bs.bundle_id].append(bs)
     all_bs_ids = [bs.id for rows_ in bsrows_by_bundle.values() for bs in rows_]
-    bs_policies = auth.policies_bulk(tx, C.TYPE_BITSTREAM, all_bs_ids)
-    bundle_policies = auth.policies_bulk(tx, C.TYPE_BUNDLE, bundle_ids)
-    item_policies = auth.policies_bulk(tx, C.TYPE_ITEM, list(ids))
+    shared: dict[tuple[Any, ...], ResourcePolicy] = {}
+    bs_policies = auth.policies_bulk(tx, C.TYPE_BITSTREAM, all_bs_ids, shared)
+    bundle_policies = auth.policies_bulk(tx, C.TYPE_BUNDLE, bundle_ids, shared)
+    item_policies = auth.policies_bulk(tx, C.TYPE_ITEM, list(ids), shared)
     item_metadata = metadata_bulk(tx, C.TYPE_ITEM, list(ids))
     out: dict[int, Item] = {}
     for iid in ids:
