@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,26 +57,35 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _read_umask() -> int:
-    """The process umask, read without changing it (os.umask round trips are not
-    thread-safe: another thread could create a file while the mask is 0)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+_TEMP_NUMBERS = itertools.count()
 
 
-_UMASK = _read_umask()
+def create_temp(path: Path, permissions: int | None = None) -> tuple[int, Path]:
+    """Create and open (read-write) a new temporary file for ``path``, in its folder.
 
-
-def _umask() -> int:
-    return _UMASK
+    Named ``<TEMP_PREFIX><pid>-<n>-<name>`` and created with ``O_EXCL``, so it is never an
+    existing file or a symlink; a leftover of the same name (from a crashed process that had
+    this pid) is stepped over.  The file gets ``permissions`` exactly, or what ``open()``
+    would give it under the process umask.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    prefix = f"{C.TEMP_PREFIX}{os.getpid()}-"
+    suffix = "-" + path.name[:40]
+    while True:
+        tmp = path.parent / f"{prefix}{next(_TEMP_NUMBERS)}{suffix}"
+        try:
+            fd = os.open(tmp, flags, 0o666 if permissions is None else permissions)
+        except FileExistsError:
+            continue
+        break
+    if permissions is not None:
+        try:
+            os.fchmod(fd, permissions)  # exactly, whatever the umask took away
+        except BaseException:
+            os.close(fd)
+            tmp.unlink()
+            raise
+    return fd, tmp
 
 
 @contextlib.contextmanager
@@ -93,10 +102,8 @@ def atomic_write(path: Path, mode: str = "wb", *, fsync: bool = True,
     """
     path = Path(path)
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=C.TEMP_PREFIX, suffix="-" + path.name[:40], dir=folder)
-    tmp_path = Path(tmp)
+    fd, tmp_path = create_temp(path, permissions)
     try:
-        os.fchmod(fd, permissions if permissions is not None else 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
@@ -197,13 +204,8 @@ class BatchWriter:
 
     @contextlib.contextmanager
     def create(self, path: Path) -> Iterator[IO[bytes]]:
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=C.TEMP_PREFIX, suffix="-" + path.name[:40],
-                                   dir=path.parent)
-        tmp_path = Path(tmp)
+        fd, tmp_path = create_temp(Path(path), self._permissions)
         try:
-            os.fchmod(fd, self._permissions if self._permissions is not None
-                      else 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as handle:
                 yield handle
                 handle.flush()

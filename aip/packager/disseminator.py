@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import multiprocessing as mp
 import os
+import threading
 import time
 import zipfile
 from collections import deque
@@ -42,7 +43,7 @@ from aip.errors import (
     collect,
 )
 from aip.files import BatchWriter, atomic_write
-from aip.mets.validate import validate_manifest
+from aip.mets.validate import mets_schema, validate_manifest
 from aip.model import Bitstream, Bundle, EPerson, Group, Item, package_file_name
 from aip.packager.config import DisseminateConfig
 from aip.packager.manifest import (
@@ -692,12 +693,33 @@ def _worker_count(requested: int, items: int) -> int:
 
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes started by a fork server (never forked from this process, which
-    holds database connections that must not be shared with a child)."""
+    holds database connections that must not be shared with a child).
+
+    The fork server imports this module (and so the builders and validators) once, and
+    every worker is started at once with a warm-up task (the METS schema compiled), so the
+    workers are ready while this process still plans and builds the container packages.
+    """
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["aip.packager.manifest", "aip.mets.validate"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        context.set_forkserver_preload([__name__])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    # Starting a worker waits for the fork server's imports: on a thread of its own, so
+    # this process goes on meanwhile (``submit`` is thread-safe; the pool's shutdown waits
+    # for a start under way).
+    threading.Thread(target=_start_workers, args=(pool, workers),
+                     name="aipsync-export-start", daemon=True).start()
+    return pool
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    with contextlib.suppress(RuntimeError):  # the export already ended (shut down)
+        for _ in range(workers):
+            pool.submit(_warm_up)
+
+
+def _warm_up() -> None:
+    mets_schema()
 
 
 def _discard(inflight: deque[_InFlight]) -> None:
