@@ -149,24 +149,24 @@ def _xsd_problems(schema: etree.XMLSchema, doc: Element, code: str,
 
 
 _METS_ANY = f"{{{C.NS_METS}}}*"
-_WRAPPED_METS = etree.XPath(
-    "descendant-or-self::m:xmlData//m:* | descendant-or-self::m:binData//m:* "
-    "| descendant-or-self::m:FContent//m:*", namespaces={"m": C.NS_METS})
+#: Elements whose content is wrapped metadata or data, not METS structure.
+_WRAPPERS = frozenset(f"{{{C.NS_METS}}}{tag}" for tag in ("xmlData", "binData", "FContent"))
 
 
 def _mets_elements(root: Element) -> list[Element]:
     """METS elements of the document, not descending into wrapped metadata or content.
 
-    Walked in C (``iter`` with a namespace filter); the contents of ``xmlData``, ``binData``
-    and ``FContent`` that land in the METS namespace (DSpace's un-namespaced DSPACE-ROLES
-    does, once re-read) are found by one XPath and left out.
+    Walked in C (``iter`` with a namespace filter).  Wrapped content that lands in the
+    METS namespace (DSpace's un-namespaced DSPACE-ROLES does, once re-read) is rare: each
+    wrapper is asked for METS descendants, and only when one has some are they left out.
     """
-    wrapped = _WRAPPED_METS(root)
-    assert isinstance(wrapped, list)
     elements = list(root.iter(_METS_ANY))
-    if not wrapped:
+    skip: set[Element] = set()
+    for el in elements:
+        if el.tag in _WRAPPERS:
+            skip.update(el.iterdescendants(_METS_ANY))
+    if not skip:
         return elements
-    skip = set(wrapped)
     return [el for el in elements if el not in skip]
 
 

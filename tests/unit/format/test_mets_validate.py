@@ -115,3 +115,22 @@ def test_dspace4_metsrights_attributes_do_not_warn() -> None:
     root = _minimal_node()
     root.insert(0, B.amd_sec("a", [B.md_sec("rightsMD", "r", B.md_wrap("METSRIGHTS", rights))]))
     assert V.validate_manifest(B.to_tree(root), inner=True) == []
+
+
+def test_wrapped_content_in_the_mets_namespace_is_not_structure() -> None:
+    # DSpace writes DSPACE-ROLES without a namespace: read back under the root's default
+    # namespace, its elements are METS-namespaced.  Their IDs and references are data.
+    M = f"{{{C.NS_METS}}}"
+    root = _minimal(dmdid=("dmd_1",))
+    dmd = etree.Element(f"{M}dmdSec", ID="dmd_1")
+    wrap = etree.SubElement(dmd, f"{M}mdWrap", MDTYPE="OTHER", OTHERMDTYPE="DSPACE-ROLES")
+    data = etree.SubElement(wrap, f"{M}xmlData")
+    roles = etree.SubElement(data, f"{M}DSpaceRoles")
+    etree.SubElement(roles, f"{M}Group", ID="dmd_1", ADMID="nowhere")  # dup ID, bad ref
+    etree.SubElement(roles, f"{M}Group", ID="d")
+    root.insert(0, dmd)
+    assert V.structural_problems(root) == []
+    # The same elements outside xmlData are structure, and are reported.
+    root.append(etree.Element(f"{M}div", ID="dmd_1", ADMID="nowhere"))
+    codes = sorted(p.code for p in V.structural_problems(root))
+    assert codes == ["AIP-E040", "AIP-E041"]
