@@ -1,61 +1,61 @@
-"""Object -> AIP zip: the only zip writer.  ``packager -d`` and ``-d -a``.
+"""Object -> AIPs: ``packager -d`` and ``-d -a``.
 
 Owns: planning an export (which objects, in which order, under which file names), the
 permission checks, applying the export options (bundle filters, ``unauthorized``,
-``updatedAfter``, ``passwords``, ``manifestOnly``, ``validate``), and writing each package
-deterministically and atomically: fixed entry order (``metadata_<n>`` streams, ``mets.xml``,
-bitstreams), fixed entry times (the item's last-modified time for item AIPs, a constant
-otherwise, in UTC), deflate at level 6, no export time anywhere, a temp name renamed into
-place.  Bitstreams are streamed in blocks and their MD5 checked on the way, so a corrupted
-assetstore file is caught rather than packaged.
+``updatedAfter``, ``passwords``, ``manifestOnly``, ``validate``), and running the export:
+item packages built, validated and written by worker processes in batches, container
+packages here with their zips written on threads, every file written under a temp name and
+renamed into place in batches made durable together, in plan order.
 
-The bytes of each manifest come from ``aip.packager.manifest`` (pure); this module does the
-I/O around it.
+The bytes of each manifest come from ``aip.packager.manifest`` (pure) and the bytes of each
+zip from ``aip.packager.zipwriter``; this module does the orchestration and I/O around them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import multiprocessing as mp
 import os
 import threading
 import time
-import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
 import sqlalchemy as sa
 import structlog
 
 from aip import constants as C
 from aip.errors import (
-    AssetstoreCorruptError,
     NotFoundError,
     OutputError,
     PermissionDeniedError,
     UnauthorizedContentError,
-    collect,
 )
-from aip.files import BatchWriter, atomic_write
-from aip.mets.validate import mets_schema, validate_manifest
+from aip.files import BatchWriter
 from aip.model import Bitstream, Bundle, EPerson, Group, Item, package_file_name
 from aip.packager.config import DisseminateConfig
 from aip.packager.manifest import (
     BuildContext,
     BuiltPackage,
-    PackageEntry,
     build_collection_package,
     build_community_package,
     build_item_package,
     build_site_package,
 )
-from aip.packager.options import BundleFilter, ExportOptions
+from aip.packager.options import ExportOptions
+from aip.packager.zipwriter import (
+    AssetReader,
+    ItemTask,
+    Written,
+    validate_built,
+    warm_up,
+    work_items,
+    write_temp,
+)
 from aip.repository import auth, authorize, handles, objects, registry
 from aip.repository import tables as T
 from aip.repository.assetstore import Assetstore
@@ -63,7 +63,6 @@ from aip.repository.store import Repository, Tx
 
 log = structlog.get_logger(__name__)
 
-COPY_BLOCK = 1024 * 1024
 #: Packages written under temp names are made durable and renamed in batches of this size.
 BATCH_FILES = 256
 BATCH_BYTES = 256 * 1024 * 1024
@@ -78,7 +77,6 @@ ITEMS_PER_TASK = 16
 #: Worker processes for item packages: used from this many items up, at most MAX_WORKERS.
 PARALLEL_MIN_ITEMS = 64
 MAX_WORKERS = 4
-DOS_EPOCH = dt.datetime(1980, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,99 +341,6 @@ def preflight(tx: Tx, packages: list[PlannedPackage], person: EPerson, today: dt
     return skipped
 
 
-# =============================================================================================
-# Writing
-# =============================================================================================
-def _dos_time(when: dt.datetime | None) -> tuple[int, int, int, int, int, int]:
-    if when is None:
-        return C.ZIP_FIXED_TIME
-    when = when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    when = max(when, DOS_EPOCH)
-    return (when.year, when.month, when.day, when.hour, when.minute, when.second)
-
-
-def _zipinfo(name: str, when: tuple[int, int, int, int, int, int], size: int
-             ) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=when)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.create_system = 0  # MS-DOS, as java.util.zip writes: same bytes on every host
-    info.external_attr = 0
-    info.file_size = size
-    return info
-
-
-def _copy_entry(store: Assetstore, zf: zipfile.ZipFile, entry: PackageEntry,
-                when: tuple[int, int, int, int, int, int], handle: str) -> int:
-    bs = entry.bitstream
-    info = _zipinfo(entry.name, when, bs.size)
-    if bs.key is None or bs.size == 0:
-        zf.writestr(info, b"", compress_type=zipfile.ZIP_DEFLATED)
-        return 0
-    # Only MD5 and size are checked here, so only MD5 is computed (not Hasher's SHA-256 too).
-    md5 = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with store.open(bs.key) as src, \
-            zf.open(info, "w", force_zip64=bs.size > zipfile.ZIP64_LIMIT) as dst:
-        while block := src.read(COPY_BLOCK):
-            md5.update(block)
-            size += len(block)
-            dst.write(block)
-    found = md5.hexdigest()
-    if size != bs.size or (bs.md5 is not None and found != bs.md5):
-        raise AssetstoreCorruptError(
-            what=f"bitstream {entry.name} of {handle} (assetstore key {bs.key})",
-            algorithm="MD5/size", expected=f"{bs.md5}/{bs.size}", found=f"{found}/{size}")
-    return size
-
-
-def write_package(tx: Tx, built: BuiltPackage, path: Path) -> tuple[int, int]:
-    """Write one zip package atomically; returns (file size, bitstream bytes copied)."""
-    with atomic_write(path, "wb") as handle:
-        copied = write_zip(tx.assetstore, built, handle)
-    return path.stat().st_size, copied
-
-
-def write_zip(store: Assetstore, built: BuiltPackage, handle: IO[bytes]) -> int:
-    """Write a package's zip into an open (seekable) file; returns bitstream bytes copied.
-
-    Entry order, times and compression are fixed, so the same package gives the same bytes.
-    """
-    item_time = _dos_time(built.last_modified)
-    fixed = C.ZIP_FIXED_TIME
-    copied = 0
-    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED,
-                         allowZip64=True) as zf:
-        zf.comment = C.ZIP_COMMENT.encode("ascii")
-        for entry in built.extra_entries:
-            copied += _copy_entry(store, zf, entry, item_time if entry.item_time else fixed,
-                                  built.handle)
-        info = _zipinfo(C.MANIFEST_NAME,
-                        item_time if built.last_modified is not None else fixed,
-                        len(built.manifest))
-        zf.writestr(info, built.manifest, compress_type=zipfile.ZIP_DEFLATED)
-        for entry in built.entries:
-            copied += _copy_entry(store, zf, entry, item_time if entry.item_time else fixed,
-                                  built.handle)
-    return copied
-
-
-@dataclass(frozen=True, slots=True)
-class _AssetReader:
-    """Reads small streams (licences for manifest-only packages); picklable for workers."""
-
-    root: Path
-
-    def __call__(self, bs: Bitstream) -> bytes:
-        if bs.key is None:
-            return b""
-        with Assetstore(self.root).open(bs.key) as src:
-            return src.read()
-
-
-def _read_small(tx: Tx) -> Callable[[Bitstream], bytes]:
-    return _AssetReader(tx.assetstore.root)
-
-
 def _item_for_export(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: ExportOptions,
                      eperson_id: int) -> Item | None:
     """The item as its package shows it (unreadable parts handled), or None if unchanged."""
@@ -511,7 +416,7 @@ def export(repo: Repository, request: ExportRequest, *,
                            config=request.config,
                            manifest_only=request.options.manifest_only,
                            passwords=request.options.passwords,
-                           stream_reader=_read_small(tx))
+                           stream_reader=AssetReader(tx.assetstore.root))
         total_bytes = planned_bytes(tx, packages) if progress else 0
         done_bytes = 0
         log.info("aip.export.start", handle=request.handle, objects=len(packages),
@@ -524,7 +429,7 @@ def export(repo: Repository, request: ExportRequest, *,
         processes = _process_pool(workers) if workers > 1 else None
         inflight: deque[_InFlight] = deque()
         limit = MAX_INFLIGHT * max(1, workers)
-        task = _ItemTask(ctx=replace(ctx, stream_reader=None),
+        task = ItemTask(ctx=replace(ctx, stream_reader=None),
                          include=None if request.options.bundles.is_everything
                          else request.options.bundles,
                          validate=request.options.validate,
@@ -539,7 +444,7 @@ def export(repo: Repository, request: ExportRequest, *,
             job = replace(task, items=tuple(i for _, _, i in pending),
                           paths=tuple(p.path for _, p, _ in pending))
             inflight.append((tuple((i, p) for i, p, _ in pending),
-                             processes.submit(_work_items, job)))
+                             processes.submit(work_items, job)))
             pending.clear()
 
         def settle(keep: int) -> None:
@@ -587,7 +492,7 @@ def export(repo: Repository, request: ExportRequest, *,
                         result.unchanged.append(pkg.handle)
                         continue
                     if request.options.validate:
-                        _validate(built, pkg.path)
+                        validate_built(built, pkg.path)
                     # Zip writing (deflate, file I/O) runs on worker threads while this
                     # thread builds the next manifests; results are settled in plan order.
                     inflight.append((((index, pkg),), threads.submit(
@@ -614,75 +519,18 @@ def export(repo: Repository, request: ExportRequest, *,
     return result
 
 
-_Written = tuple[str, int, int]
 #: Packages handed to a thread or a worker process (with their plan index), and the future
 #: of their (temp path, size, bitstream bytes copied), in the same order.
-_InFlight = tuple[tuple[tuple[int, PlannedPackage], ...], Future[list[_Written]]]
-
-
-def _write_temp(store: Assetstore, built: BuiltPackage, path: Path,
-                manifest_only: bool) -> _Written:
-    """Write one package under a temp name beside ``path``: (temp path, size, bitstream
-    bytes copied).  The export takes it into its batch in plan order (so the batch gives
-    names parents first); on an error no temp file is left."""
-    writer = BatchWriter()
-    try:
-        with writer.create(path) as out:
-            if manifest_only:
-                out.write(built.manifest)
-                copied = 0
-            else:
-                copied = write_zip(store, built, out)
-            size = out.tell()
-    except OSError as exc:
-        raise OutputError(path=str(path), detail=exc.strerror or str(exc)) from exc
-    tmp, _ = writer.pending[-1]
-    return str(tmp), size, copied
+_InFlight = tuple[tuple[tuple[int, PlannedPackage], ...], Future[list[Written]]]
 
 
 def _write_one(store: Assetstore, pkg: PlannedPackage, built: BuiltPackage,
-               manifest_only: bool) -> list[_Written]:
+               manifest_only: bool) -> list[Written]:
     """Write one package under a temp name (on a worker thread)."""
-    return [_write_temp(store, built, pkg.path, manifest_only)]
+    return [write_temp(store, built, pkg.path, manifest_only)]
 
 
 # -- parallel item packages (worker processes) -------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _ItemTask:
-    """Everything a worker process needs to build, validate and write some item packages."""
-
-    ctx: BuildContext
-    include: BundleFilter | None
-    validate: bool
-    manifest_only: bool
-    assetstore: Path
-    items: tuple[Item, ...] = ()
-    paths: tuple[Path, ...] = ()
-
-
-def _work_items(task: _ItemTask) -> list[_Written]:
-    """Build, validate and write item packages under temp names (in a worker process).
-
-    Returns (temp path, size, bitstream bytes copied) of each, in order; the parent renames
-    them in its batch.  On an error, the temp files this task wrote are removed.
-    """
-    ctx = replace(task.ctx, stream_reader=_AssetReader(task.assetstore))
-    store = Assetstore(task.assetstore)
-    done: list[_Written] = []
-    try:
-        for item, path in zip(task.items, task.paths, strict=True):
-            built = build_item_package(item, ctx, task.include)
-            if task.validate:
-                _validate(built, path)
-            done.append(_write_temp(store, built, path, task.manifest_only))
-    except BaseException:
-        for tmp, _, _ in done:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        raise
-    return done
-
-
 def _worker_count(requested: int, items: int) -> int:
     if requested == 1 or items < PARALLEL_MIN_ITEMS:
         return 1
@@ -702,7 +550,7 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload(["aip.packager.zipwriter"])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     # Starting a worker waits for the fork server's imports: on a thread of its own, so
     # this process goes on meanwhile (``submit`` is thread-safe; the pool's shutdown waits
@@ -715,11 +563,7 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
     with contextlib.suppress(RuntimeError):  # the export already ended (shut down)
         for _ in range(workers):
-            pool.submit(_warm_up)
-
-
-def _warm_up() -> None:
-    mets_schema()
+            pool.submit(warm_up)
 
 
 def _discard(inflight: deque[_InFlight]) -> None:
@@ -763,7 +607,3 @@ def _prefetch(tx: Tx, packages: list[PlannedPackage], start: int, options: Expor
     cache.clear()
     if ids:
         cache.update(objects.item_models(tx, ids))
-
-
-def _validate(built: BuiltPackage, path: Path) -> None:
-    collect(validate_manifest(built.root), path=str(path))
