@@ -27,6 +27,7 @@ from lxml import etree
 
 from aip import constants as C
 from aip.errors import AipError, Problem
+from aip.mets import build as B
 
 Element = etree._Element
 
@@ -251,6 +252,44 @@ def inner_problems(root: Element) -> list[Problem]:
     return problems
 
 
+def mets_schema_problems(root: Element) -> list[Problem]:
+    """What the METS schema (1.12.1, with XLink) rejects in a manifest."""
+    return _xsd_problems(mets_schema(), root, "AIP-E044", "METS schema")
+
+
+_BUILT_REFS = tuple((attr, frozenset(f"{{{C.NS_METS}}}{kind}" for kind in kinds))
+                    for attr, kinds in _IDREFS.items())
+
+
+def built_structure_ok(root: B.Node) -> bool:
+    """The quick form of ``structural_problems`` for a manifest aipsync built, on the
+    builder's nodes: True when no ID repeats and every ``DMDID``/``ADMID``/``FILEID`` token
+    names an element of a kind it may point at.
+
+    The nodes are exactly the METS layer of the document written from them (wrapped
+    metadata is held as text, not nodes), so this answers what ``structural_problems``
+    would, without making an lxml proxy per element; when it says no, the caller asks
+    ``structural_problems`` for the problems and their lines.
+    """
+    kinds: dict[str, str] = {}
+    refs: list[tuple[frozenset[str], str]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        attrib = node.attrib
+        ident = attrib.get("ID")
+        if ident is not None:
+            if ident in kinds:
+                return False
+            kinds[ident] = node.tag
+        for attr, allowed in _BUILT_REFS:
+            value = attrib.get(attr)
+            if value is not None:
+                refs.append((allowed, value))
+        stack.extend(kid for kid in node.children if isinstance(kid, B.Node))
+    return all(kinds.get(ref) in allowed for allowed, value in refs for ref in value.split())
+
+
 def validate_manifest(root: Element, *, inner: bool = False) -> list[Problem]:
     """Every problem of a METS manifest: METS XSD, IDs/IDREFs, and (``inner``) inner sections.
 
@@ -261,13 +300,13 @@ def validate_manifest(root: Element, *, inner: bool = False) -> list[Problem]:
     Returns:
         Problems, errors (``AIP-E…``) first in document order, then warnings.
     """
-    problems = _xsd_problems(mets_schema(), root, "AIP-E044", "METS schema")
+    problems = mets_schema_problems(root)
     problems.extend(structural_problems(root))
     if inner:
         problems.extend(inner_problems(root))
     return problems
 
 
-__all__ = ["OfflineResolver",
-           "SchemaLoadError", "catalog", "inner_problems", "inner_schema", "load_schema",
-           "mets_schema", "structural_problems", "validate_manifest"]
+__all__ = ["OfflineResolver", "SchemaLoadError", "built_structure_ok", "catalog",
+           "inner_problems", "inner_schema", "load_schema", "mets_schema",
+           "mets_schema_problems", "structural_problems", "validate_manifest"]

@@ -179,6 +179,9 @@ class BuiltPackage:
     #: The tree ``manifest`` was serialized from, so the exporter validates it without
     #: parsing the bytes again (not part of the package's value).
     root: Element = field(compare=False, repr=False)
+    #: The builder's nodes that tree was written from (``aip.mets.validate``'s quick
+    #: structure check reads them), or None.
+    nodes: B.Node | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,7 +572,7 @@ class _Builder:
                             extra_entries=tuple(extras),
                             entries=() if self.ctx.manifest_only else tuple(entries),
                             children=tuple(children), last_modified=last_modified,
-                            root=tree)
+                            root=tree, nodes=root)
 
 
 @functools.lru_cache(maxsize=256)

@@ -25,7 +25,12 @@ from typing import IO
 from aip import constants as C
 from aip.errors import AssetstoreCorruptError, OutputError, collect
 from aip.files import BatchWriter
-from aip.mets.validate import mets_schema, validate_manifest
+from aip.mets.validate import (
+    built_structure_ok,
+    mets_schema,
+    mets_schema_problems,
+    structural_problems,
+)
 from aip.model import Bitstream, Item
 from aip.packager.manifest import BuildContext, BuiltPackage, PackageEntry, build_item_package
 from aip.packager.options import BundleFilter
@@ -125,8 +130,13 @@ def write_temp(store: Assetstore, built: BuiltPackage, path: Path,
 
 
 def validate_built(built: BuiltPackage, path: Path) -> None:
-    """Raise ``PackageValidationError`` (naming ``path``) if the manifest has errors."""
-    collect(validate_manifest(built.root), path=str(path))
+    """Raise ``PackageValidationError`` (naming ``path``) if the manifest has errors: what
+    ``validate_manifest`` finds (METS schema, IDs and references), its structure part asked
+    of the builder's nodes first and of the tree only when they show a problem."""
+    problems = mets_schema_problems(built.root)
+    if built.nodes is None or not built_structure_ok(built.nodes):
+        problems.extend(structural_problems(built.root))
+    collect(problems, path=str(path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -411,7 +411,7 @@ def test_validate_is_on_by_default_and_off_with_validate_false(
         calls.append(1)
         return [Problem("AIP-E044", "rejected by the test")]
 
-    monkeypatch.setattr(zipwriter, "validate_manifest", reject)
+    monkeypatch.setattr(zipwriter, "mets_schema_problems", reject)
     result = export(seeded, out / "site.zip", SITE, recursive=False,
                     expect=C.EXIT_PACKAGE_INVALID)
     assert "rejected by the test" in result.err and calls

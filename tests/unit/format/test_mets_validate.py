@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from aip import constants as C
@@ -134,3 +136,62 @@ def test_wrapped_content_in_the_mets_namespace_is_not_structure() -> None:
     root.append(etree.Element(f"{M}div", ID="dmd_1", ADMID="nowhere"))
     codes = sorted(p.code for p in V.structural_problems(root))
     assert codes == ["AIP-E040", "AIP-E041"]
+
+
+# -- the quick structure check on the builder's nodes (used for every exported package) -----
+def _built_node_manifests() -> st.SearchStrategy[tuple[B.Node, etree._Element]]:
+    from format_strategies import TODAY, collections, communities, items, people, sites
+
+    from aip.packager.manifest import (
+        BuildContext,
+        build_collection_package,
+        build_community_package,
+        build_item_package,
+        build_site_package,
+    )
+
+    ctx = BuildContext(site_handle="123456789/0", site_url="https://r.example.org",
+                       today=TODAY)
+    built = st.one_of(
+        items().map(lambda i: build_item_package(i, ctx)),
+        collections().map(lambda cg: build_collection_package(cg[0], cg[1], ctx)),
+        communities().map(lambda cg: build_community_package(cg[0], cg[1], ctx)),
+        st.tuples(sites, people()).map(lambda sp: build_site_package(sp[0], [], sp[1], ctx)))
+    return built.map(lambda pkg: (pkg.nodes, pkg.root))
+
+
+def _nodes(root: B.Node) -> list[B.Node]:
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(k for k in node.children if isinstance(k, B.Node))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_built_node_manifests(), st.data())
+def test_quick_structure_check_agrees_with_the_full_one(
+        built: tuple[B.Node, etree._Element], data: st.DataObject) -> None:
+    nodes, tree = built
+    assert V.built_structure_ok(nodes) and V.structural_problems(tree) == []
+    # Break one thing in the nodes, write them again: both checks must say no.
+    elements = _nodes(nodes)
+    with_id = [n for n in elements if n.get("ID") is not None]
+    with_ref = [n for n in elements if any(n.get(a) for a in ("DMDID", "ADMID", "FILEID"))]
+    breaks = ["dup"] + (["dangling", "wrong kind"] if with_ref else [])
+    how = data.draw(st.sampled_from(breaks))
+    if how == "dup":
+        first, second = data.draw(st.permutations(with_id).map(lambda p: p[:2]))
+        second.set("ID", first.get("ID") or "")
+    else:
+        node = data.draw(st.sampled_from(with_ref))
+        attr = next(a for a in ("DMDID", "ADMID", "FILEID") if node.get(a))
+        if how == "dangling":
+            node.set(attr, f"{node.get(attr)} nowhere_1")
+        else:
+            kinds = V._IDREFS[attr]
+            wrong = [n for n in with_id if n.tag.rsplit("}", 1)[1] not in kinds]
+            node.set(attr, (wrong[0].get("ID") or "") if wrong else "nowhere_2")
+    assert not V.built_structure_ok(nodes)
+    assert V.structural_problems(B.to_tree(nodes)) != []
