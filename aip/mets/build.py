@@ -252,6 +252,37 @@ def md_wrap(label: str, content: Content, *, namespaces: Mapping[str, str] = {},
     return wrap
 
 
+_WRAP_MARK = "\x00"  # cannot occur in XML text: splits a rendered mdWrap around its content
+_WRAPS: dict[tuple[object, ...], tuple[str, str, Mapping[str | None, str]]] = {}
+
+
+def md_wrap_section(label: str, content: Content, *,
+                    namespaces: Mapping[str, str] = {}, schema_location: str | None = None,
+                    mimetype: str | None = None) -> Section:
+    """``md_wrap``'s element as text, fitted for a metadata section's place in a document
+    (a child of ``dmdSec`` or of an ``amdSec`` section, where only the root declares
+    namespaces).
+
+    The same bytes as ``md_wrap``: its opening and closing tags are rendered once per
+    kind of wrap by ``md_wrap`` itself and kept; only the content is fitted each time.
+    """
+    key = (label, tuple(namespaces.items()), schema_location, mimetype)
+    parts = _WRAPS.get(key)
+    if parts is None:
+        rendered = to_text(md_wrap(label, Section(_WRAP_MARK, fitted=True),
+                                   namespaces=namespaces, schema_location=schema_location,
+                                   mimetype=mimetype))
+        opening, closing = rendered.split(_WRAP_MARK)
+        scope: dict[str | None, str] = dict(ROOT_NAMESPACES)
+        scope.update(namespaces)  # what xmlData's content sees declared
+        parts = (opening, closing, scope)
+        if len(_WRAPS) < 256:
+            _WRAPS[key] = parts
+    head, tail, inner = parts
+    section = content if isinstance(content, Section) else Section(content)
+    return Section(head + section.text(inner) + tail, fitted=True)
+
+
 def md_wrap_binary(label: str, data: bytes, *, mimetype: str | None) -> Node:
     """``<mdWrap …><binData>base64</binData></mdWrap>`` (stream metadata, manifest only)."""
     wrap = _el("mdWrap", (("MIMETYPE", mimetype), *mdtype_attrs(label)))
@@ -340,5 +371,5 @@ def serialize(root: Node | Element) -> bytes:
 
 __all__ = ["ROOT_NAMESPACES", "Agent", "Content", "Node", "Section", "amd_sec", "div",
            "file_el", "file_grp", "file_sec", "fptr", "m", "md_ref", "md_sec", "md_wrap",
-           "md_wrap_binary", "mdtype_attrs", "mets_hdr", "mets_root", "mptr", "serialize",
-           "struct_map", "to_text", "to_tree", "xml_data"]
+           "md_wrap_binary", "md_wrap_section", "mdtype_attrs", "mets_hdr", "mets_root",
+           "mptr", "serialize", "struct_map", "to_text", "to_tree", "xml_data"]

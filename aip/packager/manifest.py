@@ -360,8 +360,8 @@ class _Builder:
         if content is None:
             return None
         sec = B.md_sec(kind, sec_id, parent=parent)
-        B.md_wrap(entry.label, content, namespaces=info.namespaces,
-                  schema_location=info.schema_location, parent=sec)
+        sec.append(B.md_wrap_section(entry.label, content, namespaces=info.namespaces,
+                                     schema_location=info.schema_location))
         return sec
 
     def _stream(self, entry: SectionEntry, subject: _Subject,
@@ -467,8 +467,8 @@ class _Builder:
         info = REGISTRY[C.MD_AIPSYNC]
         amd = B.amd_sec(self.gensym("amd"))
         sec = B.md_sec("sourceMD", self.gensym("sourceMD"), parent=amd)
-        B.md_wrap(C.MD_AIPSYNC, body, namespaces=info.namespaces,
-                  schema_location=info.schema_location, parent=sec)
+        sec.append(B.md_wrap_section(C.MD_AIPSYNC, body, namespaces=info.namespaces,
+                                     schema_location=info.schema_location))
         self.amd.append(amd)
 
     def _extension(self, s: _Subject) -> Extension:

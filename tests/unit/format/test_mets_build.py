@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from aip import constants as C
 from aip.mets import build as B
+from aip.xmltext import xml_safe
 
 XLINK = f"{{{C.NS_XLINK}}}"
 
@@ -62,3 +65,41 @@ def test_serialize_is_deterministic_utf8_with_declaration() -> None:
     assert first == doc()
     assert first.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n")
     assert "é".encode() in first
+
+
+_NS = {"premis": "http://www.loc.gov/standards/premis",
+       "dim": "http://www.dspace.org/xmlns/dspace/dim"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(label=st.sampled_from(["MODS", "PREMIS", "DIM", "AIP-TECHMD", "X <&\"y>"]),
+       prefixes=st.lists(st.sampled_from(sorted(_NS)), unique=True, max_size=2),
+       schema_location=st.none() | st.text(max_size=20),
+       mimetype=st.none() | st.sampled_from(["text/xml", "a&b"]),
+       value=st.text(max_size=20),
+       form=st.sampled_from(["text", "element", "fitted"]))
+def test_md_wrap_section_writes_what_md_wrap_writes(label: str, prefixes: list[str],
+                                                    schema_location: str | None,
+                                                    mimetype: str | None, value: str,
+                                                    form: str) -> None:
+    namespaces = {p: _NS[p] for p in prefixes}
+    uri = _NS[prefixes[0]] if prefixes else "urn:other"
+    element = etree.Element(f"{{{uri}}}root", nsmap={"q" if not prefixes else prefixes[0]: uri})
+    element.text = xml_safe(value)
+    content: B.Content
+    if form == "element":
+        content = element
+    elif form == "text":
+        content = etree.tostring(element, encoding="unicode")
+    else:
+        content = B.Section("<x>fitted</x>", fitted=True)
+    expected = B.to_text(B.md_wrap(label, content, namespaces=namespaces,
+                                   schema_location=schema_location, mimetype=mimetype))
+    got = B.md_wrap_section(label, content, namespaces=namespaces,
+                            schema_location=schema_location, mimetype=mimetype)
+    assert got.fitted
+    assert got.text(B.ROOT_NAMESPACES) == expected
+    # and twice (the second time from the kept opening and closing tags)
+    assert B.md_wrap_section(label, content, namespaces=namespaces,
+                             schema_location=schema_location,
+                             mimetype=mimetype).text(B.ROOT_NAMESPACES) == expected
