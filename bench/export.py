@@ -9,10 +9,10 @@ each stay near the single-process figure; ``--workers 1`` measures one process a
 No assertions: figures only.
 
 The two runs are repeated in ABBA order (export, baseline, baseline, export, ...) and each
-side's best time is compared, so drift on the machine falls on both alike.  Every run writes
-into a folder of its own and nothing is deleted until the end: on ext4, creating files soon
-after many were deleted costs far more (the allocator skips recently deleted inodes), which
-would fall on whichever run came after a deletion.
+side's best time is compared, and the medians too, so drift on the machine falls on both
+alike.  Every run writes into a folder of its own and nothing is deleted until the end: on
+ext4, creating files soon after many were deleted costs far more (the allocator skips
+recently deleted inodes), which would fall on whichever run came after a deletion.
 
     .venv/bin/python bench/export.py                   # 10,000 items + the 1 GiB item
     .venv/bin/python bench/export.py --items 2000 --big-mib 256
@@ -25,6 +25,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,7 +158,7 @@ def main() -> int:
                         help="size of the large bitstream (0 to skip)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the seeded repository here between runs")
-    parser.add_argument("--repeat", type=int, default=2,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each side, in ABBA order; the best of each is compared")
     parser.add_argument("--workers", type=int, default=0,
                         help="export worker processes (0 = one per CPU, 1 = none)")
@@ -189,7 +190,10 @@ def main() -> int:
               f"{fig['bytes'] / 1e6 / fig['seconds']:>8.1f} "
               f"{max(f['peak_mib'] for f in figs):>9.1f}   ({every})")
     ratio = best["export"]["seconds"] / best["baseline"]["seconds"]
-    print(f"\naipsync export time / bare-zipfile baseline time: {ratio:.2f}x "
+    medians = {name: statistics.median(f["seconds"] for f in figs)
+               for name, figs in runs.items()}
+    print(f"\naipsync export time / bare-zipfile baseline time: {ratio:.2f}x best to best, "
+          f"{medians['export'] / medians['baseline']:.2f}x median to median "
           "(target: within 2x; the export also writes container AIPs, full METS and "
           "validates every manifest)")
     for out in outputs:
