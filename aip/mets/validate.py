@@ -257,8 +257,8 @@ def mets_schema_problems(root: Element) -> list[Problem]:
     return _xsd_problems(mets_schema(), root, "AIP-E044", "METS schema")
 
 
-_BUILT_REFS = tuple((attr, frozenset(f"{{{C.NS_METS}}}{kind}" for kind in kinds))
-                    for attr, kinds in _IDREFS.items())
+_BUILT_REFS = {attr: frozenset(f"{{{C.NS_METS}}}{kind}" for kind in kinds)
+               for attr, kinds in _IDREFS.items()}
 
 
 def built_structure_ok(root: B.Node) -> bool:
@@ -273,20 +273,22 @@ def built_structure_ok(root: B.Node) -> bool:
     """
     kinds: dict[str, str] = {}
     refs: list[tuple[frozenset[str], str]] = []
+    node_type = B.Node
     stack = [root]
     while stack:
         node = stack.pop()
-        attrib = node.attrib
-        ident = attrib.get("ID")
-        if ident is not None:
-            if ident in kinds:
-                return False
-            kinds[ident] = node.tag
-        for attr, allowed in _BUILT_REFS:
-            value = attrib.get(attr)
-            if value is not None:
-                refs.append((allowed, value))
-        stack.extend(kid for kid in node.children if isinstance(kid, B.Node))
+        for key, value in node.attrib.items():
+            if key == "ID":
+                if value in kinds:
+                    return False
+                kinds[value] = node.tag
+            else:
+                allowed = _BUILT_REFS.get(key)
+                if allowed is not None:
+                    refs.append((allowed, value))
+        for kid in node.children:
+            if type(kid) is node_type:
+                stack.append(kid)
     return all(kinds.get(ref) in allowed for allowed, value in refs for ref in value.split())
 
 
