@@ -63,3 +63,44 @@ def test_a_failure_in_a_worker_leaves_no_temp_file(many_items: RepoLocation,
     finally:
         path.write_bytes(original)
     assert not any(name.startswith(".aipsync-tmp-") for name in folder_listing(out))
+
+
+def test_batches_committed_while_workers_run_give_the_same_bytes(
+        many_items: RepoLocation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small batches and small tasks: batches are made durable and renamed while later
+    # tasks are still in the workers.
+    _export(many_items, tmp_path / "one", workers=1)
+    monkeypatch.setattr(disseminator, "BATCH_FILES", 7)
+    monkeypatch.setattr(disseminator, "ITEMS_PER_TASK", 3)
+    _export(many_items, tmp_path / "two", workers=2)
+    assert zips(tmp_path / "one") == zips(tmp_path / "two")
+
+
+def test_a_worker_failure_after_committed_batches_leaves_only_whole_packages(
+        many_items: RepoLocation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _export(many_items, tmp_path / "whole", workers=1)
+    whole = zips(tmp_path / "whole")
+    with write_tx(many_items) as tx:
+        item = objects.item_model(tx, objects.item_id(tx, "123456789/60"))
+    key = item.bundles[0].bitstreams[0].key
+    assert key is not None
+    path = many_items.assetstore / key[0:2] / key[2:4] / key
+    original = path.read_bytes()
+    path.write_bytes(b"X" * len(original))
+    monkeypatch.setattr(disseminator, "BATCH_FILES", 7)
+    monkeypatch.setattr(disseminator, "ITEMS_PER_TASK", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        with many_items.opened() as repo, pytest.raises(AssetstoreCorruptError):
+            export(repo, ExportRequest(handle=SITE, eperson=ADMIN, output=out / "site.zip",
+                                       recursive=True, workers=2))
+    finally:
+        path.write_bytes(original)
+    names = folder_listing(out)
+    assert not any(name.startswith(".aipsync-tmp-") for name in names)
+    written = zips(out)
+    assert written, "batches before the failure were committed"
+    assert "ITEM@123456789-60.zip" not in written
+    # what was committed is whole: the same bytes as a clean export's
+    assert {name: whole[name] for name in written} == written
