@@ -118,6 +118,7 @@ def phase_big(base: str, mib: str) -> None:
     from aip.packager.disseminator import ExportRequest, export
     from aip.repository.store import Repository
 
+    base = tempfile.mkdtemp(prefix="big-", dir=base)  # a workdir kept between runs
     repo = Path(base) / "big-repo"
     data = Path(base) / "big.bin"
     block = os.urandom(1024 * 1024)
@@ -140,7 +141,9 @@ def phase_big(base: str, mib: str) -> None:
     started = time.monotonic()
     export(Repository.open(repo), ExportRequest(
         handle="123456789/3", eperson="admin@example.org", output=Path(base) / "big.zip"))
-    print(json.dumps({"seconds": time.monotonic() - started, "bytes": int(mib) * 1024 * 1024,
+    seconds = time.monotonic() - started
+    shutil.rmtree(base)
+    print(json.dumps({"seconds": seconds, "bytes": int(mib) * 1024 * 1024,
                       "peak_mib": _peak_mib(), "peak_before_export_mib": before}))
 
 
