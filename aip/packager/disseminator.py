@@ -430,11 +430,11 @@ def export(repo: Repository, request: ExportRequest, *,
         inflight: deque[_InFlight] = deque()
         limit = MAX_INFLIGHT * max(1, workers)
         task = ItemTask(ctx=replace(ctx, stream_reader=None),
-                         include=None if request.options.bundles.is_everything
-                         else request.options.bundles,
-                         validate=request.options.validate,
-                         manifest_only=request.options.manifest_only,
-                         assetstore=tx.assetstore.root)
+                        include=None if request.options.bundles.is_everything
+                        else request.options.bundles,
+                        validate=request.options.validate,
+                        manifest_only=request.options.manifest_only,
+                        assetstore=tx.assetstore.root)
         pending: list[tuple[int, PlannedPackage, Item]] = []
 
         def send() -> None:
@@ -543,9 +543,10 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes started by a fork server (never forked from this process, which
     holds database connections that must not be shared with a child).
 
-    The fork server imports this module (and so the builders and validators) once, and
-    every worker is started at once with a warm-up task (the METS schema compiled), so the
-    workers are ready while this process still plans and builds the container packages.
+    The fork server imports ``aip.packager.zipwriter`` (the workers' task, with the builders
+    and validators, without the database layer) once, and every worker is started at once
+    with a warm-up task (the METS schema compiled), so the workers are ready while this
+    process still plans and builds the container packages.
     """
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(method)

@@ -353,8 +353,7 @@ class _Builder:
         if entry.crosswalk == "METSRIGHTS" and subject.kind not in (C.TYPE_SITE, "TEMPLATE"):
             # Most objects share a handful of policy sets: their mdWrap is written once.
             sec = B.md_sec(kind, sec_id, parent=parent)
-            sec.append(B.Section(_rights_wrap(entry.label, subject.policies, self.ctx.today),
-                                 fitted=True))
+            sec.append(_rights_wrap(entry.label, subject.policies, self.ctx.today))
             return sec
         content = self._xml(entry.crosswalk, subject)
         if content is None:
@@ -576,12 +575,12 @@ class _Builder:
 
 
 @functools.lru_cache(maxsize=256)
-def _rights_wrap(label: str, policies: tuple[ResourcePolicy, ...], today: dt.date) -> str:
+def _rights_wrap(label: str, policies: tuple[ResourcePolicy, ...], today: dt.date
+                 ) -> B.Section:
     """The METSRights ``mdWrap`` of a policy set, as text for its place in a document."""
     info = REGISTRY["METSRIGHTS"]
-    return B.to_text(B.md_wrap(label, metsrights.disseminate(policies, today),
-                               namespaces=info.namespaces,
-                               schema_location=info.schema_location))
+    return B.md_wrap_section(label, metsrights.disseminate(policies, today),
+                             namespaces=info.namespaces, schema_location=info.schema_location)
 
 
 def _licence(item: Item, crosswalk: str) -> tuple[str, Bitstream] | None:

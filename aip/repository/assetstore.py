@@ -52,17 +52,20 @@ class Assetstore:
         self._folder = ""
         self._folder_uses = 0
 
+    def _location(self, key: str) -> str:
+        # A string join: an export opens every bitstream, and Path joins cost more.
+        if not key or "/" in key or key.startswith("."):
+            raise StoreError(f"bad assetstore key {key!r}")
+        return f"{self._root_text}/{key[0:2]}/{key[2:4]}/{key}"
+
     def path(self, key: str) -> Path:
         """Where the bytes of ``key`` live."""
-        _check_key(key)
-        return self.root / key[0:2] / key[2:4] / key
+        return Path(self._location(key))
 
     def open(self, key: str) -> BinaryIO:
         """Open the bytes of ``key`` for reading."""
-        _check_key(key)
         try:
-            # A string join: an export opens every bitstream, and Path joins cost more.
-            return open(f"{self._root_text}/{key[0:2]}/{key[2:4]}/{key}", "rb")
+            return open(self._location(key), "rb")
         except FileNotFoundError as exc:
             raise AssetstoreCorruptError(
                 what=f"assetstore file {key}", algorithm="presence",
@@ -204,11 +207,6 @@ class Assetstore:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.iterdir() if p.name.startswith(JOURNAL_PREFIX))
-
-
-def _check_key(key: str) -> None:
-    if not key or "/" in key or key.startswith("."):
-        raise StoreError(f"bad assetstore key {key!r}")
 
 
 def _create(tmp: Path) -> BinaryIO:

@@ -7,6 +7,8 @@ single-process path writes, and that a failure inside a worker leaves nothing be
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,24 +46,36 @@ def test_worker_processes_write_the_same_bytes(many_items: RepoLocation,
     assert one == two
 
 
-def test_a_failure_in_a_worker_leaves_no_temp_file(many_items: RepoLocation,
-                                                   tmp_path: Path) -> None:
-    # Corrupt one stored bitstream: the worker that packages it must fail the export.
-    with write_tx(many_items) as tx:
-        item = objects.item_model(tx, objects.item_id(tx, "123456789/60"))
+@contextlib.contextmanager
+def _corrupted(location: RepoLocation, handle: str) -> Iterator[None]:
+    """The item's first stored bitstream overwritten (same size) for the block's length."""
+    with write_tx(location) as tx:
+        item = objects.item_model(tx, objects.item_id(tx, handle))
     key = item.bundles[0].bitstreams[0].key
     assert key is not None
-    path = many_items.assetstore / key[0:2] / key[2:4] / key
+    path = location.assetstore / key[0:2] / key[2:4] / key
     original = path.read_bytes()
     path.write_bytes(b"X" * len(original))
-    out = tmp_path / "out"
-    out.mkdir()
     try:
-        with many_items.opened() as repo, pytest.raises(AssetstoreCorruptError):
-            export(repo, ExportRequest(handle=SITE, eperson=ADMIN, output=out / "site.zip",
-                                       recursive=True, workers=2))
+        yield
     finally:
         path.write_bytes(original)
+
+
+def _failing_export(location: RepoLocation, out: Path) -> None:
+    """A two-worker export that must fail on the corrupted bitstream of item 60."""
+    out.mkdir()
+    with _corrupted(location, "123456789/60"), location.opened() as repo, \
+            pytest.raises(AssetstoreCorruptError):
+        export(repo, ExportRequest(handle=SITE, eperson=ADMIN, output=out / "site.zip",
+                                   recursive=True, workers=2))
+
+
+def test_a_failure_in_a_worker_leaves_no_temp_file(many_items: RepoLocation,
+                                                   tmp_path: Path) -> None:
+    # The worker that packages the corrupted bitstream must fail the export.
+    out = tmp_path / "out"
+    _failing_export(many_items, out)
     assert not any(name.startswith(".aipsync-tmp-") for name in folder_listing(out))
 
 
@@ -80,23 +94,10 @@ def test_a_worker_failure_after_committed_batches_leaves_only_whole_packages(
         many_items: RepoLocation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _export(many_items, tmp_path / "whole", workers=1)
     whole = zips(tmp_path / "whole")
-    with write_tx(many_items) as tx:
-        item = objects.item_model(tx, objects.item_id(tx, "123456789/60"))
-    key = item.bundles[0].bitstreams[0].key
-    assert key is not None
-    path = many_items.assetstore / key[0:2] / key[2:4] / key
-    original = path.read_bytes()
-    path.write_bytes(b"X" * len(original))
     monkeypatch.setattr(disseminator, "BATCH_FILES", 7)
     monkeypatch.setattr(disseminator, "ITEMS_PER_TASK", 3)
     out = tmp_path / "out"
-    out.mkdir()
-    try:
-        with many_items.opened() as repo, pytest.raises(AssetstoreCorruptError):
-            export(repo, ExportRequest(handle=SITE, eperson=ADMIN, output=out / "site.zip",
-                                       recursive=True, workers=2))
-    finally:
-        path.write_bytes(original)
+    _failing_export(many_items, out)
     names = folder_listing(out)
     assert not any(name.startswith(".aipsync-tmp-") for name in names)
     written = zips(out)
