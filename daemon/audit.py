@@ -50,15 +50,16 @@ from typing import Literal, TypeVar
 import structlog
 
 from aip import constants as C
-from daemon.config import Config
-from daemon.errors import (
+from daemon.core.config import Config
+from daemon.core.errors import (
     DownloadChecksumError,
     SnapshotNotFoundError,
     TargetNotFoundError,
 )
-from daemon.locks import Lock, LockName
-from daemon.mirror import download_object
-from daemon.snapshots import (
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import AuditCounts, StateDB, open_state
+from daemon.sync.mirror import download_object
+from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,
@@ -67,7 +68,6 @@ from daemon.snapshots import (
     select_snapshot,
     snapshot_key,
 )
-from daemon.state import AuditCounts, StateDB, open_state
 from daemon.targets import Target, open_target
 from daemon.targets.base import VERSIONS_DIR, RemoteObject
 
@@ -193,12 +193,12 @@ def expected_names(config: Config) -> set[str]:
     AIPs in staging, i.e. what the last export wrote.
     """
     if config.repository.kind != "embedded":
-        from daemon.mirror import staged_names
+        from daemon.sync.mirror import staged_names
 
         return staged_names(config.staging.dir)
     from aip.packager.disseminator import ExportRequest, plan
     from aip.repository.store import Repository
-    from daemon.source import site_package_name
+    from daemon.source.base import site_package_name
 
     repo_cfg = config.repository
     repo = Repository.open(repo_cfg.path, db_url=repo_cfg.db_url,

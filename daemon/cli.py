@@ -2,10 +2,9 @@
 
 Owns: the ``daemon``, ``backup``, ``mirror``, ``status``, ``prune``, ``snapshots``,
 ``restore`` and ``verify`` commands (each takes ``--config FILE``), mounted next to aip's
-``repo`` and ``packager`` through
-``aip.cli.run(extra=...)``, which also maps errors to one ``aipsync: error:`` line and the
-exit code of ``aip.constants``.  ``daemon`` hands over to ``daemon.service`` (which logs its
-own errors, style E5).
+``repo`` and ``packager`` through ``aip.cli.run(extra=...)``, which also maps errors to one
+``aipsync: error:`` line and the exit code of ``aip.constants``.  ``daemon`` hands over to
+``daemon.service.lifecycle`` (which logs its own errors, style E5).
 
 One-shot commands (``backup``, ``mirror``, ``restore``, ``verify``) turn SIGTERM and SIGINT
 into a stop request: the transfers in flight finish, no new one starts (no snapshot is
@@ -34,9 +33,9 @@ from typing import Any, TextIO
 from aip import cli as aip_cli
 from aip import constants as C
 from aip.errors import UsageError
-from daemon import faultpoints
-from daemon.config import Config, load_config
-from daemon.errors import StopRequestedError
+from daemon.core import faultpoints
+from daemon.core.config import Config, load_config
+from daemon.core.errors import StopRequestedError
 
 __all__ = ["add_daemon_commands", "main"]
 
@@ -72,14 +71,14 @@ def _print_json(doc: Any, out: TextIO) -> None:
 
 # --- daemon -----------------------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.service import run_service
+    from daemon.service.lifecycle import run_service
 
     return run_service(args.config, environ=os.environ)
 
 
 # --- backup -----------------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.backup import run_cycle
+    from daemon.sync.backup import run_cycle
     from daemon.targets import open_target
 
     config = _config(args)
@@ -128,7 +127,7 @@ def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
 
 # --- mirror -----------------------------------------------------------------------------------
 def cmd_mirror(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.mirror import run_mirror
+    from daemon.sync.mirror import run_mirror
     from daemon.targets import open_target
 
     config = _config(args)
@@ -169,7 +168,7 @@ def cmd_mirror(args: argparse.Namespace, out: TextIO) -> int:
 
 # --- status -----------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.status import collect_status, render_status
+    from daemon.service.status import collect_status, render_status
 
     doc = collect_status(_config(args))
     if args.json:
@@ -181,7 +180,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 # --- prune ------------------------------------------------------------------------------------
 def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.snapshots import prune
+    from daemon.sync.snapshots import prune
 
     for name in ("keep_snapshots", "keep_days"):
         value = getattr(args, name)
@@ -208,7 +207,7 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
 
 # --- snapshots --------------------------------------------------------------------------------
 def cmd_snapshots(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.snapshots import list_snapshots
+    from daemon.sync.snapshots import list_snapshots
     from daemon.targets import open_target
 
     config = _config(args)
@@ -246,7 +245,7 @@ def _ask(question: str) -> bool:
 
 
 def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.restore import RestoreRequest, parse_at, run_restore
+    from daemon.restore.run import RestoreRequest, parse_at, run_restore
 
     request = RestoreRequest(
         handle=args.handle, site=args.site, snapshot_id=args.snapshot,

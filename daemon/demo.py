@@ -92,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n== the daemon's backup cycle: aipsync backup --config {cfg}")
     _run("-q", "backup", "--config", str(config))
 
-    from daemon.config import load_config
-    from daemon.snapshots import list_snapshots
+    from daemon.core.config import load_config
+    from daemon.sync.snapshots import list_snapshots
     from daemon.targets import open_target
 
     target = open_target(load_config(config).target)

@@ -1,13 +1,13 @@
 """Mirror targets: where the AIPs go (an S3 bucket prefix or a local folder).
 
 Owns: ``open_target``, the one place that turns a ``[target]`` table into a ``Target``.
-Must not: decide what to upload (``daemon.mirror`` does) or import boto3 unless the target
+Must not: decide what to upload (``daemon.sync.mirror`` does) or import boto3 unless the target
 is ``s3://`` (a folder target works without it being configured).
 """
 
 from __future__ import annotations
 
-from daemon.config import TargetConfig
+from daemon.core.config import TargetConfig
 from daemon.targets.base import (
     PutResult,
     RemoteObject,

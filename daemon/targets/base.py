@@ -33,7 +33,7 @@ import structlog
 
 from aip import constants as C
 from aip.files import Digests, Hasher, fsync_dir, is_disk_full
-from daemon.errors import (
+from daemon.core.errors import (
     DiskFullError,
     DownloadChecksumError,
     DownloadError,

@@ -32,7 +32,7 @@ import structlog
 
 from aip import constants as C
 from aip.files import Digests, Hasher, atomic_write, fsync_dir, is_disk_full, is_temp_name
-from daemon.errors import (
+from daemon.core.errors import (
     PreconditionFailedError,
     SourceChangedError,
     StopRequestedError,

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from aip.files import Digests
-from daemon import faultpoints
-from daemon.config import TargetConfig, redact_url
-from daemon.errors import (
+from daemon.core import faultpoints
+from daemon.core.config import TargetConfig, redact_url
+from daemon.core.errors import (
     PreconditionFailedError,
     SourceChangedError,
     StopRequestedError,

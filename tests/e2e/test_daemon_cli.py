@@ -27,7 +27,7 @@ from helpers import ADMIN, PROJECT_ROOT, RepoLocation, console_env, make_repo, r
 
 from aip import constants as C
 from aip.repository import seed as seedmod
-from daemon.metrics import METRIC_NAMES
+from daemon.service.metrics import METRIC_NAMES
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:

@@ -48,9 +48,9 @@ from aip import cli as aip_cli
 from aip import constants as C
 from aip.repository import seed as seedmod
 from daemon.cli import add_daemon_commands
-from daemon.config import Config, parse_config
-from daemon.snapshots import Inventory, list_snapshots, read_inventory
-from daemon.state import STATE_FILE_NAME, StateDB
+from daemon.core.config import Config, parse_config
+from daemon.core.state import STATE_FILE_NAME, StateDB
+from daemon.sync.snapshots import Inventory, list_snapshots, read_inventory
 from daemon.targets import Target, open_target
 
 MiB = 1024 * 1024

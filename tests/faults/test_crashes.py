@@ -39,7 +39,7 @@ from helpers import (
 )
 
 from aip import constants as C
-from daemon.state import PendingUpload
+from daemon.core.state import PendingUpload
 
 KILLED = -signal.SIGKILL
 #: One transfer and one part at a time: the crash points are reached in a fixed order

@@ -28,7 +28,7 @@ from faults_support import (
 from helpers import RepoLocation, dump_text, make_repo, snapshot
 
 from aip import constants as C
-from daemon.scheduler import CycleRunner, Scheduler
+from daemon.service.scheduler import CycleRunner, Scheduler
 
 
 def record(where: str, outcome: str, **extra: object) -> None:

@@ -44,7 +44,7 @@ from helpers import (
 
 from aip import constants as C
 from aip.repository import seed as seedmod
-from daemon.config import DEFAULT_METRICS_ADDRESS, MetricsConfig, load_config
+from daemon.core.config import DEFAULT_METRICS_ADDRESS, MetricsConfig, load_config
 
 ACCESS_KEY = "AKIAPLANTED7Q3ZK2XW"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+planted-secret-8c1f0e"

@@ -16,7 +16,7 @@ from typing import Any
 
 from helpers import DaemonFolders
 
-from daemon.config import Config, parse_config
+from daemon.core.config import Config, parse_config
 from daemon.targets import Target, open_target
 
 MiB = 1024 * 1024

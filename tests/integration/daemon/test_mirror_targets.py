@@ -19,16 +19,16 @@ from daemon_mirror_support import MiB, MirrorEnv, payload
 
 from aip import constants as C
 from aip.files import hash_file
-from daemon.errors import (
+from daemon.core.errors import (
     DownloadChecksumError,
     MirrorError,
     StagingError,
     StopRequestedError,
     TargetPermanentError,
 )
-from daemon.mirror import download_entry, download_object, run_mirror, target_binding
-from daemon.snapshots import list_snapshots, prune, read_inventory
-from daemon.state import open_state
+from daemon.core.state import open_state
+from daemon.sync.mirror import download_entry, download_object, run_mirror, target_binding
+from daemon.sync.snapshots import list_snapshots, prune, read_inventory
 from daemon.targets.base import MemoryJournal, PartRecord, partial_path, versioned_key
 
 ITEM = "ITEM@123456789-42.zip"
@@ -117,7 +117,7 @@ def test_restart_with_nothing_changed_uploads_nothing_and_lists_nothing(env: Mir
 def test_no_rehash_when_stat_key_unchanged(env: MirrorEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(env)
     run_mirror(env.config())
-    import daemon.mirror as mirror_mod
+    import daemon.sync.mirror as mirror_mod
 
     calls: list[Path] = []
     real = mirror_mod._hash_open

@@ -19,11 +19,11 @@ from restore_support import BackupEnv, aipsync, collections_with_items, remove
 
 from aip import constants as C
 from daemon.audit import run_audit
-from daemon.backup import run_cycle
-from daemon.errors import SnapshotNotFoundError
-from daemon.metrics import Metrics
-from daemon.scheduler import AuditRunner
-from daemon.state import open_state
+from daemon.core.errors import SnapshotNotFoundError
+from daemon.core.state import open_state
+from daemon.service.metrics import Metrics
+from daemon.service.scheduler import AuditRunner
+from daemon.sync.backup import run_cycle
 
 
 def test_a_clean_backup_passes_every_check(env: BackupEnv) -> None:
@@ -102,7 +102,7 @@ def test_an_unknown_snapshot_and_a_busy_audit(folder_env: BackupEnv) -> None:
     with pytest.raises(SnapshotNotFoundError):
         run_audit(env.config(), snapshot_id="20000101T000000Z-000000")
     aipsync("verify", "--config", str(config_file), "--sample", "0", expect=C.EXIT_USAGE)
-    from daemon.locks import Lock, LockName
+    from daemon.core.locks import Lock, LockName
 
     with Lock(env.state_dir, LockName.AUDIT):
         aipsync("verify", "--config", str(config_file), expect=C.EXIT_LOCKED)
@@ -167,8 +167,8 @@ def test_the_daemon_schedules_the_audit_and_counts_it(folder_env: BackupEnv) -> 
     import io
     import socket
 
-    from daemon.scheduler import AUDIT_JOB
-    from daemon.service import Service
+    from daemon.service.lifecycle import Service
+    from daemon.service.scheduler import AUDIT_JOB
 
     env = folder_env
     run_cycle(env.config())

@@ -41,18 +41,18 @@ from restore_support import (
 
 from aip import constants as C
 from daemon.audit import run_audit
-from daemon.backup import run_cycle
-from daemon.config import Config
-from daemon.errors import (
+from daemon.core.config import Config
+from daemon.core.errors import (
     DownloadChecksumError,
     RestoreDeclinedError,
     TargetUnreachableError,
 )
-from daemon.locks import Lock, LockName, read_holder
-from daemon.restore import RestoreRequest, run_restore
-from daemon.snapshots import read_inventory
-from daemon.source import EmbeddedSource, ExportOutcome, IngestOutcome, IngestSpec
-from daemon.state import open_state
+from daemon.core.locks import Lock, LockName, read_holder
+from daemon.core.state import open_state
+from daemon.restore.run import RestoreRequest, run_restore
+from daemon.source.base import EmbeddedSource, ExportOutcome, IngestOutcome, IngestSpec
+from daemon.sync.backup import run_cycle
+from daemon.sync.snapshots import read_inventory
 
 COLL = f"{PREFIX}/3"    # three items, nothing in the workflow: it comes back whole
 OTHER = f"{PREFIX}/2"   # owns the item mapped into COLL

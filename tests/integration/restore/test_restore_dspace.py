@@ -17,8 +17,8 @@ from helpers import PREFIX, dump_text, snapshot
 from restore_support import BackupEnv, aipsync, collections_with_items, corrupt, error_line
 
 from aip import constants as C
-from daemon.backup import run_cycle
-from daemon.restore import RestoreRequest, run_restore
+from daemon.restore.run import RestoreRequest, run_restore
+from daemon.sync.backup import run_cycle
 
 COLL = f"{PREFIX}/3"
 

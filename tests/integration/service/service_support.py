@@ -20,8 +20,8 @@ from typing import Any
 from helpers import ADMIN, PREFIX, DaemonFolders, RepoLocation, make_repo, run_cli, to_toml
 
 from aip.repository import seed as seedmod
-from daemon.config import Config, parse_config
-from daemon.snapshots import list_snapshots, read_inventory
+from daemon.core.config import Config, parse_config
+from daemon.sync.snapshots import list_snapshots, read_inventory
 from daemon.targets import Target, open_target
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

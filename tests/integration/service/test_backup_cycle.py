@@ -15,8 +15,8 @@ import sys
 from helpers import PROJECT_ROOT
 from service_support import SITE_FILE, BackupEnv, handle_of, wait_for
 
-from daemon.backup import run_cycle
-from daemon.state import open_state
+from daemon.core.state import open_state
+from daemon.sync.backup import run_cycle
 
 
 def test_first_run_uploads_every_aip(env: BackupEnv) -> None:

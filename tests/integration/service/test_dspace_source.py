@@ -20,10 +20,10 @@ from helpers import PROJECT_ROOT, RepoLocation, make_repo, run_cli
 from service_support import FAKE_DSPACE, SITE_FILE, BackupEnv, handle_of, wait_for
 
 from aip import constants as C
-from daemon.backup import run_cycle
-from daemon.errors import SourceError
-from daemon.source import DSpaceSource, EmbeddedSource, IngestSpec
-from daemon.state import open_state
+from daemon.core.errors import SourceError
+from daemon.core.state import open_state
+from daemon.source.base import DSpaceSource, EmbeddedSource, IngestSpec
+from daemon.sync.backup import run_cycle
 
 
 @pytest.fixture

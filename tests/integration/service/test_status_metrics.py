@@ -14,12 +14,12 @@ from typing import Any
 from service_support import BackupEnv, wait_for
 
 from aip import cli as aip_cli
-from daemon.backup import run_cycle
 from daemon.cli import add_daemon_commands
-from daemon.metrics import METRIC_NAMES, Metrics
-from daemon.scheduler import CycleRunner, Scheduler
-from daemon.state import STATE_FILE_NAME
-from daemon.status import STATUS_FORMAT
+from daemon.core.state import STATE_FILE_NAME
+from daemon.service.metrics import METRIC_NAMES, Metrics
+from daemon.service.scheduler import CycleRunner, Scheduler
+from daemon.service.status import STATUS_FORMAT
+from daemon.sync.backup import run_cycle
 
 RUN_KEYS = {"id", "kind", "status", "started_at", "finished_at", "updated_after",
             "objects_seen", "uploaded", "unchanged", "failed", "bytes_uploaded", "snapshot_id",
@@ -118,7 +118,7 @@ def test_apscheduler_skips_a_run_that_would_overlap(folder_env: BackupEnv) -> No
         def export(self, out_dir: Path, *, updated_after: Any, stop: Any = None) -> Any:
             entered.set()
             assert gate.wait(30)
-            from daemon.source import EmbeddedSource
+            from daemon.source.base import EmbeddedSource
 
             return EmbeddedSource(cfg).export(out_dir, updated_after=updated_after)
 

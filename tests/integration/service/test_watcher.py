@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from service_support import BackupEnv, wait_for
 
-from daemon.backup import run_cycle
-from daemon.service import Service
-from daemon.state import open_state
-from daemon.watcher import Watcher
+from daemon.core.state import open_state
+from daemon.service.lifecycle import Service
+from daemon.service.watcher import Watcher
+from daemon.sync.backup import run_cycle
 
 
 class Recorder:

@@ -10,7 +10,7 @@ import pytest
 
 from aip import constants as C
 from aip.errors import ConfigError, ConfigPermissionError
-from daemon.config import (
+from daemon.core.config import (
     DEFAULT_MULTIPART_CHUNKSIZE,
     DEFAULT_TRANSFERS,
     Config,

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from aip import constants as C
-from daemon.errors import LockedError
-from daemon.locks import Lock, LockName, read_holder
+from daemon.core.errors import LockedError
+from daemon.core.locks import Lock, LockName, read_holder
 
 HOLD = """
 import logging, sys, time
 import structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-from daemon.locks import Lock
+from daemon.core.locks import Lock
 with Lock(sys.argv[1], "repository", purpose="export"):
     print("held", flush=True)
     time.sleep(60)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import StateError
-from daemon.state import SCHEMA_VERSION, CachedHash, RemoteRecord, RunCounts, open_state
+from daemon.core.errors import StateError
+from daemon.core.state import SCHEMA_VERSION, CachedHash, RemoteRecord, RunCounts, open_state
 from daemon.targets.base import PartRecord
 
 

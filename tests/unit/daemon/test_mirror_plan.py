@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.mirror import StagedFile, inventory_entries, plan_mirror
-from daemon.state import RemoteRecord
+from daemon.core.state import RemoteRecord
+from daemon.sync.mirror import StagedFile, inventory_entries, plan_mirror
 from daemon.targets.base import versioned_key
 
 

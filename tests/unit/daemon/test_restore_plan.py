@@ -12,8 +12,8 @@ import pytest
 
 from aip.errors import PackageValidationError, UsageError
 from daemon.audit import extent_problems, judge_head, sample_keys
-from daemon.config import parse_config
-from daemon.restore import (
+from daemon.core.config import parse_config
+from daemon.restore.run import (
     TreeEntry,
     check_child_href,
     find_key,
@@ -25,8 +25,8 @@ from daemon.restore import (
     resolve_mode,
     walk_tree,
 )
-from daemon.snapshots import InventoryEntry, is_snapshot_id, new_snapshot_id
-from daemon.source import DSpaceSource, parse_packager_output
+from daemon.source.base import DSpaceSource, parse_packager_output
+from daemon.sync.snapshots import InventoryEntry, is_snapshot_id, new_snapshot_id
 from daemon.targets.base import RemoteObject
 
 SITE, COMM, COLL_A, COLL_B = ("SITE@1-0.zip", "COMMUNITY@1-1.zip", "COLLECTION@1-2.zip",

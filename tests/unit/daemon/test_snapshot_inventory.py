@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from daemon.errors import InventoryFormatError, SnapshotNotFoundError
-from daemon.snapshots import (
+from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError
+from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,

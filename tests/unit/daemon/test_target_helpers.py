@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aip.errors import AipError
-from daemon import errors
+from daemon.core import errors
 from daemon.targets.base import BandwidthLimiter, backoff_delay, choose_part_size, versioned_key
 from daemon.targets.s3 import classify_client_error
 

@@ -1,6 +1,6 @@
 """Fakes for the service's unit tests: a clock that only moves when told, and a source.
 
-``FakeClock`` is the ``Clock`` protocol of ``daemon.backup`` (style T3): tests advance it, so
+``FakeClock`` is the ``Clock`` protocol of ``daemon.sync.backup`` (style T3): tests advance it, so
 scheduling decisions (full or incremental, the watermark, the weekly full) are tested without
 waiting.  ``FakeSource`` is the ``Source`` protocol: it records the ``updated_after`` of each
 call, writes a fixed set of AIP-named files (all of them on a full export, the containers
@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.config import Config, parse_config
-from daemon.errors import SourceError
-from daemon.source import ExportOutcome, IngestOutcome, IngestSpec
+from daemon.core.config import Config, parse_config
+from daemon.core.errors import SourceError
+from daemon.source.base import ExportOutcome, IngestOutcome, IngestSpec
 
 T0 = datetime(2026, 3, 2, 2, 15, tzinfo=UTC)
 

@@ -13,11 +13,11 @@ import pytest
 import structlog
 from service_fakes import T0, FakeClock, FakeSource, folder_config
 
-from daemon.backup import CyclePlan, plan_cycle, run_cycle
-from daemon.errors import LockedError, SourceError
-from daemon.locks import Lock, LockName
-from daemon.scheduler import CycleRunner
-from daemon.state import open_state
+from daemon.core.errors import LockedError, SourceError
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import open_state
+from daemon.service.scheduler import CycleRunner
+from daemon.sync.backup import CyclePlan, plan_cycle, run_cycle
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -203,7 +203,7 @@ class FakeAudit:
 
 
 def test_the_audit_runner_uses_the_schedule_and_reports(tmp_path: Path) -> None:
-    from daemon.scheduler import AuditRunner
+    from daemon.service.scheduler import AuditRunner
 
     deep = folder_config(tmp_path, schedule={"audit_cron": "30 4 * * 0", "audit_deep": True,
                                              "audit_sample_percent": 10.0})
@@ -220,7 +220,7 @@ def test_the_audit_runner_uses_the_schedule_and_reports(tmp_path: Path) -> None:
 
 
 def test_the_audit_runner_skips_overlaps_and_swallows_errors(tmp_path: Path) -> None:
-    from daemon.scheduler import AuditRunner
+    from daemon.service.scheduler import AuditRunner
 
     config = folder_config(tmp_path)
     fake = FakeAudit()
@@ -253,7 +253,7 @@ def test_the_audit_runner_skips_overlaps_and_swallows_errors(tmp_path: Path) -> 
 
 
 def test_the_scheduler_adds_the_audit_job_only_with_audit_cron(tmp_path: Path) -> None:
-    from daemon.scheduler import AUDIT_JOB, Scheduler
+    from daemon.service.scheduler import AUDIT_JOB, Scheduler
 
     config = folder_config(tmp_path, schedule={"audit_cron": "30 4 * * 0"})
     runner = CycleRunner(lambda: config, source_factory=lambda c: FakeSource())  # type: ignore[arg-type,return-value]

@@ -17,20 +17,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from service_fakes import FakeSource, folder_config
 
 from aip.errors import ConfigError
-from daemon.config import ScheduleConfig
-from daemon.errors import SourceError
-from daemon.notify import Notifier, watchdog_interval
-from daemon.scheduler import build_trigger
-from daemon.source import (
+from daemon.core.config import ScheduleConfig
+from daemon.core.errors import SourceError
+from daemon.core.state import open_state
+from daemon.service.scheduler import build_trigger
+from daemon.service.systemd import Notifier, watchdog_interval
+from daemon.service.watcher import Debouncer, is_staged_name
+from daemon.source.base import (
     DSpaceSource,
     IngestSpec,
     format_updated_after,
     open_source,
     site_package_name,
 )
-from daemon.staging import EXPORT_DIR_PREFIX, export_to_staging, pending_names
-from daemon.state import open_state
-from daemon.watcher import Debouncer, is_staged_name
+from daemon.sync.staging import EXPORT_DIR_PREFIX, export_to_staging, pending_names
 
 
 # --- sd_notify ----------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_pending_names_without_hashing(tmp_path: Path) -> None:
     with open_state(cfg.state.dir) as state:
         assert len(pending_names(cfg.staging.dir, state, hash_changed=False)) == 4
         assert len(pending_names(cfg.staging.dir, state, hash_changed=True)) == 4
-    from daemon.mirror import run_mirror
+    from daemon.sync.mirror import run_mirror
 
     run_mirror(cfg)
     with open_state(cfg.state.dir) as state:
@@ -218,7 +218,7 @@ def test_pending_names_without_hashing(tmp_path: Path) -> None:
 ])
 def test_missed_run(schedule: ScheduleConfig, last: datetime | None, now: datetime,
                     missed: bool) -> None:
-    from daemon.scheduler import missed_run
+    from daemon.service.scheduler import missed_run
 
     assert missed_run(schedule, last, now) is missed
 
@@ -231,7 +231,7 @@ def test_missed_run(schedule: ScheduleConfig, last: datetime | None, now: dateti
     ("exported 12 package(s) to /tmp/x", "exported 12 package(s) to /tmp/x"),
 ])
 def test_child_output_is_redacted(line: str, expected: str) -> None:
-    from daemon.source import redact_line
+    from daemon.source.base import redact_line
 
     assert redact_line(line) == expected
 
@@ -239,8 +239,8 @@ def test_child_output_is_redacted(line: str, expected: str) -> None:
 def test_a_stop_request_ends_the_wait_for_the_repository_lock(tmp_path: Path) -> None:
     import threading
 
-    from daemon.errors import StopRequestedError
-    from daemon.locks import Lock, LockName
+    from daemon.core.errors import StopRequestedError
+    from daemon.core.locks import Lock, LockName
 
     cfg = folder_config(tmp_path)
     stop = threading.Event()

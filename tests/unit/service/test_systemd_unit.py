@@ -14,7 +14,7 @@ import pytest
 from unit_files import DAEMON_UNIT, REPO_ROOT, unit_settings
 
 from aip import constants as C
-from daemon.config import load_config
+from daemon.core.config import load_config
 
 UNIT = DAEMON_UNIT
 

@@ -28,7 +28,7 @@ from typing import Any, Literal, Self
 
 import structlog
 
-from daemon.errors import StateError
+from daemon.core.errors import StateError
 from daemon.targets.base import PartRecord, PendingUpload
 
 __all__ = [

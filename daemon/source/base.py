@@ -15,7 +15,7 @@ Both write DSpace's file names (``ITEM@123456789-42.zip``) into the folder they 
 report what they wrote.  For a full export the set written is the whole site: the staging
 layer uses it to drop the AIPs of deleted objects.
 
-Must not: touch the staging folder itself (``daemon.staging`` moves files), take locks, or
+Must not: touch the staging folder itself (``daemon.sync.staging`` moves files), take locks, or
 log a secret (the child's environment is never logged; its lines pass the redaction of
 ``aip.logconfig``).
 """
@@ -41,9 +41,9 @@ import structlog
 from aip import constants as C
 from aip.files import is_temp_name
 from aip.model import package_file_name
-from daemon import faultpoints
-from daemon.config import Config
-from daemon.errors import SourceError, StopRequestedError
+from daemon.core import faultpoints
+from daemon.core.config import Config
+from daemon.core.errors import SourceError, StopRequestedError
 from daemon.targets.base import StopFlag
 
 __all__ = [

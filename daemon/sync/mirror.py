@@ -12,7 +12,7 @@ A run with nothing to upload makes no request at all: no listing, no HEAD, no sn
 entries are identical to the newest snapshot's, which the state database remembers).  A key
 whose file left staging stays in the target but drops out of the next inventory.
 
-Must not: delete anything from the target (``daemon.snapshots.prune`` does, when asked),
+Must not: delete anything from the target (``daemon.sync.snapshots.prune`` does, when asked),
 talk to boto3 (``daemon.targets.s3`` does), configure logging, or leave a thread running.
 """
 
@@ -34,9 +34,9 @@ import structlog
 
 from aip import constants as C
 from aip.files import Digests, copy_hashing, is_temp_name
-from daemon import faultpoints
-from daemon.config import Config
-from daemon.errors import (
+from daemon.core import faultpoints
+from daemon.core.config import Config
+from daemon.core.errors import (
     DownloadChecksumError,
     MirrorError,
     ObjectMissingError,
@@ -50,8 +50,16 @@ from daemon.errors import (
     TargetUnreachableError,
     UploadVerifyError,
 )
-from daemon.locks import Lock, LockName
-from daemon.snapshots import (
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import (
+    CachedHash,
+    RemoteRecord,
+    RunCounts,
+    SnapshotRecord,
+    StateDB,
+    open_state,
+)
+from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     build_inventory,
@@ -59,7 +67,6 @@ from daemon.snapshots import (
     new_snapshot_id,
     write_inventory,
 )
-from daemon.state import CachedHash, RemoteRecord, RunCounts, SnapshotRecord, StateDB, open_state
 from daemon.targets import Target, open_target
 from daemon.targets.base import VERSIONS_DIR, RemoteObject, versioned_key
 
@@ -693,7 +700,7 @@ def download_entry(config: Config, inventory: Inventory, key: str, dest: Path, *
     Raises:
         NotInSnapshotError: the inventory does not name ``key``.
     """
-    from daemon.errors import NotInSnapshotError
+    from daemon.core.errors import NotInSnapshotError
 
     entry = inventory.entry(key)
     if entry is None:

@@ -3,9 +3,9 @@
 Owns: the ``Clock`` protocol (wall time and monotonic time; style T3) and ``SystemClock``,
 ``plan_cycle`` (pure: full or incremental, and the ``updatedAfter`` of an incremental run),
 and ``run_cycle``, which holds the ``cycle`` lock, records the run in the state database,
-exports through the source (``daemon.staging``), mirrors (``daemon.mirror.run_mirror``, whose
-snapshot inventory is the commit point) and, only when all of that succeeded, moves the
-export watermark forward.
+exports through the source (``daemon.sync.staging``), mirrors
+(``daemon.sync.mirror.run_mirror``, whose snapshot inventory is the commit point)
+and, only when all of that succeeded, moves the export watermark forward.
 
 The rules (DSpace's ``updatedAfter`` only filters Items; docs/sync-notes.md 0.1):
 
@@ -33,14 +33,14 @@ from typing import Protocol
 
 import structlog
 
-from daemon import faultpoints
-from daemon.config import Config
-from daemon.errors import StopRequestedError
-from daemon.locks import Lock, LockName
-from daemon.mirror import MirrorResult, run_mirror
-from daemon.source import Source, format_updated_after, open_source
-from daemon.staging import StagingResult, export_to_staging
-from daemon.state import RunCounts, open_state
+from daemon.core import faultpoints
+from daemon.core.config import Config
+from daemon.core.errors import StopRequestedError
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import RunCounts, open_state
+from daemon.source.base import Source, format_updated_after, open_source
+from daemon.sync.mirror import MirrorResult, run_mirror
+from daemon.sync.staging import StagingResult, export_to_staging
 from daemon.targets import Target
 
 __all__ = [

@@ -42,18 +42,18 @@ import structlog
 from aip import constants as C
 from aip import logconfig
 from aip.errors import AipError
-from daemon.backup import Clock, CycleResult, SystemClock
-from daemon.config import Config, load_config
-from daemon.errors import ConfigError, LockedError
-from daemon.locks import Lock, LockName
-from daemon.metrics import Metrics
-from daemon.mirror import run_mirror
-from daemon.notify import Notifier, watchdog_interval
-from daemon.scheduler import AuditRunner, CycleRunner, Scheduler, missed_run
-from daemon.source import Source, open_source
-from daemon.staging import pending_names
-from daemon.state import open_state
-from daemon.watcher import Watcher
+from daemon.core.config import Config, load_config
+from daemon.core.errors import ConfigError, LockedError
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import open_state
+from daemon.service.metrics import Metrics
+from daemon.service.scheduler import AuditRunner, CycleRunner, Scheduler, missed_run
+from daemon.service.systemd import Notifier, watchdog_interval
+from daemon.service.watcher import Watcher
+from daemon.source.base import Source, open_source
+from daemon.sync.backup import Clock, CycleResult, SystemClock
+from daemon.sync.mirror import run_mirror
+from daemon.sync.staging import pending_names
 
 __all__ = ["Service", "run_service"]
 

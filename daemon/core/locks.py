@@ -35,7 +35,7 @@ from typing import Any, Self
 
 import structlog
 
-from daemon.errors import LockedError
+from daemon.core.errors import LockedError
 
 __all__ = ["Lock", "LockName", "read_holder"]
 

@@ -12,9 +12,9 @@ incremental export (``updatedAfter``) writes only changed Items (and every conta
 staged copies of unchanged Items stay.  Nothing leaves staging on an incremental run, nor when
 an export fails or is stopped: then staging is exactly as it was.
 
-Must not: upload (``daemon.mirror`` does), decide when to run (``daemon.backup``), or delete
-anything outside the staging folder.  Removing a staged AIP never deletes it from the target:
-it only drops out of the next snapshot.
+Must not: upload (``daemon.sync.mirror`` does), decide when to run (``daemon.sync.backup``),
+or delete anything outside the staging folder.  Removing a staged AIP never deletes it from
+the target: it only drops out of the next snapshot.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import structlog
 from aip import constants as C
 from aip.errors import AipError
 from aip.files import fsync_dir, is_disk_full
-from daemon.config import Config
-from daemon.errors import DiskFullError, SourceError, StagingError, StopRequestedError
-from daemon.locks import Lock, LockName
-from daemon.mirror import plan_mirror, scan_staging, staged_names
-from daemon.source import Source
-from daemon.state import StateDB
+from daemon.core.config import Config
+from daemon.core.errors import DiskFullError, SourceError, StagingError, StopRequestedError
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import StateDB
+from daemon.source.base import Source
+from daemon.sync.mirror import plan_mirror, scan_staging, staged_names
 from daemon.targets.base import StopFlag
 
 __all__ = [

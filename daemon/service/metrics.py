@@ -42,7 +42,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
-from daemon.config import Config
+from daemon.core.config import Config
 
 __all__ = ["METRIC_NAMES", "Metrics"]
 
@@ -73,7 +73,7 @@ class _StateCollector(Collector):
         self._config = config
 
     def collect(self) -> Iterator[Metric]:
-        from daemon.status import collect_status
+        from daemon.service.status import collect_status
 
         now = datetime.now(UTC)
         try:

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.config import Config
-from daemon.locks import LockName, read_holder
-from daemon.state import (
+from daemon.core.config import Config
+from daemon.core.locks import LockName, read_holder
+from daemon.core.state import (
     STATE_FILE_NAME,
     AuditRecord,
     RestoreRecord,
@@ -157,7 +157,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
         "pending": {"count": 0, "files": []}, "failed": {"count": 0, "uploads": []},
         "staged": 0, "last_audit": None, "last_restore": None,
     }
-    from daemon.mirror import staged_names
+    from daemon.sync.mirror import staged_names
 
     doc["staged"] = len(staged_names(config.staging.dir))
     if not (config.state.dir / STATE_FILE_NAME).exists():
@@ -170,7 +170,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
 
 
 def _fill(doc: dict[str, Any], state: StateDB, config: Config, now: datetime) -> None:
-    from daemon.staging import pending_names
+    from daemon.sync.staging import pending_names
 
     doc["last_run"] = _run_dict(state.last_run())
     doc["last_success"] = _run_dict(_newest([state.last_success(k) for k in _CYCLE_KINDS]))

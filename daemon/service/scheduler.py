@@ -1,7 +1,7 @@
 """When backup cycles run: APScheduler 3.x in the background, one cycle at a time.
 
 Owns: ``build_trigger`` (``schedule.cron``, five fields in the server's local time zone, or
-every ``schedule.interval_minutes``), ``CycleRunner`` (runs ``daemon.backup.run_cycle`` with
+every ``schedule.interval_minutes``), ``CycleRunner`` (runs ``daemon.sync.backup.run_cycle`` with
 the current configuration, the injected clock and the service's stop event; a call while a
 cycle is running is skipped with a ``schedule.run.skipped`` line, never queued), and
 ``Scheduler`` (a ``BackgroundScheduler`` whose backup job has ``max_instances=1`` and
@@ -17,7 +17,7 @@ on the current configuration (one audit at a time; a run that would overlap is s
 log line) and reports the outcome to the service (metrics); the audit itself records its
 result in the state database (``status``) and the log.
 
-Must not: sleep or read the wall clock for decisions (``daemon.backup`` decides with the
+Must not: sleep or read the wall clock for decisions (``daemon.sync.backup`` decides with the
 injected ``Clock``), or let an exception from a cycle escape into APScheduler (each is logged
 and counted; the next run tries again).
 """
@@ -39,10 +39,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aip import constants as C
 from aip.errors import AipError
-from daemon.backup import Clock, CycleResult, SystemClock, run_cycle
-from daemon.config import Config, ScheduleConfig
-from daemon.errors import LockedError
-from daemon.source import Source, open_source
+from daemon.core.config import Config, ScheduleConfig
+from daemon.core.errors import LockedError
+from daemon.source.base import Source, open_source
+from daemon.sync.backup import Clock, CycleResult, SystemClock, run_cycle
 
 if TYPE_CHECKING:
     from daemon.audit import AuditResult

@@ -11,9 +11,9 @@ written last): a run that dies earlier leaves the previous snapshot the newest c
 Versions: with bucket versioning an entry's ``version`` is the S3 VersionId; otherwise
 ("keys" mode) it is ``versions/<key>/<sha256>``, the content-addressed key the old bytes are
 copied to just before the mirror overwrites ``<key>``; until then they are at ``<key>``
-itself (``daemon.mirror.download_object`` looks in both).
+itself (``daemon.sync.mirror.download_object`` looks in both).
 
-Must not: upload AIPs or decide what to upload (``daemon.mirror``), or delete anything unless
+Must not: upload AIPs or decide what to upload (``daemon.sync.mirror``), or delete anything unless
 ``prune`` is called explicitly; the newest snapshot is always retained.
 """
 
@@ -31,10 +31,10 @@ from typing import Any, Literal
 import structlog
 
 from aip import constants as C
-from daemon.config import Config
-from daemon.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
-from daemon.locks import Lock, LockName
-from daemon.state import open_state
+from daemon.core.config import Config
+from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import open_state
 from daemon.targets import Target, open_target
 from daemon.targets.base import SNAPSHOTS_DIR, VERSIONS_DIR, RemoteObject
 
@@ -475,6 +475,6 @@ def _is_aip_key(key: str) -> bool:
 
 
 def _staged_names(config: Config) -> set[str]:
-    from daemon.mirror import staged_names
+    from daemon.sync.mirror import staged_names
 
     return staged_names(config.staging.dir)

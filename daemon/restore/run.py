@@ -49,18 +49,20 @@ from aip import constants as C
 from aip.errors import AipError, PackageValidationError, Problem, UsageError
 from aip.files import Digests, sha256_file
 from aip.model import check_handle, package_file_name
-from daemon import faultpoints
-from daemon.config import Config
-from daemon.errors import (
+from daemon.core import faultpoints
+from daemon.core.config import Config
+from daemon.core.errors import (
     LockedError,
     NotInSnapshotError,
     RestoreDeclinedError,
     SourceError,
     StopRequestedError,
 )
-from daemon.locks import Lock, LockName
-from daemon.mirror import download_object
-from daemon.snapshots import (
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import StateDB, open_state
+from daemon.source.base import IngestedObject, IngestMode, IngestSpec, Source, open_source
+from daemon.sync.mirror import download_object
+from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,
@@ -69,8 +71,6 @@ from daemon.snapshots import (
     read_inventory,
     select_snapshot,
 )
-from daemon.source import IngestedObject, IngestMode, IngestSpec, Source, open_source
-from daemon.state import StateDB, open_state
 from daemon.targets import Target, open_target
 from daemon.targets.base import VERSIONS_DIR
 
