@@ -726,7 +726,7 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
         repo.close()
     for line in ingester.report_lines(report):
         print(line, file=out)
-    counts = ", ".join(f"{n} {a}" for a, n in sorted(ingester.summary(report).items()))
+    counts = ", ".join(f"{n} {a}" for a, n in report.summary().items())
     print(f"{ingest_request.mode.value}: {counts or 'nothing to do'}", file=out)
     return report.exit_code
 

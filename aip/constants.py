@@ -123,6 +123,8 @@ TYPE_BITSTREAM: Final = "BITSTREAM"
 TYPE_EPERSON: Final = "EPERSON"
 TYPE_GROUP: Final = "GROUP"
 PACKAGE_TYPES: Final = (TYPE_SITE, TYPE_COMMUNITY, TYPE_COLLECTION, TYPE_ITEM)
+#: The object types that hold others (their AIPs point at their children's).
+CONTAINER_TYPES: Final = (TYPE_SITE, TYPE_COMMUNITY, TYPE_COLLECTION)
 #: DSpace's numeric type ids, used in ORPHANED_<n>_GROUP_ names.
 TYPE_IDS: Final[dict[str, int]] = {
     TYPE_BITSTREAM: 0, "BUNDLE": 1, TYPE_ITEM: 2, TYPE_COLLECTION: 3, TYPE_COMMUNITY: 4,
@@ -189,7 +191,9 @@ TEMP_PREFIX: Final = ".aipsync-tmp-"
 # Checksums and streaming
 # ---------------------------------------------------------------------------------------------
 CHECKSUM_TYPE: Final = "MD5"
-HASH_BLOCK_SIZE: Final = 1024 * 1024
+#: A mebibyte, the unit of sizes in configuration and of part sizes.
+MIB: Final = 1024 * 1024
+HASH_BLOCK_SIZE: Final = MIB
 
 # Zip container (deterministic): deflate at zlib level 6 as java.util.zip does.
 ZIP_COMPRESS_LEVEL: Final = 6

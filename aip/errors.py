@@ -387,8 +387,9 @@ class Report:
         self.warnings.extend(other.warnings)
         self.outcomes.extend(other.outcomes)
 
-    def by_action(self, action: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.action == action]
+    def summary(self) -> dict[str, int]:
+        """Action -> how many objects got it (``restored``: 12, ...)."""
+        return count_actions(o.action for o in self.outcomes)
 
     @property
     def exit_code(self) -> int:
@@ -401,6 +402,14 @@ class Report:
         if any(o.action == "skipped" for o in self.outcomes):
             return C.EXIT_WARN_SKIPPED
         return C.EXIT_WARNING
+
+
+def count_actions(actions: Iterable[str]) -> dict[str, int]:
+    """Action -> count, sorted by action: the summary line of an ingest or a restore."""
+    counts: dict[str, int] = {}
+    for action in actions:
+        counts[action] = counts.get(action, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def collect(problems: Iterable[Problem], path: str = "") -> None:

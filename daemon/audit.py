@@ -58,7 +58,8 @@ from daemon.core.errors import (
 )
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import AuditCounts, StateDB, open_state
-from daemon.sync.mirror import download_object
+from daemon.sync.download import download_object
+from daemon.sync.layout import VERSIONS_DIR, snapshot_key
 from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
@@ -66,10 +67,9 @@ from daemon.sync.snapshots import (
     list_snapshots,
     read_inventory,
     select_snapshot,
-    snapshot_key,
 )
 from daemon.targets import Target, open_target
-from daemon.targets.base import VERSIONS_DIR, RemoteObject
+from daemon.targets.base import RemoteObject
 
 __all__ = [
     "AuditProblem",
@@ -193,7 +193,7 @@ def expected_names(config: Config) -> set[str]:
     AIPs in staging, i.e. what the last export wrote.
     """
     if config.repository.kind != "embedded":
-        from daemon.sync.mirror import staged_names
+        from daemon.sync.scan import staged_names
 
         return staged_names(config.staging.dir)
     from aip.packager.disseminator import ExportRequest, plan

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from aip import cli as aip_cli
 from aip import constants as C
 from aip.errors import UsageError
+from aip.packager.modes import IngestMode
 from daemon.core import faultpoints
 from daemon.core.config import Config, load_config
 from daemon.core.errors import StopRequestedError
@@ -180,7 +181,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 # --- prune ------------------------------------------------------------------------------------
 def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.sync.snapshots import prune
+    from daemon.sync.prune import prune
 
     for name in ("keep_snapshots", "keep_days"):
         value = getattr(args, name)
@@ -245,7 +246,8 @@ def _ask(question: str) -> bool:
 
 
 def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.restore.run import RestoreRequest, parse_at, run_restore
+    from daemon.restore.plan import parse_at
+    from daemon.restore.run import RestoreRequest, run_restore
 
     request = RestoreRequest(
         handle=args.handle, site=args.site, snapshot_id=args.snapshot,
@@ -408,7 +410,7 @@ def add_daemon_commands(sub: Any) -> None:
     what.add_argument("--handle", metavar="H", help="the object to restore, e.g. 123456789/42")
     what.add_argument("--site", action="store_true",
                       help="the whole site (DSpace's full restore: -r -a -f -i <prefix>/0)")
-    p.add_argument("--mode", choices=["restore", "keep-existing", "replace", "submit"],
+    p.add_argument("--mode", choices=[m.value for m in IngestMode], type=IngestMode,
                    help="restore: fail if an object exists; keep-existing: skip existing "
                         "objects; replace: overwrite them; submit: new objects under "
                         "--parent (default: restore.mode; replace with --site)")

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import enum
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import sqlalchemy as sa
 import structlog
@@ -74,6 +73,7 @@ from aip.model import (
 )
 from aip.packager.config import AipConfig, IngestConfig
 from aip.packager.manifest import ParsedPackage, parse_package
+from aip.packager.modes import IngestMode
 from aip.packager.options import IngestOptions
 from aip.packager.reader import PackageZip
 from aip.repository import auth, authorize, handles, objects, registry
@@ -86,20 +86,13 @@ log = structlog.get_logger(__name__)
 _EXPORTED_ROLE_RE = re.compile(r"^(COMMUNITY|COLLECTION|ITEM)_hdl:([^_]+/[^_]+)_(.+)$")
 
 
-class Mode(enum.StrEnum):
-    SUBMIT = "submit"
-    RESTORE = "restore"
-    KEEP = "keep-existing"
-    REPLACE = "replace"
-
-
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
     """What ``packager -s/-r`` was asked to do."""
 
     package: Path
     eperson: str
-    mode: Mode
+    mode: IngestMode
     options: IngestOptions
     recursive: bool = False
     parent: str | None = None
@@ -126,7 +119,7 @@ class _Run:
     pending_groups: list[str] = field(default_factory=list)
 
     @property
-    def mode(self) -> Mode:
+    def mode(self) -> IngestMode:
         return self.request.mode
 
     @property
@@ -318,7 +311,7 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
 
 def _needs_explicit_parent(run: _Run) -> bool:
     """Children go under the newly made parent when handles are new (submit, ignoreHandle)."""
-    return run.mode == Mode.SUBMIT or run.options.ignore_handle
+    return run.mode == IngestMode.SUBMIT or run.options.ignore_handle
 
 
 def _finish(run: _Run) -> None:
@@ -368,7 +361,7 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
            ) -> tuple[str | None, bool]:
     """Apply one parsed package; returns (its handle or None if skipped, visit children)."""
     _check_files(parsed, package, path)
-    if run.mode == Mode.SUBMIT and parsed.type == C.TYPE_SITE:
+    if run.mode == IngestMode.SUBMIT and parsed.type == C.TYPE_SITE:
         raise UsageError(f"{path.name}: a SITE package cannot be submitted; use -r")
     existing = _existing(run, parsed, top, path)
     if existing is not None:
@@ -377,19 +370,19 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
             raise TypeMismatchError(package_type=parsed.type, object_type=obj_type,
                                     handle=handle)
         if parsed.type == C.TYPE_SITE:
-            _apply_site(run, parsed, replace=run.mode == Mode.REPLACE)
-            run.report.add(handle, "replaced" if run.mode == Mode.REPLACE else "restored",
+            _apply_site(run, parsed, replace=run.mode == IngestMode.REPLACE)
+            run.report.add(handle, "replaced" if run.mode == IngestMode.REPLACE else "restored",
                            package=path.name)
             return handle, True
-        if parsed.type == C.TYPE_ITEM and via is not None and run.mode != Mode.REPLACE:
+        if parsed.type == C.TYPE_ITEM and via is not None and run.mode != IngestMode.REPLACE:
             owner = run.translate(parsed.parent)
             if owner != via:
                 # An existing item listed by a collection it is mapped into: not a conflict.
                 return handle, False
-        if run.mode == Mode.KEEP:
+        if run.mode == IngestMode.KEEP:
             run.report.add(handle, "skipped", "exists", path.name)
             return None, False
-        if run.mode in (Mode.RESTORE,):
+        if run.mode in (IngestMode.RESTORE,):
             raise AlreadyExistsError(what=f"{obj_type.lower()} (from {path.name})", key=handle)
         if parsed.handle:
             run.handle_map[parsed.handle] = handle
@@ -431,14 +424,14 @@ def _existing(run: _Run, parsed: ParsedPackage, top: bool, path: Path
     if parsed.type == C.TYPE_SITE:
         site = objects.site_model(tx)
         return C.TYPE_SITE, 1, site.handle
-    if run.mode == Mode.REPLACE and top and run.request.identifier:
+    if run.mode == IngestMode.REPLACE and top and run.request.identifier:
         found = handles.resolve(tx, run.request.identifier)
         if found is None:
             raise NotFoundError(what="object to replace", key=run.request.identifier)
         return found[0], found[1], run.request.identifier
-    if run.mode == Mode.SUBMIT and run.options.ignore_handle:
+    if run.mode == IngestMode.SUBMIT and run.options.ignore_handle:
         return None
-    if run.options.ignore_handle and run.mode != Mode.REPLACE:
+    if run.options.ignore_handle and run.mode != IngestMode.REPLACE:
         return None
     handle = parsed.handle
     if handle is None:
@@ -446,7 +439,7 @@ def _existing(run: _Run, parsed: ParsedPackage, top: bool, path: Path
     found = handles.resolve(tx, handle)
     if found is None:
         return None
-    if run.mode == Mode.SUBMIT:
+    if run.mode == IngestMode.SUBMIT:
         raise AlreadyExistsError(what=f"{found[0].lower()} (from {path.name})", key=handle)
     return found[0], found[1], handle
 
@@ -459,7 +452,7 @@ def _parent_of(run: _Run, parsed: ParsedPackage, explicit_parent: str | None,
     wanted: str | None
     if explicit_parent is not None and (not top or opts.ignore_parent):
         wanted = explicit_parent
-    elif parsed.type == C.TYPE_ITEM and via is not None and run.mode == Mode.SUBMIT:
+    elif parsed.type == C.TYPE_ITEM and via is not None and run.mode == IngestMode.SUBMIT:
         wanted = via
     else:
         wanted = run.translate(parsed.parent)
@@ -510,13 +503,13 @@ def _create(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
         if parsed.handle:
             run.handle_map[parsed.handle] = handle
         _container_contents(run, parsed, package, C.TYPE_COLLECTION, cid, coll, path)
-        if run.mode != Mode.SUBMIT:
+        if run.mode != IngestMode.SUBMIT:
             _remap_listed_items(run, parsed, handle)
     else:
         item = parsed.item
         assert item is not None
         return _create_item(run, parsed, package, item, parent[1], handle_wanted, path)
-    action = "submitted" if run.mode == Mode.SUBMIT else "restored"
+    action = "submitted" if run.mode == IngestMode.SUBMIT else "restored"
     run.report.add(handle, action, package=path.name)
     log.info("aip.ingest.package", handle=handle, action=action, package=path.name)
     return handle
@@ -543,7 +536,7 @@ def _container_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | 
         if obj.template is not None:
             objects.set_template(tx, obj_id, list(obj.template),
                                  create_fields=run.options.create_metadata_fields)
-        elif run.mode == Mode.REPLACE:
+        elif run.mode == IngestMode.REPLACE:
             objects.set_template(tx, obj_id, None)
         objects.set_harvest(tx, obj_id, obj.harvest)
 
@@ -566,7 +559,7 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, i
                  coll_id: int, handle_wanted: str | None, path: Path) -> str | None:
     tx = run.tx
     submitter = _submitter(run, item.submitter)
-    submit = run.mode == Mode.SUBMIT
+    submit = run.mode == IngestMode.SUBMIT
     iid, handle = objects.create_item(
         tx, collection_id=coll_id, submitter_id=submitter, handle=None if submit else
         handle_wanted, mint_handle=not submit and handle_wanted is None,
@@ -753,7 +746,7 @@ def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_t
 # =============================================================================================
 def _apply_site(run: _Run, parsed: ParsedPackage, *, replace: bool) -> None:
     site: Site | None = parsed.site
-    if site is not None and (replace or run.mode == Mode.RESTORE):
+    if site is not None and (replace or run.mode == IngestMode.RESTORE):
         objects.update_site(run.tx, name=site.name or None, url=site.url or None)
     _apply_registry(run, parsed)
     _apply_roles(run, parsed, C.TYPE_SITE, 1)
@@ -780,14 +773,14 @@ def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -
             raise InvalidValueError("EPerson has neither email nor netid.")
         existing = auth.find_eperson(tx, person.email or person.netid or "")
         if existing is not None and existing.id == run.person.id:
-            if run.mode == Mode.REPLACE:
+            if run.mode == IngestMode.REPLACE:
                 keep = person if person.password_hash else _with_password(person, existing)
                 auth.update_eperson(tx, existing.id, keep)
             continue
         if existing is not None:
-            if run.mode == Mode.REPLACE:
+            if run.mode == IngestMode.REPLACE:
                 auth.update_eperson(tx, existing.id, person)
-            elif run.mode == Mode.KEEP:
+            elif run.mode == IngestMode.KEEP:
                 continue
             else:
                 raise AlreadyExistsError(what="EPerson", key=person.email)
@@ -802,10 +795,10 @@ def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -
             continue
         gid = auth.group_id_by_name(tx, internal)
         if gid is not None:
-            if run.mode == Mode.REPLACE:
+            if run.mode == IngestMode.REPLACE:
                 keep_id = run.person.id if gid == auth.ADMINISTRATOR_ID else None
                 auth.clear_group(tx, gid, keep_eperson=keep_id)
-            elif run.mode == Mode.KEEP:
+            elif run.mode == IngestMode.KEEP:
                 _set_role(run, obj_type, obj_id, group, gid)
                 continue
             elif obj_type == C.TYPE_SITE or not _is_role_of(internal, obj_type, obj_id):
@@ -883,12 +876,12 @@ def request_from_args(args: argparse.Namespace, options: dict[str, str],
                       config: AipConfig) -> IngestRequest:
     """Turn packager flags into an ``IngestRequest`` (DSpace's flag rules)."""
     if args.restore:
-        mode = Mode.REPLACE if args.force_replace else (
-            Mode.KEEP if args.keep_existing else Mode.RESTORE)
+        mode = IngestMode.REPLACE if args.force_replace else (
+            IngestMode.KEEP if args.keep_existing else IngestMode.RESTORE)
     else:
         if args.force_replace or args.keep_existing:
             raise UsageError("-k and -f need -r (restore mode)")
-        mode = Mode.SUBMIT
+        mode = IngestMode.SUBMIT
     parent = args.parent[0] if args.parent else None
     if parent is not None:
         from aip.model import check_handle
@@ -898,12 +891,12 @@ def request_from_args(args: argparse.Namespace, options: dict[str, str],
         from aip.model import check_handle
 
         check_handle(args.identifier)
-        if mode != Mode.REPLACE:
+        if mode != IngestMode.REPLACE:
             raise UsageError("-i on ingest names the object to replace: use it with -r -f")
-    if mode == Mode.SUBMIT and parent is None and "ignoreParent" not in options:
+    if mode == IngestMode.SUBMIT and parent is None and "ignoreParent" not in options:
         raise UsageError("submit mode needs -p PARENT (or -o ignoreParent=false to use the "
                          "parent named in the package)")
-    opts = IngestOptions.parse(options, restore=mode != Mode.SUBMIT,
+    opts = IngestOptions.parse(options, restore=mode != IngestMode.SUBMIT,
                                parent_given=parent is not None)
     return IngestRequest(package=args.package, eperson=args.eperson, mode=mode,
                          options=opts, recursive=args.all, parent=parent,
@@ -915,7 +908,7 @@ def confirm_replace(request: IngestRequest, args: argparse.Namespace,
                     ask: Callable[[str], str] | None = None, stdin: TextIO | None = None
                     ) -> bool:
     """On a terminal, ask before replacing (``-u`` answers yes)."""
-    if request.mode != Mode.REPLACE or args.no_user_interaction:
+    if request.mode != IngestMode.REPLACE or args.no_user_interaction:
         return True
     stdin = stdin or sys.stdin
     if not stdin.isatty():
@@ -937,10 +930,4 @@ def report_lines(report: Report) -> list[str]:
         lines.append(f"warning    {warning}")
     return lines
 
-
-def summary(report: Report) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for outcome in report.outcomes:
-        counts[outcome.action] = counts.get(outcome.action, 0) + 1
-    return counts
 

@@ -398,7 +398,7 @@ class _Builder:
                 return None
             return premis.disseminate_text(s.bitstream, self._premis_url(s.bitstream))
         if name == "DSPACE-ROLES":
-            if kind not in (C.TYPE_SITE, C.TYPE_COMMUNITY, C.TYPE_COLLECTION):
+            if kind not in C.CONTAINER_TYPES:
                 return None
             return roles.disseminate(s.groups, s.people, passwords=ctx.passwords,
                                      known_people=s.known_people)

@@ -17,6 +17,7 @@ a test checks that the file's values equal these defaults.
 
 from __future__ import annotations
 
+import enum
 import re
 import stat
 import tomllib
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from aip import constants as C
 from aip.errors import ConfigError, ConfigPermissionError
 from aip.packager.config import AipConfig, parse_aip_config
+from aip.packager.modes import IngestMode
 
 __all__ = [
     "Config",
@@ -52,11 +54,10 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_MiB = 1024 * 1024
 
 # S3 limits (docs.aws.amazon.com AmazonS3 "Amazon S3 multipart upload limits").
-S3_MIN_PART_SIZE = 5 * _MiB
-S3_MAX_PART_SIZE = 5 * 1024 * _MiB
+S3_MIN_PART_SIZE = 5 * C.MIB
+S3_MAX_PART_SIZE = 5 * 1024 * C.MIB
 S3_MAX_PARTS = 10_000
 
 
@@ -149,8 +150,8 @@ class StateConfig:
 # --- [target] ---------------------------------------------------------------------------------
 DEFAULT_ADDRESSING_STYLE: Final = "auto"
 DEFAULT_CHECKSUM_MODE: Final = "when_required"
-DEFAULT_MULTIPART_THRESHOLD: Final = 64 * _MiB
-DEFAULT_MULTIPART_CHUNKSIZE: Final = 8 * _MiB
+DEFAULT_MULTIPART_THRESHOLD: Final = 64 * C.MIB
+DEFAULT_MULTIPART_CHUNKSIZE: Final = 8 * C.MIB
 DEFAULT_TRANSFERS: Final = 8
 DEFAULT_PART_CONCURRENCY: Final = 4
 DEFAULT_BANDWIDTH_LIMIT: Final = 0
@@ -239,7 +240,7 @@ class TargetConfig:
 
 
 # --- [restore] --------------------------------------------------------------------------------
-DEFAULT_RESTORE_MODE: Final = "restore"
+DEFAULT_RESTORE_MODE: Final = IngestMode.RESTORE
 DEFAULT_RESTORE_LOCK_TIMEOUT: Final = 3_600
 DEFAULT_RESTORE_KEEP_WORK_DAYS: Final = 7
 
@@ -256,7 +257,7 @@ class RestoreConfig:
     """
 
     work_dir: Path | None = None
-    mode: Literal["restore", "keep-existing", "replace", "submit"] = DEFAULT_RESTORE_MODE
+    mode: IngestMode = DEFAULT_RESTORE_MODE
     skip_if_parent_missing: bool = False
     lock_timeout: int = DEFAULT_RESTORE_LOCK_TIMEOUT
     keep_work_days: int = DEFAULT_RESTORE_KEEP_WORK_DAYS
@@ -428,6 +429,13 @@ def _type_name(value: Any) -> str:
             "list": "a list", "dict": "a table"}.get(type(value).__name__, type(value).__name__)
 
 
+def _one_of(value: Any, allowed: tuple[Any, ...], key: str) -> Any:
+    if value not in allowed:
+        shown = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"{key}: expected one of {shown}, got {value!r}")
+    return value
+
+
 def _convert(hint: Any, value: Any, key: str, meta: Mapping[str, Any], base: Path) -> Any:
     """Check ``value`` against a dataclass field's type hint and convert it."""
     if meta.get("size"):
@@ -438,11 +446,9 @@ def _convert(hint: Any, value: Any, key: str, meta: Mapping[str, Any], base: Pat
         return _convert(args[0] if len(args) == 1 else typing.Union[tuple(args)],  # noqa: UP007
                         value, key, meta, base)
     if origin is Literal:
-        allowed = get_args(hint)
-        if value not in allowed:
-            shown = ", ".join(repr(a) for a in allowed)
-            raise ConfigError(f"{key}: expected one of {shown}, got {value!r}")
-        return value
+        return _one_of(value, get_args(hint), key)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(_one_of(value, tuple(member.value for member in hint), key))
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: expected a list of strings, got {_type_name(value)}")

@@ -29,7 +29,7 @@ from typing import Any, Literal, Self
 import structlog
 
 from daemon.core.errors import StateError
-from daemon.targets.base import PartRecord, PendingUpload
+from daemon.core.journal import PartRecord, PendingUpload
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -21,7 +21,8 @@ Owns: ``aipsync restore`` end to end, in three steps, each finished before the n
    ``--dry-run`` stops after step 2 and says what the ingest would do (``predict``).
 
 The pure part (choosing keys, walking the tree with an injected ``expand``, the mode rules,
-what a dry run predicts) is separated from the I/O (target, files, repository, locks).
+what a dry run predicts) is ``daemon.restore.plan``; this module does the I/O (target, files,
+repository, locks).
 
 Must not: write to the repository before every download verified, print (the CLI does), ask
 questions itself (a ``confirm`` callback is passed in), delete anything from the target, or
@@ -36,19 +37,20 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from aip import constants as C
-from aip.errors import AipError, PackageValidationError, Problem, UsageError
+from aip.errors import AipError, UsageError, count_actions
 from aip.files import Digests, sha256_file
-from aip.model import check_handle, package_file_name
+from aip.model import check_handle
+from aip.packager.modes import IngestMode
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
@@ -60,22 +62,32 @@ from daemon.core.errors import (
 )
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import StateDB, open_state
-from daemon.source.base import IngestedObject, IngestMode, IngestSpec, Source, open_source
-from daemon.sync.mirror import download_object
+from daemon.restore.plan import (
+    Planned,
+    TreeEntry,
+    check_child_href,
+    find_key,
+    ingest_spec,
+    key_handle,
+    predict,
+    resolve_mode,
+    walk_tree,
+)
+from daemon.source import open_source
+from daemon.source.base import IngestedObject, IngestSpec, Source
+from daemon.sync.download import download_object
+from daemon.sync.layout import VERSIONS_DIR, is_snapshot_id
 from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,
-    is_snapshot_id,
     list_snapshots,
     read_inventory,
     select_snapshot,
 )
 from daemon.targets import Target, open_target
-from daemon.targets.base import VERSIONS_DIR
 
 __all__ = [
-    "MODES",
     "DownloadStats",
     "Planned",
     "RestoreRequest",
@@ -85,7 +97,6 @@ __all__ = [
     "find_key",
     "ingest_spec",
     "key_handle",
-    "parse_at",
     "predict",
     "resolve_mode",
     "run_restore",
@@ -94,271 +105,8 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-MODES: tuple[IngestMode, ...] = ("restore", "keep-existing", "replace", "submit")
 #: Seconds between two ``progress`` events while downloading (style L3).
 _PROGRESS_EVERY = 5.0
-_CONTAINERS = (C.TYPE_SITE, C.TYPE_COMMUNITY, C.TYPE_COLLECTION)
-
-
-# =============================================================================================
-# The pure part
-# =============================================================================================
-def parse_at(text: str) -> datetime:
-    """``--at``: an ISO-8601 date-time; without an offset it is taken as UTC.  Pure.
-
-    A time without fractional seconds means the end of that second: a snapshot made at
-    02:15:00.637 is "at 02:15:00" for someone who reads ``snapshots`` to the second.
-
-    Raises:
-        UsageError: not an ISO-8601 date-time.
-    """
-    value = text.strip()
-    try:
-        when = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z"))
-                                      else value)
-    except ValueError:
-        raise UsageError(f"--at {text!r}: expected an ISO-8601 date-time such as "
-                         "2026-03-01T02:15:00Z") from None
-    if "T" not in value.upper() and " " not in value:
-        raise UsageError(f"--at {text!r}: give a time too, e.g. {value}T23:59:59Z")
-    if when.microsecond == 0 and "." not in value:
-        when = when.replace(microsecond=999_999)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def key_handle(key: str) -> tuple[str, str]:
-    """``ITEM@123456789-42.zip`` -> ``("ITEM", "123456789/42")``.  Pure.
-
-    The handle prefix never holds a ``-`` (``[0-9A-Za-z.]+``), so the first one is the ``/``.
-
-    Raises:
-        ValueError: not an AIP key.
-    """
-    match = C.PACKAGE_NAME_RE.match(key)
-    if match is None or match["ext"] != C.PACKAGE_EXTENSION or "/" in key:
-        raise ValueError(f"not an AIP file name: {key!r}")
-    prefix, sep, suffix = match["ident"].partition("-")
-    handle = f"{prefix}/{suffix}"
-    if not sep or C.HANDLE_RE.match(handle) is None:
-        raise ValueError(f"no handle in the AIP file name {key!r}")
-    return match["type"], handle
-
-
-def find_key(keys: Collection[str], handle: str) -> str | None:
-    """The inventory key of the AIP of ``handle`` (whatever its type), or None.  Pure."""
-    for obj_type in C.PACKAGE_TYPES:
-        key = package_file_name(obj_type, handle, C.PACKAGE_EXTENSION)
-        if key in keys:
-            return key
-    return None
-
-
-def check_child_href(parent_key: str, href: str) -> str:
-    """A child pointer must be a plain AIP file name (it becomes a local file name).  Pure.
-
-    Raises:
-        PackageValidationError: ``AIP-E048`` (the code the ingester uses for the same rule).
-    """
-    try:
-        key_handle(href)
-    except ValueError:
-        raise PackageValidationError([Problem(
-            "AIP-E048", "child pointer is not a plain AIP file name beside the package",
-            path=parent_key, found=href)], path=parent_key) from None
-    if href.startswith(".") or "\\" in href or "\x00" in href:  # pragma: no cover - regex
-        raise PackageValidationError([Problem("AIP-E048", "unsafe child pointer",
-                                              path=parent_key, found=href)], path=parent_key)
-    return href
-
-
-def resolve_mode(requested: IngestMode | None, *, site: bool, default: IngestMode
-                 ) -> IngestMode:
-    """The ingest mode of a restore.  Pure.
-
-    ``--mode`` wins; otherwise a whole-site restore replaces (DSpace's documented full
-    restore is ``packager -r -a -f -i <prefix>/0``: the SITE object always exists) and any
-    other restore uses ``[restore] mode``.
-
-    Raises:
-        UsageError: a SITE package cannot be submitted.
-    """
-    mode = requested or ("replace" if site else default)
-    if site and mode == "submit":
-        raise UsageError("a SITE package cannot be submitted; use --mode replace, restore "
-                         "or keep-existing")
-    return mode
-
-
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
-    """One AIP of the tree: its key, type and handle, how deep below the top it was met, and
-    the containers whose manifests list it (none for the top; two for a mapped item)."""
-
-    key: str
-    type: str
-    handle: str
-    depth: int
-    listed_by: tuple[str, ...] = ()
-
-
-def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
-              ) -> list[TreeEntry]:
-    """The AIP tree below ``root``, breadth first, each key once.  Pure given ``expand``.
-
-    Args:
-        root: the top AIP's key.
-        expand: gets a whole level of keys (so it can fetch them concurrently) and returns,
-            for each container among them, the keys its child pointers name.
-
-    Returns:
-        The entries, parents before children.  A key listed again (a mapped item, or a
-        pointer back up the tree) is not visited again; its extra listers are recorded.
-    """
-    listed: dict[str, list[str]] = {root: []}
-    depth = {root: 0}
-    order: list[str] = []
-    level = [root]
-    while level:
-        children = expand(level)
-        following: list[str] = []
-        for key in level:
-            order.append(key)
-            for child in children.get(key, ()):
-                if child in listed:
-                    if child != root and key not in listed[child]:
-                        listed[child].append(key)
-                    continue
-                listed[child] = [key]
-                depth[child] = depth[key] + 1
-                following.append(child)
-        level = following
-    entries = []
-    for key in order:
-        obj_type, handle = key_handle(key)
-        entries.append(TreeEntry(key, obj_type, handle, depth[key], tuple(listed[key])))
-    return entries
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """What a dry run predicts for one object: ``action`` is ``restore``, ``replace``,
-    ``skip``, ``map``, ``submit``, ``fail`` or ``ingest`` (existence unknown)."""
-
-    handle: str
-    type: str
-    key: str
-    exists: bool | None
-    action: str
-    detail: str = ""
-
-
-def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bool] | None,
-            *, owners: Mapping[str, str | None] | None = None,
-            top_parent: str | None = None, top_parent_exists: bool | None = None,
-            skip_if_parent_missing: bool = False) -> list[Planned]:
-    """What the ingest would do to each object of the tree, by the ingester's mode table.
-
-    Pure.  Exact for the top object and for containers; for an item that exists and is
-    listed by collections other than its owner it follows the ingester's rule that meeting
-    an item through a collection it is only mapped into is not a conflict.
-
-    Args:
-        mode: the ingest mode.
-        tree: the entries (``walk_tree``).
-        exists: handle -> exists now; None when it cannot be known (``kind = "dspace"``).
-        owners: item handle -> handle of its owning collection now (existing items).
-        top_parent: the parent the top package names (None for the SITE, or with ``--parent``).
-        top_parent_exists: whether ``top_parent`` exists now.
-        skip_if_parent_missing: ``[restore] skip_if_parent_missing``.
-
-    Returns:
-        One ``Planned`` per entry, in tree order.
-    """
-    owners = owners or {}
-    out: list[Planned] = []
-    skipped: set[str] = set()
-    for entry in tree:
-        known = None if exists is None else bool(exists.get(entry.handle, False))
-        key = entry.key
-
-        def plan(action: str, detail: str = "", entry: TreeEntry = entry,
-                 known: bool | None = known) -> Planned:
-            return Planned(entry.handle, entry.type, entry.key, known, action, detail)
-
-        if entry.listed_by and all(p in skipped for p in entry.listed_by):
-            skipped.add(key)
-            out.append(plan("skip", "its parent is skipped"))
-            continue
-        if (entry.depth == 0 and entry.type != C.TYPE_SITE and top_parent is not None
-                and top_parent_exists is False and not (known and mode != "submit")):
-            if skip_if_parent_missing:
-                skipped.add(key)
-                out.append(plan("skip", f"its parent {top_parent} is missing "
-                                        "(skip_if_parent_missing)"))
-            else:
-                out.append(plan("fail", f"its parent {top_parent} is missing: restore the "
-                                        "parent first, or give --parent"))
-            continue
-        if mode == "submit":
-            out.append(plan("submit", "a new object with a new handle"))
-            continue
-        if known is None:
-            out.append(plan("ingest", f"existence in DSpace unknown; mode {mode}: "
-                                      + _MODE_RULE[mode]))
-            continue
-        if entry.type == C.TYPE_SITE:
-            out.append(plan("replace" if mode == "replace" else "restore",
-                            "site metadata, registries, groups and e-people"))
-            continue
-        if not known:
-            out.append(plan("restore", "missing now"))
-            continue
-        mapped_only = (entry.type == C.TYPE_ITEM and entry.listed_by
-                       and owners.get(entry.handle) is not None
-                       and all(key_handle(p)[1] != owners.get(entry.handle)
-                               for p in entry.listed_by))
-        if mapped_only and mode != "replace":
-            out.append(plan("map", f"exists, owned by {owners.get(entry.handle)}; mapped "
-                                   "into the collection(s) that list it"))
-        elif mode == "restore":
-            out.append(plan("fail", "exists now: mode restore refuses existing objects, so "
-                                    "the whole restore would change nothing (use --mode "
-                                    "keep-existing or replace)"))
-        elif mode == "keep-existing":
-            skipped.add(key)
-            out.append(plan("skip", "exists now; its children are not visited"))
-        else:
-            out.append(plan("replace", "exists now; its own contents become the snapshot's"))
-    return out
-
-
-_MODE_RULE: dict[str, str] = {
-    "restore": "missing objects are restored; an existing one fails the whole run",
-    "keep-existing": "existing objects are skipped (with their children), missing restored",
-    "replace": "existing objects are replaced, missing ones restored",
-    "submit": "every object is submitted as new",
-}
-
-
-def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
-                parent: str | None) -> IngestSpec:
-    """The one ingest of a restore: the top package with its children (``-a``).  Pure.
-
-    A whole-site replace names the site (``-i <prefix>/0``), as DSpace's documented full
-    restore does; other restores let the packager find each object by the handle in its
-    package (so a missing object is restored, an existing one replaced or skipped).
-    """
-    return IngestSpec(
-        package=package, mode=mode, recursive=True, parent=parent,
-        identifier=config.repository.site_handle if site and mode == "replace" else None,
-        options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else ())
-
-
-def _summary(actions: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for action in actions:
-        counts[action] = counts.get(action, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 # =============================================================================================
@@ -378,6 +126,10 @@ class RestoreRequest:
     parent: str | None = None
     dry_run: bool = False
     yes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode is not None:
+            object.__setattr__(self, "mode", IngestMode(self.mode))
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,8 +171,8 @@ class RestoreResult:
     def summary(self) -> dict[str, int]:
         """Action -> count (of ``planned`` for a dry run, of ``objects`` otherwise)."""
         if self.dry_run:
-            return _summary(p.action for p in self.planned)
-        return _summary(o.action for o in self.objects)
+            return count_actions(p.action for p in self.planned)
+        return count_actions(o.action for o in self.objects)
 
 
 # =============================================================================================
@@ -491,7 +243,7 @@ class _Fetcher:
                 self.bytes += digests.size
         obj_type, _ = key_handle(key)
         children: list[str] = []
-        if obj_type in _CONTAINERS or key == self.root:
+        if obj_type in C.CONTAINER_TYPES or key == self.root:
             children = self._children(key, dest)
         self._progress()
         return children
@@ -671,11 +423,11 @@ def run_restore(config: Config, request: RestoreRequest, *, target: Target | Non
         raise UsageError("give --snapshot or --at, not both")
     site = request.site or request.handle == config.repository.site_handle
     mode = resolve_mode(request.mode, site=site, default=config.restore.mode)
-    if mode == "submit" and request.parent is None:
+    if mode == IngestMode.SUBMIT and request.parent is None:
         raise UsageError("--mode submit needs --parent H (the new parent of the object)")
     if site and request.parent is not None:
         raise UsageError("--parent makes no sense with --site")
-    asks = mode == "replace" and not request.yes and not request.dry_run
+    asks = mode == IngestMode.REPLACE and not request.yes and not request.dry_run
     if asks and confirm is None:
         raise UsageError("--mode replace overwrites existing objects: confirm with --yes "
                          "(required when there is no terminal to ask on); nothing was done")

@@ -42,6 +42,7 @@ import structlog
 from aip import constants as C
 from aip import logconfig
 from aip.errors import AipError
+from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, load_config
 from daemon.core.errors import ConfigError, LockedError
 from daemon.core.locks import Lock, LockName
@@ -50,8 +51,9 @@ from daemon.service.metrics import Metrics
 from daemon.service.scheduler import AuditRunner, CycleRunner, Scheduler, missed_run
 from daemon.service.systemd import Notifier, watchdog_interval
 from daemon.service.watcher import Watcher
-from daemon.source.base import Source, open_source
-from daemon.sync.backup import Clock, CycleResult, SystemClock
+from daemon.source import open_source
+from daemon.source.base import Source
+from daemon.sync.backup import CycleResult
 from daemon.sync.mirror import run_mirror
 from daemon.sync.staging import pending_names
 

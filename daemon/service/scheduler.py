@@ -39,10 +39,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aip import constants as C
 from aip.errors import AipError
+from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, ScheduleConfig
 from daemon.core.errors import LockedError
-from daemon.source.base import Source, open_source
-from daemon.sync.backup import Clock, CycleResult, SystemClock, run_cycle
+from daemon.source import open_source
+from daemon.source.base import Source
+from daemon.sync.backup import CycleResult, run_cycle
 
 if TYPE_CHECKING:
     from daemon.audit import AuditResult

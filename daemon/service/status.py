@@ -157,7 +157,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> dict[str, 
         "pending": {"count": 0, "files": []}, "failed": {"count": 0, "uploads": []},
         "staged": 0, "last_audit": None, "last_restore": None,
     }
-    from daemon.sync.mirror import staged_names
+    from daemon.sync.scan import staged_names
 
     doc["staged"] = len(staged_names(config.staging.dir))
     if not (config.state.dir / STATE_FILE_NAME).exists():

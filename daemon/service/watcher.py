@@ -33,7 +33,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from aip import constants as C
-from aip.files import is_temp_name
+from daemon.sync.layout import is_staged_name
 
 __all__ = ["Debouncer", "StagingEventHandler", "Watcher", "is_staged_name"]
 
@@ -41,12 +41,6 @@ log = structlog.get_logger(__name__)
 
 #: Longest wait of the worker, so it notices ``stop`` even without an event.
 _MAX_WAIT = 0.5
-
-
-def is_staged_name(name: str) -> bool:
-    """True for the names the mirror uploads (finished ``*.zip``, no temp or hidden name)."""
-    return (not is_temp_name(name) and not name.startswith(".")
-            and name.endswith("." + C.PACKAGE_EXTENSION))
 
 
 class StagingEventHandler(FileSystemEventHandler):

@@ -26,19 +26,19 @@ catch errors it cannot handle (the scheduler and the CLI decide what a failure m
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import structlog
 
 from daemon.core import faultpoints
+from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config
 from daemon.core.errors import StopRequestedError
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import RunCounts, open_state
-from daemon.source.base import Source, format_updated_after, open_source
+from daemon.source import open_source
+from daemon.source.base import Source, format_updated_after
 from daemon.sync.mirror import MirrorResult, run_mirror
 from daemon.sync.staging import StagingResult, export_to_staging
 from daemon.targets import Target
@@ -53,26 +53,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-
-class Clock(Protocol):
-    """Where the daemon gets the time (a fake in tests, so nothing ever sleeps there)."""
-
-    def now(self) -> datetime:
-        """The wall-clock time, timezone-aware."""
-
-    def monotonic(self) -> float:
-        """Seconds of a clock that never goes back (for intervals)."""
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,45 +1,35 @@
 """The mirror: staging folder -> target, by SHA-256, with a snapshot inventory as commit point.
 
-Owns: scanning the staging folder (only finished ``*.zip`` files; temporary names skipped),
-the stat-keyed hash cache use (a file whose size, mtime and inode are unchanged is never
-re-read), ``plan_mirror`` (pure: upload a staged file when its SHA-256 differs from the last
-copy uploaded under its key), ``run_mirror`` (execute the plan with ``transfers`` concurrent
-uploads, verify each by HEAD, record it, then write the inventory), keeping old bytes
-reachable ("keys" versioning: copy ``<key>`` to ``versions/<key>/<sha256>`` just before it is
-overwritten), and ``download_object`` (resumable, verified download for restore).
+Owns: ``plan_mirror`` (pure: upload a staged file when its SHA-256 differs from the last copy
+uploaded under its key), ``run_mirror`` (scan staging through ``daemon.sync.scan``, execute
+the plan with ``transfers`` concurrent uploads, verify each by HEAD, record it, then write the
+inventory), and keeping old bytes reachable ("keys" versioning: copy ``<key>`` to
+``versions/<key>/<sha256>`` just before it is overwritten).
 
 A run with nothing to upload makes no request at all: no listing, no HEAD, no snapshot (the
 entries are identical to the newest snapshot's, which the state database remembers).  A key
 whose file left staging stays in the target but drops out of the next inventory.
 
-Must not: delete anything from the target (``daemon.sync.snapshots.prune`` does, when asked),
-talk to boto3 (``daemon.targets.s3`` does), configure logging, or leave a thread running.
+Must not: delete anything from the target (``daemon.sync.prune`` does, when asked), talk to
+boto3 (``daemon.targets.s3`` does), configure logging, or leave a thread running.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
 import threading
 import time
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Literal
 
 import structlog
 
 from aip import constants as C
-from aip.files import Digests, copy_hashing, is_temp_name
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
-    DownloadChecksumError,
     MirrorError,
-    ObjectMissingError,
     PreconditionFailedError,
     SourceChangedError,
     StagingError,
@@ -52,70 +42,35 @@ from daemon.core.errors import (
 )
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import (
-    CachedHash,
     RemoteRecord,
     RunCounts,
     SnapshotRecord,
     StateDB,
     open_state,
 )
+from daemon.sync.layout import Versioning, new_snapshot_id, versioned_key
+from daemon.sync.scan import StagedFile, scan_staging
 from daemon.sync.snapshots import (
-    Inventory,
     InventoryEntry,
     build_inventory,
     entries_digest,
-    new_snapshot_id,
     write_inventory,
 )
 from daemon.targets import Target, open_target
-from daemon.targets.base import VERSIONS_DIR, RemoteObject, versioned_key
+from daemon.targets.base import RemoteObject
 
 __all__ = [
     "MirrorPlan",
     "MirrorResult",
     "StagedFile",
-    "download_object",
     "plan_mirror",
     "run_mirror",
     "scan_staging",
-    "staged_names",
     "target_binding",
 ]
 
 log = structlog.get_logger(__name__)
 
-Versioning = Literal["bucket", "keys"]
-
-
-# --- the pure part ----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class StagedFile:
-    """A finished AIP in staging, with the stat key its digests belong to."""
-
-    name: str
-    folder: Path  # the staging folder (one object shared by every file of a scan)
-    size: int
-    mtime_ns: int
-    inode: int
-    sha256: str
-    md5: str
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.name
-
-    @property
-    def key(self) -> str:
-        """The target key (relative to the root): the file name."""
-        return self.name
-
-    @property
-    def digests(self) -> Digests:
-        return Digests(size=self.size, md5=self.md5, sha256=self.sha256)
-
-    @property
-    def stat_key(self) -> tuple[int, int, int]:
-        return (self.size, self.mtime_ns, self.inode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,105 +132,6 @@ def inventory_entries(staged: Iterable[StagedFile], remote: Mapping[str, RemoteR
         entries.append(InventoryEntry(key=rec.key, sha256=rec.sha256, md5=rec.md5,
                                       size=rec.size, version=version))
     return entries
-
-
-# --- scanning ---------------------------------------------------------------------------------
-def _is_candidate(name: str) -> bool:
-    return (not is_temp_name(name) and not name.startswith(".")
-            and name.endswith("." + C.PACKAGE_EXTENSION))
-
-
-def staged_names(staging_dir: Path) -> set[str]:
-    """Names of the finished AIPs in staging (no hashing)."""
-    try:
-        with os.scandir(staging_dir) as it:
-            return {e.name for e in it if _is_candidate(e.name) and e.is_file()}
-    except FileNotFoundError:
-        return set()
-
-
-def _stat_key(st: os.stat_result) -> tuple[bool, int, int, int]:
-    return stat.S_ISREG(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _hash_open(path: Path) -> tuple[os.stat_result, Digests]:
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        return st, copy_hashing(handle, None)
-
-
-def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | None = None,
-                 workers: int = 4) -> list[StagedFile]:
-    """The finished AIPs in staging with their digests, hashing only what changed.
-
-    A file whose (size, mtime_ns, inode) equals the cached key costs one ``stat``; the others
-    are hashed (MD5 and SHA-256 in one pass, ``workers`` at a time) and the cache updated.
-
-    Args:
-        staging_dir: the staging folder.
-        state: the state database (hash cache).
-        names: only these file names (the watcher's hint); default: every file.
-        workers: concurrent hashing threads.
-
-    Returns:
-        The staged files, sorted by name.
-
-    Raises:
-        StagingError: the folder is missing or unreadable.
-    """
-    # (name, (regular file?, size, mtime_ns, inode)): a tuple, not the whole stat result
-    # (some 700 bytes a file, at a hundred thousand files).
-    entries: list[tuple[str, tuple[bool, int, int, int]]] = []
-    try:
-        if names is None:
-            with os.scandir(staging_dir) as it:
-                entries = [(e.name, _stat_key(e.stat())) for e in it if _is_candidate(e.name)]
-        else:
-            for n in sorted(set(names)):
-                if _is_candidate(n) and Path(n).name == n:
-                    with contextlib.suppress(FileNotFoundError):
-                        entries.append((n, _stat_key(os.stat(staging_dir / n))))
-    except FileNotFoundError as exc:
-        raise StagingError(path=str(staging_dir), detail="does not exist") from exc
-    except OSError as exc:
-        raise StagingError(path=str(staging_dir), detail=exc.strerror or str(exc)) from exc
-    candidates = [name for name, _ in entries]
-    cache = state.cached_hashes()
-    found: list[StagedFile] = []
-    to_hash: list[str] = []
-    for name, (regular, size, mtime_ns, inode) in entries:
-        if not regular:
-            continue
-        hit = cache.get(name)
-        if hit is not None and hit.matches(size, mtime_ns, inode):
-            found.append(StagedFile(name, staging_dir, hit.size, hit.mtime_ns, hit.inode,
-                                    hit.sha256, hit.md5))
-        else:
-            to_hash.append(name)
-    fresh: list[CachedHash] = []
-    if to_hash:
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=max(1, workers),
-                                thread_name_prefix="aipsync-hash") as pool:
-            futures = {pool.submit(_hash_open, staging_dir / n): n for n in to_hash}
-            for future in as_completed(futures):
-                name = futures[future]
-                try:
-                    st, dig = future.result()
-                except FileNotFoundError:
-                    continue
-                fresh.append(CachedHash(name, dig.size, st.st_mtime_ns, st.st_ino, dig.sha256,
-                                        dig.md5))
-                found.append(StagedFile(name, staging_dir, dig.size, st.st_mtime_ns,
-                                        st.st_ino, dig.sha256, dig.md5))
-        state.record_hashes(fresh)
-        log.info("mirror.hash.done", files=len(fresh), bytes=sum(c.size for c in fresh),
-                 duration_s=round(time.monotonic() - started, 3))
-    if names is None:
-        gone = set(cache) - set(candidates)
-        if gone:
-            state.forget_hashes(gone)
-    return sorted(found, key=lambda f: f.name)
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -627,83 +483,3 @@ def _commit(config: Config, state: StateDB, target: Target, run: _Run,
     return inventory.id, True
 
 
-# --- downloads (for restore) ------------------------------------------------------------------
-def download_object(config: Config, key: str, version: str | None, dest: Path, *,
-                    sha256: str, size: int | None = None,
-                    target: Target | None = None, durable: bool = True,
-                    archived: Container[str] | None = None) -> Digests:
-    """Download one object as a snapshot names it, verified, to ``dest`` (atomically).
-
-    ``version`` is what the inventory entry says: an S3 VersionId (bucket versioning), a
-    versioned key ``versions/<key>/<sha256>`` (keys mode: tried first, then ``<key>`` itself
-    when its stored SHA-256 is the one wanted), or None (the current object).  The download
-    goes through a partial file next to ``dest`` that a later call resumes with a range
-    read; ``dest`` appears only after size and SHA-256 matched.
-
-    Args:
-        config: the configuration (for the target).
-        key: the object key relative to the root (``ITEM@123456789-42.zip``).
-        version: the entry's version, as above.
-        dest: the final local path.
-        sha256: the SHA-256 the inventory records.
-        size: the size the inventory records.
-        target: an open target (default: opened from the configuration and closed).
-        durable: fsync the file (off for scratch files re-hashed before any later use).
-        archived: keys mode: the versioned keys that exist (one listing of ``versions/``
-            made by a caller that downloads many objects).  A version not in it is fetched
-            from ``<key>`` at once (one GET instead of a failed GET, a HEAD and a GET); if
-            ``<key>`` was overwritten since the listing, its checksum fails and the general
-            path, which tries the versioned key first, runs.
-
-    Returns:
-        The digests of the file at ``dest``.
-
-    Raises:
-        ObjectMissingError: neither the version nor a matching current object exists.
-        DownloadChecksumError: the bytes are not the ones recorded (nothing is renamed).
-        DiskFullError, DownloadError, TargetError: as their names say.
-    """
-    own = target is None
-    tgt = target if target is not None else open_target(config.target)
-    try:
-        if version is not None and version.startswith(f"{VERSIONS_DIR}/"):
-            if archived is not None and version not in archived:
-                try:
-                    return tgt.get_file(key, dest, sha256=sha256, size=size, durable=durable)
-                except (DownloadChecksumError, TargetNotFoundError):
-                    log.info("download.version.fallback", key=key, version=version,
-                             detail="the key changed since the listing of versions/")
-            try:
-                return tgt.get_file(version, dest, sha256=sha256, size=size,
-                                    durable=durable)
-            except TargetNotFoundError:
-                head = tgt.head(key)
-                if head is None or (head.sha256 is not None and head.sha256 != sha256):
-                    raise ObjectMissingError(key=key, target=tgt.display_url,
-                                             operation="get", version_note="") from None
-                return tgt.get_file(key, dest, sha256=sha256, size=size, durable=durable)
-        try:
-            return tgt.get_file(key, dest, sha256=sha256, size=size, version_id=version,
-                                durable=durable)
-        except TargetNotFoundError as exc:
-            raise ObjectMissingError(key=key, target=tgt.display_url, operation="get",
-                                     version_note="") from exc
-    finally:
-        if own:
-            tgt.close()
-
-
-def download_entry(config: Config, inventory: Inventory, key: str, dest: Path, *,
-                   target: Target | None = None) -> Digests:
-    """``download_object`` for the entry ``key`` of ``inventory``.
-
-    Raises:
-        NotInSnapshotError: the inventory does not name ``key``.
-    """
-    from daemon.core.errors import NotInSnapshotError
-
-    entry = inventory.entry(key)
-    if entry is None:
-        raise NotInSnapshotError(key=key, snapshot=inventory.id)
-    return download_object(config, entry.key, entry.version, dest, sha256=entry.sha256,
-                           size=entry.size, target=target)

@@ -1,54 +1,46 @@
-"""Snapshot inventories: the commit point of a mirror run, their listing, selection and pruning.
+"""Snapshot inventories: the commit point of a mirror run, their listing and selection.
 
 Owns: the inventory format (``aipsync-inventory/1``: id, created time, target root, versioning
 mode, and every key with SHA-256, MD5, size and version, plus a digest of the entries so a
-reader can check it), its (de)serialisation, ``<root>/snapshots/<id>.json`` as its place,
-listing the complete snapshots newest first, choosing one by id or time (``--at``), the
-retention rule, and ``prune``, the only code that deletes from a target.
+reader can check it), its (de)serialisation, listing the complete snapshots newest first,
+choosing one by id or time (``--at``), and the retention rule (which snapshots a prune keeps).
+Where an inventory lives and how ids look is ``daemon.sync.layout``.
 
 An inventory is written after every upload of its run succeeded (ocfl-py's root inventory,
 written last): a run that dies earlier leaves the previous snapshot the newest complete one.
 Versions: with bucket versioning an entry's ``version`` is the S3 VersionId; otherwise
 ("keys" mode) it is ``versions/<key>/<sha256>``, the content-addressed key the old bytes are
 copied to just before the mirror overwrites ``<key>``; until then they are at ``<key>``
-itself (``daemon.sync.mirror.download_object`` looks in both).
+itself (``daemon.sync.download.download_object`` looks in both).
 
-Must not: upload AIPs or decide what to upload (``daemon.sync.mirror``), or delete anything unless
-``prune`` is called explicitly; the newest snapshot is always retained.
+Must not: upload AIPs or decide what to upload (``daemon.sync.mirror``), or delete anything
+(``daemon.sync.prune``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
-from aip import constants as C
-from daemon.core.config import Config
 from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
-from daemon.core.locks import Lock, LockName
-from daemon.core.state import open_state
-from daemon.targets import Target, open_target
-from daemon.targets.base import SNAPSHOTS_DIR, VERSIONS_DIR, RemoteObject
+from daemon.sync.layout import SNAPSHOTS_DIR, Versioning, snapshot_id_of, snapshot_key
+from daemon.targets import Target
+from daemon.targets.base import RemoteObject
 
 __all__ = [
     "INVENTORY_FORMAT",
     "Inventory",
     "InventoryEntry",
-    "PruneResult",
     "SnapshotInfo",
     "build_inventory",
     "entries_digest",
     "list_snapshots",
-    "new_snapshot_id",
-    "prune",
     "read_inventory",
     "retained_snapshots",
     "select_snapshot",
@@ -59,7 +51,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 INVENTORY_FORMAT = "aipsync-inventory/1"
-Versioning = Literal["bucket", "keys"]
 
 _META_CREATED = "created"
 _META_OBJECTS = "objects"
@@ -195,32 +186,6 @@ class Inventory:
         return inv
 
 
-def new_snapshot_id(now: datetime, token: str | None = None) -> str:
-    """A sortable snapshot id: ``20261126T155700Z-1a2b3c`` (UTC second + random token).
-
-    Args:
-        now: the creation time.
-        token: the suffix (default: 6 random hex digits).
-
-    Returns:
-        The id.
-    """
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token or secrets.token_hex(3)}"
-
-
-_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]+")
-
-
-def is_snapshot_id(name: str) -> bool:
-    """True when ``name`` has the form ``new_snapshot_id`` gives.  Pure."""
-    return _SNAPSHOT_ID.fullmatch(name) is not None
-
-
-def snapshot_key(snapshot_id: str) -> str:
-    """The key of a snapshot's inventory, relative to the target root."""
-    return f"{SNAPSHOTS_DIR}/{snapshot_id}.json"
-
-
 def build_inventory(snapshot_id: str, created: datetime, root: str, versioning: Versioning,
                     entries: Iterable[InventoryEntry]) -> Inventory:
     """An ``Inventory`` with entries sorted by key.  Pure."""
@@ -284,10 +249,9 @@ def list_snapshots(target: Target) -> list[SnapshotInfo]:
     """
     found: list[SnapshotInfo] = []
     for obj in target.list_keys(f"{SNAPSHOTS_DIR}/"):
-        name = obj.key.rpartition("/")[2]
-        if not name.endswith(".json") or obj.key.count("/") != 1:
+        snapshot_id = snapshot_id_of(obj.key)
+        if snapshot_id is None:
             continue
-        snapshot_id = name[: -len(".json")]
         head = target.head(obj.key)
         if head is None:
             continue
@@ -361,120 +325,3 @@ def retained_snapshots(snapshots: Sequence[SnapshotInfo], *, keep_snapshots: int
     return keep
 
 
-# --- prune ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    """What ``prune`` deleted (or, with ``dry_run``, would delete)."""
-
-    kept_snapshots: tuple[str, ...]
-    deleted_snapshots: tuple[str, ...]
-    deleted_objects: tuple[tuple[str, str | None], ...]
-    dry_run: bool
-
-
-def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | None = None,
-          dry_run: bool = False, *, target: Target | None = None,
-          now: datetime | None = None) -> PruneResult:
-    """Delete snapshots outside retention, then every object version no kept snapshot names.
-
-    Keys mode: deletes ``snapshots/<id>.json`` of dropped snapshots, ``versions/<key>/<sha>``
-    that no kept snapshot names, and current ``<key>`` objects that no kept snapshot names
-    and that are not staged now.  Only AIP-named keys (``TYPE@handle.zip``), their versions
-    and snapshot inventories are candidates: other objects under the root are never touched.
-    Bucket mode: deletes (by VersionId) versions no kept
-    snapshot names, except the latest version of a key that is staged or kept.  Takes the
-    ``mirror`` lock so no mirror runs meanwhile.
-
-    Args:
-        config: the configuration (target, state folder, staging folder, defaults).
-        keep_snapshots: keep this many newest snapshots (default: ``target.keep_snapshots``).
-        keep_days: keep snapshots younger than this (default: ``target.keep_days``).
-        dry_run: report only, delete nothing.
-        target: an open target (default: opened from the configuration).
-        now: the current time (injectable).
-
-    Returns:
-        What was (or would be) deleted.
-
-    Raises:
-        LockedError: a mirror or prune is running.
-        TargetError: the target failed (deletions done so far stay done; rerun to finish).
-    """
-    keep_n = config.target.keep_snapshots if keep_snapshots is None else keep_snapshots
-    keep_d = config.target.keep_days if keep_days is None else keep_days
-    now = now or datetime.now(UTC)
-    own = target is None
-    tgt = target if target is not None else open_target(config.target)
-    try:
-        with (Lock(config.state.dir, LockName.MIRROR, purpose="prune"),
-              open_state(config.state.dir) as state):
-            snaps = list_snapshots(tgt)
-            if not snaps:
-                return PruneResult((), (), (), dry_run)
-            keep = retained_snapshots(snaps, keep_snapshots=keep_n, keep_days=keep_d, now=now)
-            kept_invs = [read_inventory(tgt, s.id) for s in snaps if s.id in keep]
-            drop = [s.id for s in snaps if s.id not in keep]
-            named_keys = {e.key for inv in kept_invs for e in inv.entries}
-            named_versions = {(e.key, e.version) for inv in kept_invs for e in inv.entries}
-            staged = _staged_names(config)
-            live = named_keys | staged
-            doomed: list[tuple[str, str | None]] = []
-            bucket_mode = any(inv.versioning == "bucket" for inv in kept_invs)
-            if bucket_mode:
-                for ver in tgt.list_versions(""):
-                    if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
-                        sid = ver.key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
-                        if sid in drop:
-                            doomed.append((ver.key, ver.version_id))
-                        continue
-                    if ver.is_delete_marker or not _is_aip_key(ver.key):
-                        continue
-                    if (ver.key, ver.version_id) in named_versions:
-                        continue
-                    if ver.is_latest and ver.key in live:
-                        continue
-                    doomed.append((ver.key, ver.version_id))
-            else:
-                for obj in tgt.list_keys(""):
-                    key = obj.key
-                    if key.startswith(f"{SNAPSHOTS_DIR}/"):
-                        sid = key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
-                        if sid in drop:
-                            doomed.append((key, None))
-                    elif key.startswith(f"{VERSIONS_DIR}/"):
-                        owner = key[len(VERSIONS_DIR) + 1:].rpartition("/")[0]
-                        if _is_aip_key(owner) and (owner, key) not in named_versions:
-                            doomed.append((key, None))
-                    elif key not in live and _is_aip_key(key):
-                        doomed.append((key, None))
-            # Data first, snapshots last: an interrupted prune never leaves a snapshot that
-            # names deleted bytes... except the ones it was about to delete anyway.
-            doomed.sort(key=lambda kv: kv[0].startswith(f"{SNAPSHOTS_DIR}/"))
-            for key, version in doomed:
-                log.info("prune.delete", key=key, version=version, dry_run=dry_run)
-                if not dry_run:
-                    tgt.delete(key, version_id=version)
-            if not dry_run:
-                gone_current = [k for k, v in doomed
-                                if "/" not in k and (v is None or k not in live)]
-                state.forget_remote(gone_current)
-                state.forget_snapshots(drop)
-            log.info("prune.done", kept=len(keep), dropped=len(drop), objects=len(doomed),
-                     dry_run=dry_run)
-            return PruneResult(tuple(s.id for s in snaps if s.id in keep), tuple(drop),
-                               tuple(doomed), dry_run)
-    finally:
-        if own:
-            tgt.close()
-
-
-def _is_aip_key(key: str) -> bool:
-    """Only AIP-named keys are ever pruned; anything else under the root is left alone."""
-    match = C.PACKAGE_NAME_RE.match(key)
-    return match is not None and match["ext"] == C.PACKAGE_EXTENSION
-
-
-def _staged_names(config: Config) -> set[str]:
-    from daemon.sync.mirror import staged_names
-
-    return staged_names(config.staging.dir)

@@ -37,9 +37,10 @@ from daemon.core.config import Config
 from daemon.core.errors import DiskFullError, SourceError, StagingError, StopRequestedError
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import StateDB
+from daemon.core.stop import StopFlag
 from daemon.source.base import Source
-from daemon.sync.mirror import plan_mirror, scan_staging, staged_names
-from daemon.targets.base import StopFlag
+from daemon.sync.mirror import plan_mirror
+from daemon.sync.scan import scan_staging, staged_names
 
 __all__ = [
     "EXPORT_DIR_PREFIX",

@@ -8,13 +8,8 @@ is ``s3://`` (a folder target works without it being configured).
 from __future__ import annotations
 
 from daemon.core.config import TargetConfig
-from daemon.targets.base import (
-    PutResult,
-    RemoteObject,
-    RemoteVersion,
-    Target,
-    UploadJournal,
-)
+from daemon.core.journal import UploadJournal
+from daemon.targets.base import PutResult, RemoteObject, RemoteVersion, Target
 
 __all__ = ["PutResult", "RemoteObject", "RemoteVersion", "Target", "UploadJournal",
            "open_target"]

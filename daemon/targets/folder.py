@@ -40,17 +40,18 @@ from daemon.core.errors import (
     TargetNotFoundError,
     TargetPermanentError,
 )
+from daemon.core.journal import PartRecord, UploadJournal
+from daemon.core.stop import StopFlag
 from daemon.targets.base import (
     META_MD5,
     META_PART_SIZE,
     META_SHA256,
-    BandwidthLimiter,
-    PartRecord,
     PutResult,
     RemoteObject,
     RemoteVersion,
-    StopFlag,
-    UploadJournal,
+)
+from daemon.targets.transfer import (
+    BandwidthLimiter,
     check_stat_key,
     choose_part_size,
     download_resumable,
@@ -76,8 +77,8 @@ class FolderTarget:
         display_url: how the target appears in logs.
     """
 
-    def __init__(self, root: Path, *, multipart_threshold: int = 16 * 1024 * 1024,
-                 multipart_chunksize: int = 8 * 1024 * 1024, bandwidth_limit: int = 0,
+    def __init__(self, root: Path, *, multipart_threshold: int = 16 * C.MIB,
+                 multipart_chunksize: int = 8 * C.MIB, bandwidth_limit: int = 0,
                  display_url: str | None = None) -> None:
         self.root = Path(root)
         self._threshold = multipart_threshold

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from aip import constants as C
 from aip.files import Digests
 from daemon.core import faultpoints
 from daemon.core.config import TargetConfig, redact_url
@@ -53,17 +54,18 @@ from daemon.core.errors import (
     TargetUnreachableError,
     UploadVerifyError,
 )
+from daemon.core.journal import PartRecord, UploadJournal
+from daemon.core.stop import StopFlag
 from daemon.targets.base import (
     META_MD5,
     META_PART_SIZE,
     META_SHA256,
-    BandwidthLimiter,
-    PartRecord,
     PutResult,
     RemoteObject,
     RemoteVersion,
-    StopFlag,
-    UploadJournal,
+)
+from daemon.targets.transfer import (
+    BandwidthLimiter,
     backoff_delay,
     check_stat_key,
     choose_part_size,
@@ -79,12 +81,11 @@ __all__ = ["S3Target", "classify_client_error"]
 log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
-_MiB = 1024 * 1024
-_COPY_LIMIT = 5 * 1024 * _MiB
-_COPY_PART = 512 * _MiB
-_STREAM_CHUNK = _MiB
+_COPY_LIMIT = 5 * 1024 * C.MIB
+_COPY_PART = 512 * C.MIB
+_STREAM_CHUNK = C.MIB
 #: Single-part PUTs up to this size are sent from memory; larger ones stream from disk.
-_IN_MEMORY_PUT = 8 * _MiB
+_IN_MEMORY_PUT = 8 * C.MIB
 
 #: Error codes that no retry can fix: fail the run at once.
 PERMANENT_CODES = frozenset({

@@ -26,10 +26,14 @@ from daemon.core.errors import (
     StopRequestedError,
     TargetPermanentError,
 )
+from daemon.core.journal import MemoryJournal, PartRecord
 from daemon.core.state import open_state
-from daemon.sync.mirror import download_entry, download_object, run_mirror, target_binding
-from daemon.sync.snapshots import list_snapshots, prune, read_inventory
-from daemon.targets.base import MemoryJournal, PartRecord, partial_path, versioned_key
+from daemon.sync.download import download_entry, download_object
+from daemon.sync.layout import versioned_key
+from daemon.sync.mirror import run_mirror, target_binding
+from daemon.sync.prune import prune
+from daemon.sync.snapshots import list_snapshots, read_inventory
+from daemon.targets.transfer import partial_path
 
 ITEM = "ITEM@123456789-42.zip"
 COLL = "COLLECTION@123456789-2.zip"

@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent(r"""
     import json, re, sys
     from pathlib import Path
     from aip.packager.disseminator import ExportRequest, export
-    from aip.packager.ingester import IngestRequest, Mode, ingest
+    from aip.packager.ingester import IngestRequest, ingest
+    from aip.packager.modes import IngestMode
     from aip.packager.options import IngestOptions
     from aip.repository import objects
     from aip.repository.store import Repository
@@ -54,7 +55,7 @@ SCRIPT = textwrap.dedent(r"""
             export(repo, ExportRequest(handle=handle, eperson=admin, output=out / name))
             with repo.transaction() as tx:
                 objects.delete_object(tx, handle)
-            ingest(repo, IngestRequest(package=out / name, eperson=admin, mode=Mode.RESTORE,
+            ingest(repo, IngestRequest(package=out / name, eperson=admin, mode=IngestMode.RESTORE,
                                        options=options))
         finally:
             repo.close()

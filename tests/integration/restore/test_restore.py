@@ -50,7 +50,8 @@ from daemon.core.errors import (
 from daemon.core.locks import Lock, LockName, read_holder
 from daemon.core.state import open_state
 from daemon.restore.run import RestoreRequest, run_restore
-from daemon.source.base import EmbeddedSource, ExportOutcome, IngestOutcome, IngestSpec
+from daemon.source.base import ExportOutcome, IngestOutcome, IngestSpec
+from daemon.source.embedded import EmbeddedSource
 from daemon.sync.backup import run_cycle
 from daemon.sync.snapshots import read_inventory
 

@@ -22,7 +22,9 @@ from service_support import FAKE_DSPACE, SITE_FILE, BackupEnv, handle_of, wait_f
 from aip import constants as C
 from daemon.core.errors import SourceError
 from daemon.core.state import open_state
-from daemon.source.base import DSpaceSource, EmbeddedSource, IngestSpec
+from daemon.source.base import IngestSpec
+from daemon.source.dspace import DSpaceSource
+from daemon.source.embedded import EmbeddedSource
 from daemon.sync.backup import run_cycle
 
 

@@ -118,7 +118,7 @@ def test_apscheduler_skips_a_run_that_would_overlap(folder_env: BackupEnv) -> No
         def export(self, out_dir: Path, *, updated_after: Any, stop: Any = None) -> Any:
             entered.set()
             assert gate.wait(30)
-            from daemon.source.base import EmbeddedSource
+            from daemon.source.embedded import EmbeddedSource
 
             return EmbeddedSource(cfg).export(out_dir, updated_after=updated_after)
 

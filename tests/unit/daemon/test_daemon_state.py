@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from daemon.core.errors import StateError
+from daemon.core.journal import PartRecord
 from daemon.core.state import SCHEMA_VERSION, CachedHash, RemoteRecord, RunCounts, open_state
-from daemon.targets.base import PartRecord
 
 
 def test_created_on_first_use_private_and_wal(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.core.state import RemoteRecord
-from daemon.sync.mirror import StagedFile, inventory_entries, plan_mirror
-from daemon.targets.base import versioned_key
+from daemon.sync.layout import versioned_key
+from daemon.sync.mirror import inventory_entries, plan_mirror
+from daemon.sync.scan import StagedFile
 
 
 def staged(name: str, sha: str, size: int = 10) -> StagedFile:

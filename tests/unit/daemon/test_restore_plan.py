@@ -13,7 +13,7 @@ import pytest
 from aip.errors import PackageValidationError, UsageError
 from daemon.audit import extent_problems, judge_head, sample_keys
 from daemon.core.config import parse_config
-from daemon.restore.run import (
+from daemon.restore.plan import (
     TreeEntry,
     check_child_href,
     find_key,
@@ -21,12 +21,13 @@ from daemon.restore.run import (
     key_handle,
     parse_at,
     predict,
-    prune_work_dirs,
     resolve_mode,
     walk_tree,
 )
-from daemon.source.base import DSpaceSource, parse_packager_output
-from daemon.sync.snapshots import InventoryEntry, is_snapshot_id, new_snapshot_id
+from daemon.restore.run import prune_work_dirs
+from daemon.source.dspace import DSpaceSource, parse_packager_output
+from daemon.sync.layout import is_snapshot_id, new_snapshot_id
+from daemon.sync.snapshots import InventoryEntry
 from daemon.targets.base import RemoteObject
 
 SITE, COMM, COLL_A, COLL_B = ("SITE@1-0.zip", "COMMUNITY@1-1.zip", "COLLECTION@1-2.zip",

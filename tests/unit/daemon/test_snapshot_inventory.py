@@ -8,15 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError
+from daemon.sync.layout import new_snapshot_id, snapshot_key
 from daemon.sync.snapshots import (
     Inventory,
     InventoryEntry,
     SnapshotInfo,
     build_inventory,
-    new_snapshot_id,
     retained_snapshots,
     select_snapshot,
-    snapshot_key,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

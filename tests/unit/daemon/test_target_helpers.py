@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aip.errors import AipError
 from daemon.core import errors
-from daemon.targets.base import BandwidthLimiter, backoff_delay, choose_part_size, versioned_key
+from daemon.sync.layout import versioned_key
 from daemon.targets.s3 import classify_client_error
+from daemon.targets.transfer import BandwidthLimiter, backoff_delay, choose_part_size
 
 MiB = 1024 * 1024
 

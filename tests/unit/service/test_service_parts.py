@@ -22,14 +22,11 @@ from daemon.core.errors import SourceError
 from daemon.core.state import open_state
 from daemon.service.scheduler import build_trigger
 from daemon.service.systemd import Notifier, watchdog_interval
-from daemon.service.watcher import Debouncer, is_staged_name
-from daemon.source.base import (
-    DSpaceSource,
-    IngestSpec,
-    format_updated_after,
-    open_source,
-    site_package_name,
-)
+from daemon.service.watcher import Debouncer
+from daemon.source import open_source
+from daemon.source.base import IngestSpec, format_updated_after, site_package_name
+from daemon.source.dspace import DSpaceSource
+from daemon.sync.layout import is_staged_name
 from daemon.sync.staging import EXPORT_DIR_PREFIX, export_to_staging, pending_names
 
 
@@ -231,7 +228,7 @@ def test_missed_run(schedule: ScheduleConfig, last: datetime | None, now: dateti
     ("exported 12 package(s) to /tmp/x", "exported 12 package(s) to /tmp/x"),
 ])
 def test_child_output_is_redacted(line: str, expected: str) -> None:
-    from daemon.source.base import redact_line
+    from daemon.source.process import redact_line
 
     assert redact_line(line) == expected
 

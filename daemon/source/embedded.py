@@ -1,0 +1,118 @@
+"""aipsync's own repository as the source: its packager run in-process.
+
+Owns: ``EmbeddedSource``: exports with ``aip.packager.disseminator`` and ingests with
+``aip.packager.ingester`` on the ``[repository]`` folder (or database URL), as the configured
+e-person, with the ``[aip]`` tables and the extra ``-o`` options.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from aip.packager.modes import IngestMode
+from daemon.core import faultpoints
+from daemon.core.config import Config
+from daemon.core.errors import SourceError, StopRequestedError
+from daemon.core.stop import StopFlag
+from daemon.source.base import (
+    ExportOutcome,
+    IngestedObject,
+    IngestOutcome,
+    IngestSpec,
+    export_options,
+    site_package_name,
+)
+
+__all__ = ["EmbeddedSource"]
+
+log = structlog.get_logger(__name__)
+
+
+# --- the embedded repository ------------------------------------------------------------------
+class EmbeddedSource:
+    """aipsync's own repository, exported and ingested in-process."""
+
+    def __init__(self, config: Config) -> None:
+        repo = config.repository
+        if repo.kind != "embedded":
+            raise ValueError("EmbeddedSource needs repository.kind = \"embedded\"")
+        self._config = config
+        self._folder = repo.path
+        self._db_url = repo.db_url
+        self._assetstore = repo.assetstore
+        self._eperson = repo.eperson
+        self._site = repo.site_handle
+        self._options = repo.dspace_options
+
+    @property
+    def name(self) -> str:
+        return f"embedded repository {self._folder or '(database URL)'}"
+
+    def export(self, out_dir: Path, *, updated_after: datetime | None,
+               stop: StopFlag | None = None) -> ExportOutcome:
+        from aip.packager.disseminator import ExportRequest, Progress, export
+        from aip.packager.options import ExportOptions, parse_option_strings
+        from aip.repository.store import Repository
+
+        options = ExportOptions.parse(parse_option_strings(
+            export_options(self._options, updated_after)))
+        request = ExportRequest(handle=self._site, eperson=self._eperson,
+                                output=out_dir / site_package_name(self._site),
+                                recursive=True, options=options,
+                                config=self._config.aip.disseminate)
+
+        def check_stop(_: Progress) -> None:
+            # The packager reports after each package: the safe point to abandon the export.
+            faultpoints.checkpoint("export.package")
+            if stop is not None and stop.is_set():
+                raise StopRequestedError(what="the export finished")
+
+        watched = stop is not None or faultpoints.armed("export.package")
+        repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+        try:
+            result = export(repo, request, progress=check_stop if watched else None)
+        finally:
+            repo.close()
+        written = []
+        for pkg in result.written:
+            if pkg.path.parent != out_dir:
+                raise SourceError(source=self.name,
+                                  detail=f"the packager wrote {pkg.path} outside {out_dir}")
+            written.append(pkg.path.name)
+        full = updated_after is None
+        expected: frozenset[str] | None = frozenset(written) if full else None
+        if full and result.skipped:
+            log.warning("source.export.incomplete", skipped=len(result.skipped),
+                        detail="objects skipped as unauthorised: no staged AIP is removed")
+            expected = None
+        return ExportOutcome(written=tuple(written), full=full,
+                             unchanged=tuple(result.unchanged), expected=expected,
+                             bytes=sum(p.size for p in result.written), seconds=result.seconds)
+
+    def ingest(self, spec: IngestSpec, *, stop: StopFlag | None = None) -> IngestOutcome:
+        from aip.packager import ingester
+        from aip.packager.options import IngestOptions, parse_option_strings
+        from aip.repository.store import Repository
+
+        mode = spec.mode
+        opts = IngestOptions.parse(parse_option_strings(spec.options),
+                                   restore=mode != IngestMode.SUBMIT,
+                                   parent_given=spec.parent is not None)
+        request = ingester.IngestRequest(
+            package=spec.package, eperson=self._eperson, mode=mode, options=opts,
+            recursive=spec.recursive, parent=spec.parent, identifier=spec.identifier,
+            config=self._config.aip.ingest)
+        repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+        faultpoints.watch_inserts(repo.engine, "restore.ingest")
+        try:
+            report = ingester.ingest(repo, request)
+        finally:
+            repo.close()
+        return IngestOutcome(
+            report.exit_code, tuple(ingester.report_lines(report)),
+            objects=tuple(IngestedObject(o.handle, o.action, o.detail, o.package)
+                          for o in report.outcomes),
+            warnings=tuple(str(w) for w in report.warnings))

@@ -1,0 +1,163 @@
+"""Running a repository's command line: a child process, logged line by line, within a timeout.
+
+Owns: ``run_logged`` (the child in its own session and process group, stdin closed, every
+output line logged and redacted, killed with its whole group on timeout or stop) and
+``redact_line`` (masks what looks like a credential in a line the child printed).
+
+Must not: pass a credential to the child or into a log line.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO
+
+import structlog
+
+from daemon.core.errors import SourceError, StopRequestedError
+from daemon.core.stop import StopFlag
+
+__all__ = ["redact_line", "run_logged"]
+
+log = structlog.get_logger(__name__)
+
+#: ``scheme://user:password@`` and ``password=...``-like words in a child's output.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
+
+
+_KEY_VALUE_SECRET = re.compile(
+    r"(?P<head>\b[\w.-]*(?:password|passwd|secret|token)[\w.-]*\s*[=:]\s*)[^\s,;]+", re.I)
+
+
+#: Longest output line kept in a log event (a stack trace line can be huge).
+_MAX_LINE = 2000
+
+
+#: Lines of output kept for the error message of a failed call.
+_TAIL_LINES = 5
+
+
+#: Seconds between SIGTERM and SIGKILL when a child must go.
+_KILL_GRACE = 10.0
+
+
+_POLL = 0.2
+
+
+def redact_line(line: str) -> str:
+    """A child's output line with URL passwords and ``password=...`` values masked.
+
+    The child (DSpace) is not ours: its lines go into the log, the state database and error
+    messages, so anything that looks like a credential is replaced by ``***`` first.
+    """
+    line = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", line)
+    return _KEY_VALUE_SECRET.sub(lambda m: f"{m['head']}***", line)
+
+
+def _pump(stream: IO[str], name: str, source: str, tail: collections.deque[str],
+          collect: list[str] | None) -> None:
+    """Log each line of a child's output stream (a reader thread; ends at EOF)."""
+    for raw in stream:
+        line = raw.rstrip("\r\n")
+        if not line:
+            continue
+        line = redact_line(line[:_MAX_LINE])
+        tail.append(line)
+        if collect is not None:
+            collect.append(line)
+        log.info("source.dspace.output", stream=name, line=line, source=source)
+
+
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the child's process group, then SIGKILL it after a grace period."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=_KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_logged(argv: Sequence[str], *, source: str, timeout: float,
+               stop: StopFlag | None = None, what: str = "command", check: bool = True,
+               collect: list[str] | None = None) -> int:
+    """Run ``argv``, logging every output line, within ``timeout`` seconds.
+
+    The child runs in its own session (so its whole process group, e.g. DSpace's JVM, can
+    be stopped), with stdin closed and the daemon's environment.
+
+    Args:
+        argv: the command line (logged; it must hold no secret).
+        source: names the source in logs and errors.
+        timeout: seconds before the child is killed.
+        stop: when set, the child is terminated and ``StopRequestedError`` raised.
+        what: what the command does, for messages.
+        check: raise ``SourceError`` on a non-zero exit.
+        collect: a list that receives every output line.
+
+    Returns:
+        The exit code.
+
+    Raises:
+        SourceError: the command is missing, timed out, or (``check``) exited non-zero.
+        StopRequestedError: ``stop`` was set.
+    """
+    log.info("source.dspace.start", argv=[redact_line(a) for a in argv], what=what,
+             timeout_s=timeout)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace",
+                                start_new_session=True)
+    except OSError as exc:
+        raise SourceError(source=source,
+                          detail=f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [threading.Thread(target=_pump, args=(stream, name, source, tail, collect),
+                                name=f"aipsync-dspace-{name}", daemon=True)
+               for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))]
+    for reader in readers:
+        reader.start()
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if stop is not None and stop.is_set():
+                log.info("source.dspace.stopping", what=what)
+                _terminate(proc)
+                raise StopRequestedError(what=f"the DSpace {what} finished")
+            if time.monotonic() - started > timeout:
+                _terminate(proc)
+                raise SourceError(source=source,
+                                  detail=f"{what} timed out after {timeout:g} s and was killed "
+                                         "(repository.dspace_timeout)")
+    except BaseException:
+        if proc.poll() is None:
+            _terminate(proc)
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+    duration = round(time.monotonic() - started, 3)
+    log.info("source.dspace.done", what=what, exit_code=rc, duration_s=duration)
+    if rc != 0 and check:
+        last = " | ".join(tail) or "no output"
+        raise SourceError(source=source,
+                          detail=f"{what} exited with code {rc}; last output: {last}")
+    return rc

@@ -1,0 +1,138 @@
+"""Prune: the only code that deletes from a target, and only when asked.
+
+Owns: ``prune``: drop the snapshots outside the retention rule
+(``daemon.sync.snapshots.retained_snapshots``), then every AIP version no kept snapshot names
+and no staged file needs; data first, inventories last.
+
+Must not: delete a key that is not named like an AIP, a version a kept snapshot names, or the
+newest snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from daemon.core.config import Config
+from daemon.core.locks import Lock, LockName
+from daemon.core.state import open_state
+from daemon.sync.layout import SNAPSHOTS_DIR, VERSIONS_DIR, is_aip_key, snapshot_id_of
+from daemon.sync.scan import staged_names
+from daemon.sync.snapshots import list_snapshots, read_inventory, retained_snapshots
+from daemon.targets import open_target
+from daemon.targets.base import Target
+
+__all__ = ["PruneResult", "prune"]
+
+log = structlog.get_logger(__name__)
+
+
+# --- prune ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``prune`` deleted (or, with ``dry_run``, would delete)."""
+
+    kept_snapshots: tuple[str, ...]
+    deleted_snapshots: tuple[str, ...]
+    deleted_objects: tuple[tuple[str, str | None], ...]
+    dry_run: bool
+
+
+def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | None = None,
+          dry_run: bool = False, *, target: Target | None = None,
+          now: datetime | None = None) -> PruneResult:
+    """Delete snapshots outside retention, then every object version no kept snapshot names.
+
+    Keys mode: deletes ``snapshots/<id>.json`` of dropped snapshots, ``versions/<key>/<sha>``
+    that no kept snapshot names, and current ``<key>`` objects that no kept snapshot names
+    and that are not staged now.  Only AIP-named keys (``TYPE@handle.zip``), their versions
+    and snapshot inventories are candidates: other objects under the root are never touched.
+    Bucket mode: deletes (by VersionId) versions no kept
+    snapshot names, except the latest version of a key that is staged or kept.  Takes the
+    ``mirror`` lock so no mirror runs meanwhile.
+
+    Args:
+        config: the configuration (target, state folder, staging folder, defaults).
+        keep_snapshots: keep this many newest snapshots (default: ``target.keep_snapshots``).
+        keep_days: keep snapshots younger than this (default: ``target.keep_days``).
+        dry_run: report only, delete nothing.
+        target: an open target (default: opened from the configuration).
+        now: the current time (injectable).
+
+    Returns:
+        What was (or would be) deleted.
+
+    Raises:
+        LockedError: a mirror or prune is running.
+        TargetError: the target failed (deletions done so far stay done; rerun to finish).
+    """
+    keep_n = config.target.keep_snapshots if keep_snapshots is None else keep_snapshots
+    keep_d = config.target.keep_days if keep_days is None else keep_days
+    now = now or datetime.now(UTC)
+    own = target is None
+    tgt = target if target is not None else open_target(config.target)
+    try:
+        with (Lock(config.state.dir, LockName.MIRROR, purpose="prune"),
+              open_state(config.state.dir) as state):
+            snaps = list_snapshots(tgt)
+            if not snaps:
+                return PruneResult((), (), (), dry_run)
+            keep = retained_snapshots(snaps, keep_snapshots=keep_n, keep_days=keep_d, now=now)
+            kept_invs = [read_inventory(tgt, s.id) for s in snaps if s.id in keep]
+            drop = [s.id for s in snaps if s.id not in keep]
+            named_keys = {e.key for inv in kept_invs for e in inv.entries}
+            named_versions = {(e.key, e.version) for inv in kept_invs for e in inv.entries}
+            staged = staged_names(config.staging.dir)
+            live = named_keys | staged
+            doomed: list[tuple[str, str | None]] = []
+            bucket_mode = any(inv.versioning == "bucket" for inv in kept_invs)
+            if bucket_mode:
+                for ver in tgt.list_versions(""):
+                    if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
+                        if snapshot_id_of(ver.key) in drop:
+                            doomed.append((ver.key, ver.version_id))
+                        continue
+                    if ver.is_delete_marker or not is_aip_key(ver.key):
+                        continue
+                    if (ver.key, ver.version_id) in named_versions:
+                        continue
+                    if ver.is_latest and ver.key in live:
+                        continue
+                    doomed.append((ver.key, ver.version_id))
+            else:
+                for obj in tgt.list_keys(""):
+                    key = obj.key
+                    if key.startswith(f"{SNAPSHOTS_DIR}/"):
+                        sid = key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
+                        if sid in drop:
+                            doomed.append((key, None))
+                    elif key.startswith(f"{VERSIONS_DIR}/"):
+                        owner = key[len(VERSIONS_DIR) + 1:].rpartition("/")[0]
+                        if is_aip_key(owner) and (owner, key) not in named_versions:
+                            doomed.append((key, None))
+                    elif key not in live and is_aip_key(key):
+                        doomed.append((key, None))
+            # Data first, snapshots last: an interrupted prune never leaves a snapshot that
+            # names deleted bytes... except the ones it was about to delete anyway.
+            doomed.sort(key=lambda kv: kv[0].startswith(f"{SNAPSHOTS_DIR}/"))
+            for key, version in doomed:
+                log.info("prune.delete", key=key, version=version, dry_run=dry_run)
+                if not dry_run:
+                    tgt.delete(key, version_id=version)
+            if not dry_run:
+                gone_current = [k for k, v in doomed
+                                if "/" not in k and (v is None or k not in live)]
+                state.forget_remote(gone_current)
+                state.forget_snapshots(drop)
+            log.info("prune.done", kept=len(keep), dropped=len(drop), objects=len(doomed),
+                     dry_run=dry_run)
+            return PruneResult(tuple(s.id for s in snaps if s.id in keep), tuple(drop),
+                               tuple(doomed), dry_run)
+    finally:
+        if own:
+            tgt.close()
+
+
+
