@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -98,7 +98,7 @@ class AuditProblem:
     kind: ProblemKind
     detail: str
 
-    def as_dict(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, str]:
         return {"key": self.key, "kind": self.kind, "detail": self.detail}
 
 
@@ -133,6 +133,20 @@ class AuditResult:
     def exit_code(self) -> int:
         return {"failed": C.EXIT_AUDIT_FAILED, "warning": C.EXIT_WARN_AUDIT,
                 "stopped": C.EXIT_INTERRUPTED}.get(self.status, C.EXIT_OK)
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as ``verify --json`` prints it."""
+        counts = self.counts
+        return {
+            "audit_id": self.audit_id, "snapshot": self.snapshot.id, "status": self.status,
+            "deep": self.deep, "sample_percent": self.sample_percent, "seed": self.seed,
+            "checked": counts.checked, "downloaded": counts.downloaded,
+            "bytes_read": counts.bytes_read, "missing": counts.missing,
+            "corrupted": counts.corrupted, "unverifiable": counts.unverifiable,
+            "not_backed_up": counts.not_backed_up, "extent_checked": self.extent_checked,
+            "extent_objects": self.extent_objects,
+            "problems": [p.as_json() for p in self.problems], "exit_code": self.exit_code,
+        }
 
 
 # =============================================================================================
@@ -438,7 +452,7 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
             except BaseException as exc:
                 state.finish_audit(audit_id, "error",
                                    audit.counts if audit else AuditCounts(),
-                                   problems=[p.as_dict() for p in list(
+                                   problems=[p.as_json() for p in list(
                                        audit.problems.values())[:_KEPT_PROBLEMS]]
                                    if audit else (),
                                    error=f"{type(exc).__name__}: {exc}")
@@ -454,7 +468,7 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                                  extent_objects=extent_objects,
                                  seconds=time.monotonic() - started, stopped=audit.stopped)
             state.finish_audit(audit_id, result.status, result.counts,
-                               problems=[p.as_dict() for p in problems[:_KEPT_PROBLEMS]])
+                               problems=[p.as_json() for p in problems[:_KEPT_PROBLEMS]])
             counts = result.counts
             event = log.info if result.status in ("ok", "stopped") else (
                 log.warning if result.status == "warning" else log.error)

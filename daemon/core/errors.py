@@ -1,9 +1,39 @@
-"""The daemon's error classes: mirror, target, snapshot, download, state and lock failures.
+"""The daemon's error classes, named by what failed, under aip's one exception tree.
 
 Owns: every error the daemon raises on purpose, each a subclass of ``aip.errors.AipError``
 with an ``exit_code`` from ``aip.constants`` and a message template filled from keyword
-fields (style E1).  ``ConfigError``, ``ConfigPermissionError`` and ``LockedError`` live in
+fields.  ``ConfigError``, ``ConfigPermissionError`` and ``LockedError`` live in
 ``aip.errors`` and are re-exported here so daemon code imports one module.
+
+The tree (exit codes in brackets; ``aip.errors`` classes marked *)::
+
+    AipError*
+    |-- ConfigError* [10]                     a bad configuration file
+    |   `-- ConfigPermissionError* [11]       a file holding a secret is readable by others
+    |-- StoreError* [40]
+    |   |-- LockedError* [44]                 another run holds a lock
+    |   `-- StateError [40]                   the state database cannot be used
+    |-- IntegrityError* [80]
+    |   |-- DownloadChecksumError [80]        downloaded bytes are not the snapshot's
+    |   `-- UploadVerifyError [80]            the target holds other bytes than were sent
+    |-- StopRequestedError [4]                SIGTERM/SIGINT between two units of work
+    |-- SourceError [56]                      the repository's export or ingest failed
+    |-- StagingError [59]                     staging missing, or empty when it must not be
+    |-- DiskFullError [57]                    the local disk filled up (export or download)
+    |-- UploadError [50]                      uploads failed; no snapshot was written
+    |   `-- SourceChangedError [50]           a staged file changed while it was sent
+    |-- TargetError [50]                      an operation on the target failed for good
+    |   |-- TargetUnreachableError [51]       still failing after every retry
+    |   |-- TargetPermanentError [52]         refused: credentials, access, no bucket
+    |   |-- PreconditionFailedError [50]      the object changed (conditional operation)
+    |   `-- TargetNotFoundError [55]          no such object or version
+    |       `-- ObjectMissingError [55]       an object a snapshot names is gone
+    |-- SnapshotError                         about snapshots and their inventories
+    |   |-- SnapshotNotFoundError [53]        no complete snapshot matches
+    |   |-- NotInSnapshotError [54]           the key or handle is not in the snapshot
+    |   `-- InventoryFormatError [83]         an inventory is damaged
+    |-- DownloadError [55]                    a download could not be completed
+    `-- RestoreDeclinedError [58]             the operator said no to a replace
 
 Must not: import boto3/botocore (their exceptions are translated in ``daemon/targets/s3.py``),
 do I/O, or put a credential into a message.  Fields are names, keys and codes, never request
@@ -32,11 +62,11 @@ __all__ = [
     "DownloadError",
     "InventoryFormatError",
     "LockedError",
-    "MirrorError",
     "NotInSnapshotError",
     "ObjectMissingError",
     "PreconditionFailedError",
     "RestoreDeclinedError",
+    "SnapshotError",
     "SnapshotNotFoundError",
     "SourceChangedError",
     "SourceError",
@@ -47,18 +77,20 @@ __all__ = [
     "TargetNotFoundError",
     "TargetPermanentError",
     "TargetUnreachableError",
+    "UploadError",
     "UploadVerifyError",
 ]
 
 
-class MirrorError(AipError):
-    """A mirror run could not finish: one or more uploads failed, so no snapshot was written."""
+class UploadError(AipError):
+    """One or more uploads failed, so the mirror run wrote no snapshot (the previous one
+    stays the newest, and the next run sends what is missing)."""
 
     exit_code = C.EXIT_MIRROR
     message = "{detail}"
 
 
-class StagingError(MirrorError):
+class StagingError(AipError):
     """The staging folder is missing, unreadable, or empty while the last snapshot is not.
 
     An empty staging folder usually means an unmounted disk or a failed export; writing an
@@ -79,7 +111,7 @@ class StopRequestedError(AipError):
     message = "stopped on request before {what}"
 
 
-class TargetError(MirrorError):
+class TargetError(AipError):
     """An operation on the target (S3 bucket or folder) failed and retrying will not help."""
 
     exit_code = C.EXIT_MIRROR
@@ -111,7 +143,7 @@ class PreconditionFailedError(TargetError):
     message = "{target} {operation} {key}: the object changed (precondition failed)"
 
 
-class SourceChangedError(MirrorError):
+class SourceChangedError(UploadError):
     """A staged file changed between hashing and upload; it is left for the next run."""
 
     exit_code = C.EXIT_MIRROR
@@ -131,35 +163,42 @@ class ObjectMissingError(TargetNotFoundError):
     message = "{key}: named by the snapshot but not found in {target}"
 
 
-class SnapshotNotFoundError(MirrorError):
+class SnapshotError(AipError):
+    """A snapshot could not be used: none matches, it lacks a key, or its inventory is bad."""
+
+    exit_code = C.EXIT_SNAPSHOT_NOT_FOUND
+    message = "{detail}"
+
+
+class SnapshotNotFoundError(SnapshotError):
     """No complete snapshot matches the id or time asked for."""
 
     exit_code = C.EXIT_SNAPSHOT_NOT_FOUND
     message = "no complete snapshot {detail}"
 
 
-class NotInSnapshotError(MirrorError):
+class NotInSnapshotError(SnapshotError):
     """The key (or handle) asked for is not named by the chosen snapshot."""
 
     exit_code = C.EXIT_NOT_IN_SNAPSHOT
     message = "{key} is not in snapshot {snapshot}"
 
 
-class InventoryFormatError(MirrorError):
+class InventoryFormatError(SnapshotError):
     """A snapshot inventory is not valid JSON of the expected format, or fails its checksum."""
 
     exit_code = C.EXIT_INVENTORY_INVALID
     message = "snapshot inventory {snapshot}: {detail}"
 
 
-class DownloadError(MirrorError):
+class DownloadError(AipError):
     """A download could not be completed (the partial file is kept for a resume)."""
 
     exit_code = C.EXIT_DOWNLOAD
     message = "download of {key} to {path}: {detail}"
 
 
-class DiskFullError(DownloadError):
+class DiskFullError(AipError):
     """The local disk filled up while writing a download (the partial file was removed) or an
     export into staging (the export folder was removed; staging is unchanged)."""
 

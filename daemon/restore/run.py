@@ -174,6 +174,25 @@ class RestoreResult:
             return count_actions(p.action for p in self.planned)
         return count_actions(o.action for o in self.objects)
 
+    def as_json(self) -> dict[str, Any]:
+        """The result as ``restore --json`` prints it."""
+        rows = ([{"handle": p.handle, "type": p.type, "package": p.key, "exists": p.exists,
+                  "action": p.action, "detail": p.detail} for p in self.planned]
+                if self.dry_run else
+                [{"handle": o.handle, "action": o.action, "detail": o.detail,
+                  "package": o.package} for o in self.objects])
+        return {
+            "snapshot": self.snapshot.as_json(),
+            "handle": self.root.handle, "type": self.root.type, "package": self.root.key,
+            "mode": self.mode, "dry_run": self.dry_run, "source": self.source,
+            "packages": len(self.tree), "downloaded": self.stats.downloaded,
+            "reused": self.stats.reused, "bytes_downloaded": self.stats.bytes,
+            "work_dir": str(self.work_dir),
+            "lock_wait_seconds": round(self.lock_wait_seconds, 3),
+            "handles": rows, "summary": self.summary, "warnings": list(self.warnings),
+            "exit_code": self.exit_code,
+        }
+
 
 # =============================================================================================
 # The I/O part

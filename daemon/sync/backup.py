@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -119,6 +120,24 @@ class CycleResult:
     def snapshot_id(self) -> str | None:
         return self.mirror.snapshot_id if self.mirror else None
 
+    def as_json(self) -> dict[str, Any]:
+        """The result as ``backup --json`` prints it."""
+        staged, mirrored = self.staging, self.mirror
+        return {
+            "run_id": self.run_id, "kind": self.plan.kind, "reason": self.plan.reason,
+            "status": self.status,
+            "updated_after": (self.plan.updated_after.isoformat()
+                              if self.plan.updated_after else None),
+            "exported": len(staged.staged) if staged else 0,
+            "unchanged": len(staged.unchanged) if staged else 0,
+            "removed_from_staging": list(staged.removed) if staged else [],
+            "uploaded": list(mirrored.uploaded) if mirrored else [],
+            "skipped": len(mirrored.skipped) if mirrored else 0,
+            "bytes_uploaded": mirrored.bytes_uploaded if mirrored else 0,
+            "snapshot_id": self.snapshot_id,
+            "snapshot_written": bool(mirrored and mirrored.snapshot_written),
+        }
+
 
 def run_cycle(config: Config, *, source: Source | None = None, clock: Clock | None = None,
               stop: threading.Event | None = None, target: Target | None = None,
@@ -143,7 +162,7 @@ def run_cycle(config: Config, *, source: Source | None = None, clock: Clock | No
 
     Raises:
         LockedError: another cycle (or, after the waits, a restore or a mirror) is running.
-        SourceError, StagingError, MirrorError, TargetError, AipError: the cycle failed; it
+        SourceError, StagingError, UploadError, TargetError, AipError: the cycle failed; it
             is recorded as failed and the watermark stays where it was.
     """
     clock = clock or SystemClock()

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -29,7 +30,6 @@ from aip import constants as C
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
-    MirrorError,
     PreconditionFailedError,
     SourceChangedError,
     StagingError,
@@ -38,6 +38,7 @@ from daemon.core.errors import (
     TargetNotFoundError,
     TargetPermanentError,
     TargetUnreachableError,
+    UploadError,
     UploadVerifyError,
 )
 from daemon.core.locks import Lock, LockName
@@ -152,6 +153,16 @@ class MirrorResult:
     @property
     def skipped(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.plan.skips)
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as ``mirror --json`` prints it."""
+        return {
+            "dry_run": self.dry_run, "stopped": self.stopped,
+            "to_upload": [f.name for f in self.plan.uploads] if self.dry_run else None,
+            "uploaded": len(self.uploaded), "skipped": len(self.plan.skips),
+            "bytes_uploaded": self.bytes_uploaded, "snapshot_id": self.snapshot_id,
+            "snapshot": self.snapshot_written,
+        }
 
 
 class _Halt:
@@ -305,7 +316,7 @@ class _Run:
                             self.fatal = exc
                     self.halt.fatal.set()
                 elif not isinstance(exc, TargetError | SourceChangedError | UploadVerifyError
-                                    | MirrorError | OSError):
+                                    | UploadError | OSError):
                     self.halt.fatal.set()
                     raise exc
                 with self._lock:
@@ -354,7 +365,7 @@ def run_mirror(config: Config, *, dry_run: bool = False, files: Iterable[str] | 
         StagingError: staging is missing, or empty while the newest snapshot is not.
         TargetPermanentError: credentials, access or bucket refused (first attempt).
         TargetUnreachableError: the target kept failing after every retry.
-        MirrorError: some uploads failed; the previous snapshot stays the newest.
+        UploadError: some uploads failed; the previous snapshot stays the newest.
     """
     with Lock(config.state.dir, LockName.MIRROR, wait=lock_wait, purpose="mirror"):
         state = open_state(config.state.dir)
@@ -422,7 +433,7 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
             raise run.fatal
         if run.failed:
             first = next(iter(sorted(run.failed.items())))
-            raise MirrorError(f"{len(run.failed)} upload(s) failed (first: {first[0]}: "
+            raise UploadError(f"{len(run.failed)} upload(s) failed (first: {first[0]}: "
                               f"{first[1]}); the previous snapshot stays the newest")
         if len(run.uploaded) < len(plan.uploads):
             state.finish_run(run.run_id, "stopped", counts, snapshot_id=newest)

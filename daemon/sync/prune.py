@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -38,6 +39,12 @@ class PruneResult:
     deleted_snapshots: tuple[str, ...]
     deleted_objects: tuple[tuple[str, str | None], ...]
     dry_run: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as ``prune --json`` prints it."""
+        return {"dry_run": self.dry_run, "kept_snapshots": list(self.kept_snapshots),
+                "deleted_snapshots": list(self.deleted_snapshots),
+                "deleted_objects": [{"key": k, "version": v} for k, v in self.deleted_objects]}
 
 
 def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | None = None,

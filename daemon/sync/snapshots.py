@@ -207,6 +207,11 @@ class SnapshotInfo:
     def key(self) -> str:
         return snapshot_key(self.id)
 
+    def as_json(self) -> dict[str, Any]:
+        """id, created (ISO-8601), objects and bytes."""
+        return {"id": self.id, "created": self.created.isoformat(), "objects": self.objects,
+                "bytes": self.bytes}
+
 
 def write_inventory(target: Target, inventory: Inventory) -> RemoteObject:
     """Upload the inventory (the run's commit point) with its summary as object metadata.

@@ -21,10 +21,10 @@ from aip import constants as C
 from aip.files import hash_file
 from daemon.core.errors import (
     DownloadChecksumError,
-    MirrorError,
     StagingError,
     StopRequestedError,
     TargetPermanentError,
+    UploadError,
 )
 from daemon.core.journal import MemoryJournal, PartRecord
 from daemon.core.state import open_state
@@ -450,7 +450,7 @@ def test_failed_verification_means_no_snapshot(env: MirrorEnv,
         return obj
 
     monkeypatch.setattr(tgt, "head", lying_head)
-    with pytest.raises(MirrorError):
+    with pytest.raises(UploadError):
         run_mirror(env.config(), target=tgt)
     with open_state(env.state_dir) as state:
         assert state.newest_snapshot == first.snapshot_id
@@ -498,7 +498,7 @@ def test_etag_mismatch_fails_the_upload(env: MirrorEnv, monkeypatch: pytest.Monk
         return replace(result, remote=replace(result.remote, etag='"' + "0" * 32 + '"'))
 
     monkeypatch.setattr(tgt, "put_file", bad_etag)
-    with pytest.raises(MirrorError):
+    with pytest.raises(UploadError):
         run_mirror(config, target=tgt)
     with open_state(env.state_dir) as state:
         assert state.newest_snapshot == first.snapshot_id
