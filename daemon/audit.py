@@ -58,6 +58,7 @@ from daemon.core.errors import (
 )
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import AuditCounts, StateDB, open_state
+from daemon.source import Source, open_source
 from daemon.sync.download import download_object
 from daemon.sync.layout import VERSIONS_DIR, snapshot_key
 from daemon.sync.snapshots import (
@@ -74,7 +75,6 @@ from daemon.targets.base import RemoteObject
 __all__ = [
     "AuditProblem",
     "AuditResult",
-    "expected_names",
     "extent_problems",
     "judge_head",
     "run_audit",
@@ -200,32 +200,6 @@ def _default_seed(snapshot_id: str, audit_id: int) -> int:
 # =============================================================================================
 # The I/O part
 # =============================================================================================
-def expected_names(config: Config) -> set[str]:
-    """The AIP file names a full site export would write now (the extent audit's truth).
-
-    Embedded: the packager's own export plan of the site (no package is built).  DSpace: the
-    AIPs in staging, i.e. what the last export wrote.
-    """
-    if config.repository.kind != "embedded":
-        from daemon.sync.scan import staged_names
-
-        return staged_names(config.staging.dir)
-    from aip.packager.disseminator import ExportRequest, plan
-    from aip.repository.store import Repository
-    from daemon.source.base import site_package_name
-
-    repo_cfg = config.repository
-    repo = Repository.open(repo_cfg.path, db_url=repo_cfg.db_url,
-                           assetstore=repo_cfg.assetstore)
-    try:
-        with repo.transaction(write=False) as tx:
-            request = ExportRequest(handle=repo_cfg.site_handle, eperson=repo_cfg.eperson,
-                                    output=Path("/") / site_package_name(repo_cfg.site_handle),
-                                    recursive=True)
-            return {p.path.name for p in plan(tx, request)}
-    finally:
-        repo.close()
-
 
 class _Audit:
     """One audit run: the target, counters and problems shared by the worker threads."""
@@ -386,6 +360,7 @@ def _schedule_repairs(state: StateDB, inventory: Inventory,
 def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = False,
               sample_percent: float | None = None, seed: int | None = None,
               extent: bool = True, trigger: str = "cli", target: Target | None = None,
+              source: Source | None = None,
               stop: threading.Event | None = None) -> AuditResult:
     """Audit one snapshot (default: the newest) in the target, and the extent.
 
@@ -399,6 +374,8 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
         extent: check that every object of the repository has a copy (newest snapshot only).
         trigger: ``cli`` or ``schedule`` (recorded).
         target: an open target (default: opened from the configuration and closed).
+        source: the repository whose objects the extent check expects (default:
+            ``open_source(config)``).
         stop: when set, the audit stops between objects (status ``stopped``).
 
     Returns:
@@ -436,7 +413,7 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                                                   run_seed))
                 extent_objects = 0
                 if extent and newest and not audit.stopped:
-                    expected = expected_names(config)
+                    expected = (source or open_source(config)).expected_packages()
                     extent_objects = len(expected)
                     for problem in extent_problems(expected, inventory.by_key()):
                         audit.add(problem)

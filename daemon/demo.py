@@ -11,14 +11,21 @@ the next cycle is incremental (it uploads only what changed, usually nothing).
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from aip import cli as aip_cli_
 from daemon import cli as daemon_cli
+from daemon.core.config import load_config
+from daemon.sync.snapshots import list_snapshots
+from daemon.targets import open_target
 
 DEMO_PREFIX = "123456789"
 DEMO_ADMIN = "admin@example.org"
@@ -92,10 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n== the daemon's backup cycle: aipsync backup --config {cfg}")
     _run("-q", "backup", "--config", str(config))
 
-    from daemon.core.config import load_config
-    from daemon.sync.snapshots import list_snapshots
-    from daemon.targets import open_target
-
     target = open_target(load_config(config).target)
     try:
         snapshots = list_snapshots(target)
@@ -150,12 +153,6 @@ def _without_passwords(value: Any) -> Any:
 
 def _demo_restore(base: Path, backup: Path, exe: str) -> None:
     """Prove it: restore the whole site into a scratch repository and compare the dumps."""
-    import io
-    import json
-    import shutil
-
-    from aip import cli as aip_cli_
-
     scratch = base / "restored"
     for folder in (scratch, base / "restored-state"):
         shutil.rmtree(folder, ignore_errors=True)

@@ -21,13 +21,13 @@ def cmd_daemon(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from daemon.service.status import collect_status, render_status
+    from daemon.service.status import collect_status
 
-    doc = collect_status(load(args))
+    status = collect_status(load(args))
     if args.json:
-        print_json(doc, out)
+        print_json(status.as_json(), out)
     else:
-        print(render_status(doc), file=out)
+        print(status.render(), file=out)
     return C.EXIT_OK
 
 

@@ -509,6 +509,8 @@ def _check_cron(expr: str, key: str) -> None:
         raise ConfigError(f"{key}: expected five cron fields (minute hour day month weekday), "
                           f"got {expr!r}")
     try:
+        # Imported only when a cron expression is configured: APScheduler costs every
+        # command that loads a configuration about half a second.
         from apscheduler.triggers.cron import CronTrigger
 
         CronTrigger.from_crontab(expr, timezone="UTC")

@@ -88,6 +88,7 @@ def watch_inserts(engine: Any, name: str) -> None:
     that point is armed: otherwise nothing is registered)."""
     if not armed(name):
         return
+    # Only the crash tests arm a point: a daemon that never does never imports SQLAlchemy here.
     from sqlalchemy import event
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -248,6 +248,16 @@ class RunRecord:
     snapshot_id: str | None
     error: str | None
 
+    def as_json(self) -> dict[str, Any]:
+        """The run as ``status --json`` shows it (``objects_seen``: AIPs exported by a
+        cycle, staged files seen by a mirror run)."""
+        return {"id": self.id, "kind": self.kind, "status": self.status,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "updated_after": self.updated_after, "objects_seen": self.counts.seen,
+                "uploaded": self.counts.uploaded, "unchanged": self.counts.skipped,
+                "failed": self.counts.failed, "bytes_uploaded": self.counts.bytes_uploaded,
+                "snapshot_id": self.snapshot_id, "error": self.error}
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -258,6 +268,10 @@ class Failure:
     attempts: int
     error: str
     failed_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "attempts": self.attempts, "error": self.error,
+                "failed_at": self.failed_at}
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +316,18 @@ class AuditRecord:
     problems: tuple[dict[str, str], ...]
     error: str | None
 
+    def as_json(self) -> dict[str, Any]:
+        """The audit as ``status --json`` shows it (the first ten problems)."""
+        c = self.counts
+        return {"id": self.id, "status": self.status, "trigger": self.trigger,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "snapshot_id": self.snapshot_id, "deep": self.deep,
+                "sample_percent": self.sample_percent, "seed": self.seed,
+                "checked": c.checked, "downloaded": c.downloaded, "bytes_read": c.bytes_read,
+                "missing": c.missing, "corrupted": c.corrupted,
+                "unverifiable": c.unverifiable, "not_backed_up": c.not_backed_up,
+                "problems": list(self.problems[:10]), "error": self.error}
+
 
 @dataclass(frozen=True, slots=True)
 class RestoreRecord:
@@ -318,6 +344,13 @@ class RestoreRecord:
     bytes_downloaded: int
     summary: dict[str, int]
     error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "started_at": self.started_at,
+                "finished_at": self.finished_at, "snapshot_id": self.snapshot_id,
+                "handle": self.handle, "mode": self.mode, "packages": self.packages,
+                "bytes_downloaded": self.bytes_downloaded, "summary": self.summary,
+                "error": self.error}
 
 
 class StateDB:

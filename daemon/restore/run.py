@@ -50,7 +50,9 @@ from aip import constants as C
 from aip.errors import AipError, UsageError, count_actions
 from aip.files import Digests, sha256_file
 from aip.model import check_handle
+from aip.packager.manifest import parse_package
 from aip.packager.modes import IngestMode
+from aip.packager.reader import PackageZip
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
@@ -275,8 +277,6 @@ class _Fetcher:
                                durable=False, archived=self.versions)
 
     def _children(self, key: str, path: Path) -> list[str]:
-        from aip.packager.manifest import parse_package
-        from aip.packager.reader import PackageZip
 
         with PackageZip(path) as package:
             manifest = package.read_manifest()
@@ -334,62 +334,6 @@ class _Fetcher:
             raise (real or errors)[0]
         return out
 
-
-def _open_repository(config: Config) -> Any:
-    from aip.repository.store import Repository
-
-    repo = config.repository
-    return Repository.open(repo.path, db_url=repo.db_url, assetstore=repo.assetstore)
-
-
-def _existing(config: Config, handles_: Sequence[str], *, owners_too: bool = True
-              ) -> tuple[dict[str, bool], dict[str, str | None]] | None:
-    """Which handles exist now, and (``owners_too``) the owning collection of existing items
-    (embedded only; None for ``kind = "dspace"``, whose database aipsync does not read)."""
-    if config.repository.kind != "embedded":
-        return None
-    from aip.repository import handles, objects
-
-    repo = _open_repository(config)
-    try:
-        with repo.transaction(write=False) as tx:
-            live = handles.resolve_many(tx, handles_)
-            owners: dict[str, str | None] = {}
-            for handle, (obj_type, obj_id) in live.items():
-                if owners_too and obj_type == C.TYPE_ITEM:
-                    owner = objects.item_row(tx, obj_id).owning_collection_id
-                    owners[handle] = (handles.handle_of(tx, C.TYPE_COLLECTION, owner)
-                                      if owner is not None else None)
-    finally:
-        repo.close()
-    return {h: h in live for h in handles_}, owners
-
-
-def _preflight(config: Config) -> None:
-    """Cheap checks before any download: the repository is there to restore into."""
-    if config.repository.kind == "embedded":
-        _open_repository(config).close()
-        return
-    binary = config.repository.dspace_bin
-    if binary is None or not os.access(binary, os.X_OK):
-        raise SourceError(source=f"dspace {binary}",
-                          detail="repository.dspace_bin is not an executable file")
-
-
-def _ingest_exit_code(config: Config, outcome_code: int, objects: Sequence[IngestedObject],
-                      lines: Sequence[str], source: Source) -> int:
-    """The restore's exit code from the ingest's; a failed DSpace run raises."""
-    if config.repository.kind == "embedded" or outcome_code == C.EXIT_OK:
-        return outcome_code
-    if objects:
-        # DSpace prints its result lines only after the run committed: a non-zero code with
-        # results means warnings (aipsync's own packager uses 1 and 100-127 for them).
-        warning = outcome_code == C.EXIT_WARNING or 100 <= outcome_code < 128
-        return outcome_code if warning else C.EXIT_WARNING
-    tail = " | ".join(lines[-5:]) or "no output"
-    raise SourceError(source=source.name,
-                      detail=f"ingest exited with code {outcome_code} and reported no object "
-                             f"(DSpace rolls the run back); last output: {tail}")
 
 
 def run_restore(config: Config, request: RestoreRequest, *, target: Target | None = None,
@@ -467,7 +411,7 @@ def run_restore(config: Config, request: RestoreRequest, *, target: Target | Non
 def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: bool,
          target: Target, source: Source, confirm: Callable[[str], bool] | None,
          stop: threading.Event | None, state: StateDB) -> RestoreResult:
-    _preflight(config)
+    source.preflight()
     snaps = list_snapshots(target)
     chosen = select_snapshot(snaps, snapshot_id=request.snapshot_id, at=request.at)
     inventory = read_inventory(target, chosen.id)
@@ -507,9 +451,9 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
         # What exists now: the dry run's answer, and the confirmation's count.  A real run
         # that asks nothing does not need it (the ingester decides, object by object).
-        found = (_existing(config, handles_, owners_too=request.dry_run)
+        found = (source.existing(handles_, owners=request.dry_run)
                  if request.dry_run or confirm is not None else None)
-        exists, owners = (found if found is not None else (None, {}))
+        exists, owners = (found.exists, found.owners) if found is not None else (None, {})
         planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
                           top_parent_exists=None if exists is None or top_parent is None
                           else exists.get(top_parent, False),
@@ -541,8 +485,7 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         spec = ingest_spec(config, run_dir / root_key, mode=mode, site=site,
                            parent=request.parent)
         waited, outcome = _ingest_locked(config, source, spec, stop)
-        exit_code = _ingest_exit_code(config, outcome.exit_code, outcome.objects,
-                                      outcome.lines, source)
+        exit_code = outcome.exit_code
         result = RestoreResult(
             run_id=run_id, snapshot=chosen, mode=mode, root=root, tree=tuple(tree),
             dry_run=False, work_dir=run_dir, source=source.name, stats=stats,

@@ -43,6 +43,7 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from daemon.core.config import Config
+from daemon.service.status import collect_status
 
 __all__ = ["METRIC_NAMES", "Metrics"]
 
@@ -73,40 +74,39 @@ class _StateCollector(Collector):
         self._config = config
 
     def collect(self) -> Iterator[Metric]:
-        from daemon.service.status import collect_status
-
         now = datetime.now(UTC)
         try:
-            doc = collect_status(self._config(), now=now)
+            status = collect_status(self._config(), now=now)
         except Exception as exc:  # a scrape must never take the daemon down
             log.warning("metrics.collect.failed", error=str(exc), msgid=type(exc).__qualname__)
             return
         success = GaugeMetricFamily("aipsync_last_success_timestamp_seconds",
                                     "Unix time the last successful backup cycle finished")
-        last = doc["last_success"]
-        if last is not None and last["finished_at"]:
-            success.add_metric([], datetime.fromisoformat(last["finished_at"]).timestamp())
+        last = status.last_success
+        if last is not None and last.finished_at:
+            success.add_metric([], datetime.fromisoformat(last.finished_at).timestamp())
         yield success
         age = GaugeMetricFamily("aipsync_snapshot_age_seconds",
                                 "Age of the newest complete snapshot (the recovery point)")
-        if doc["recovery_point"] is not None:
-            age.add_metric([], float(doc["recovery_point"]["age_seconds"]))
+        point = status.recovery_point
+        if point is not None and point.age_seconds is not None:
+            age.add_metric([], point.age_seconds)
         yield age
         yield GaugeMetricFamily("aipsync_pending_uploads", "Staged AIPs not yet uploaded",
-                                value=float(doc["pending"]["count"]))
+                                value=float(status.pending_count))
         yield GaugeMetricFamily("aipsync_failed_uploads", "Uploads whose last attempt failed",
-                                value=float(doc["failed"]["count"]))
-        audit = doc.get("last_audit")
+                                value=float(status.failed_count))
+        audit = status.last_audit
         stamp = GaugeMetricFamily("aipsync_audit_last_timestamp_seconds",
                                   "Unix time the last fixity audit finished")
         checked = GaugeMetricFamily("aipsync_audit_objects_checked",
                                     "Keys of the snapshot the last fixity audit checked")
         failures = GaugeMetricFamily("aipsync_audit_failures",
                                      "Keys the last fixity audit found missing or corrupted")
-        if audit is not None and audit["finished_at"]:
-            stamp.add_metric([], datetime.fromisoformat(audit["finished_at"]).timestamp())
-            checked.add_metric([], float(audit["checked"]))
-            failures.add_metric([], float(audit["missing"] + audit["corrupted"]))
+        if audit is not None and audit.finished_at:
+            stamp.add_metric([], datetime.fromisoformat(audit.finished_at).timestamp())
+            checked.add_metric([], float(audit.counts.checked))
+            failures.add_metric([], float(audit.counts.missing + audit.counts.corrupted))
         yield stamp
         yield checked
         yield failures

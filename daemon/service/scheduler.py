@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -39,15 +39,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aip import constants as C
 from aip.errors import AipError
+from daemon.audit import AuditResult, run_audit
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, ScheduleConfig
 from daemon.core.errors import LockedError
 from daemon.source import open_source
 from daemon.source.base import Source
 from daemon.sync.backup import CycleResult, run_cycle
-
-if TYPE_CHECKING:
-    from daemon.audit import AuditResult
 
 __all__ = [
     "AUDIT_JOB",
@@ -97,7 +95,7 @@ def missed_run(schedule: ScheduleConfig, last_success: datetime | None,
     return now - last_success >= timedelta(minutes=schedule.interval_minutes)
 
 
-AuditCallback = Callable[[str, "AuditResult | None"], None]
+AuditCallback = Callable[[str, AuditResult | None], None]
 
 
 class AuditRunner:
@@ -114,8 +112,6 @@ class AuditRunner:
     def __init__(self, config: Callable[[], Config], *, stop: threading.Event | None = None,
                  on_done: AuditCallback | None = None,
                  audit: Callable[..., AuditResult] | None = None) -> None:
-        from daemon.audit import run_audit
-
         self._config = config
         self._stop = stop or threading.Event()
         self._on_done = on_done

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from daemon.core.config import Config
 from daemon.source.base import Source
-from daemon.source.dspace import DSpaceSource
-from daemon.source.embedded import EmbeddedSource
 
-__all__ = ["DSpaceSource", "EmbeddedSource", "Source", "open_source"]
+__all__ = ["Source", "open_source"]
 
 
 def open_source(config: Config) -> Source:
@@ -24,6 +22,12 @@ def open_source(config: Config) -> Source:
     Returns:
         An ``EmbeddedSource`` or a ``DSpaceSource``.
     """
+    # Each implementation is imported only when configured: the embedded one pulls in the
+    # packager and SQLAlchemy (about a second), which a DSpace-backed daemon never needs.
     if config.repository.kind == "dspace":
+        from daemon.source.dspace import DSpaceSource
+
         return DSpaceSource(config)
+    from daemon.source.embedded import EmbeddedSource
+
     return EmbeddedSource(config)

@@ -16,7 +16,7 @@ or log a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from aip.packager.modes import IngestMode
 from daemon.core.stop import StopFlag
 
 __all__ = [
+    "Existing",
     "ExportOutcome",
     "IngestOutcome",
     "IngestSpec",
@@ -105,6 +106,15 @@ class IngestOutcome:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """Which of some handles exist in the repository now, and the owning collection of each
+    existing item among them (when asked for)."""
+
+    exists: Mapping[str, bool]
+    owners: Mapping[str, str | None] = field(default_factory=dict)
+
+
 class Source(Protocol):
     """A repository the daemon exports from and restores into."""
 
@@ -131,7 +141,30 @@ class Source(Protocol):
         """
 
     def ingest(self, spec: IngestSpec, *, stop: StopFlag | None = None) -> IngestOutcome:
-        """Ingest one package (tree) into the repository (the restore path of issue 6)."""
+        """Ingest one package tree into the repository (a restore's step 3).
+
+        Returns:
+            What the ingest reported; ``exit_code`` is 0 or a warning code (1, 100-127).
+
+        Raises:
+            SourceError: the repository's command line failed; nothing was committed.
+            AipError: the embedded packager's own errors (nothing was committed).
+        """
+
+    def preflight(self) -> None:
+        """Cheap checks before a restore downloads anything: the repository is there.
+
+        Raises:
+            SourceError, StoreError: it is not usable.
+        """
+
+    def existing(self, handles: Sequence[str], *, owners: bool = False) -> Existing | None:
+        """Which ``handles`` exist now (and, with ``owners``, each existing item's owning
+        collection), or None when this source cannot tell."""
+
+    def expected_packages(self) -> frozenset[str]:
+        """The AIP file names a full export of the site would write now: what a complete
+        backup must hold (the audit's extent check)."""
 
 
 def format_updated_after(when: datetime) -> str:

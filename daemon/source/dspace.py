@@ -14,6 +14,7 @@ Must not: log a secret (the child's lines pass ``redact_line``).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from daemon.core.config import Config
 from daemon.core.errors import SourceError
 from daemon.core.stop import StopFlag
 from daemon.source.base import (
+    Existing,
     ExportOutcome,
     IngestedObject,
     IngestOutcome,
@@ -51,6 +53,7 @@ class DSpaceSource:
         repo = config.repository
         if repo.kind != "dspace" or repo.dspace_bin is None:
             raise ValueError("DSpaceSource needs repository.kind = \"dspace\" and dspace_bin")
+        self._staging = config.staging.dir
         self._bin = repo.dspace_bin
         self._eperson = repo.eperson
         self._site = repo.site_handle
@@ -108,7 +111,35 @@ class DSpaceSource:
         rc = self._runner(self.ingest_argv(spec), source=self.name, timeout=self._timeout,
                           stop=stop, what="ingest", check=False, collect=lines)
         objects, warnings = parse_packager_output(lines)
-        return IngestOutcome(rc, tuple(lines), objects=objects, warnings=warnings)
+        return IngestOutcome(self._ingest_exit_code(rc, objects, lines), tuple(lines),
+                             objects=objects, warnings=warnings)
+
+    def _ingest_exit_code(self, rc: int, objects: Sequence[IngestedObject],
+                          lines: Sequence[str]) -> int:
+        """The ingest's exit code as a restore reports it; a failed run raises."""
+        if rc == C.EXIT_OK:
+            return rc
+        if objects:
+            # DSpace prints its result lines only after the run committed: a non-zero code
+            # with results means warnings (aipsync's own packager uses 1 and 100-127).
+            warning = rc == C.EXIT_WARNING or 100 <= rc < 128
+            return rc if warning else C.EXIT_WARNING
+        tail = " | ".join(lines[-5:]) or "no output"
+        raise SourceError(source=self.name,
+                          detail=f"ingest exited with code {rc} and reported no object "
+                                 f"(DSpace rolls the run back); last output: {tail}")
+
+    def preflight(self) -> None:
+        if not os.access(self._bin, os.X_OK):
+            raise SourceError(source=self.name,
+                              detail="repository.dspace_bin is not an executable file")
+
+    def existing(self, handles: Sequence[str], *, owners: bool = False) -> Existing | None:
+        return None  # aipsync does not read DSpace's database (yet): unknown
+
+    def expected_packages(self) -> frozenset[str]:
+        # What the last export wrote: DSpace's own list of objects is not read (yet).
+        return frozenset(packages_in(self._staging)) if self._staging.is_dir() else frozenset()
 
 
 #: DSpace's Packager prints one line per ingested object at the end of a successful run:

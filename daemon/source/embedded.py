@@ -2,22 +2,35 @@
 
 Owns: ``EmbeddedSource``: exports with ``aip.packager.disseminator`` and ingests with
 ``aip.packager.ingester`` on the ``[repository]`` folder (or database URL), as the configured
-e-person, with the ``[aip]`` tables and the extra ``-o`` options.
+e-person, with the ``[aip]`` tables and the extra ``-o`` options; answers which handles exist
+and what a full export would write from the repository itself.
+
+This module imports the packager and SQLAlchemy; ``daemon.source`` imports it only when the
+configured repository is embedded (``open_source``), so a DSpace-backed daemon never pays for
+them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
+from aip import constants as C
+from aip.packager import ingester
+from aip.packager.disseminator import ExportRequest, Progress, export, plan
 from aip.packager.modes import IngestMode
+from aip.packager.options import ExportOptions, IngestOptions, parse_option_strings
+from aip.repository import handles, objects
+from aip.repository.store import Repository
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import SourceError, StopRequestedError
 from daemon.core.stop import StopFlag
 from daemon.source.base import (
+    Existing,
     ExportOutcome,
     IngestedObject,
     IngestOutcome,
@@ -51,12 +64,11 @@ class EmbeddedSource:
     def name(self) -> str:
         return f"embedded repository {self._folder or '(database URL)'}"
 
+    def _open(self) -> Repository:
+        return Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+
     def export(self, out_dir: Path, *, updated_after: datetime | None,
                stop: StopFlag | None = None) -> ExportOutcome:
-        from aip.packager.disseminator import ExportRequest, Progress, export
-        from aip.packager.options import ExportOptions, parse_option_strings
-        from aip.repository.store import Repository
-
         options = ExportOptions.parse(parse_option_strings(
             export_options(self._options, updated_after)))
         request = ExportRequest(handle=self._site, eperson=self._eperson,
@@ -71,7 +83,7 @@ class EmbeddedSource:
                 raise StopRequestedError(what="the export finished")
 
         watched = stop is not None or faultpoints.armed("export.package")
-        repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+        repo = self._open()
         try:
             result = export(repo, request, progress=check_stop if watched else None)
         finally:
@@ -93,10 +105,6 @@ class EmbeddedSource:
                              bytes=sum(p.size for p in result.written), seconds=result.seconds)
 
     def ingest(self, spec: IngestSpec, *, stop: StopFlag | None = None) -> IngestOutcome:
-        from aip.packager import ingester
-        from aip.packager.options import IngestOptions, parse_option_strings
-        from aip.repository.store import Repository
-
         mode = spec.mode
         opts = IngestOptions.parse(parse_option_strings(spec.options),
                                    restore=mode != IngestMode.SUBMIT,
@@ -105,7 +113,7 @@ class EmbeddedSource:
             package=spec.package, eperson=self._eperson, mode=mode, options=opts,
             recursive=spec.recursive, parent=spec.parent, identifier=spec.identifier,
             config=self._config.aip.ingest)
-        repo = Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
+        repo = self._open()
         faultpoints.watch_inserts(repo.engine, "restore.ingest")
         try:
             report = ingester.ingest(repo, request)
@@ -116,3 +124,33 @@ class EmbeddedSource:
             objects=tuple(IngestedObject(o.handle, o.action, o.detail, o.package)
                           for o in report.outcomes),
             warnings=tuple(str(w) for w in report.warnings))
+
+    def preflight(self) -> None:
+        self._open().close()
+
+    def existing(self, handles_: Sequence[str], *, owners: bool = False) -> Existing:
+        repo = self._open()
+        try:
+            with repo.transaction(write=False) as tx:
+                live = handles.resolve_many(tx, handles_)
+                owning: dict[str, str | None] = {}
+                for handle, (obj_type, obj_id) in live.items():
+                    if owners and obj_type == C.TYPE_ITEM:
+                        owner = objects.item_row(tx, obj_id).owning_collection_id
+                        owning[handle] = (handles.handle_of(tx, C.TYPE_COLLECTION, owner)
+                                          if owner is not None else None)
+        finally:
+            repo.close()
+        return Existing({h: h in live for h in handles_}, owning)
+
+    def expected_packages(self) -> frozenset[str]:
+        # The packager's own export plan of the site: no package is built.
+        repo = self._open()
+        try:
+            with repo.transaction(write=False) as tx:
+                request = ExportRequest(handle=self._site, eperson=self._eperson,
+                                        output=Path("/") / site_package_name(self._site),
+                                        recursive=True)
+                return frozenset(p.path.name for p in plan(tx, request))
+        finally:
+            repo.close()

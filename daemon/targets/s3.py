@@ -36,9 +36,12 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+import boto3
 import structlog
+from botocore import exceptions as bx
+from botocore.config import Config as BotoConfig
 
 from aip import constants as C
 from aip.files import Digests
@@ -72,9 +75,6 @@ from daemon.targets.transfer import (
     download_resumable,
     read_range,
 )
-
-if TYPE_CHECKING:
-    import boto3
 
 __all__ = ["S3Target", "classify_client_error"]
 
@@ -225,10 +225,6 @@ class S3Target:
         return self._client
 
     def _make_client(self) -> Any:
-        import boto3
-        from botocore import exceptions as bx
-        from botocore.config import Config as BotoConfig
-
         config = self._cfg
         try:
             session = self._session
@@ -288,8 +284,6 @@ class S3Target:
     def _translate(self, exc: Exception, operation: str, key: str, attempt: int,
                    version_id: str | None = None) -> TargetError:
         """A botocore exception as the daemon's error (never with request parameters)."""
-        from botocore import exceptions as bx
-
         fields = {"target": self._display, "operation": operation, "key": key}
         if isinstance(exc, bx.ClientError):
             error = exc.response.get("Error", {})
@@ -337,8 +331,6 @@ class S3Target:
         ``check`` judges a response: an error it returns is retried like a transient one
         (same attempts, same back-off) and raised once they are used up.
         """
-        from botocore import exceptions as bx
-
         attempt = 0
         while True:
             attempt += 1
@@ -711,8 +703,6 @@ class S3Target:
             base_args["VersionId"] = version_id
 
         def fetch(offset: int) -> Iterator[bytes]:
-            from botocore import exceptions as bx
-
             args = dict(base_args)
             if offset:
                 args["Range"] = f"bytes={offset}-"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from daemon_mirror_support import MiB, MirrorEnv, payload
 
+import daemon.sync.scan as scan_mod
 from aip import constants as C
 from aip.files import hash_file
 from daemon.core.errors import (
@@ -121,16 +122,14 @@ def test_restart_with_nothing_changed_uploads_nothing_and_lists_nothing(env: Mir
 def test_no_rehash_when_stat_key_unchanged(env: MirrorEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(env)
     run_mirror(env.config())
-    import daemon.sync.mirror as mirror_mod
-
     calls: list[Path] = []
-    real = mirror_mod._hash_open
+    real = scan_mod._hash_open
 
     def counting(path: Path):  # type: ignore[no-untyped-def]
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(mirror_mod, "_hash_open", counting)
+    monkeypatch.setattr(scan_mod, "_hash_open", counting)
     run_mirror(env.config())
     assert calls == []
     env.stage(SITE, payload(3, 1_000))  # new inode: hashed again, but not uploaded
