@@ -785,7 +785,7 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return C.EXIT_SIGNAL_BASE + 2
     except BrokenPipeError:
         return C.EXIT_OK
-    except Exception as exc:  # unexpected: rc 2 plus a traceback (style E5)
+    except Exception as exc:  # unexpected: rc 2 plus a traceback (docs/style.md E5)
         import traceback
 
         traceback.print_exc(file=err)

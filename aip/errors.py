@@ -368,6 +368,12 @@ class Outcome:
     detail: str = ""
     package: str = ""
 
+    def line(self) -> str:
+        """The report line: ``restored   123456789/42 (detail) [ITEM@123456789-42.zip]``."""
+        detail = f" ({self.detail})" if self.detail else ""
+        package = f" [{self.package}]" if self.package else ""
+        return f"{self.action:<10} {self.handle or '-'}{detail}{package}"
+
 
 @dataclass(slots=True)
 class Report:

@@ -118,12 +118,6 @@ def atomic_write(path: Path, mode: str = "wb", *, fsync: bool = True,
         fsync_dir(folder)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_write(path, "wb", fsync=fsync) as handle:
-        handle.write(data)
-
-
 @dataclass(frozen=True, slots=True)
 class Digests:
     """Size and hex digests of a byte stream."""

@@ -6,7 +6,7 @@ peak memory of each (every phase in its own process, reporting its own peak RSS;
 export's worker processes, used from 64 items up, each have their own, similar to the
 single-process figure).
 
-Then the row of issue 6, a restore from object storage: moto's S3 server runs on 127.0.0.1
+Then a restore from object storage: moto's S3 server runs on 127.0.0.1
 in its own process (as in ``bench/mirror.py``), ``aipsync mirror`` uploads the exported AIPs
 (a complete snapshot), and in the same run:
 

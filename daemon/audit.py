@@ -1,6 +1,6 @@
 """The fixity audit (``aipsync verify`` and the scheduled audit): is the backup still whole?
 
-Owns: ``run_audit`` and its checks, cheap ones first (style E3):
+Owns: ``run_audit`` and its checks, cheap ones first (docs/style.md E3):
 
 - **Metadata** (every key of the snapshot, no download): the object the inventory names
   (its S3 version, or in keys mode its versioned key, else the current key when its stored

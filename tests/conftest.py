@@ -1,6 +1,6 @@
 """Shared test fixtures: a clean environment, real servers on 127.0.0.1, repository helpers.
 
-- Every test runs with the project's own environment variables removed (style C3).
+- Every test runs with the project's own environment variables removed (docs/style.md C3).
 - ``s3_endpoint`` starts moto's standalone server on 127.0.0.1 (port 0) once per session; it
   is a real HTTP endpoint, never mocked calls.  ``s3_bucket`` makes a fresh bucket per test.
 - ``pg_url`` is the PostgreSQL URL from ``AIPSYNC_TEST_PG_URL`` (set by ``.ci/run``) when a
@@ -137,7 +137,7 @@ def pg_url() -> str:
 
 @pytest.fixture(autouse=True)
 def _no_thread_leaks() -> Iterator[None]:
-    """Fail a test that leaves non-daemon threads running (style P5)."""
+    """Fail a test that leaves non-daemon threads running (docs/style.md P5)."""
     before = {t.ident for t in threading.enumerate()}
     yield
     leaked = [t for t in threading.enumerate()

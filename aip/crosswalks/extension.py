@@ -162,10 +162,6 @@ class PackageExtension:
         return self.registry is None and all(ext.is_empty() for _, ext in self.facts)
 
 
-def _a(tag: str) -> str:
-    return f"{{{C.NS_AIPSYNC}}}{tag}"
-
-
 def _attrs(*pairs: tuple[str, str]) -> str:
     return "".join(f' {key}="{escape_attr(value)}"' for key, value in pairs)
 

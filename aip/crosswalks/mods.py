@@ -147,10 +147,6 @@ _MODS_MAP: dict[str, _T] = {
 _READ_ONLY: dict[str, _T] = {"dc.description.provenance": _leaf("note", type="provenance")}
 
 
-def _mods(tag: str) -> str:
-    return f"{{{C.NS_MODS}}}{tag}"
-
-
 _ROOT_TEXT = (f'<mods:mods xmlns:mods="{C.NS_MODS}" xmlns:xsi="{C.NS_XSI}" '
               f'xmlns:xlink="{C.NS_XLINK}" '
               f'xsi:schemaLocation="{C.NS_MODS} {C.SCHEMA_LOCATION_MODS}">')

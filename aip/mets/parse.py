@@ -2,7 +2,7 @@
 
 Owns: the one XML parser configuration for package manifests (no DTD, no entity expansion,
 no network, no huge trees), the limits on hostile input, translating lxml's errors into
-``ManifestParseError`` (style D4), and reading the generic METS structure: header, metadata
+``ManifestParseError`` (docs/style.md D4), and reading the generic METS structure: header, metadata
 sections by ID (with their effective MDTYPE, their ``xmlData`` element, ``binData`` bytes or
 ``mdRef`` address), file groups and files with their ``FLocat``, structMaps with divs, ``fptr``
 and ``mptr``.  Knows nothing of DSpace AIPs (``aip.packager.manifest`` interprets the
@@ -14,7 +14,7 @@ What is refused, and how:
   (internal subsets carry entity declarations: billion laughs, external entities/XXE); an
   entity reference; an attribute value longer than ``MAX_ATTRIBUTE_CHARS``; a root that is
   not ``{http://www.loc.gov/METS/}mets`` ("wrong namespace").
-* ``PackageValidationError`` (all problems at once, style E3): duplicate IDs (``AIP-E040``),
+* ``PackageValidationError`` (all problems at once, docs/style.md E3): duplicate IDs (``AIP-E040``),
   ``DMDID``/``ADMID``/``FILEID`` pointing nowhere (``AIP-E041``) or at the wrong kind of element
   (``AIP-E042``), a metadata section with neither ``mdWrap`` nor ``mdRef`` (``AIP-E043``), a
   number attribute that is not a number (``AIP-E045``), a ``binData`` that is not base64.
@@ -149,9 +149,6 @@ class MdSection:
 class AmdSec:
     id: str
     sections: tuple[MdSection, ...] = ()
-
-    def of_kind(self, kind: str) -> tuple[MdSection, ...]:
-        return tuple(s for s in self.sections if s.kind == kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,15 +180,23 @@ def parse_aip_config(table: Mapping[str, Any], prefix: str = "aip") -> AipConfig
     )
 
 
-def load_aip_config(path: Path | None) -> AipConfig:
-    """Read the ``[aip]`` table of a TOML file (other tables are ignored here)."""
-    if path is None:
-        return AipConfig()
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of a TOML configuration file.
+
+    Raises:
+        ConfigError: the file cannot be read or is not TOML.
+    """
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_aip_config(data.get("aip", {}))
+
+
+def load_aip_config(path: Path | None) -> AipConfig:
+    """Read the ``[aip]`` table of a TOML file (other tables are ignored here)."""
+    if path is None:
+        return AipConfig()
+    return parse_aip_config(read_toml(path).get("aip", {}))

@@ -923,9 +923,7 @@ def report_lines(report: Report) -> list[str]:
     """Human-readable lines of a report, one per object and per warning."""
     lines = []
     for outcome in report.outcomes:
-        detail = f" ({outcome.detail})" if outcome.detail else ""
-        package = f" [{outcome.package}]" if outcome.package else ""
-        lines.append(f"{outcome.action:<10} {outcome.handle or '-'}{detail}{package}")
+        lines.append(outcome.line())
     for warning in report.warnings:
         lines.append(f"warning    {warning}")
     return lines

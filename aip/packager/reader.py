@@ -4,7 +4,7 @@ Owns: opening a package (zip or, with ``manifestOnly``, a bare METS file), check
 container before any byte is used (cheap checks first: entry count, names, links,
 duplicates, declared sizes and compression ratios), reading ``mets.xml`` with a size limit,
 and streaming one entry with its size capped and its MD5 computed.  zipfile's exceptions
-become ``aip.errors`` classes here (style D4).  Nothing is ever extracted to a path taken
+become ``aip.errors`` classes here (docs/style.md D4).  Nothing is ever extracted to a path taken
 from the zip: entries are streamed into the assetstore under keys aipsync chooses.
 
 What is refused, and with which error (``tests/corpus/bad-aips`` holds one file per line):
@@ -25,7 +25,7 @@ What is refused, and with which error (``tests/corpus/bad-aips`` holds one file 
   inside a valid package is a bitstream like any other, stored byte for byte.
 
 Every check but the CRC and the actual length runs when the package is opened, before any byte
-of it is used (cheap checks first, style E3): first the central directory, then the local
+of it is used (cheap checks first, docs/style.md E3): first the central directory, then the local
 headers.
 """
 

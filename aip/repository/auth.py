@@ -193,12 +193,6 @@ def group_names(tx: Tx) -> dict[int, str]:
     return result
 
 
-def rename_group(tx: Tx, group_id: int, name: str) -> None:
-    tx.execute(sa.update(T.epersongroup).where(T.epersongroup.c.id == group_id)
-               .values(name=name))
-    _groups_changed(tx)
-
-
 def add_member(tx: Tx, group_id: int, eperson_id: int) -> None:
     exists = tx.scalar(sa.select(sa.func.count()).select_from(T.group_member).where(
         T.group_member.c.group_id == group_id, T.group_member.c.eperson_id == eperson_id))

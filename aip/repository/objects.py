@@ -25,7 +25,6 @@ from aip.errors import InvalidValueError, MissingParentError, NotFoundError
 from aip.model import (
     Action,
     Bitstream,
-    BitstreamFormat,
     Bundle,
     Collection,
     Community,
@@ -415,11 +414,6 @@ def _with_role(group: Group, role: str) -> Group:
                       member_groups=group.member_groups, role=role)
 
 
-def set_community_parent(tx: Tx, cid: int, parent_id: int | None) -> None:
-    tx.execute(sa.update(T.community).where(T.community.c.id == cid)
-               .values(parent_id=parent_id))
-
-
 # =============================================================================================
 # Collections
 # =============================================================================================
@@ -634,11 +628,6 @@ def map_item(tx: Tx, iid: int, coll_id: int) -> bool:
         return False
     tx.execute(sa.insert(ci).values(collection_id=coll_id, item_id=iid))
     return True
-
-
-def unmap_item(tx: Tx, iid: int, coll_id: int) -> None:
-    ci = T.collection_item
-    tx.execute(sa.delete(ci).where(ci.c.item_id == iid, ci.c.collection_id == coll_id))
 
 
 _INSERT_BUNDLE = sa.insert(T.bundle)
@@ -966,10 +955,6 @@ def install_item(tx: Tx, iid: int, *, handle: str | None = None,
     if row.owning_collection_id is not None:
         apply_default_read_policies(tx, iid, row.owning_collection_id, tx.now.date())
     return handle
-
-
-def bitstream_format_model(tx: Tx, format_id_: int) -> BitstreamFormat:
-    return registry.formats_by_id(tx)[format_id_]
 
 
 # =============================================================================================

@@ -84,9 +84,7 @@ def _lines(result: Any) -> list[str]:
                          "'would fail'")
         return lines
     for o in result.objects:
-        detail = f" ({o.detail})" if o.detail else ""
-        package = f" [{o.package}]" if o.package else ""
-        lines.append(f"  {o.action:<10} {o.handle}{detail}{package}")
+        lines.append(f"  {o.line()}")
     for warning in result.warnings:
         lines.append(f"  warning    {warning}")
     lines.append(f"restore: {counts or 'nothing to do'}")

@@ -3,9 +3,9 @@
 Owns: the dataclasses for every table (``Config``, ``RepositoryConfig``, ``ScheduleConfig``,
 ``StagingConfig``, ``StateConfig``, ``TargetConfig``, ``RestoreConfig``, ``LogConfig``,
 ``MetricsConfig``, ``WatchConfig``; ``[aip]`` via ``aip.packager.config``), their defaults as
-named ``DEFAULT_*`` constants next to each class (style C1), the checks that name the key path
-of a bad value (``target.region: expected a string, got int``), the refusal of a secret-holding
-file that other users can read, and ``redact_url``.
+named ``DEFAULT_*`` constants next to each class (docs/style.md C1), the checks that name the
+key path of a bad value (``target.region: expected a string, got int``), the refusal of a
+secret-holding file that other users can read, and ``redact_url``.
 
 Must not: read the environment (boto3's chain does that for credentials), keep module-level
 settings, log, or touch the network.  ``parse_config`` is pure; ``load_config`` reads one file.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import re
 import stat
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aip import constants as C
 from aip.errors import ConfigError, ConfigPermissionError
-from aip.packager.config import AipConfig, parse_aip_config
+from aip.packager.config import AipConfig, parse_aip_config, read_toml
 from aip.packager.modes import IngestMode
 
 __all__ = [
@@ -668,14 +667,7 @@ def load_config(path: Path) -> Config:
         ConfigPermissionError: the file holds a secret and group or others may read it.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    config = parse_config(data, base_dir=path.resolve().parent, source=path)
+    config = parse_config(read_toml(path), base_dir=path.resolve().parent, source=path)
     if config.holds_secret:
         check_private_file(path)
     return config

@@ -8,7 +8,7 @@ time) and ``audit`` (one fixity audit at a time).
 The holder writes its pid, host and start time into the file so a busy lock can say who
 holds it (``LockedError``).
 
-Why ``flock`` (style T4, after borg's ``storelocking``): the kernel drops the lock when the
+Why ``flock`` (docs/style.md T4, after borg's ``storelocking``): the kernel drops the lock when the
 holder's process dies, however it dies, so a stale lock cannot block anyone; the recorded
 holder is only information.  Two opens in one process are two locks, so threads exclude each
 other too.  State folders on NFS need a lock daemon (``flock`` maps to POSIX locks there).

@@ -131,7 +131,7 @@ CREATE TABLE snapshots (
 );
 """
 
-# Schema 2 (issue 6): the fixity audits and the restores, so ``status`` can show the last
+# Schema 2: the fixity audits and the restores, so ``status`` can show the last
 # of each.  ``problems`` holds the first problems found, as JSON (key, kind, detail).
 _SCHEMA_V2 = """
 CREATE TABLE audits (

@@ -47,7 +47,7 @@ from typing import Any
 import structlog
 
 from aip import constants as C
-from aip.errors import AipError, UsageError, count_actions
+from aip.errors import AipError, Outcome, UsageError, count_actions
 from aip.files import Digests, sha256_file
 from aip.model import check_handle
 from aip.packager.manifest import parse_package
@@ -76,7 +76,7 @@ from daemon.restore.plan import (
     walk_tree,
 )
 from daemon.source import open_source
-from daemon.source.base import IngestedObject, IngestSpec, Source
+from daemon.source.base import IngestSpec, Source
 from daemon.sync.download import download_object
 from daemon.sync.layout import VERSIONS_DIR, is_snapshot_id
 from daemon.sync.snapshots import (
@@ -107,7 +107,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-#: Seconds between two ``progress`` events while downloading (style L3).
+#: Seconds between two ``progress`` events while downloading (docs/style.md L3).
 _PROGRESS_EVERY = 5.0
 
 
@@ -164,7 +164,7 @@ class RestoreResult:
     source: str
     stats: DownloadStats
     planned: tuple[Planned, ...] = ()
-    objects: tuple[IngestedObject, ...] = ()
+    objects: tuple[Outcome, ...] = ()
     warnings: tuple[str, ...] = ()
     lock_wait_seconds: float = 0.0
     exit_code: int = C.EXIT_OK

@@ -6,7 +6,7 @@ scheduler and the watcher, then tell systemd ``READY=1``), the main loop (the on
 sends ``WATCHDOG=1`` and ``STATUS=`` lines, and that applies a reload), the signals
 (SIGTERM/SIGINT: stop after the upload in flight and exit 0, because systemd asked; SIGHUP:
 reload), shutdown (every thread stopped and joined) and the mapping of a top-level error to a
-log line and an exit code (style E5): configuration errors give 10/11 (listed in the unit's
+log line and an exit code (docs/style.md E5): configuration errors give 10/11 (listed in the unit's
 ``RestartPreventExitStatus=``), a busy lock 44, anything unexpected 2 with a traceback.
 
 Reload (SIGHUP; ``systemctl reload``): a new ``Config`` is built and validated first; a bad

@@ -1,6 +1,6 @@
 """The staging watcher: new and changed zips in staging are mirrored within seconds.
 
-Owns: the watchdog event handler (its callbacks only put a file name on a queue; style T1),
+Owns: the watchdog event handler (its callbacks only put a file name on a queue; docs/style.md T1),
 ``Debouncer`` (pure: a batch is due after ``debounce_seconds`` of quiet since its last event),
 and ``Watcher``, which runs two threads, each with the shared stop ``Event`` and joined on
 ``stop()``:
@@ -8,7 +8,7 @@ and ``Watcher``, which runs two threads, each with the shared stop ``Event`` and
 - watchdog's observer thread (inotify on Linux), feeding the queue;
 - the mirror worker thread: drains the queue, waits for the quiet period, then calls
   ``mirror(names)``; on start and every ``scan_interval_seconds`` it calls ``scan()`` (a
-  comparison of staging with the state database, the truth; style T2) and mirrors whatever
+  comparison of staging with the state database, the truth; docs/style.md T2) and mirrors whatever
   that finds, so events lost to a queue overflow or a restart heal themselves.
 
 Temporary names (``aip.files.is_temp_name``, e.g. the exporter's own folder and

@@ -1,9 +1,11 @@
 """What a source is: the ``Source`` protocol, its requests and results, and shared helpers.
 
 Owns: the ``Source`` protocol (``export`` a whole site into a folder, optionally only Items
-changed after ``updatedAfter``; ``ingest`` one package tree, for restores), ``ExportOutcome``,
-``IngestSpec``, ``IngestedObject``, ``IngestOutcome``, and what both implementations share:
-``format_updated_after``, ``site_package_name``, ``export_options`` and ``packages_in``.
+changed after ``updatedAfter``; ``ingest`` one package tree, for restores; ``preflight``,
+``existing`` and ``expected_packages`` for restore and audit), ``ExportOutcome``,
+``IngestSpec``, ``IngestOutcome`` (per object an ``aip.errors.Outcome``), ``Existing``, and
+what both implementations share: ``format_updated_after``, ``site_package_name``,
+``export_options`` and ``packages_in``.
 
 Every source writes DSpace's file names (``ITEM@123456789-42.zip``) into the folder it is
 given and reports what it wrote.  For a full export the set written is the whole site: the
@@ -25,6 +27,7 @@ from typing import Protocol
 import structlog
 
 from aip import constants as C
+from aip.errors import Outcome
 from aip.files import is_temp_name
 from aip.model import package_file_name
 from aip.packager.modes import IngestMode
@@ -35,7 +38,6 @@ __all__ = [
     "ExportOutcome",
     "IngestOutcome",
     "IngestSpec",
-    "IngestedObject",
     "Source",
     "format_updated_after",
     "site_package_name",
@@ -66,7 +68,7 @@ class ExportOutcome:
 
 @dataclass(frozen=True, slots=True)
 class IngestSpec:
-    """One ingest call, as ``packager -r/-s`` takes it (issue 6's restore builds these).
+    """One ingest call, as ``packager -r/-s`` takes it (a restore builds these).
 
     ``mode``: ``restore`` (-r), ``keep-existing`` (-r -k), ``replace`` (-r -f) or ``submit``
     (-s).  ``identifier``: the object to replace (``replace`` only).  ``options``: ``-o``
@@ -84,15 +86,6 @@ class IngestSpec:
         object.__setattr__(self, "mode", IngestMode(self.mode))
 
 
-@dataclass(frozen=True, slots=True)
-class IngestedObject:
-    """What an ingest did to one object: ``action`` is ``restored``, ``replaced``,
-    ``skipped``, ``mapped``, ``submitted`` (DSpace: ``INGESTED``)..., ``detail`` says why."""
-
-    handle: str
-    action: str
-    detail: str = ""
-    package: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +95,7 @@ class IngestOutcome:
 
     exit_code: int
     lines: tuple[str, ...] = field(default_factory=tuple)
-    objects: tuple[IngestedObject, ...] = ()
+    objects: tuple[Outcome, ...] = ()
     warnings: tuple[str, ...] = ()
 
 

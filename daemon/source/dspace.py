@@ -22,13 +22,13 @@ from datetime import datetime
 from pathlib import Path
 
 from aip import constants as C
+from aip.errors import Outcome
 from daemon.core.config import Config
 from daemon.core.errors import SourceError
 from daemon.core.stop import StopFlag
 from daemon.source.base import (
     Existing,
     ExportOutcome,
-    IngestedObject,
     IngestOutcome,
     IngestSpec,
     export_options,
@@ -114,7 +114,7 @@ class DSpaceSource:
         return IngestOutcome(self._ingest_exit_code(rc, objects, lines), tuple(lines),
                              objects=objects, warnings=warnings)
 
-    def _ingest_exit_code(self, rc: int, objects: Sequence[IngestedObject],
+    def _ingest_exit_code(self, rc: int, objects: Sequence[Outcome],
                           lines: Sequence[str]) -> int:
         """The ingest's exit code as a restore reports it; a failed run raises."""
         if rc == C.EXIT_OK:
@@ -161,7 +161,7 @@ _DSPACE_VERBS = {"RESTORED": "restored", "REPLACED": "replaced", "INGESTED": "su
 
 
 def parse_packager_output(lines: Sequence[str]
-                          ) -> tuple[tuple[IngestedObject, ...], tuple[str, ...]]:
+                          ) -> tuple[tuple[Outcome, ...], tuple[str, ...]]:
     """The per-object results and warnings in a packager's output.  Pure.
 
     Understands DSpace's result lines (``RESTORED DSpace ITEM [ hdl=..., dbID=... ]``) and
@@ -173,7 +173,7 @@ def parse_packager_output(lines: Sequence[str]
     Returns:
         (objects, warnings).
     """
-    objects: list[IngestedObject] = []
+    objects: list[Outcome] = []
     warnings: list[str] = []
     for raw in lines:
         line = raw.strip()
@@ -182,11 +182,11 @@ def parse_packager_output(lines: Sequence[str]
             continue
         match = _DSPACE_RESULT.match(line)
         if match:
-            objects.append(IngestedObject(match["handle"], _DSPACE_VERBS[match["verb"]],
+            objects.append(Outcome(match["handle"], _DSPACE_VERBS[match["verb"]],
                                           package=match["type"]))
             continue
         match = _AIPSYNC_RESULT.match(line)
         if match and C.HANDLE_RE.match(match["handle"]):
-            objects.append(IngestedObject(match["handle"], match["action"],
+            objects.append(Outcome(match["handle"], match["action"],
                                           match["detail"] or "", match["package"] or ""))
     return tuple(objects), tuple(warnings)

@@ -32,7 +32,6 @@ from daemon.core.stop import StopFlag
 from daemon.source.base import (
     Existing,
     ExportOutcome,
-    IngestedObject,
     IngestOutcome,
     IngestSpec,
     export_options,
@@ -121,8 +120,7 @@ class EmbeddedSource:
             repo.close()
         return IngestOutcome(
             report.exit_code, tuple(ingester.report_lines(report)),
-            objects=tuple(IngestedObject(o.handle, o.action, o.detail, o.package)
-                          for o in report.outcomes),
+            objects=tuple(report.outcomes),
             warnings=tuple(str(w) for w in report.warnings))
 
     def preflight(self) -> None:

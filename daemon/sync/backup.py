@@ -1,13 +1,13 @@
 """One backup cycle: export into staging, then mirror staging to the target.
 
-Owns: the ``Clock`` protocol (wall time and monotonic time; style T3) and ``SystemClock``,
-``plan_cycle`` (pure: full or incremental, and the ``updatedAfter`` of an incremental run),
+Owns: ``plan_cycle`` (pure: full or incremental, and the ``updatedAfter`` of an incremental run),
 and ``run_cycle``, which holds the ``cycle`` lock, records the run in the state database,
 exports through the source (``daemon.sync.staging``), mirrors
 (``daemon.sync.mirror.run_mirror``, whose snapshot inventory is the commit point)
 and, only when all of that succeeded, moves the export watermark forward.
 
-The rules (DSpace's ``updatedAfter`` only filters Items; docs/sync-notes.md 0.1):
+The rules (DSpace's ``updatedAfter`` only filters Items: containers are always exported,
+and hash the same when unchanged):
 
 - the first cycle, and any cycle before the first successful full export, is a full export;
 - later cycles pass ``updatedAfter`` = start of the last successful cycle minus
@@ -19,7 +19,8 @@ The rules (DSpace's ``updatedAfter`` only filters Items; docs/sync-notes.md 0.1)
 A cycle that fails or is stopped leaves the watermark where it was, so the next cycle
 exports the same Items again: an Item is never skipped because a run died.
 
-Must not: sleep, read the clock directly (the clock is a parameter), schedule anything, or
+Must not: sleep, read the clock directly (a ``daemon.core.clock.Clock`` is a parameter,
+docs/style.md T3), schedule anything, or
 catch errors it cannot handle (the scheduler and the CLI decide what a failure means).
 """
 

@@ -3,7 +3,7 @@
 Owns: the boto3 client (endpoint, region, addressing style, profile, CA bundle, the
 ``request_checksum_calculation``/``response_checksum_validation`` settings S3-compatible
 stores need, timeouts); every S3 call the daemon makes; the translation of botocore errors
-into the daemon's target errors, here and only here (style D4): throttling, 5xx and
+into the daemon's target errors, here and only here (docs/style.md D4): throttling, 5xx and
 connection errors are retried with capped exponential backoff and jitter, credential /
 access / missing-bucket errors fail on the first attempt; our own multipart upload
 (create, ``upload_part`` with ``Content-MD5``, complete) whose parts are journalled so an

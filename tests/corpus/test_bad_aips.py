@@ -1,4 +1,4 @@
-"""The bad-AIP corpus (issue 7, style P2): every file in ``bad-aips/`` is refused with the error
+"""The bad-AIP corpus (docs/style.md P2): every file in ``bad-aips/`` is refused with the error
 its name gives, in every ingest mode where it means something, and the repository is left
 byte-identical.
 

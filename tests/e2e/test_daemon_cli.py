@@ -2,7 +2,7 @@
 
 The service runs as a subprocess with ``NOTIFY_SOCKET`` pointing at a datagram socket the test
 reads (what systemd does for ``Type=notify``), and gets real signals.  Every call states the
-exit code it expects (style P4).  The target is a ``file://`` folder; the target-specific
+exit code it expects (docs/style.md P4).  The target is a ``file://`` folder; the target-specific
 behaviour is covered against moto's S3 server in tests/integration/service.
 """
 

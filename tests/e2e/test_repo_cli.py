@@ -2,7 +2,7 @@
 
 Most calls run in-process through ``aip.cli.run`` (fast, same code path as the console
 script); a few run ``python -m daemon`` as a subprocess to prove the console path.  Every
-call states the exit code it expects (style P4).  Verb tests run on SQLite and, when a
+call states the exit code it expects (docs/style.md P4).  Verb tests run on SQLite and, when a
 server answers, on PostgreSQL (``--db-url``).
 """
 

@@ -14,7 +14,7 @@ What is here (all of it general; later issues reuse it):
   no server answers) and the clean-up of a test database.
 - ``make_repo``: an initialised repository in one call.
 - ``run_cli`` / ``repo_cli``: ``aip.cli.run`` in-process with captured output; the expected
-  exit code is a required check of every call (style P4).  ``run_console`` does the same
+  exit code is a required check of every call (docs/style.md P4).  ``run_console`` does the same
   through ``python -m daemon`` in a subprocess (the console path).
 - ``snapshot`` / ``cli_snapshot`` / ``asset_files`` / ``dump_text``: the observable state of
   a repository (the canonical dump and every file under the assetstore), to prove "nothing
@@ -182,7 +182,7 @@ def _check(result: CliResult, expect: int, argv: Sequence[str]) -> CliResult:
 def run_cli(*argv: str, expect: int) -> CliResult:
     """Run ``aipsync ARGV`` in-process (``aip.cli.run``) and check its exit code.
 
-    ``expect`` is required so that no call goes unchecked (style P4).
+    ``expect`` is required so that no call goes unchecked (docs/style.md P4).
     """
     out, err = io.StringIO(), io.StringIO()
     rc = cli.run(list(argv), out=out, err=err)

@@ -4,7 +4,7 @@ Import as ``from helpers.packager import ...`` (``tests/`` is on ``sys.path``, s
 ``helpers/__init__.py``).
 
 - ``packager`` / ``export`` / ``ingest``: ``aipsync packager ...`` in-process with its exit code
-  checked (style P4).
+  checked (docs/style.md P4).
 - ``zips`` / ``manifest_of`` / ``folder_listing``: what an export wrote, byte for byte.
 - ``fixed_clock`` / ``FIXED_NOW``: a repository clock that never moves, so that two
   repositories built with the same calls hold the same last-modified times.

@@ -1,5 +1,4 @@
-"""Only a site administrator may export the site, or submit, restore or replace anything
-(issue 7, security).
+"""Only a site administrator may export the site, or submit, restore or replace anything.
 
 Each refused call is made by ``DELEGATE`` (ADMIN policies on the community and the collection
 involved, no site group) and by an ordinary seeded e-person: exit 45

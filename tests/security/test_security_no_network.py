@@ -1,5 +1,4 @@
-"""Parsing and validating manifests never touches the network (issue 4 "entities and network
-off", issue 7 security).
+"""Parsing and validating manifests never touches the network.
 
 Two witnesses, both controlled by a test that shows they see a fetch:
 

@@ -1,4 +1,4 @@
-"""Password hashes and salts leave the repository only when asked (issue 7, security).
+"""Password hashes and salts leave the repository only when asked.
 
 Every e-person's hash and salt (and the administrator's clear-text password, which must never
 be stored at all) is searched for in every byte of every exported file (the zip as written and

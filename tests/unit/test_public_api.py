@@ -1,4 +1,4 @@
-"""The curated public API: every name in ``__all__`` exists and is exported (style Y2)."""
+"""The curated public API: every name in ``__all__`` exists and is exported (docs/style.md Y2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``packager -d``: what a site or object export writes, and every export option (issue 3).
+"""``packager -d``: what a site or object export writes, and every export option.
 
 Each test runs the CLI in-process against a real SQLite repository on ``tmp_path`` and reads
 the zips it wrote with :mod:`zipfile` and lxml.

@@ -1,4 +1,4 @@
-"""Hostile and broken packages through ``packager -r`` (issue 4): each is refused with one
+"""Hostile and broken packages through ``packager -r``: each is refused with one
 error line naming the package file and its own exit code, and the repository is unchanged
 (canonical dump and every assetstore file).  Also: bytes that do not match the manifest are
 refused before anything is kept ("verify before write").

@@ -1,4 +1,4 @@
-"""Ingest modes and options (issue 4): restore conflicts and rollback, keep-existing, submit
+"""Ingest modes and options: restore conflicts and rollback, keep-existing, submit
 (new parent, new handles, workflow), handle/parent options by mode, missing parents, the
 metadata registry, item mappings in any order, and the handle counter.
 

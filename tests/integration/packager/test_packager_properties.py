@@ -4,9 +4,9 @@ A ``Recipe`` (communities, collections, items with metadata, bitstreams, policie
 withdrawal, people and a group) is built twice, in two repositories, with a clock that does
 not move.  Properties:
 
-- export determinism: both repositories export byte-identical zips (issue 3);
+- export determinism: both repositories export byte-identical zips;
 - round trip: the site restored into a fresh repository (``-r -a -f``) dumps identically and
-  exports byte-identical zips again (issue 4).
+  exports byte-identical zips again.
 """
 
 from __future__ import annotations

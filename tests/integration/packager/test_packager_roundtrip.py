@@ -1,4 +1,4 @@
-"""The backup promise (issue 4, "Done when"): export a seeded site, restore it into a freshly
+"""The backup promise: export a seeded site, restore it into a freshly
 initialised repository with ``-r -a -f -i <prefix>/0``, and get the same repository back
 (``repo dump --json`` byte-identical) and the same AIPs back (every zip byte-identical).
 

@@ -179,7 +179,7 @@ def test_kill_9_during_the_export_leaves_staging_alone_and_the_next_run_cleans_u
 
 def test_ingest_through_both_sources(dspace_env: BackupEnv, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The restore path issue 6 builds on: ``packager -r -a -f`` into an empty repository."""
+    """The restore path a restore builds on: ``packager -r -a -f`` into an empty repository."""
     run_cycle(dspace_env.config())
     site = dspace_env.staging / SITE_FILE
     wanted = {handle_of(n) for n in dspace_env.staged()}

@@ -1,10 +1,11 @@
 """Fakes for the service's unit tests: a clock that only moves when told, and a source.
 
-``FakeClock`` is the ``Clock`` protocol of ``daemon.sync.backup`` (style T3): tests advance it, so
-scheduling decisions (full or incremental, the watermark, the weekly full) are tested without
-waiting.  ``FakeSource`` is the ``Source`` protocol: it records the ``updated_after`` of each
-call, writes a fixed set of AIP-named files (all of them on a full export, the containers
-plus changed items on an incremental one) and can block on a gate or fail.
+``FakeClock`` is the ``Clock`` protocol of ``daemon.core.clock`` (docs/style.md T3): tests
+advance it, so scheduling decisions (full or incremental, the watermark, the weekly full) are
+tested without waiting.  ``FakeSource`` is the ``Source`` protocol: it records the
+``updated_after`` of each call, writes a fixed set of AIP-named files (all of them on a full
+export, the containers plus changed items on an incremental one) and can block on a gate or
+fail.
 """
 
 from __future__ import annotations
