@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -637,8 +638,6 @@ def add_packager_command(sub: Any) -> None:
 
 def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
     """A progress callback: a rich bar on a terminal, rate-limited log lines otherwise."""
-    import time
-
     from aip.packager.disseminator import Progress
 
     err: TextIO = getattr(args, "err_stream", sys.stderr)

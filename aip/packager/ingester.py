@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -70,6 +71,7 @@ from aip.model import (
     Item,
     ResourcePolicy,
     Site,
+    check_handle,
 )
 from aip.packager.config import AipConfig, IngestConfig
 from aip.packager.manifest import ParsedPackage, parse_package
@@ -610,8 +612,6 @@ def _submit_install(run: _Run, item: Item, iid: int, coll_id: int,
 
 def _add_deposit_licence(run: _Run, iid: int, coll_id: int) -> None:
     """Submit mode always adds a new deposit licence (the collection's), as DSpace does."""
-    import io
-
     tx = run.tx
     coll_md = objects.metadata(tx, C.TYPE_COLLECTION, coll_id)
     text = objects.first_value(coll_md, "rights", "license") or (
@@ -884,12 +884,8 @@ def request_from_args(args: argparse.Namespace, options: dict[str, str],
         mode = IngestMode.SUBMIT
     parent = args.parent[0] if args.parent else None
     if parent is not None:
-        from aip.model import check_handle
-
         check_handle(parent)
     if args.identifier is not None:
-        from aip.model import check_handle
-
         check_handle(args.identifier)
         if mode != IngestMode.REPLACE:
             raise UsageError("-i on ingest names the object to replace: use it with -r -f")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -121,8 +122,6 @@ class Assetstore:
         return StoredFile(key=key, size=digests.size, md5=digests.md5, sha256=digests.sha256)
 
     def write_bytes(self, data: bytes, journal: Journal | None = None) -> StoredFile:
-        import io
-
         return self.write(io.BytesIO(data), journal)
 
     def sync(self, keys: Iterable[str]) -> None:
