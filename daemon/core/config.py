@@ -164,6 +164,10 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10
 DEFAULT_READ_TIMEOUT: Final = 60
 
 ChecksumMode = Literal["when_required", "when_supported"]
+#: Who keeps the old bytes of an overwritten key: the store ("bucket": S3 versioning) or
+#: aipsync ("keys": ``versions/<key>/<sha256>``, see ``daemon.sync.layout``).
+Versioning = Literal["bucket", "keys"]
+VERSIONING_MODES: Final[tuple[Versioning, ...]] = get_args(Versioning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +207,7 @@ class TargetConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
     read_timeout: int = DEFAULT_READ_TIMEOUT
-    versioning: Literal["auto", "bucket", "keys"] = DEFAULT_VERSIONING
+    versioning: Literal["auto"] | Versioning = DEFAULT_VERSIONING
     verify_uploads: Literal["head", "etag"] = DEFAULT_VERIFY_UPLOADS
     keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS
     keep_days: int = DEFAULT_KEEP_DAYS
@@ -442,6 +446,8 @@ def _convert(hint: Any, value: Any, key: str, meta: Mapping[str, Any], base: Pat
     origin = get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in get_args(hint) if a is not type(None)]
+        if all(get_origin(a) is Literal for a in args):  # Literal["auto"] | Versioning
+            return _one_of(value, tuple(v for a in args for v in get_args(a)), key)
         return _convert(args[0] if len(args) == 1 else typing.Union[tuple(args)],  # noqa: UP007
                         value, key, meta, base)
     if origin is Literal:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
 
 from aip import constants as C
 from aip.files import is_temp_name
@@ -27,7 +26,6 @@ from aip.files import is_temp_name
 __all__ = [
     "SNAPSHOTS_DIR",
     "VERSIONS_DIR",
-    "Versioning",
     "is_aip_key",
     "is_snapshot_id",
     "is_staged_name",
@@ -42,9 +40,6 @@ __all__ = [
 VERSIONS_DIR = "versions"
 #: Folder (relative to the target root) holding the snapshot inventories.
 SNAPSHOTS_DIR = "snapshots"
-
-#: Who keeps old bytes: the store ("bucket": S3 versioning) or aipsync ("keys").
-Versioning = Literal["bucket", "keys"]
 
 _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]+")
 _INVENTORY_SUFFIX = ".json"

@@ -28,7 +28,7 @@ import structlog
 
 from aip import constants as C
 from daemon.core import faultpoints
-from daemon.core.config import Config
+from daemon.core.config import VERSIONING_MODES, Config, Versioning
 from daemon.core.errors import (
     PreconditionFailedError,
     SourceChangedError,
@@ -49,7 +49,7 @@ from daemon.core.state import (
     StateDB,
     open_state,
 )
-from daemon.sync.layout import Versioning, new_snapshot_id, versioned_key
+from daemon.sync.layout import new_snapshot_id, versioned_key
 from daemon.sync.scan import StagedFile, scan_staging
 from daemon.sync.snapshots import (
     InventoryEntry,
@@ -470,7 +470,7 @@ def _commit(config: Config, state: StateDB, target: Target, run: _Run,
     mode: Versioning
     if run.uploaded:
         mode = run.versioning
-    elif state.versioning in ("bucket", "keys"):
+    elif state.versioning in VERSIONING_MODES:
         mode = "bucket" if state.versioning == "bucket" else "keys"
     else:
         mode = run.detect_versioning()

@@ -28,8 +28,9 @@ from typing import Any
 
 import structlog
 
+from daemon.core.config import VERSIONING_MODES, Versioning
 from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
-from daemon.sync.layout import SNAPSHOTS_DIR, Versioning, snapshot_id_of, snapshot_key
+from daemon.sync.layout import SNAPSHOTS_DIR, snapshot_id_of, snapshot_key
 from daemon.targets import Target
 from daemon.targets.base import RemoteObject
 
@@ -171,7 +172,7 @@ class Inventory:
                       versioning=doc["versioning"], entries=entries)
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"missing or malformed field ({type(exc).__name__}: {exc})") from exc
-        if inv.versioning not in ("bucket", "keys"):
+        if inv.versioning not in VERSIONING_MODES:
             raise bad(f"unknown versioning {inv.versioning!r}")
         if created.tzinfo is None:
             raise bad("created time has no time zone")
