@@ -48,7 +48,13 @@ from daemon.core.errors import ConfigError, LockedError
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import open_state
 from daemon.service.metrics import Metrics
-from daemon.service.scheduler import AuditRunner, CycleRunner, Scheduler, missed_run
+from daemon.service.scheduler import (
+    AuditRunner,
+    CycleRunner,
+    Scheduler,
+    missed_run,
+    schedule_interval,
+)
 from daemon.service.systemd import Notifier, watchdog_interval
 from daemon.service.watcher import Watcher
 from daemon.source import open_source
@@ -259,7 +265,7 @@ class Service:
     def _start_metrics(self, config: Config) -> None:
         if not config.metrics.enabled:
             return
-        metrics = Metrics(lambda: self.config)
+        metrics = Metrics(lambda: self.config, schedule_interval=schedule_interval)
         try:
             metrics.start_server(config.metrics.address, config.metrics.port)
         except OSError as exc:

@@ -2,9 +2,17 @@
 
 Owns: the metric names (``aipsync_*``), a private registry (never prometheus-client's global
 one, so two services in one test process do not collide), the counters the service bumps
-after each cycle and mirror run, the gauges computed at scrape time from ``collect_status``
-(snapshot age, last success, pending and failed uploads; the state database is the truth, so
-a restarted daemon reports the right figures at once), and the HTTP server's start and stop.
+after each cycle and mirror run (each labelled counter's known labels start at 0, so a
+``rate()`` or ``increase()`` sees the first failure too), the gauges computed at scrape time
+from ``collect_status`` (snapshot age, last success and what it uploaded, pending and failed
+uploads; the state database is the truth, so a restarted daemon reports the right figures at
+once), from the staging folder (one ``stat`` per staged AIP, as ``collect_status`` already
+does) and from the schedule (through the function the service passes in, so that the interval
+is the scheduler's own), and the HTTP server's start and stop.
+
+The dashboard and the alerting rules in ``deploy/grafana/`` and ``deploy/prometheus/`` are
+written against these names; ``tests/integration/service/test_monitoring_assets.py`` checks
+that every name they use is served.
 
 Metrics (names are part of the interface):
 
@@ -24,16 +32,30 @@ Metrics (names are part of the interface):
 ``aipsync_audit_objects_checked``              gauge      keys the last audit checked
 ``aipsync_audit_failures``                     gauge      keys the last audit found missing or
                                                           corrupted (0: the backup is whole)
+``aipsync_last_success_uploaded_objects``      gauge      objects the last successful cycle
+                                                          uploaded
+``aipsync_last_success_uploaded_bytes``        gauge      bytes the last successful cycle
+                                                          uploaded
+``aipsync_staged_objects``                     gauge      AIPs the staging folder holds
+``aipsync_staged_bytes``                       gauge      their size in bytes
+``aipsync_schedule_interval_seconds``          gauge      time between the last two scheduled
+                                                          cycles (``daemon.service.scheduler.
+                                                          schedule_interval``)
 =============================================  =========  =====================================
+
+Each counter is also served as ``<name>_created`` (prometheus-client's creation time of the
+series, a standard companion of every counter).
 
 Must not: bind anything but the configured address (127.0.0.1 by default), or expose a secret.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -42,10 +64,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
-from daemon.core.config import Config
+from daemon.core.config import Config, ScheduleConfig
 from daemon.service.status import collect_status
+from daemon.sync.scan import staged_names
 
-__all__ = ["METRIC_NAMES", "Metrics"]
+__all__ = ["METRIC_NAMES", "Metrics", "ScheduleInterval"]
 
 log = structlog.get_logger(__name__)
 
@@ -64,19 +87,53 @@ METRIC_NAMES = (
     "aipsync_audit_last_timestamp_seconds",
     "aipsync_audit_objects_checked",
     "aipsync_audit_failures",
+    "aipsync_last_success_uploaded_objects",
+    "aipsync_last_success_uploaded_bytes",
+    "aipsync_staged_objects",
+    "aipsync_staged_bytes",
+    "aipsync_schedule_interval_seconds",
 )
+
+#: The label values each labelled counter starts with at 0 (a series born at its first event
+#: would hide that event from ``increase()``): the stages ``observe_*`` count failures of,
+#: and the statuses ``daemon.service.scheduler.AuditRunner`` reports.
+_FAILURE_STAGES = ("cycle", "mirror", "audit")
+_AUDIT_STATUSES = ("ok", "warning", "failed", "error", "stopped")
+
+#: Seconds between the last two scheduled cycles before a time, or None (the schedule never
+#: fired twice); the service passes ``daemon.service.scheduler.schedule_interval``.
+ScheduleInterval = Callable[[ScheduleConfig, datetime], "float | None"]
+
+
+def _staging_size(staging_dir: Path) -> tuple[int, int]:
+    """(AIPs, bytes) in the staging folder; a file removed while counting is skipped."""
+    count = size = 0
+    for name in staged_names(staging_dir):
+        try:
+            size += os.stat(staging_dir / name).st_size
+        except FileNotFoundError:
+            continue
+        count += 1
+    return count, size
 
 
 class _StateCollector(Collector):
-    """Gauges read from the state database at each scrape."""
+    """Gauges read from the state database, the staging folder and the schedule at each
+    scrape."""
 
-    def __init__(self, config: Callable[[], Config]) -> None:
+    def __init__(self, config: Callable[[], Config],
+                 schedule_interval: ScheduleInterval | None) -> None:
         self._config = config
+        self._schedule_interval = schedule_interval
 
     def collect(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
+        config = self._config()
         try:
-            status = collect_status(self._config(), now=now)
+            status = collect_status(config, now=now)
+            staged, staged_bytes = _staging_size(config.staging.dir)
+            interval = (self._schedule_interval(config.schedule, now)
+                        if self._schedule_interval is not None else None)
         except Exception as exc:  # a scrape must never take the daemon down
             log.warning("metrics.collect.failed", error=str(exc), msgid=type(exc).__qualname__)
             return
@@ -86,6 +143,24 @@ class _StateCollector(Collector):
         if last is not None and last.finished_at:
             success.add_metric([], datetime.fromisoformat(last.finished_at).timestamp())
         yield success
+        uploaded = GaugeMetricFamily("aipsync_last_success_uploaded_objects",
+                                     "Objects the last successful backup cycle uploaded")
+        sent = GaugeMetricFamily("aipsync_last_success_uploaded_bytes",
+                                 "Bytes the last successful backup cycle uploaded")
+        if last is not None:
+            uploaded.add_metric([], float(last.counts.uploaded))
+            sent.add_metric([], float(last.counts.bytes_uploaded))
+        yield uploaded
+        yield sent
+        yield GaugeMetricFamily("aipsync_staged_objects", "AIPs the staging folder holds",
+                                value=float(staged))
+        yield GaugeMetricFamily("aipsync_staged_bytes", "Size of the AIPs in staging, bytes",
+                                value=float(staged_bytes))
+        schedule = GaugeMetricFamily("aipsync_schedule_interval_seconds",
+                                     "Time between the last two scheduled backup cycles")
+        if interval is not None:
+            schedule.add_metric([], interval)
+        yield schedule
         age = GaugeMetricFamily("aipsync_snapshot_age_seconds",
                                 "Age of the newest complete snapshot (the recovery point)")
         point = status.recovery_point
@@ -113,9 +188,17 @@ class _StateCollector(Collector):
 
 
 class Metrics:
-    """The daemon's metrics: counters fed by the service, gauges read from the state."""
+    """The daemon's metrics: counters fed by the service, gauges read from the state.
 
-    def __init__(self, config: Callable[[], Config]) -> None:
+    Args:
+        config: returns the current configuration (it changes on reload).
+        schedule_interval: the schedule's interval at a time (the service passes
+            ``daemon.service.scheduler.schedule_interval``); None: no
+            ``aipsync_schedule_interval_seconds`` value.
+    """
+
+    def __init__(self, config: Callable[[], Config], *,
+                 schedule_interval: ScheduleInterval | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.runs = Counter("aipsync_runs", "Backup cycles and mirror runs finished",
                             ["kind", "status"], registry=self.registry)
@@ -130,7 +213,11 @@ class Metrics:
         self.up = Gauge("aipsync_up", "1 while the daemon runs", registry=self.registry)
         self.audits = Counter("aipsync_audits", "Scheduled fixity audits finished, by status",
                               ["status"], registry=self.registry)
-        self.registry.register(_StateCollector(config))
+        for stage in _FAILURE_STAGES:
+            self.failures.labels(stage=stage)
+        for status in _AUDIT_STATUSES:
+            self.audits.labels(status=status)
+        self.registry.register(_StateCollector(config, schedule_interval))
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None

@@ -9,7 +9,8 @@ cycle is running is skipped with a ``schedule.run.skipped`` line, never queued),
 while the machine slept collapse into one late run; ``misfire_grace_time=None`` because a
 late backup is better than none).  A cycle runs at start-up when none ever succeeded (the
 first full site export) or when a scheduled one was missed while the daemon was down
-(``missed_run``); later ones follow the trigger.
+(``missed_run``); later ones follow the trigger.  ``schedule_interval`` is the time between
+the trigger's last two fire times (the metrics serve it; the staleness alert doubles it).
 
 The fixity audit (``schedule.audit_cron``) runs as a second job: ``AuditRunner`` calls
 ``daemon.audit.run_audit`` with ``schedule.audit_deep`` and ``schedule.audit_sample_percent``
@@ -25,6 +26,7 @@ and counted; the next run tries again).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +59,7 @@ __all__ = [
     "SystemClock",
     "build_trigger",
     "missed_run",
+    "schedule_interval",
 ]
 
 log = structlog.get_logger(__name__)
@@ -93,6 +96,42 @@ def missed_run(schedule: ScheduleConfig, last_success: datetime | None,
             None, last_success)
         return due is not None and due <= now
     return now - last_success >= timedelta(minutes=schedule.interval_minutes)
+
+
+#: How far back ``schedule_interval`` looks for the last two fire times of a cron schedule,
+#: the shortest window first (an every-minute cron costs 60 steps, a monthly one a few).
+_LOOKBACK = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=62),
+             timedelta(days=400))
+
+
+def schedule_interval(schedule: ScheduleConfig, now: datetime) -> float | None:
+    """The time between the last two scheduled backup cycles before ``now``, in seconds.
+
+    ``schedule.interval_minutes`` as it is; for ``schedule.cron``, the gap between the two
+    latest fire times of ``build_trigger``'s trigger, so a cron of weekdays only gives three
+    days on Monday and one day on Tuesday: the alert "recovery point older than twice the
+    schedule" (``deploy/prometheus/aipsync-rules.yml``) then neither fires every weekend nor
+    waits a week on a Wednesday.  Pure.
+
+    Args:
+        schedule: the ``[schedule]`` table.
+        now: the current time (timezone-aware).
+
+    Returns:
+        Seconds, or None when the cron expression fired fewer than twice in the last 400 days.
+    """
+    if not schedule.cron:
+        return float(schedule.interval_minutes * 60)
+    trigger = build_trigger(schedule)
+    for window in _LOOKBACK:
+        last: deque[datetime] = deque(maxlen=2)
+        fire = trigger.get_next_fire_time(None, now - window)
+        while fire is not None and fire <= now:
+            last.append(fire)
+            fire = trigger.get_next_fire_time(fire, fire)
+        if len(last) == 2:
+            return (last[1] - last[0]).total_seconds()
+    return None
 
 
 AuditCallback = Callable[[str, AuditResult | None], None]

@@ -8,6 +8,7 @@ import io
 import json
 import threading
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ from service_support import BackupEnv, wait_for
 
 from aip import cli as aip_cli
 from daemon.cli import add_daemon_commands
+from daemon.core.config import ScheduleConfig
 from daemon.core.state import STATE_FILE_NAME
 from daemon.service.metrics import METRIC_NAMES, Metrics
-from daemon.service.scheduler import CycleRunner, Scheduler
+from daemon.service.scheduler import CycleRunner, Scheduler, schedule_interval
 from daemon.service.status import STATUS_FORMAT
 from daemon.sync.backup import run_cycle
 
@@ -80,7 +82,7 @@ def test_status_never_shows_a_secret(folder_env: BackupEnv) -> None:
 
 def test_metrics_endpoint_on_loopback(folder_env: BackupEnv) -> None:
     cfg = folder_env.config()
-    metrics = Metrics(lambda: cfg)
+    metrics = Metrics(lambda: cfg, schedule_interval=schedule_interval)
     port = metrics.start_server("127.0.0.1", 0)
     try:
         result = run_cycle(cfg)
@@ -103,6 +105,37 @@ def test_metrics_endpoint_on_loopback(folder_env: BackupEnv) -> None:
     assert 0 <= samples["aipsync_snapshot_age_seconds"] < 600
     assert samples["aipsync_last_success_timestamp_seconds"] > 1.7e9
     assert samples["aipsync_up"] == 1
+    # what the last successful cycle uploaded, read back from the state database
+    assert samples["aipsync_last_success_uploaded_objects"] == len(result.mirror.uploaded) > 0
+    assert samples["aipsync_last_success_uploaded_bytes"] == result.mirror.bytes_uploaded > 0
+    staged = [p for p in folder_env.staging.iterdir() if p.name.endswith(".zip")]
+    assert samples["aipsync_staged_objects"] == len(staged) > 0
+    assert samples["aipsync_staged_bytes"] == sum(p.stat().st_size for p in staged)
+    assert samples["aipsync_schedule_interval_seconds"] == cfg.schedule.interval_minutes * 60
+    # each known label starts at 0, so increase() sees the first failure (and audit)
+    for stage in ("cycle", "mirror", "audit"):
+        assert samples[f'aipsync_failures_total{{stage="{stage}"}}'] == 0
+    for status in ("ok", "warning", "failed", "error", "stopped"):
+        assert samples[f'aipsync_audits_total{{status="{status}"}}'] == 0
+
+
+def test_schedule_interval_is_the_gap_before_now() -> None:
+    """The interval the staleness alert doubles: the configured minutes, or the gap between
+    the cron expression's last two fire times (local time, as the scheduler fires)."""
+    def local(*args: int) -> datetime:
+        return datetime(*args).astimezone()  # type: ignore[arg-type]
+
+    day = 86400.0
+    assert schedule_interval(ScheduleConfig(interval_minutes=90), local(2026, 6, 9)) == 5400
+    weekdays = ScheduleConfig(cron="15 2 * * mon-fri")
+    assert schedule_interval(weekdays, local(2026, 6, 9, 3, 0)) == day  # Tuesday
+    assert schedule_interval(weekdays, local(2026, 6, 8, 3, 0)) == 3 * day  # Monday
+    assert schedule_interval(weekdays, local(2026, 6, 8, 2, 0)) == day  # Monday, before 02:15
+    assert schedule_interval(ScheduleConfig(cron="*/5 * * * *"), local(2026, 6, 9, 3, 2)) == 300
+    monthly = ScheduleConfig(cron="0 3 1 * *")
+    assert schedule_interval(monthly, local(2026, 6, 9)) == 31 * day  # 1 May to 1 June
+    # a cron that never fired twice in the last 400 days has no interval (no alert from it)
+    assert schedule_interval(ScheduleConfig(cron="0 0 29 2 *"), local(2026, 6, 9)) is None
 
 
 def test_apscheduler_skips_a_run_that_would_overlap(folder_env: BackupEnv) -> None:
