@@ -5,8 +5,9 @@
   promtool comes from Debian's ``prometheus`` package (``.ci/run`` installs it).
 - The dashboard is valid against Grafana's JSON schemas (the dashboard model, the Prometheus
   query, the Stat and Time series panels' options; vendored in
-  ``tests/fixtures/grafana-schema/``), and imports anywhere: its one data source is the
-  ``${DS_PROMETHEUS}`` input that Grafana's import asks for.
+  ``tests/fixtures/grafana-schema/``), imports anywhere (its one data source is the
+  ``${DS_PROMETHEUS}`` input that Grafana's import asks for), and each of its queries is
+  PromQL that promtool parses.
 - Every ``aipsync_*`` metric the rules and the dashboard name is served by a running daemon
   (``python -m daemon daemon`` as a subprocess, scraped over HTTP on 127.0.0.1), and every
   metric the daemon serves is documented in the metrics module's table.
@@ -258,6 +259,28 @@ def model_problems(dashboard: dict[str, Any]) -> list[str]:
 def dashboard() -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return doc
+
+
+#: Grafana's variables in the queries, as a Prometheus would get them (all jobs and instances).
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$job": ".*", "$instance": ".*"}
+
+
+def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """Each panel's query, its variables filled in, as a recording rule ``promtool`` parses."""
+    rules = []
+    for panel in panels(dashboard()):
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, value)
+            assert "$" not in expr, f"panel {panel['title']!r}: an unknown variable in {expr}"
+            rules.append({"record": f"dashboard:panel{panel['id']}:{target['refId']}",
+                          "expr": expr})
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = run_promtool(promtool, "check", "rules", path.name, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout, result.stdout
 
 
 def test_the_dashboard_is_valid_against_grafanas_schemas() -> None:
