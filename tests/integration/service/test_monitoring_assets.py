@@ -35,7 +35,7 @@ from helpers import run_console
 from prometheus_client.parser import text_string_to_metric_families
 from service_support import REPO_ROOT, BackupEnv, wait_for
 
-from daemon import metrics as metrics_module
+from daemon.service import metrics as metrics_module
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "aipsync-rules.yml"
