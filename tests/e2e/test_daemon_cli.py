@@ -16,36 +16,26 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ADMIN, PROJECT_ROOT, RepoLocation, console_env, make_repo, run_console
+from helpers import (
+    ADMIN,
+    PROJECT_ROOT,
+    RepoLocation,
+    console_env,
+    free_port,
+    make_repo,
+    run_console,
+    wait_for,
+)
 
 from aip import constants as C
 from aip.repository import seed as seedmod
 from daemon.service.metrics import METRIC_NAMES
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_config(root: Path, **extra: str) -> Path:
@@ -156,8 +146,13 @@ def test_the_daemon_under_a_fake_systemd(root: Path, notify: NotifySocket) -> No
                         what="the first backup cycle")
         assert done[0]["kind"] == "full" and done[0]["uploaded"] > 0
 
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
-        text = body.decode()
+        def counted() -> str:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                          timeout=10).read().decode()
+            return str(text) if 'kind="full",status="ok"} 1.0' in text else ""
+
+        # The service counts the cycle in its callback, just after the cycle logged its end.
+        text = wait_for(counted, timeout=10, what="the cycle counted in the metrics")
         for name in METRIC_NAMES:
             assert f"# TYPE {name} " in text, name
         assert 'aipsync_runs_total{kind="full",status="ok"} 1.0' in text

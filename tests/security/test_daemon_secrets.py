@@ -37,6 +37,7 @@ from helpers import (
     RepoLocation,
     console_env,
     drop_database,
+    free_port,
     make_repo,
     run_console,
     to_toml,
@@ -50,13 +51,6 @@ ACCESS_KEY = "AKIAPLANTED7Q3ZK2XW"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+planted-secret-8c1f0e"
 DB_PASSWORD = "pg-planted-password-51d7a3"
 WRONG_DB_PASSWORD = "pg-planted-wrong-password-9e04b7"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Scene:

@@ -21,7 +21,7 @@ _SERVICE = Path(__file__).resolve().parents[1] / "service"
 if str(_SERVICE) not in sys.path:
     sys.path.insert(0, str(_SERVICE))
 
-from helpers import ADMIN, CliResult  # noqa: E402
+from helpers import ADMIN, CliResult, wait_for  # noqa: E402
 from service_support import (  # noqa: E402
     FAKE_DSPACE,
     SITE_FILE,
@@ -29,7 +29,6 @@ from service_support import (  # noqa: E402
     handle_of,
     seeded_repo,
     to_toml,
-    wait_for,
 )
 
 from aip import cli as aip_cli  # noqa: E402

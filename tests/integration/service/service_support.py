@@ -11,13 +11,19 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import ADMIN, PREFIX, DaemonFolders, RepoLocation, make_repo, run_cli, to_toml
+from helpers import (
+    ADMIN,
+    PREFIX,
+    DaemonFolders,
+    RepoLocation,
+    make_repo,
+    run_cli,
+    to_toml,
+)
 
 from aip.repository import seed as seedmod
 from daemon.core.config import Config, parse_config
@@ -27,19 +33,6 @@ from daemon.targets import Target, open_target
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FAKE_DSPACE = REPO_ROOT / "tests" / "fixtures" / "fake-dspace" / "bin" / "dspace"
 SITE_FILE = f"SITE@{PREFIX}-0.zip"
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str,
-             step: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something true, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 @dataclass

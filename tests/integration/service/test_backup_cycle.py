@@ -12,8 +12,8 @@ import signal
 import subprocess
 import sys
 
-from helpers import PROJECT_ROOT
-from service_support import SITE_FILE, BackupEnv, handle_of, wait_for
+from helpers import PROJECT_ROOT, wait_for
+from service_support import SITE_FILE, BackupEnv, handle_of
 
 from daemon.core.state import open_state
 from daemon.sync.backup import run_cycle

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import structlog
-from helpers import PROJECT_ROOT, RepoLocation, make_repo, run_cli
-from service_support import FAKE_DSPACE, SITE_FILE, BackupEnv, handle_of, wait_for
+from helpers import PROJECT_ROOT, RepoLocation, make_repo, run_cli, wait_for
+from service_support import FAKE_DSPACE, SITE_FILE, BackupEnv, handle_of
 
 from aip import constants as C
 from daemon.core.errors import SourceError

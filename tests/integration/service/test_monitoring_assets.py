@@ -20,7 +20,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -31,9 +30,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from helpers import run_console
+from helpers import free_port, run_console, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-from service_support import REPO_ROOT, BackupEnv, wait_for
+from service_support import REPO_ROOT, BackupEnv
 
 from daemon.service import metrics as metrics_module
 
@@ -382,13 +381,6 @@ def has_sample(port: int, name: str) -> bool:
         return False
     return any(line.startswith(name + " ") or line.startswith(name + "{")
                for line in text.splitlines())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_every_metric_the_assets_name_is_served_by_a_running_daemon(folder_env: BackupEnv,

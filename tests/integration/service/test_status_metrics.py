@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service_support import BackupEnv, wait_for
+from helpers import wait_for
+from service_support import BackupEnv
 
 from aip import cli as aip_cli
 from daemon.cli import add_daemon_commands

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import BackupEnv, wait_for
+from helpers import wait_for
+from service_support import BackupEnv
 
 from daemon.core.state import open_state
 from daemon.service.lifecycle import Service
