@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 import structlog
-from helpers import PREFIX, repo_cli
+from helpers import PREFIX, repo_cli, wait_for
 from restore_support import BackupEnv, aipsync, collections_with_items, remove
 
 from aip import constants as C
@@ -181,8 +181,6 @@ def test_the_daemon_schedules_the_audit_and_counts_it(folder_env: BackupEnv) -> 
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     try:
-        from restore_support import wait_for
-
         job = wait_for(lambda: service._scheduler is not None
                        and service._scheduler.job(AUDIT_JOB), timeout=20,
                        what="the audit job")
