@@ -136,14 +136,34 @@ def test_keep_existing_skips_an_existing_object_and_its_children(
     assert resolves(repo, tree.dspace.item3)
 
 
-def test_keep_existing_single_package_prints_skipped(standin: Make, aips: Path,
-                                                     tree: Tree) -> None:
+@pytest.mark.parametrize("obj", ["COLLECTION", "ITEM"])
+def test_keep_existing_single_package_prints_skipped(standin: Make, aips: Path, tree: Tree,
+                                                     obj: str) -> None:
     # Packager.ingest(), no -a: catch (IllegalStateException) with -k prints "SKIPPED
     # processing package '<file>', as an Object already exists with this handle."
-    pkg = package(aips, "ITEM", tree.dspace.item)
-    result = standin("5.10").run(*ingest_argv(pkg, "-r", "-k", "-u"), expect=0)
+    handle = tree.dspace.item if obj == "ITEM" else tree.dspace.grandchild_collection
+    pkg = package(aips, obj, handle)
+    result = standin("7.6.2").run(*ingest_argv(pkg, "-r", "-k", "-u"), expect=0)
     assert result.lines[-2:] == ["", f"SKIPPED processing package '{pkg}', as an Object "
                                      "already exists with this handle."]
+
+
+@pytest.mark.parametrize("version", ["5.10", "6.3"])
+def test_keep_existing_does_not_skip_an_existing_item_in_5_and_6(
+        standin: Make, repo: RepoLocation, aips: Path, tree: Tree, version: str) -> None:
+    # HandleIdentifierProvider.register() (the default provider of 5.x and 6.x) wraps the
+    # handle conflict in a RuntimeException, which -k does not catch: rolled back, exit 1;
+    # a container still throws IllegalStateException and is skipped
+    before = snapshot(repo)
+    dspace = standin(version)
+    result = dspace.run(*ingest_argv(package(aips, "ITEM", tree.dspace.item), "-r", "-k",
+                                     "-u"), expect=1)
+    assert re.match(r"^java.lang.RuntimeException: Error while attempting to create "
+                    r"identifier for Item id: \S+$", result.lines[-1])
+    assert snapshot(repo) == before
+    coll = package(aips, "COLLECTION", tree.dspace.grandchild_collection)
+    assert dspace.run(*ingest_argv(coll, "-r", "-k", "-u"), expect=0).lines[-1].startswith(
+        "SKIPPED processing package")
 
 
 @pytest.mark.parametrize("version", ["6.3", "9.1"])
