@@ -38,6 +38,9 @@ def test_version_string_is_configurable(standin: Make) -> None:
     lines = dspace.run("version", expect=0).lines
     assert lines[0] == "DSpace version:  7.6.2"
     assert "           JRE:  Red Hat, Inc. version 17.0.9" in lines
+    # DSPACE_STANDIN_VERSION (a DSPACE_* variable a driver passes on) overrides the file
+    lines = dspace.run("version", expect=0, env={"DSPACE_STANDIN_VERSION": "10.0"}).lines
+    assert lines[0] == "DSpace version:  10.0"
 
 
 @pytest.mark.parametrize("version", ["5.10", "7.6.2"])
