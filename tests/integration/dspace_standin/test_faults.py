@@ -7,22 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
-from helpers import ADMIN
+from helpers import ADMIN, wait_for
 from standin_support import Make, Tree
 
 SITE_ARGS = ("packager", "-d", "-a", "-u", "-t", "AIP", "-e", ADMIN, "-i", "123456789/0")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_sleep_hangs_the_call_at_its_point(standin: Make, tmp_path: Path) -> None:
@@ -33,7 +24,7 @@ def test_sleep_hangs_the_call_at_its_point(standin: Make, tmp_path: Path) -> Non
                             stderr=subprocess.DEVNULL, start_new_session=True,
                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
     try:
-        wait_for((out / "s.zip").exists)
+        wait_for((out / "s.zip").exists, timeout=60, what="the first package")
         assert proc.poll() is None
         assert len(list(out.iterdir())) == 1
     finally:
