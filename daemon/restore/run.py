@@ -277,7 +277,6 @@ class _Fetcher:
                                durable=False, archived=self.versions)
 
     def _children(self, key: str, path: Path) -> list[str]:
-
         with PackageZip(path) as package:
             manifest = package.read_manifest()
         parsed = parse_package(manifest, config=self.config.aip.ingest, path=str(path))

@@ -1,0 +1,48 @@
+"""The parent pointer of a manifest, read without parsing the whole manifest.
+
+Owns: ``read_parent``: the handle the Parent structMap's first ``mptr`` names (DSpace's
+``getParentOwnerLink``: the owning collection of an item, the parent of a container), by a
+streaming parse that keeps no element it does not need.  The daemon records it for every
+staged AIP, so a snapshot knows each object's parent without opening the AIP again.
+
+Pure: bytes in, a handle out.  The parser refuses DTDs, entities and the network, as
+``aip.mets.parse`` does; a manifest it cannot read gives no parent rather than an error (the
+full parser, on ingest, is the one that judges a package).
+"""
+
+from __future__ import annotations
+
+import io
+
+from lxml import etree
+
+from aip import constants as C
+from aip.errors import AipError
+from aip.model import check_handle, handle_from_uri
+
+__all__ = ["read_parent"]
+
+_STRUCT_MAP = f"{{{C.NS_METS}}}structMap"
+_MPTR = f"{{{C.NS_METS}}}mptr"
+_HREF = f"{{{C.NS_XLINK}}}href"
+
+
+def read_parent(data: bytes) -> str | None:
+    """The handle of the object's parent as the manifest ``data`` names it, or None (a SITE
+    manifest, no Parent structMap, a pointer that is not a handle, or unreadable XML)."""
+    if len(data) > C.MAX_MANIFEST_BYTES:
+        return None
+    try:
+        for _, element in etree.iterparse(io.BytesIO(data), events=("end",), tag=_STRUCT_MAP,
+                                          resolve_entities=False, no_network=True,
+                                          load_dtd=False, huge_tree=False):
+            if (element.get("LABEL") or "").lower() == C.STRUCTMAP_PARENT_LABEL.lower():
+                mptr = next(element.iter(_MPTR), None)
+                href = (mptr.get(_HREF) or "").strip() if mptr is not None else ""
+                if not href or href.startswith("DSpace_DB_"):
+                    return None
+                return check_handle(handle_from_uri(href) or href)
+            element.clear()
+    except (etree.XMLSyntaxError, AipError):
+        return None
+    return None

@@ -1,0 +1,75 @@
+"""``aip.mets.pointers.read_parent`` finds the parent the full manifest parser finds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from format_strategies import TODAY, collections, communities, items
+from hypothesis import HealthCheck, given, settings
+
+from aip.mets.pointers import read_parent
+from aip.model import Site
+from aip.packager.config import IngestConfig
+from aip.packager.manifest import (
+    BuildContext,
+    build_collection_package,
+    build_community_package,
+    build_item_package,
+    build_site_package,
+    parse_package,
+)
+
+CTX = BuildContext(site_handle="123456789/0", site_url="https://repo.example.org", today=TODAY)
+SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+VENDORED = Path(__file__).parents[2] / "fixtures" / "dspace-aips" / "dspace-1.7.0"
+SHARED = Path(__file__).parents[4] / "shared" / "fixtures" / "dspace-aips" / "dspace-1.7.0"
+
+
+def full_parser_parent(manifest: bytes) -> str | None:
+    return parse_package(manifest, config=IngestConfig(), path="test").parent
+
+
+@SLOW
+@given(items())
+def test_an_item_manifests_parent_is_its_owning_collection(item: object) -> None:
+    manifest = build_item_package(item, CTX).manifest  # type: ignore[arg-type]
+    owner = item.owning_collection  # type: ignore[attr-defined]
+    assert read_parent(manifest) == full_parser_parent(manifest) == owner
+
+
+@SLOW
+@given(collections(), communities())
+def test_container_manifests(collection: tuple, community: tuple) -> None:  # type: ignore[type-arg]
+    for manifest in (build_collection_package(collection[0], collection[1], CTX).manifest,
+                     build_community_package(community[0], community[1], CTX).manifest):
+        assert read_parent(manifest) == full_parser_parent(manifest)
+
+
+def test_a_site_manifest_has_no_parent() -> None:
+    site = build_site_package(Site(handle="123456789/0", name="Site", url="https://repo.example.org"), [], [], CTX).manifest
+    assert read_parent(site) is None
+
+
+def test_dspaces_own_manifests() -> None:
+    """DSpace 1.7's sample AIPs (vendored, or beside the project)."""
+    folder = VENDORED if VENDORED.is_dir() else SHARED
+    expected = {"SITE-example.mets.xml": None, "COMMUNITY@123456789-1.mets.xml": "123456789/0",
+                "COLLECTION@123456789-2.mets.xml": "123456789/1",
+                "ITEM@123456789-8.mets.xml": "123456789/5"}
+    for name, parent in expected.items():
+        assert read_parent((folder / name).read_bytes()) == parent, name
+
+
+def test_hostile_or_broken_xml_gives_no_parent() -> None:
+    entity = (b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+              b'<mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink">'
+              b'<structMap LABEL="Parent"><div><mptr LOCTYPE="HANDLE" xlink:href="&x;"/>'
+              b'</div></structMap></mets>')
+    assert read_parent(entity) is None
+    assert read_parent(b"<mets") is None
+    assert read_parent(b"") is None
+    not_a_handle = (b'<mets xmlns="http://www.loc.gov/METS/" '
+                    b'xmlns:xlink="http://www.w3.org/1999/xlink"><structMap LABEL="Parent">'
+                    b'<div><mptr LOCTYPE="HANDLE" xlink:href="not a handle"/></div>'
+                    b'</structMap></mets>')
+    assert read_parent(not_a_handle) is None
