@@ -46,8 +46,9 @@ def test_container_manifests(collection: tuple, community: tuple) -> None:  # ty
 
 
 def test_a_site_manifest_has_no_parent() -> None:
-    site = build_site_package(Site(handle="123456789/0", name="Site", url="https://repo.example.org"), [], [], CTX).manifest
-    assert read_parent(site) is None
+    site = Site(handle="123456789/0", name="Site", url="https://repo.example.org")
+    manifest = build_site_package(site, [], [], CTX).manifest
+    assert read_parent(manifest) is None
 
 
 def test_dspaces_own_manifests() -> None:
