@@ -14,8 +14,8 @@ import contextlib
 import datetime as dt
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -32,6 +32,7 @@ from aip.errors import (
     UsageError,
 )
 from aip.model import Action, EPerson, MetadataValue, ResourcePolicy, check_handle
+from aip.progress import DEFAULT_INTERVAL_SECONDS
 
 
 class _LazyModule(ModuleType):
@@ -165,8 +166,9 @@ def cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("--bitstream-size must be at least 1")
     repo = open_repository(args)
     try:
-        result = seedmod.seed(repo, opts, progress=lambda m: log.info("seed.progress",
-                                                                      detail=m))
+        with show_progress(args):
+            result = seedmod.seed(repo, opts, progress=lambda m: log.info("seed.progress",
+                                                                          detail=m))
     finally:
         repo.close()
     print(f"seeded {result.communities} communities, {result.collections} collections, "
@@ -636,49 +638,15 @@ def add_packager_command(sub: Any) -> None:
     p.set_defaults(handler=cmd_packager)
 
 
-def _export_progress(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
-    """A progress callback: a rich bar on a terminal, rate-limited log lines otherwise."""
-    from aip.packager.disseminator import Progress
+def show_progress(args: argparse.Namespace,
+                  interval: float = DEFAULT_INTERVAL_SECONDS) -> AbstractContextManager[Any]:
+    """The progress display of a long command on a terminal (unless ``--no-progress``), or
+    ``progress`` log lines every ``interval`` seconds (``aip.terminal.progress_output``);
+    yields the display, or None."""
+    from aip.terminal import progress_output
 
-    err: TextIO = getattr(args, "err_stream", sys.stderr)
-    if not args.quiet and err.isatty():
-        from rich.console import Console
-        from rich.filesize import decimal
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                           MofNCompleteColumn(), TextColumn("objects"),
-                           TextColumn("{task.fields[size]}"), TimeRemainingColumn(),
-                           console=Console(file=err), transient=False)
-        objects_task = bar.add_task("export", total=None, size="")
-        bar.start()
-
-        def on_progress(p: Progress) -> None:
-            bar.update(objects_task, completed=p.objects_done, total=p.objects_total,
-                       description=f"export {p.handle}",
-                       size=f"{decimal(p.bytes_done)}/{decimal(p.bytes_total)}")
-
-        return on_progress, bar.stop
-    # No terminal (or --quiet): progress goes out as structured log lines at info level
-    # (shown with --log-level info, and by the service, whose log level is info); stderr
-    # stays free for the one-line error of a failed command.
-    last = [0.0]
-
-    def log_progress(p: Progress) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 5 or p.objects_done == p.objects_total:
-            last[0] = now
-            log.info("aip.export.progress", objects_done=p.objects_done,
-                     objects_total=p.objects_total, bytes_done=p.bytes_done,
-                     bytes_total=p.bytes_total)
-
-    return log_progress, lambda: None
+    return progress_output(getattr(args, "err_stream", sys.stderr),
+                           display=not args.no_progress, interval=interval)
 
 
 def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
@@ -699,11 +667,10 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
                                 options=ExportOptions.parse(options),
                                 config=config.disseminate, workers=args.workers)
         repo = open_repository(args)
-        on_progress, stop = _export_progress(args)
         try:
-            result = export(repo, request, progress=on_progress)
+            with show_progress(args):
+                result = export(repo, request)
         finally:
-            stop()
             repo.close()
         print(f"exported {len(result.written)} package(s) to {args.package.parent}"
               + (f", {len(result.unchanged)} unchanged since updatedAfter"
@@ -720,7 +687,8 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
         return C.EXIT_RESTORE_DECLINED
     repo = open_repository(args)
     try:
-        report = ingester.ingest(repo, ingest_request)
+        with show_progress(args):
+            report = ingester.ingest(repo, ingest_request)
     finally:
         repo.close()
     for line in ingester.report_lines(report):
@@ -737,12 +705,16 @@ def build_parser(extra: Callable[[Any], None] | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog="aipsync", description=(
         "Offsite backup and restore of DSpace-style repositories as METS AIPs."))
     add_repository_options(parser)
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar; log lines only")
+    parser.add_argument("--no-progress", "-q", "--quiet", dest="no_progress",
+                        action="store_true",
+                        help="no progress display on a terminal; progress is logged as "
+                             "'progress' events at info level instead")
     parser.add_argument("--log-level", default=None,
                         choices=["debug", "info", "warning", "error"],
-                        help="default: warning; info shows export progress as log lines")
-    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
+                        help="default: [log] level of --config's file, else warning")
+    parser.add_argument("--log-format", default=None, choices=["auto", "json", "console"],
+                        help="default: [log] format of --config's file, else auto (JSON "
+                             "lines when stderr is not a terminal)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=ArgumentParser)
     add_repo_commands(sub)
@@ -771,7 +743,7 @@ def run(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             # Only -h/--help ends argparse this way (ArgumentParser.error raises UsageError):
             # the help went to ``out`` and the run is done, with argparse's status.
             return exc.code if isinstance(exc.code, int) else C.EXIT_OK
-        logconfig.configure(args.log_level or "warning", args.log_format, err)
+        logconfig.configure(args.log_level or "warning", args.log_format or "auto", err)
         args.err_stream = err
         handler: Handler = args.handler
         return handler(args, out)

@@ -7,10 +7,11 @@ A redaction processor removes anything that looks like a credential from every e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -20,6 +21,8 @@ _SECRET_KEYS = re.compile(r"(password|secret|token|credential|access_key|authori
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@",
                            re.IGNORECASE)
 REDACTED = "***"
+#: Where log lines go now (``configure`` sets it; ``routed_to`` swaps it for a while).
+_output: list[TextIO] = [sys.stderr]
 
 
 def redact_text(text: str) -> str:
@@ -65,5 +68,27 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+    _output[0] = stream
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "apscheduler", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def routed_to(stream: TextIO) -> Iterator[None]:
+    """Write log lines (structlog's and the standard library's) to ``stream`` meanwhile, in
+    the format ``configure`` chose; a live progress display passes a stream that prints
+    above itself."""
+    previous = _output[0]
+
+    def use(target: TextIO) -> None:
+        _output[0] = target
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=target))
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(target)
+
+    use(stream)
+    try:
+        yield
+    finally:
+        use(previous)

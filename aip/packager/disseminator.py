@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,11 +51,14 @@ from aip.packager.zipwriter import (
     AssetReader,
     ItemTask,
     Written,
+    start_worker,
     validate_built,
     warm_up,
     work_items,
     write_temp,
 )
+from aip.progress import Meter, ProgressCallback, listening
+from aip.progress import Progress as Progress  # noqa: PLC0414  (re-exported for callers)
 from aip.repository import auth, authorize, handles, objects, registry
 from aip.repository import tables as T
 from aip.repository.assetstore import Assetstore
@@ -121,20 +124,6 @@ class ExportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     bytes_in: int = 0
     seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A progress report: objects and bitstream bytes done out of the planned totals."""
-
-    objects_done: int
-    objects_total: int
-    bytes_done: int
-    bytes_total: int
-    handle: str
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 # =============================================================================================
@@ -394,6 +383,11 @@ def export(repo: Repository, request: ExportRequest, *,
            today: dt.date | None = None) -> ExportResult:
     """Export one object (or, with ``recursive``, its whole subtree) as AIPs.
 
+    Progress goes to the listener of ``aip.progress.reporting`` (phase ``export``: every
+    planned package, written or left alone, and the item bitstream bytes copied); the
+    ``progress`` callback is called after each package written (a caller's safe point to
+    stop: whatever it raises ends the export, and nothing partial is left).
+
     Raises:
         NotFoundError: unknown handle or e-person.
         PermissionDeniedError: the e-person may not read the object (site: not an admin).
@@ -417,8 +411,8 @@ def export(repo: Repository, request: ExportRequest, *,
                            manifest_only=request.options.manifest_only,
                            passwords=request.options.passwords,
                            stream_reader=AssetReader(tx.assetstore.root))
-        total_bytes = planned_bytes(tx, packages) if progress else 0
-        done_bytes = 0
+        meter = Meter("export", label="exporting", objects_total=len(packages),
+                      bytes_total=planned_bytes(tx, packages) if listening() else None)
         log.info("aip.export.start", handle=request.handle, objects=len(packages),
                  recursive=request.recursive)
         output = BatchWriter()
@@ -448,39 +442,41 @@ def export(repo: Repository, request: ExportRequest, *,
             pending.clear()
 
         def settle(keep: int) -> None:
-            nonlocal done_bytes
             if keep == 0:
                 send()
             while len(inflight) > keep:
                 members, future = inflight.popleft()
-                for (index, pkg), (tmp, size, copied) in zip(members, future.result(),
+                for (_, pkg), (tmp, size, copied) in zip(members, future.result(),
                                                              strict=True):
                     output.adopt(Path(tmp), pkg.path, size)  # in plan order
                     result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle,
                                                          size))
                     result.bytes_in += copied
-                    if pkg.type == C.TYPE_ITEM:  # the planned total counts item bitstreams
-                        done_bytes += copied
+                    # the planned total counts item bitstreams
+                    meter.advance(nbytes=copied if pkg.type == C.TYPE_ITEM else 0,
+                                  current=pkg.handle)
                     if progress is not None:
-                        progress(Progress(index, len(packages), done_bytes, total_bytes,
-                                          pkg.handle))
+                        progress(meter.snapshot())
 
         try:
             for index, pkg in enumerate(packages, 1):
                 if pkg.handle in skipped:
                     result.skipped.append((pkg.handle, "not authorised"))
+                    meter.advance(current=pkg.handle)
                     continue
                 if pkg.type == C.TYPE_ITEM:
                     if _unchanged(tx, pkg.id, request.options):
                         # Before the prefetch, which looks ahead for changed items: asked
                         # for an unchanged one it would look again for each.
                         result.unchanged.append(pkg.handle)
+                        meter.advance(current=pkg.handle)
                         continue
                     _prefetch(tx, packages, index - 1, request.options, skipped)
                 if pkg.type == C.TYPE_ITEM and processes is not None:
                     item = _item_for_export(tx, pkg, ctx, request.options, person.id)
                     if item is None:
                         result.unchanged.append(pkg.handle)
+                        meter.advance(current=pkg.handle)
                         continue
                     pending.append((index, pkg, item))
                     if len(pending) >= ITEMS_PER_TASK:
@@ -490,6 +486,7 @@ def export(repo: Repository, request: ExportRequest, *,
                     built = build_package(tx, pkg, ctx, request.options, person.id)
                     if built is None:
                         result.unchanged.append(pkg.handle)
+                        meter.advance(current=pkg.handle)
                         continue
                     if request.options.validate:
                         validate_built(built, pkg.path)
@@ -504,6 +501,7 @@ def export(repo: Repository, request: ExportRequest, *,
                     _commit(output)
             settle(0)
             _commit(output)
+            meter.finish()
         except BaseException:
             _discard(inflight)
             output.abort()
@@ -552,7 +550,10 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     context = mp.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["aip.packager.zipwriter"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    # Each worker ends when this process does, however it ends (start_worker): a worker
+    # left behind would keep the fork server and the resource tracker alive with it.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=start_worker)
     # Starting a worker waits for the fork server's imports: on a thread of its own, so
     # this process goes on meanwhile (``submit`` is thread-safe; the pool's shutdown waits
     # for a start under way).

@@ -78,6 +78,7 @@ from aip.packager.manifest import ParsedPackage, parse_package
 from aip.packager.modes import IngestMode
 from aip.packager.options import IngestOptions
 from aip.packager.reader import PackageZip
+from aip.progress import Meter
 from aip.repository import auth, authorize, handles, objects, registry
 from aip.repository import tables as T
 from aip.repository.assetstore import StoredFile
@@ -119,6 +120,7 @@ class _Run:
     deferred: dict[Path, list[str]] = field(default_factory=dict)
     pending_subgroups: list[tuple[int, str]] = field(default_factory=list)
     pending_groups: list[str] = field(default_factory=list)
+    meter: Meter | None = None
 
     @property
     def mode(self) -> IngestMode:
@@ -163,25 +165,27 @@ def ingest(repo: Repository, request: IngestRequest) -> Report:
     """
     if not request.package.exists():
         raise InputFileError(path=str(request.package), detail="no such file")
-    if request.options.validate:
-        prevalidate(request)
+    total = prevalidate(request) if request.options.validate else None
+    meter = Meter("ingest", label="ingesting", unit="packages", objects_total=total)
     report = Report()
     with repo.transaction() as tx:
         person = auth.require_eperson(tx, request.eperson)
         authorize.require_site_admin(tx, person, f"{request.mode.value} packages")
         run = _Run(tx=tx, request=request, person=person, report=report,
-                   today=tx.now.date())
+                   today=tx.now.date(), meter=meter)
         top_parent = request.parent
         _visit(run, request.package.resolve(), explicit_parent=top_parent, via=None,
                ancestors=(), top=True)
         _finish(run)
+        meter.finish()
     log.info("aip.ingest.done", package=str(request.package), mode=request.mode.value,
              objects=len(report.outcomes), warnings=len(report.warnings))
     return report
 
 
-def prevalidate(request: IngestRequest) -> None:
-    """``-o validate=true``: validate every manifest of the tree before anything is written."""
+def prevalidate(request: IngestRequest) -> int:
+    """``-o validate=true``: validate every manifest of the tree before anything is written;
+    returns how many packages the tree has."""
     seen: set[Path] = set()
     stack: list[tuple[Path, Path | None]] = [(request.package.resolve(), None)]
     while stack:
@@ -197,6 +201,7 @@ def prevalidate(request: IngestRequest) -> None:
             raise
         if request.recursive:
             stack.extend((_child_path(path, c.href), path) for c in reversed(parsed.children))
+    return len(seen)
 
 
 def _prevalidate_one(path: Path, request: IngestRequest) -> ParsedPackage:
@@ -297,6 +302,8 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         return None
     run.done[path] = handle
     run.deferred.pop(path, None)
+    if run.meter is not None:
+        run.meter.advance(current=handle)
     if via is not None and parsed.type == C.TYPE_ITEM:
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:

@@ -32,6 +32,7 @@ from aip.model import (
     MetadataValue,
     ResourcePolicy,
 )
+from aip.progress import Meter
 from aip.repository import auth, objects, registry
 from aip.repository import tables as T
 from aip.repository.store import Repository, Tx
@@ -399,11 +400,13 @@ class _Seeder:
         person_ids = [auth.require_eperson(tx, e).id for e in people["emails"]]
         restricted = {cid for k, (cid, _) in enumerate(collections) if k % 4 == 3}
         editors = people["editors"]
+        meter = Meter("seed", label="seeding", unit="items", objects_total=opts.items)
         for n in range(opts.items):
             coll_id, _ = collections[n % len(collections)]
             when = item_time(n)
             iid = self.ids.take(tx, T.item)
             handle = self.mint_handle(C.TYPE_ITEM, iid)
+            meter.advance(current=handle)
             withdrawn = n % 25 == 24
             self.batch.add(T.item, id=iid, handle=handle, owning_collection_id=coll_id,
                            submitter_id=person_ids[n % len(person_ids)],
@@ -486,6 +489,7 @@ class _Seeder:
             if (n + 1) % FLUSH_EVERY == 0:
                 self.batch.flush(tx)
         self.batch.flush(tx)
+        meter.finish()
 
     def submissions(self, collections: list[tuple[int, str]], people: dict[str, Any]) -> None:
         count = self.opts.items // 20 + 1
