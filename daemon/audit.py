@@ -50,6 +50,7 @@ from typing import Any, Literal, TypeVar
 import structlog
 
 from aip import constants as C
+from aip.progress import Meter
 from daemon.core.config import Config
 from daemon.core.errors import (
     DownloadChecksumError,
@@ -86,7 +87,6 @@ log = structlog.get_logger(__name__)
 ProblemKind = Literal["missing", "corrupted", "unverifiable", "not_backed_up"]
 #: Problems kept in the state database and shown by ``status`` (the log has them all).
 _KEPT_PROBLEMS = 50
-_PROGRESS_EVERY = 5.0
 _T = TypeVar("_T")
 
 
@@ -214,7 +214,6 @@ class _Audit:
         self.problems: dict[str, AuditProblem] = {}
         self.counts = AuditCounts()
         self.stopped = False
-        self._last = time.monotonic()
         self._versions: set[str] | None = None
 
     def add(self, problem: AuditProblem) -> None:
@@ -235,16 +234,8 @@ class _Audit:
             return True
         return False
 
-    def _progress(self, what: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < _PROGRESS_EVERY and done != total:
-                return
-            self._last = now
-        log.info("progress", what=what, objects_done=done, objects_total=total)
-
     def _pool(self, fn: Callable[[InventoryEntry], _T], entries: Sequence[InventoryEntry],
-              what: str) -> None:
+              meter: Meter) -> None:
         """``fn`` over ``entries``, ``transfers`` at a time; the first error stops the rest
         (a target that is down must not be asked once per key) and is raised."""
         abort = threading.Event()
@@ -259,11 +250,11 @@ class _Audit:
                 raise
 
         workers = max(1, min(self.config.target.transfers, len(entries)))
-        done = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-audit") as pool:
-            for _ in pool.map(guarded, entries):
-                done += 1
-                self._progress(what, done, len(entries))
+            for entry, _ in zip(entries, pool.map(guarded, entries), strict=True):
+                meter.advance(nbytes=entry.size if meter.by_bytes else 0, current=entry.key)
+        if not self.stopped:
+            meter.finish()
 
     # --- metadata -----------------------------------------------------------------------------
     def head(self, entry: InventoryEntry) -> RemoteObject | None:
@@ -291,7 +282,9 @@ class _Audit:
     def run_metadata(self) -> None:
         if self.inventory.versioning == "keys":
             self._versions = {o.key for o in self.target.list_keys(f"{VERSIONS_DIR}/")}
-        self._pool(self.check_metadata, self.inventory.entries, "audit.metadata")
+        self._pool(self.check_metadata, self.inventory.entries,
+                   Meter("audit", label="checking", unit="keys",
+                         objects_total=len(self.inventory.entries)))
 
     # --- content ------------------------------------------------------------------------------
     def check_content(self, entry: InventoryEntry, folder: Path) -> None:
@@ -326,7 +319,10 @@ class _Audit:
         folder = Path(tempfile.mkdtemp(prefix=f"{C.TEMP_PREFIX}audit-",
                                        dir=self.config.restore_dir))
         try:
-            self._pool(lambda e: self.check_content(e, folder), entries, "audit.content")
+            self._pool(lambda e: self.check_content(e, folder), entries,
+                       Meter("rehash", label="re-hashing", unit="keys",
+                             objects_total=len(entries),
+                             bytes_total=sum(e.size for e in entries)))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

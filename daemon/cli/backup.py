@@ -1,7 +1,8 @@
 """``aipsync backup`` (one cycle: export, then mirror) and ``aipsync mirror`` (upload, once).
 
 Both turn SIGTERM/SIGINT into a stop request: the transfers in flight finish, no new one
-starts, no snapshot is written, and the exit code is 128 + the signal number.
+starts, no snapshot is written, and the exit code is 128 + the signal number.  Both show
+their progress (``daemon.cli.common.progress``); ``backup`` tells the ``[notify]`` hooks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ import argparse
 from typing import Any, TextIO
 
 from aip import constants as C
-from daemon.cli.common import CONFIG, JSON, add_command, load, print_json, stop_on_signals
+from daemon.cli.common import (
+    CONFIG,
+    JSON,
+    add_command,
+    load,
+    print_json,
+    progress,
+    stop_on_signals,
+)
 from daemon.cli.common import stopped_exit_code as _stopped
 
 __all__ = ["add_backup_commands"]
@@ -19,16 +28,19 @@ __all__ = ["add_backup_commands"]
 def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
     # Imported when the command runs (here and below): the cycle pulls in boto3 and
     # SQLAlchemy, which the other commands and ``--help`` do not need (about a second).
+    from daemon.service.hooks import Hooks
     from daemon.sync.backup import run_cycle
     from daemon.targets import open_target
 
     config = load(args)
-    target = open_target(config.target)
-    try:
-        with stop_on_signals() as (stop, got):
-            result = run_cycle(config, stop=stop, target=target, force_full=args.full)
-    finally:
-        target.close()
+    with Hooks(config.notify).watch("backup") as hook:
+        target = open_target(config.target)
+        try:
+            with stop_on_signals() as (stop, got), progress(args, config):
+                result = run_cycle(config, stop=stop, target=target, force_full=args.full)
+        finally:
+            target.close()
+        hook.finish(result)
     staged, mirrored = result.staging, result.mirror
     if args.json:
         print_json(result.as_json() | {"requests": sum(target.requests.values()),
@@ -59,7 +71,7 @@ def cmd_mirror(args: argparse.Namespace, out: TextIO) -> int:
     config = load(args)
     target = open_target(config.target)
     try:
-        with stop_on_signals() as (stop, got):
+        with stop_on_signals() as (stop, got), progress(args, config):
             result = run_mirror(config, dry_run=args.dry_run, stop=stop, target=target)
     finally:
         target.close()

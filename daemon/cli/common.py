@@ -2,9 +2,11 @@
 
 Owns: ``CONFIG`` and ``JSON`` (argparse parent parsers for ``--config FILE`` and ``--json``,
 so every command spells them the same), ``add_command`` (one subcommand with its handler),
-``load`` (the configuration a command names), ``stop_on_signals`` (SIGTERM/SIGINT set a stop
-event instead of killing a one-shot run), ``stopped_exit_code`` (128 + the signal, borg's
-convention) and ``print_json``.
+``load`` (the configuration a command names, whose ``[log]`` table then configures the
+command's logging unless ``--log-level``/``--log-format`` say otherwise), ``progress`` (the
+progress display of a long command, or its ``progress`` log lines), ``stop_on_signals``
+(SIGTERM/SIGINT set a stop event instead of killing a one-shot run), ``stopped_exit_code``
+(128 + the signal, borg's convention) and ``print_json``.
 
 Must not: run anything itself.
 """
@@ -14,19 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from aip import cli as aip_cli
 from aip import constants as C
+from aip import logconfig
 from daemon.core.config import Config, load_config
 
-__all__ = ["CONFIG", "JSON", "add_command", "load", "print_json", "stop_on_signals",
-           "stopped_exit_code"]
+__all__ = ["CONFIG", "JSON", "add_command", "load", "print_json", "progress",
+           "stop_on_signals", "stopped_exit_code"]
 
 
 def _parent(*arguments: tuple[Sequence[str], dict[str, Any]]) -> argparse.ArgumentParser:
@@ -54,8 +58,20 @@ def add_command(sub: Any, name: str, handler: aip_cli.Handler, help_: str,
 
 
 def load(args: argparse.Namespace) -> Config:
-    """The configuration ``--config`` names."""
-    return load_config(args.config)
+    """The configuration ``--config`` names; its ``[log]`` table configures logging from
+    here on (``--log-level`` and ``--log-format`` win over it)."""
+    config = load_config(args.config)
+    logconfig.configure(args.log_level or config.log.level,
+                        args.log_format or config.log.format,
+                        getattr(args, "err_stream", sys.stderr))
+    return config
+
+
+def progress(args: argparse.Namespace, config: Config) -> AbstractContextManager[Any]:
+    """The progress of the command's work: a display on a terminal (not with
+    ``--no-progress``), else ``progress`` log lines every ``[log] progress_interval_seconds``.
+    Yields the display (``paused`` wraps a question), or None."""
+    return aip_cli.show_progress(args, config.log.progress_interval_seconds)
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """``aipsync restore``: objects back from a snapshot, verified, then ingested.
 
 ``--mode replace`` asks for confirmation on a terminal (``--yes`` answers it, and is required
-without one).  A stop signal before the ingest leaves the repository unchanged and exits with
-128 + the signal number.
+without one; the progress display pauses while it asks).  A stop signal before the ingest
+leaves the repository unchanged and exits with 128 + the signal number.  The ``[notify]``
+hooks are told.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from daemon.cli.common import (
     add_command,
     load,
     print_json,
+    progress,
     stop_on_signals,
     stopped_exit_code,
 )
@@ -40,6 +42,7 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
     # lxml), which the other commands and ``--help`` do not need.
     from daemon.restore.plan import parse_at
     from daemon.restore.run import RestoreRequest, run_restore
+    from daemon.service.hooks import Hooks
 
     request = RestoreRequest(
         handle=args.handle, site=args.site, snapshot_id=args.snapshot,
@@ -47,11 +50,16 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
         dry_run=args.dry_run, yes=args.yes)
     config = load(args)
     confirm = _ask if sys.stdin is not None and sys.stdin.isatty() else None
-    with stop_on_signals() as (stop, got):
+    with Hooks(config.notify).watch("restore") as hook, stop_on_signals() as (stop, got):
         try:
-            result = run_restore(config, request, confirm=confirm, stop=stop)
-        except StopRequestedError:
+            with progress(args, config) as display:
+                if confirm is not None and display is not None:
+                    confirm = display.paused(confirm)
+                result = run_restore(config, request, confirm=confirm, stop=stop)
+            hook.finish(result)
+        except StopRequestedError as exc:
             if got:
+                hook.failed(exc)
                 print("restore stopped before the ingest: nothing was changed; downloaded "
                       "AIPs are kept and the next run resumes them", file=out)
                 return stopped_exit_code(got)

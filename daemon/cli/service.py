@@ -17,7 +17,8 @@ def cmd_daemon(args: argparse.Namespace, out: TextIO) -> int:
     # prometheus-client, which the one-shot commands do not need.
     from daemon.service.lifecycle import run_service
 
-    return run_service(args.config, environ=os.environ)
+    return run_service(args.config, environ=os.environ, log_level=args.log_level,
+                       log_format=args.log_format)
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:

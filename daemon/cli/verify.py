@@ -1,4 +1,5 @@
-"""``aipsync verify``: the fixity and extent audit of a snapshot."""
+"""``aipsync verify``: the fixity and extent audit of a snapshot (progress shown; the
+``[notify]`` hooks told)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from daemon.cli.common import (
     add_command,
     load,
     print_json,
+    progress,
     stop_on_signals,
     stopped_exit_code,
 )
@@ -22,13 +24,16 @@ __all__ = ["add_verify_command"]
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     # Imported when the command runs: the audit pulls in boto3 and SQLAlchemy.
     from daemon.audit import run_audit
+    from daemon.service.hooks import Hooks
 
     if args.sample is not None and not 0 < args.sample <= 100:
         raise UsageError("--sample must be a percentage above 0 and at most 100")
     config = load(args)
-    with stop_on_signals() as (stop, got):
+    with Hooks(config.notify).watch("audit") as hook, stop_on_signals() as (stop, got), \
+            progress(args, config):
         result = run_audit(config, snapshot_id=args.snapshot, deep=args.deep,
                            sample_percent=args.sample, seed=args.seed, stop=stop)
+        hook.finish(result)
     counts = result.counts
     if args.json:
         print_json(result.as_json() | {"target": config.target.display_url}, out)

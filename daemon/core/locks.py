@@ -35,6 +35,7 @@ from typing import Any, Self
 
 import structlog
 
+from aip.progress import Meter
 from daemon.core.errors import LockedError
 
 __all__ = ["Lock", "LockName", "read_holder"]
@@ -133,7 +134,7 @@ class Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         deadline = self._clock() + self.wait
-        waited = False
+        waited: Meter | None = None
         try:
             while True:
                 try:
@@ -146,14 +147,23 @@ class Lock:
                     holder = _describe(read_holder(self.path))
                     log.warning("lock.busy", lock=self.name, holder=holder, waited_s=self.wait)
                     raise LockedError(path=str(self.path), holder=holder)
-                if not waited:
-                    log.info("lock.waiting", lock=self.name,
-                             holder=_describe(read_holder(self.path)))
-                    waited = True
+                if waited is None:
+                    holder = _describe(read_holder(self.path))
+                    log.info("lock.waiting", lock=self.name, holder=holder)
+                    # A wait is progress too: the display and systemd's STATUS= say what
+                    # the work waits for, and the service's watchdog sees it is not stuck.
+                    waited = Meter("wait", label="waiting for", unit="")
+                    waited.advance(0, current=f"the {self.name} lock ({holder})")
+                else:
+                    waited.advance(0)
                 self._sleep(_POLL_SECONDS)
         except BaseException:
             os.close(fd)
+            if waited is not None:
+                waited.finish()
             raise
+        if waited is not None:
+            waited.finish()
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.now(UTC).isoformat(timespec="seconds"),
                   "purpose": self.purpose}

@@ -53,6 +53,7 @@ from aip.model import check_handle
 from aip.packager.manifest import parse_package
 from aip.packager.modes import IngestMode
 from aip.packager.reader import PackageZip
+from aip.progress import Meter
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
@@ -106,9 +107,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-#: Seconds between two ``progress`` events while downloading (docs/style.md L3).
-_PROGRESS_EVERY = 5.0
 
 
 # =============================================================================================
@@ -244,8 +242,8 @@ class _Fetcher:
         self.downloaded = 0
         self.reused = 0
         self.bytes = 0
-        self.done = 0
-        self._last_progress = time.monotonic()
+        # The tree is found a level at a time: each level adds to the totals (expand).
+        self.meter = Meter("download", label="downloading", unit="AIPs")
 
     def fetch(self, key: str) -> list[str]:
         """Download (or reuse) one AIP, verified; its child keys (containers only)."""
@@ -266,7 +264,7 @@ class _Fetcher:
         children: list[str] = []
         if obj_type in C.CONTAINER_TYPES or key == self.root:
             children = self._children(key, dest)
-        self._progress()
+        self.meter.advance(nbytes=entry.size, current=key)
         return children
 
     def _download(self, entry: InventoryEntry, dest: Path) -> Digests:
@@ -291,23 +289,14 @@ class _Fetcher:
             children.append(href)
         return children
 
-    def _progress(self) -> None:
-        with self._lock:
-            self.done += 1
-            now = time.monotonic()
-            if now - self._last_progress < _PROGRESS_EVERY:
-                return
-            self._last_progress = now
-            done, got, size = self.done, self.downloaded, self.bytes
-        log.info("progress", what="restore.download", objects_done=done, downloaded=got,
-                 bytes_done=size)
-
     def expand(self, level: Sequence[str]) -> dict[str, list[str]]:
         """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time.
 
         The first failure cancels the downloads not yet started (those running finish, so
         their partial files stay resumable) and is raised.
         """
+        self.meter.grow(len(level), sum(self.entries[k].size for k in level
+                                        if k in self.entries))
         workers = max(1, min(self.config.target.transfers, len(level)))
         if workers == 1:
             return {key: self.fetch(key) for key in level}
@@ -440,6 +429,7 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         started = time.monotonic()
         fetcher = _Fetcher(config, target, inventory, run_dir, root_key, stop)
         tree = walk_tree(root_key, fetcher.expand)
+        fetcher.meter.finish()
         stats = DownloadStats(fetcher.downloaded, fetcher.reused, fetcher.bytes,
                               time.monotonic() - started)
         log.info("restore.verified", packages=len(tree), downloaded=stats.downloaded,

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from aip import constants as C
+from aip.progress import Meter
 from daemon.core import faultpoints
 from daemon.core.config import VERSIONING_MODES, Config, Versioning
 from daemon.core.errors import (
@@ -193,6 +194,7 @@ class _Run:
         self.bytes = 0
         self.fatal: TargetError | None = None
         self._head_checked = False
+        self.meter: Meter | None = None
 
     # --- versioning and bootstrap -------------------------------------------------------------
     def detect_versioning(self) -> Versioning:
@@ -274,6 +276,8 @@ class _Run:
         with self._lock:
             self.uploaded.append(f.key)
             self.bytes += result.bytes_sent
+        if self.meter is not None:
+            self.meter.advance(nbytes=f.size, current=f.key)
         log.info("mirror.upload.done", key=f.key, bytes=f.size, sha256=f.sha256,
                  bytes_sent=result.bytes_sent, parts_resumed=result.parts_resumed,
                  duration_s=round(time.monotonic() - started, 3))
@@ -302,6 +306,8 @@ class _Run:
     def execute(self, plan: MirrorPlan, remote: Mapping[str, RemoteRecord]) -> None:
         """Run the uploads; stop early on a fatal error or a stop request."""
         workers = max(1, min(self.config.target.transfers, len(plan.uploads)))
+        self.meter = Meter("upload", label="uploading", unit="AIPs",
+                           objects_total=len(plan.uploads), bytes_total=plan.bytes_to_upload)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-put") as pool:
             futures = {pool.submit(self.upload, f, remote.get(f.key)): f for f in plan.uploads}
             for future in as_completed(futures):
@@ -325,6 +331,8 @@ class _Run:
                 log.error("mirror.upload.failed", key=f.key, error=message,
                           msgid=type(exc).__qualname__,
                           exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED))
+        if not self.halt.is_set():
+            self.meter.finish()
 
 
 def target_binding(config: Config) -> str:

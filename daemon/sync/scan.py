@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from aip.files import Digests, copy_hashing
+from aip.progress import Meter
 from daemon.core.errors import StagingError
 from daemon.core.state import CachedHash, StateDB
 from daemon.sync.layout import is_staged_name
@@ -132,6 +133,7 @@ def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | No
     fresh: list[CachedHash] = []
     if to_hash:
         started = time.monotonic()
+        meter = Meter("hash", label="hashing", unit="AIPs", objects_total=len(to_hash))
         with ThreadPoolExecutor(max_workers=max(1, workers),
                                 thread_name_prefix="aipsync-hash") as pool:
             futures = {pool.submit(_hash_open, staging_dir / n): n for n in to_hash}
@@ -145,6 +147,8 @@ def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | No
                                         dig.md5))
                 found.append(StagedFile(name, staging_dir, dig.size, st.st_mtime_ns,
                                         st.st_ino, dig.sha256, dig.md5))
+                meter.advance(nbytes=dig.size, current=name)
+        meter.finish()
         state.record_hashes(fresh)
         log.info("mirror.hash.done", files=len(fresh), bytes=sum(c.size for c in fresh),
                  duration_s=round(time.monotonic() - started, 3))
