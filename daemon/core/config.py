@@ -2,7 +2,8 @@
 
 Owns: the dataclasses for every table (``Config``, ``RepositoryConfig``, ``ScheduleConfig``,
 ``StagingConfig``, ``StateConfig``, ``TargetConfig``, ``RestoreConfig``, ``LogConfig``,
-``MetricsConfig``, ``WatchConfig``; ``[aip]`` via ``aip.packager.config``), their defaults as
+``MetricsConfig``, ``WatchConfig``, ``NotifyConfig``, ``WatchdogConfig``; ``[aip]`` via
+``aip.packager.config``), their defaults as
 named ``DEFAULT_*`` constants next to each class (docs/style.md C1), the checks that name the
 key path of a bad value (``target.region: expected a string, got int``), the refusal of a
 secret-holding file that other users can read, and ``redact_url``.
@@ -22,6 +23,7 @@ import re
 import stat
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
@@ -33,11 +35,13 @@ from aip import constants as C
 from aip.errors import ConfigError, ConfigPermissionError
 from aip.packager.config import AipConfig, parse_aip_config, read_toml
 from aip.packager.modes import IngestMode
+from aip.progress import DEFAULT_INTERVAL_SECONDS
 
 __all__ = [
     "Config",
     "LogConfig",
     "MetricsConfig",
+    "NotifyConfig",
     "RepositoryConfig",
     "RestoreConfig",
     "ScheduleConfig",
@@ -45,6 +49,7 @@ __all__ = [
     "StateConfig",
     "TargetConfig",
     "WatchConfig",
+    "WatchdogConfig",
     "check_private_file",
     "load_config",
     "parse_config",
@@ -102,10 +107,12 @@ class ScheduleConfig:
 
     ``cron`` (five fields, e.g. ``"15 2 * * *"``) wins when set, and then ``interval_minutes``
     must not be given.  ``full_export_every``: ``daily``, ``weekly``, ``monthly``, ``never`` or
-    ``"<N>d"``.  ``audit_cron`` unset means no scheduled audit.
+    ``"<N>d"``.  ``audit_cron`` unset means no scheduled audit.  ``timezone``: the IANA zone
+    (``Europe/Paris``) both cron expressions are read in; unset: the server's.
     """
 
     cron: str | None = None
+    timezone: str | None = None
     interval_minutes: int = DEFAULT_INTERVAL_MINUTES
     full_export_every: str = DEFAULT_FULL_EXPORT_EVERY
     overlap_seconds: int = DEFAULT_OVERLAP_SECONDS
@@ -277,10 +284,12 @@ DEFAULT_SCAN_INTERVAL_SECONDS: Final = 300
 
 @dataclass(frozen=True, slots=True)
 class LogConfig:
-    """Log level and format (``auto``: JSON lines when not on a terminal)."""
+    """Log level and format (``auto``: JSON lines when not on a terminal), for every command
+    that reads the file; and the seconds between two ``progress`` log lines of long work."""
 
     level: Literal["debug", "info", "warning", "error"] = DEFAULT_LOG_LEVEL
     format: Literal["auto", "json", "console"] = DEFAULT_LOG_FORMAT
+    progress_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +310,46 @@ class WatchConfig:
     scan_interval_seconds: int = DEFAULT_SCAN_INTERVAL_SECONDS
 
 
+# --- [notify] / [watchdog] --------------------------------------------------------------------
+NOTIFY_EVENTS: Final = ("backup", "audit", "restore")
+DEFAULT_NOTIFY_TIMEOUT_SECONDS: Final = 10.0
+DEFAULT_NOTIFY_ATTEMPTS: Final = 3
+DEFAULT_STUCK_SECONDS: Final = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """Monitoring hooks, told when a backup cycle, an audit or a restore starts and ends.
+
+    ``healthchecks_url``: a Healthchecks-style check (``<url>/start``, ``<url>``,
+    ``<url>/fail``).  ``webhook_urls``: each gets the result POSTed as JSON (with a
+    Slack/Mattermost ``text``).  ``events``: which of ``backup``, ``audit``, ``restore``.
+    ``timeout_seconds`` bounds each notification, its ``attempts`` included.  The URLs
+    usually hold a token (in the path or as a password): they are left out of ``repr`` and
+    only ever logged without their path and credentials (``redact_url(..., path=False)``).
+    """
+
+    healthchecks_url: str | None = field(default=None, repr=False, metadata={"secret_url": True})
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+    attempts: int = DEFAULT_NOTIFY_ATTEMPTS
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every configured URL."""
+        return ((self.healthchecks_url,) if self.healthchecks_url else ()) + self.webhook_urls
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogConfig:
+    """What the service's watchdog calls stuck: a worker (the scheduler's backup or audit,
+    the watcher's mirror) without progress in one step for ``stuck_seconds``.  0: three
+    times the unit's ``WatchdogSec``, at least ten minutes."""
+
+    stuck_seconds: float = DEFAULT_STUCK_SECONDS
+
+
 # --- the whole file ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -315,6 +364,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     aip: AipConfig = field(default_factory=AipConfig)
     source: Path | None = None
 
@@ -327,13 +378,15 @@ class Config:
     def holds_secret(self) -> bool:
         """True when the file holds a credential (so it must not be readable by others)."""
         return bool(self.target.secret_access_key or self.target.session_token
-                    or _url_has_password(self.repository.db_url))
+                    or _url_has_password(self.repository.db_url)
+                    or any(_url_has_password(u) for u in self.notify.urls))
 
 
 _SECTIONS: dict[str, type] = {
     "repository": RepositoryConfig, "schedule": ScheduleConfig, "staging": StagingConfig,
     "state": StateConfig, "target": TargetConfig, "restore": RestoreConfig, "log": LogConfig,
-    "metrics": MetricsConfig, "watch": WatchConfig,
+    "metrics": MetricsConfig, "watch": WatchConfig, "notify": NotifyConfig,
+    "watchdog": WatchdogConfig,
 }
 _REQUIRED_SECTIONS = ("repository", "staging", "state", "target")
 
@@ -375,11 +428,14 @@ def parse_size(value: int | str, key: str = "size") -> int:
                       f"{type(value).__name__}")
 
 
-def redact_url(url: str | None) -> str:
+def redact_url(url: str | None, *, path: bool = True) -> str:
     """``url`` with any password replaced by ``***`` (for logs, errors and status).
 
     Args:
         url: a URL, or None.
+        path: keep the path and query; False replaces them by ``/...`` and drops any user
+            name too (a monitoring URL whose path is its token, such as a Healthchecks check
+            or a Slack webhook).
 
     Returns:
         The redacted URL ("" for None).
@@ -389,14 +445,18 @@ def redact_url(url: str | None) -> str:
     try:
         parts = urlsplit(url)
         password = parts.password
+        port = parts.port
     except ValueError:
         return "<unparsable url>"
+    host = parts.hostname or ""
+    if port is not None:
+        host = f"{host}:{port}"
+    if not path:
+        return urlunsplit((parts.scheme, host, "/..." if parts.path.strip("/") or parts.query
+                           else parts.path, "", ""))
     if password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
@@ -568,6 +628,13 @@ def _check_schedule(sched: ScheduleConfig, table: Mapping[str, Any]) -> None:
         _check_cron(sched.audit_cron, "schedule.audit_cron")
     if not 0 <= sched.audit_sample_percent <= 100:
         raise ConfigError("schedule.audit_sample_percent: must be between 0 and 100")
+    if sched.timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(sched.timezone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise ConfigError(f"schedule.timezone: {sched.timezone!r} is not a time zone name "
+                              "(e.g. \"Europe/Paris\", \"America/New_York\", \"UTC\")"
+                              ) from None
 
 
 def _check_target(target: TargetConfig) -> None:
@@ -621,6 +688,31 @@ def _check_metrics(metrics: MetricsConfig) -> None:
         raise ConfigError("metrics.port: must be between 1 and 65535")
 
 
+def _check_log(log: LogConfig) -> None:
+    if log.progress_interval_seconds <= 0:
+        raise ConfigError("log.progress_interval_seconds: must be above 0")
+
+
+def _check_notify(notify: NotifyConfig) -> None:
+    keys = [("notify.healthchecks_url", notify.healthchecks_url)] if notify.healthchecks_url \
+        else []
+    keys += [(f"notify.webhook_urls[{n}]", u) for n, u in enumerate(notify.webhook_urls)]
+    for key, url in keys:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (validates the port)
+        except ValueError:
+            raise ConfigError(f"{key}: not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{key}: expected http(s)://host/...")
+    for event in notify.events:
+        _one_of(event, NOTIFY_EVENTS, "notify.events")
+    if notify.timeout_seconds <= 0:
+        raise ConfigError("notify.timeout_seconds: must be above 0")
+    if notify.attempts < 1:
+        raise ConfigError("notify.attempts: must be at least 1")
+
+
 # --- entry points -----------------------------------------------------------------------------
 def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None,
                  source: Path | None = None) -> Config:
@@ -655,6 +747,10 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None,
     _check_target(built["target"])
     if "metrics" in built:
         _check_metrics(built["metrics"])
+    if "log" in built:
+        _check_log(built["log"])
+    if "notify" in built:
+        _check_notify(built["notify"])
     aip = parse_aip_config(data["aip"]) if "aip" in data else AipConfig()
     return Config(aip=aip, source=source, **built)
 

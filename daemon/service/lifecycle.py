@@ -1,9 +1,13 @@
 """The long-running service, ``aipsync daemon --config FILE``: wiring, signals, lifecycle.
 
-Owns: start-up (load the configuration, configure logging once with ``[log]``, take the
-``daemon`` lock so one service runs per state folder, start the metrics endpoint, the
-scheduler and the watcher, then tell systemd ``READY=1``), the main loop (the only place that
-sends ``WATCHDOG=1`` and ``STATUS=`` lines, and that applies a reload), the signals
+Owns: start-up (load the configuration, configure logging once with ``[log]`` unless
+``--log-level``/``--log-format`` say otherwise, take the ``daemon`` lock so one service runs
+per state folder, start the metrics endpoint, the scheduler and the watcher, then tell
+systemd ``READY=1``), the main loop (the only place that sends ``WATCHDOG=1`` and
+``STATUS=`` lines, and that applies a reload), the watchdog's meaning (``WATCHDOG=1`` only
+while APScheduler's thread and the watcher's mirror worker are alive and no worker has been
+stuck in one step longer than ``[watchdog] stuck_seconds``: ``daemon.service.health``), the
+signals
 (SIGTERM/SIGINT: stop after the upload in flight and exit 0, because systemd asked; SIGHUP:
 reload), shutdown (every thread stopped and joined) and the mapping of a top-level error to a
 log line and an exit code (docs/style.md E5): configuration errors give 10/11 (listed in the unit's
@@ -16,7 +20,9 @@ run.  ``state.dir`` and ``[metrics]`` need a restart (the lock and the listening
 belong to the process); their old values are kept and ``service.reload.restart_needed`` says so.
 
 Threads: APScheduler's (the backup cycle and the scheduled fixity audit run on its pool
-threads), the watcher's observer and mirror worker, the metrics HTTP server.  A
+threads), the watcher's observer and mirror worker, the metrics HTTP server, the ``[notify]``
+hooks' senders.  ``STATUS=`` shows what a running step does and how far it is (``backup
+cycle: exporting 41,200 of 100,011 objects, ETA 4 min``), at most once a second.  A
 process-wide ``work`` lock serialises a cycle and a watcher-triggered mirror, so an export
 being moved into staging is never half-mirrored.
 
@@ -47,6 +53,7 @@ from daemon.core.config import Config, load_config
 from daemon.core.errors import ConfigError, LockedError
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import open_state
+from daemon.service.health import Monitor, stuck_bound
 from daemon.service.metrics import Metrics
 from daemon.service.scheduler import (
     AuditRunner,
@@ -68,6 +75,9 @@ __all__ = ["Service", "run_service"]
 log = structlog.get_logger(__name__)
 
 _TICK = 0.5
+#: Seconds between two ``STATUS=`` lines that only move a progress count.
+_STATUS_EVERY = 1.0
+MIRROR_WORKER = "mirror worker"
 
 
 class Service:
@@ -80,15 +90,24 @@ class Service:
         source_factory: builds the repository source from a configuration.
         log_stream: where logs go (default stderr).
         install_signals: install SIGTERM/SIGINT/SIGHUP handlers (main thread only).
+        log_level, log_format: ``--log-level``/``--log-format`` (win over ``[log]``).
     """
 
     def __init__(self, config_path: Path, *, environ: Mapping[str, str],
                  clock: Clock | None = None,
                  source_factory: Callable[[Config], Source] = open_source,
-                 log_stream: TextIO | None = None, install_signals: bool = True) -> None:
+                 log_stream: TextIO | None = None, install_signals: bool = True,
+                 log_level: str | None = None, log_format: str | None = None) -> None:
         self.config_path = Path(config_path)
         self.notifier = Notifier.from_environ(environ)
         self.watchdog_every = watchdog_interval(environ)
+        usec = environ.get("WATCHDOG_USEC", "")
+        self._watchdog_usec = float(usec) if self.watchdog_every and usec.isdigit() else None
+        self._log_level = log_level
+        self._log_format = log_format
+        self.monitor = Monitor(progress_interval=10.0)
+        self._withheld: tuple[str, ...] = ()
+        self._status_sent_at = 0.0
         self.clock = clock or SystemClock()
         self.source_factory = source_factory
         self.log_stream = log_stream or sys.stderr
@@ -127,7 +146,7 @@ class Service:
             config = load_config(self.config_path)
         except ConfigError as exc:
             return self._fatal("service.config.invalid", exc)
-        logconfig.configure(config.log.level, config.log.format, self.log_stream)
+        self._configure_logging(config)
         self._config = config
         try:
             with Lock(config.state.dir, LockName.DAEMON, wait=0, purpose="aipsync daemon"):
@@ -160,12 +179,14 @@ class Service:
             self._runner = CycleRunner(lambda: self.config, clock=self.clock,
                                        stop=self.stop_event, work_lock=self._work,
                                        source_factory=self.source_factory,
-                                       on_done=self._on_cycle)
+                                       on_done=self._on_cycle, monitor=self.monitor)
             self._auditor = AuditRunner(lambda: self.config, stop=self.stop_event,
-                                        on_done=self._on_audit)
+                                        on_done=self._on_audit, monitor=self.monitor)
             self._scheduler = Scheduler(self._runner, config.schedule, run_now=run_now,
                                         audit=self._auditor.run)
             self._scheduler.start()
+            scheduler = self._scheduler
+            self.monitor.watch_thread("scheduler", lambda: scheduler.alive)
             self._start_watcher(config)
             log.info("service.ready", config=str(self.config_path),
                      target=config.target.display_url, staging=str(config.staging.dir),
@@ -199,20 +220,39 @@ class Service:
                 self.reload_event.clear()
                 self._reload()
             status = self._idle_status()
-            if status != self._sent_status:
+            now = time.monotonic()
+            if status != self._sent_status and (now - self._status_sent_at >= _STATUS_EVERY
+                                                or not self.monitor.status_line()):
                 self.notifier.status(status)
                 self._sent_status = status
+                self._status_sent_at = now
             self.stop_event.wait(self._tick())
 
     def _tick(self) -> float:
-        if self.watchdog_every is None:
-            return _TICK
         return max(0.05, min(_TICK, self._next_ping - time.monotonic()))
 
     def _ping(self) -> None:
-        if self.watchdog_every is None or time.monotonic() < self._next_ping:
+        """``WATCHDOG=1``, unless a thread the service needs died or a worker is stuck: then
+        systemd's watchdog fires (and restarts the service) instead."""
+        if time.monotonic() < self._next_ping:
             return
-        self.notifier.watchdog()
+        bound = stuck_bound(self.config.watchdog.stuck_seconds, self._watchdog_usec)
+        problems = tuple(self.monitor.problems(bound))
+        if problems != self._withheld:
+            self._withheld = problems
+            if problems:
+                log.error("service.watchdog.withheld", problems=list(problems),
+                          stuck_after_s=bound,
+                          detail="no WATCHDOG=1 until this clears: systemd's watchdog will "
+                                 "restart the service")
+                self.notifier.status(f"unhealthy: {'; '.join(problems)}")
+            else:
+                log.info("service.watchdog.resumed")
+        if self.watchdog_every is None:
+            self._next_ping = time.monotonic() + _TICK
+            return
+        if not problems:
+            self.notifier.watchdog()
         self._next_ping = time.monotonic() + self.watchdog_every
 
     def _wait(self, done: Callable[[], bool]) -> None:
@@ -221,6 +261,9 @@ class Service:
             self._ping()
 
     def _shutdown(self) -> int:
+        # Threads stopped on purpose are not dead: the watchdog stays fed while they end.
+        self.monitor.forget_thread("scheduler")
+        self.monitor.forget_thread(MIRROR_WORKER)
         log.info("service.stopping", detail="finishing the upload in flight")
         self.notifier.stopping("stopping: finishing the upload in flight")
         if self._scheduler is not None:
@@ -284,23 +327,31 @@ class Service:
                           scan_interval_seconds=config.watch.scan_interval_seconds)
         watcher.start()
         self._watcher = watcher
+        self.monitor.watch_thread(MIRROR_WORKER, lambda: watcher.alive)
 
     def _stop_watcher(self) -> None:
         watcher, self._watcher = self._watcher, None
+        self.monitor.forget_thread(MIRROR_WORKER)
         if watcher is not None:
             watcher.stop()
             self._wait(lambda: watcher.join(_TICK))
 
     def _scan(self) -> set[str]:
         config = self.config
-        with open_state(config.state.dir) as state:
+        with self.monitor.step(MIRROR_WORKER, "staging scan"), \
+                open_state(config.state.dir) as state:
             return pending_names(config.staging.dir, state, hash_changed=True)
 
     def _mirror_files(self, names: set[str]) -> None:
         """The watcher's upload: a mirror run for ``names`` (after any running cycle)."""
+        with self.monitor.step(MIRROR_WORKER, "mirror"):
+            self._mirror_locked(names)
+
+    def _mirror_locked(self, names: set[str]) -> None:
         while not self._work.acquire(timeout=_TICK):
             if self.stop_event.is_set():
                 return
+            self.monitor.beat(MIRROR_WORKER)  # waiting for a backup cycle to end
         try:
             if self.stop_event.is_set():
                 return
@@ -339,8 +390,10 @@ class Service:
             self._metrics.observe_audit(status)
 
     def _idle_status(self) -> str:
+        if self._withheld:
+            return f"unhealthy: {'; '.join(self._withheld)}"
         running = self._runner is not None and self._runner.running
-        head = "backup cycle running" if running else "idle"
+        head = self.monitor.status_line() or ("backup cycle running" if running else "idle")
         next_run = self._scheduler.next_run_iso() if self._scheduler else None
         return f"{head}; {self._last_cycle}; next run {next_run or 'not scheduled'}"
 
@@ -368,7 +421,7 @@ class Service:
             log.warning("service.reload.restart_needed", keys=kept,
                         detail="these keys keep their old values until a restart")
         self._config = new
-        logconfig.configure(new.log.level, new.log.format, self.log_stream)
+        self._configure_logging(new)
         if self._scheduler is not None:
             self._scheduler.reschedule(new.schedule)
         if new.watch != old.watch or new.staging != old.staging:
@@ -378,7 +431,14 @@ class Service:
         self.notifier.ready(self._idle_status())
 
 
-def run_service(config_path: Path, *, environ: Mapping[str, str]) -> int:
+    def _configure_logging(self, config: Config) -> None:
+        logconfig.configure(self._log_level or config.log.level,
+                            self._log_format or config.log.format, self.log_stream)
+        self.monitor.set_progress_interval(config.log.progress_interval_seconds)
+
+
+def run_service(config_path: Path, *, environ: Mapping[str, str],
+                log_level: str | None = None, log_format: str | None = None) -> int:
     """``aipsync daemon --config FILE``: run the service in the foreground.
 
     Args:
@@ -389,4 +449,5 @@ def run_service(config_path: Path, *, environ: Mapping[str, str]) -> int:
         The exit code: 0 after SIGTERM/SIGINT, 10/11 for a bad configuration, 44 when
         another daemon holds the state folder, 2 for an unexpected error.
     """
-    return Service(config_path, environ=environ).run()
+    return Service(config_path, environ=environ, log_level=log_level,
+                   log_format=log_format).run()

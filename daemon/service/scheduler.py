@@ -1,7 +1,8 @@
 """When backup cycles run: APScheduler 3.x in the background, one cycle at a time.
 
-Owns: ``build_trigger`` (``schedule.cron``, five fields in the server's local time zone, or
-every ``schedule.interval_minutes``), ``CycleRunner`` (runs ``daemon.sync.backup.run_cycle`` with
+Owns: ``schedule_zone`` (``schedule.timezone``, or the server's zone), ``build_trigger``
+(``schedule.cron``, five fields read in that zone, or every ``schedule.interval_minutes``),
+``CycleRunner`` (runs ``daemon.sync.backup.run_cycle`` with
 the current configuration, the injected clock and the service's stop event; a call while a
 cycle is running is skipped with a ``schedule.run.skipped`` line, never queued), and
 ``Scheduler`` (a ``BackgroundScheduler`` whose backup job has ``max_instances=1`` and
@@ -9,8 +10,14 @@ cycle is running is skipped with a ``schedule.run.skipped`` line, never queued),
 while the machine slept collapse into one late run; ``misfire_grace_time=None`` because a
 late backup is better than none).  A cycle runs at start-up when none ever succeeded (the
 first full site export) or when a scheduled one was missed while the daemon was down
-(``missed_run``); later ones follow the trigger.  ``schedule_interval`` is the time between
-the trigger's last two fire times (the metrics serve it; the staleness alert doubles it).
+(``missed_run``, which reads the cron expression in the same zone as the trigger, so a
+server not on UTC neither runs a spurious catch-up cycle nor misses one); later ones follow
+the trigger.  ``schedule_interval`` is the time between the trigger's last two fire times
+(the metrics serve it; the staleness alert doubles it).
+
+Each cycle and audit runs inside the service's ``Monitor`` step (its progress proves it is
+not stuck, and shows in the log and in ``STATUS=``) and tells the ``[notify]`` hooks
+(``daemon.service.hooks``).
 
 The fixity audit (``schedule.audit_cron``) runs as a second job: ``AuditRunner`` calls
 ``daemon.audit.run_audit`` with ``schedule.audit_deep`` and ``schedule.audit_sample_percent``
@@ -25,13 +32,16 @@ and counted; the next run tries again).
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import zoneinfo
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import structlog
+import tzlocal
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -45,6 +55,8 @@ from daemon.audit import AuditResult, run_audit
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, ScheduleConfig
 from daemon.core.errors import LockedError
+from daemon.service.health import Monitor
+from daemon.service.hooks import Hooks
 from daemon.source import open_source
 from daemon.source.base import Source
 from daemon.sync.backup import CycleResult, run_cycle
@@ -60,6 +72,7 @@ __all__ = [
     "build_trigger",
     "missed_run",
     "schedule_interval",
+    "schedule_zone",
 ]
 
 log = structlog.get_logger(__name__)
@@ -70,10 +83,20 @@ AUDIT_JOB = "audit"
 _WAIT_STEP = 0.5
 
 
+def schedule_zone(schedule: ScheduleConfig) -> tzinfo:
+    """The zone cron expressions are read in: ``schedule.timezone``, else the server's
+    (``TZ``, else ``/etc/localtime``; what ``tzlocal`` finds, as APScheduler itself does)."""
+    if schedule.timezone:
+        return zoneinfo.ZoneInfo(schedule.timezone)
+    zone: tzinfo = tzlocal.get_localzone()
+    return zone
+
+
 def build_trigger(schedule: ScheduleConfig) -> BaseTrigger:
-    """The backup job's trigger: the cron expression, or the interval."""
+    """The backup job's trigger: the cron expression (in ``schedule_zone``), or the
+    interval."""
     if schedule.cron:
-        return CronTrigger.from_crontab(schedule.cron)
+        return CronTrigger.from_crontab(schedule.cron, timezone=schedule_zone(schedule))
     return IntervalTrigger(minutes=schedule.interval_minutes)
 
 
@@ -92,8 +115,9 @@ def missed_run(schedule: ScheduleConfig, last_success: datetime | None,
     if last_success is None:
         return True
     if schedule.cron:
-        due = CronTrigger.from_crontab(schedule.cron, timezone=now.tzinfo).get_next_fire_time(
-            None, last_success)
+        # The trigger's own zone: read in UTC (``now``'s zone), "02:15" would be another hour
+        # than the one the trigger fires at.
+        due = build_trigger(schedule).get_next_fire_time(None, last_success)
         return due is not None and due <= now
     return now - last_success >= timedelta(minutes=schedule.interval_minutes)
 
@@ -135,6 +159,14 @@ def schedule_interval(schedule: ScheduleConfig, now: datetime) -> float | None:
 
 
 AuditCallback = Callable[[str, AuditResult | None], None]
+#: The service's workers as ``Monitor`` knows them.
+BACKUP_WORKER = "backup"
+AUDIT_WORKER = "audit"
+
+
+def _step(monitor: Monitor | None, worker: str, what: str
+          ) -> contextlib.AbstractContextManager[None]:
+    return monitor.step(worker, what) if monitor is not None else contextlib.nullcontext()
 
 
 class AuditRunner:
@@ -146,12 +178,15 @@ class AuditRunner:
         on_done: called with (status, result) after each audit; status is the audit's
             (``ok``, ``warning``, ``failed``, ``stopped``) or ``error`` when it could not run.
         audit: the audit function (tests inject a fake).
+        monitor: the service's ``Monitor`` (each audit is a step of the ``audit`` worker).
     """
 
     def __init__(self, config: Callable[[], Config], *, stop: threading.Event | None = None,
                  on_done: AuditCallback | None = None,
-                 audit: Callable[..., AuditResult] | None = None) -> None:
+                 audit: Callable[..., AuditResult] | None = None,
+                 monitor: Monitor | None = None) -> None:
         self._config = config
+        self._monitor = monitor
         self._stop = stop or threading.Event()
         self._on_done = on_done
         self._audit = audit or run_audit
@@ -168,12 +203,16 @@ class AuditRunner:
         try:
             if self._stop.is_set():
                 return None
-            schedule = self._config().schedule
+            config = self._config()
+            schedule = config.schedule
             try:
-                result = self._audit(
-                    self._config(), deep=schedule.audit_deep,
-                    sample_percent=schedule.audit_sample_percent if schedule.audit_deep
-                    else None, trigger="schedule", stop=self._stop)
+                with _step(self._monitor, AUDIT_WORKER, "fixity audit"), \
+                        Hooks(config.notify).watch("audit") as hook:
+                    result = self._audit(
+                        config, deep=schedule.audit_deep,
+                        sample_percent=schedule.audit_sample_percent if schedule.audit_deep
+                        else None, trigger="schedule", stop=self._stop)
+                    hook.finish(result)
             except LockedError as exc:
                 self.skipped += 1
                 log.warning("schedule.audit.skipped", reason=str(exc))
@@ -217,14 +256,18 @@ class CycleRunner:
         source_factory: makes the source for a configuration (tests inject fakes).
         on_done: called with (kind, status, result) after each cycle; status is ``ok``,
             ``stopped`` or ``failed``.
+        monitor: the service's ``Monitor`` (each cycle, its wait for the work lock included,
+            is a step of the ``backup`` worker).
     """
 
     def __init__(self, config: Callable[[], Config], *, clock: Clock | None = None,
                  stop: threading.Event | None = None,
                  work_lock: threading.Lock | None = None,
                  source_factory: Callable[[Config], Source] = open_source,
-                 on_done: CycleCallback | None = None) -> None:
+                 on_done: CycleCallback | None = None,
+                 monitor: Monitor | None = None) -> None:
         self._config = config
+        self._monitor = monitor
         self._clock = clock or SystemClock()
         self._stop = stop or threading.Event()
         self._work = work_lock or threading.Lock()
@@ -248,6 +291,8 @@ class CycleRunner:
         while not self._work.acquire(timeout=_WAIT_STEP):
             if self._stop.is_set():
                 return False
+            if self._monitor is not None:
+                self._monitor.beat(BACKUP_WORKER)  # waiting for the watcher's mirror
         return True
 
     def run(self, *, force_full: bool = False, trigger: str = "schedule") -> CycleResult | None:
@@ -263,12 +308,13 @@ class CycleRunner:
             return None
         self._idle.clear()
         try:
-            if self._stop.is_set() or not self._take_work_lock():
-                return None
-            try:
-                return self._run(force_full, trigger)
-            finally:
-                self._work.release()
+            with _step(self._monitor, BACKUP_WORKER, "backup cycle"):
+                if self._stop.is_set() or not self._take_work_lock():
+                    return None
+                try:
+                    return self._run(force_full, trigger)
+                finally:
+                    self._work.release()
         finally:
             self._guard.release()
             self._idle.set()
@@ -277,8 +323,10 @@ class CycleRunner:
         config = self._config()
         kind = "cycle"
         try:
-            result = run_cycle(config, source=self._source_factory(config), clock=self._clock,
-                               stop=self._stop, force_full=force_full)
+            with Hooks(config.notify).watch("backup") as hook:
+                result = run_cycle(config, source=self._source_factory(config),
+                                   clock=self._clock, stop=self._stop, force_full=force_full)
+                hook.finish(result)
         except LockedError as exc:
             self.skipped += 1
             log.warning("schedule.run.skipped", trigger=trigger, reason=str(exc))
@@ -368,7 +416,8 @@ class Scheduler:
             log.warning("schedule.audit.unavailable",
                         detail="schedule.audit_cron is set but no audit runner was given")
         elif schedule.audit_cron:
-            self._sched.add_job(self._audit, CronTrigger.from_crontab(schedule.audit_cron),
+            self._sched.add_job(self._audit, CronTrigger.from_crontab(
+                schedule.audit_cron, timezone=schedule_zone(schedule)),
                                 id=AUDIT_JOB, name="fixity audit", replace_existing=True)
             job = self._sched.get_job(AUDIT_JOB)
             log.info("schedule.audit.set", cron=schedule.audit_cron, deep=schedule.audit_deep,
@@ -383,6 +432,12 @@ class Scheduler:
         self._sched.reschedule_job(BACKUP_JOB, trigger=self._trigger(schedule))
         self._set_audit(schedule)
         log.info("schedule.changed", next_run=self.next_run_iso())
+
+    @property
+    def alive(self) -> bool:
+        """True while APScheduler's thread runs (it starts the jobs)."""
+        thread = getattr(self._sched, "_thread", None)
+        return bool(self._sched.running and thread is not None and thread.is_alive())
 
     def next_run_time(self) -> datetime | None:
         job = self._sched.get_job(BACKUP_JOB)

@@ -65,7 +65,7 @@ def test_example_file_loads_and_shows_the_defaults() -> None:
     # Only the REQUIRED keys set, to the example's values: everything else must be default.
     defaults = parse_config(minimal(), base_dir=EXAMPLE.parent, source=EXAMPLE)
     for section in ("repository", "schedule", "staging", "state", "target", "restore", "log",
-                    "metrics", "watch", "aip"):
+                    "metrics", "watch", "notify", "watchdog", "aip"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example == defaults
 
@@ -76,7 +76,7 @@ def test_example_file_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     config = load_config(EXAMPLE)
     for section in ("repository", "schedule", "staging", "state", "target", "restore", "log",
-                    "metrics", "watch"):
+                    "metrics", "watch", "notify", "watchdog"):
         for fld in fields(getattr(config, section)):
             assert f"{fld.name} =" in text, f"{section}.{fld.name} is not documented"
 
