@@ -57,9 +57,13 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     verb = "would delete" if result.dry_run else "deleted"
     for key, version in result.deleted_objects:
         print(f"{verb} {key}{f' (version {version})' if version else ''}", file=out)
+    for key, version, why in result.kept_locked:
+        print(f"kept: {key}{f' (version {version})' if version else ''}: {why}", file=out)
+    locked = (f"; {len(result.kept_locked)} version(s) kept under Object Lock"
+              if result.kept_locked else "")
     print(f"prune: kept {len(result.kept_snapshots)} snapshot(s), {verb} "
           f"{len(result.deleted_snapshots)} snapshot(s) and {len(result.deleted_objects)} "
-          f"object(s)", file=out)
+          f"object(s){locked}", file=out)
     return C.EXIT_OK
 
 

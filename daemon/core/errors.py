@@ -137,6 +137,14 @@ class TargetPermanentError(TargetError):
     message = "{target} {operation} {key}: {detail} (permanent; not retried)"
 
 
+class ObjectLockedError(TargetPermanentError):
+    """A delete of an object version the store keeps under S3 Object Lock (a retention
+    period not over yet, or a legal hold): S3 answers 403 AccessDenied.  ``prune`` keeps such
+    a version and reports it; it never reaches the command line from there."""
+
+    message = "{target} {operation} {key}: {detail}"
+
+
 class PreconditionFailedError(TargetError):
     """A conditional operation found the object changed (its ETag is not the expected one)."""
 

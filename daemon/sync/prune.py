@@ -2,7 +2,8 @@
 
 Owns: ``prune``: drop the snapshots outside the retention rule
 (``daemon.sync.snapshots.retained_snapshots``), then every AIP version no kept snapshot names
-and no staged file needs; data first, inventories last.
+and no staged file needs; data first, inventories last.  Versions the store keeps under S3
+Object Lock are kept and reported, never an error.
 
 Must not: delete a key that is not named like an AIP, a version a kept snapshot names, or the
 newest snapshot.
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 
 from daemon.core.config import Config
+from daemon.core.errors import ObjectLockedError
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import open_state
 from daemon.sync.layout import SNAPSHOTS_DIR, VERSIONS_DIR, is_aip_key, snapshot_id_of
@@ -30,21 +32,31 @@ __all__ = ["PruneResult", "prune"]
 log = structlog.get_logger(__name__)
 
 
-# --- prune ------------------------------------------------------------------------------------
+# --- prune ---------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PruneResult:
-    """What ``prune`` deleted (or, with ``dry_run``, would delete)."""
+    """What ``prune`` deleted (or, with ``dry_run``, would delete), and the versions it kept
+    because the store locks them (``kept_locked``: key, version, why)."""
 
     kept_snapshots: tuple[str, ...]
     deleted_snapshots: tuple[str, ...]
     deleted_objects: tuple[tuple[str, str | None], ...]
     dry_run: bool
+    kept_locked: tuple[tuple[str, str | None, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The result as ``prune --json`` prints it."""
         return {"dry_run": self.dry_run, "kept_snapshots": list(self.kept_snapshots),
                 "deleted_snapshots": list(self.deleted_snapshots),
-                "deleted_objects": [{"key": k, "version": v} for k, v in self.deleted_objects]}
+                "deleted_objects": [{"key": k, "version": v} for k, v in self.deleted_objects],
+                "kept_locked": [{"key": k, "version": v, "detail": d}
+                                for k, v, d in self.kept_locked]}
+
+
+def _lock_of(target: Target, key: str, version: str | None, now: datetime) -> str | None:
+    """Why the store would refuse to delete this version now (None: it would not)."""
+    lock = target.retention(key, version_id=version)
+    return lock.describe() if lock is not None and lock.locked(now) else None
 
 
 def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | None = None,
@@ -60,6 +72,13 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
     snapshot names, except the latest version of a key that is staged or kept.  Takes the
     ``mirror`` lock so no mirror runs meanwhile.
 
+    S3 Object Lock (a bucket with Object Lock, ``target.object_lock_mode``): a version whose
+    retention has not ended (or under a legal hold) cannot be deleted; it is kept and
+    reported (``kept_locked``), and the prune goes on with the rest.  A dropped snapshot
+    whose inventory is locked is kept whole, with every version it names: deleting its data
+    would leave a listed snapshot that cannot be restored.  A dry run asks the store the
+    same question (one HEAD per candidate version) and says the same.
+
     Args:
         config: the configuration (target, state folder, staging folder, defaults).
         keep_snapshots: keep this many newest snapshots (default: ``target.keep_snapshots``).
@@ -69,7 +88,7 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
         now: the current time (injectable).
 
     Returns:
-        What was (or would be) deleted.
+        What was (or would be) deleted, and what the store keeps locked.
 
     Raises:
         LockedError: a mirror or prune is running.
@@ -87,6 +106,21 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
             if not snaps:
                 return PruneResult((), (), (), dry_run)
             keep = retained_snapshots(snaps, keep_snapshots=keep_n, keep_days=keep_d, now=now)
+            # Keys mode deletes without a VersionId (a delete marker): nothing to refuse.
+            locking = state.versioning != "keys" and tgt.object_lock_enabled()
+            kept_locked: list[tuple[str, str | None, str]] = []
+            versions = list(tgt.list_versions("")) if locking else []
+            if locking:
+                # A dropped snapshot whose inventory the store locks stays, whole.
+                for ver in versions:
+                    sid = snapshot_id_of(ver.key) if ver.key.startswith(
+                        f"{SNAPSHOTS_DIR}/") else None
+                    if sid is None or sid in keep or ver.is_delete_marker:
+                        continue
+                    why = _lock_of(tgt, ver.key, ver.version_id, now)
+                    if why is not None:
+                        keep.add(sid)
+                        kept_locked.append((ver.key, ver.version_id, why))
             kept_invs = [read_inventory(tgt, s.id) for s in snaps if s.id in keep]
             drop = [s.id for s in snaps if s.id not in keep]
             named_keys = {e.key for inv in kept_invs for e in inv.entries}
@@ -96,7 +130,7 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
             doomed: list[tuple[str, str | None]] = []
             bucket_mode = any(inv.versioning == "bucket" for inv in kept_invs)
             if bucket_mode:
-                for ver in tgt.list_versions(""):
+                for ver in versions if locking else tgt.list_versions(""):
                     if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
                         if snapshot_id_of(ver.key) in drop:
                             doomed.append((ver.key, ver.version_id))
@@ -124,22 +158,30 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
             # Data first, snapshots last: an interrupted prune never leaves a snapshot that
             # names deleted bytes... except the ones it was about to delete anyway.
             doomed.sort(key=lambda kv: kv[0].startswith(f"{SNAPSHOTS_DIR}/"))
+            deleted: list[tuple[str, str | None]] = []
             for key, version in doomed:
+                why = _lock_of(tgt, key, version, now) if locking and version else None
+                if why is None and not dry_run:
+                    try:
+                        tgt.delete(key, version_id=version)
+                    except ObjectLockedError as exc:  # locked since we looked
+                        why = str(exc.fields.get("detail", exc))
+                if why is not None:
+                    kept_locked.append((key, version, why))
+                    log.info("prune.kept.locked", key=key, version=version, detail=why,
+                             dry_run=dry_run)
+                    continue
                 log.info("prune.delete", key=key, version=version, dry_run=dry_run)
-                if not dry_run:
-                    tgt.delete(key, version_id=version)
+                deleted.append((key, version))
             if not dry_run:
-                gone_current = [k for k, v in doomed
+                gone_current = [k for k, v in deleted
                                 if "/" not in k and (v is None or k not in live)]
                 state.forget_remote(gone_current)
                 state.forget_snapshots(drop)
-            log.info("prune.done", kept=len(keep), dropped=len(drop), objects=len(doomed),
-                     dry_run=dry_run)
+            log.info("prune.done", kept=len(keep), dropped=len(drop), objects=len(deleted),
+                     kept_locked=len(kept_locked), dry_run=dry_run)
             return PruneResult(tuple(s.id for s in snaps if s.id in keep), tuple(drop),
-                               tuple(doomed), dry_run)
+                               tuple(deleted), dry_run, tuple(kept_locked))
     finally:
         if own:
             tgt.close()
-
-
-

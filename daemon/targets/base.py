@@ -36,6 +36,7 @@ __all__ = [
     "PutResult",
     "RemoteObject",
     "RemoteVersion",
+    "Retention",
     "Target",
 ]
 
@@ -89,6 +90,31 @@ class RemoteVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """An object version's S3 Object Lock: its retention (mode and end) and legal hold.
+
+    While either holds, the store refuses to delete the version (Amazon S3 User Guide,
+    "Locking objects with Object Lock": a version under a retention period or a legal hold
+    cannot be deleted; a DeleteObject with its VersionId answers 403 AccessDenied).
+    """
+
+    mode: str | None = None
+    until: datetime | None = None
+    legal_hold: bool = False
+
+    def locked(self, now: datetime) -> bool:
+        """True while the store refuses to delete the version."""
+        return self.legal_hold or (self.until is not None and self.until > now)
+
+    def describe(self) -> str:
+        """``locked until 2027-01-06T04:09:55+00:00 (COMPLIANCE)``, or the legal hold."""
+        if self.legal_hold:
+            return "locked by a legal hold"
+        until = self.until.isoformat(timespec="seconds") if self.until else "?"
+        return f"locked until {until} ({self.mode or 'retention'})"
+
+
+@dataclass(frozen=True, slots=True)
 class PutResult:
     """The outcome of ``put_file``: the stored object and what actually crossed the wire."""
 
@@ -120,6 +146,12 @@ class Target(Protocol):
 
     def bucket_versioning(self) -> bool:
         """True when the store keeps every version itself (S3 bucket versioning enabled)."""
+
+    def object_lock_enabled(self) -> bool:
+        """True when the store may lock object versions (an S3 bucket with Object Lock)."""
+
+    def retention(self, key: str, *, version_id: str | None = None) -> Retention | None:
+        """The Object Lock of one object version (None: none, or no such object)."""
 
     def put_file(self, key: str, path: Path, digests: Digests, *,
                  journal: UploadJournal | None = None, stop: StopFlag | None = None,

@@ -49,6 +49,7 @@ from daemon.targets.base import (
     PutResult,
     RemoteObject,
     RemoteVersion,
+    Retention,
 )
 from daemon.targets.transfer import (
     BandwidthLimiter,
@@ -99,6 +100,12 @@ class FolderTarget:
 
     def bucket_versioning(self) -> bool:
         return False
+
+    def object_lock_enabled(self) -> bool:
+        return False
+
+    def retention(self, key: str, *, version_id: str | None = None) -> Retention | None:
+        return None
 
     def close(self) -> None:
         return None

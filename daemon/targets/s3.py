@@ -48,6 +48,7 @@ from aip.files import Digests
 from daemon.core import faultpoints
 from daemon.core.config import TargetConfig, redact_url
 from daemon.core.errors import (
+    ObjectLockedError,
     PreconditionFailedError,
     SourceChangedError,
     StopRequestedError,
@@ -66,6 +67,7 @@ from daemon.targets.base import (
     PutResult,
     RemoteObject,
     RemoteVersion,
+    Retention,
 )
 from daemon.targets.transfer import (
     BandwidthLimiter,
@@ -104,6 +106,9 @@ RETRYABLE_CODES = frozenset({
     "EC2ThrottledException", "PriorRequestNotComplete", "RequestThrottled",
 })
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchUpload", "404", "NotFound"})
+#: GetObjectLockConfiguration's answers for a bucket (or a store) without Object Lock.
+_NO_OBJECT_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "NotImplemented",
+                                   "MethodNotAllowed", "InvalidRequest"})
 _HINTS = {
     "NoSuchBucket": "no such bucket",
     "InvalidAccessKeyId": "credentials refused (unknown access key)",
@@ -206,6 +211,7 @@ class S3Target:
                          if config.bandwidth_limit else None)
         self.requests: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._object_lock: bool | None = None
         self._session = session
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -637,12 +643,61 @@ class S3Target:
                             version_id=done.get("VersionId"), metadata=head.metadata)
 
     def delete(self, key: str, *, version_id: str | None = None) -> None:
+        """Delete ``key`` (one version of it with ``version_id``).
+
+        Raises:
+            ObjectLockedError: the version is under Object Lock (S3 refused with 403
+                AccessDenied, and its retention or legal hold says why).
+        """
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if version_id:
             args["VersionId"] = version_id
-        with contextlib.suppress(TargetNotFoundError):
-            self._call("DeleteObject", key, lambda: self.client.delete_object(**args),
-                       version_id=version_id)
+        try:
+            with contextlib.suppress(TargetNotFoundError):
+                self._call("DeleteObject", key, lambda: self.client.delete_object(**args),
+                           version_id=version_id)
+        except TargetPermanentError as exc:
+            if not version_id or exc.fields.get("code") != "AccessDenied":
+                raise
+            lock = self.retention(key, version_id=version_id)
+            if lock is None or not lock.locked(datetime.now(UTC)):
+                raise
+            raise ObjectLockedError(target=self._display, operation="DeleteObject",
+                                    key=f"{key} (version {version_id})",
+                                    detail=lock.describe()) from exc
+
+    def object_lock_enabled(self) -> bool:
+        if self._object_lock is None:
+            try:
+                resp = self._call("GetObjectLockConfiguration", "",
+                                  lambda: self.client.get_object_lock_configuration(
+                                      Bucket=self.bucket))
+                enabled = resp.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+                self._object_lock = enabled == "Enabled"
+            except TargetError as exc:
+                # No configuration (S3's answer for a bucket without Object Lock), or a
+                # store that does not implement the call: nothing can be locked there.
+                if exc.fields.get("code") not in _NO_OBJECT_LOCK_CODES:
+                    raise
+                self._object_lock = False
+        return self._object_lock
+
+    def retention(self, key: str, *, version_id: str | None = None) -> Retention | None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            resp = self._call("HeadObject", key, lambda: self.client.head_object(**args),
+                              version_id=version_id)
+        except TargetNotFoundError:
+            return None
+        mode = resp.get("ObjectLockMode")
+        until = resp.get("ObjectLockRetainUntilDate")
+        hold = resp.get("ObjectLockLegalHoldStatus") == "ON"
+        if mode is None and until is None and not hold:
+            return None
+        return Retention(mode=mode, until=until.astimezone(UTC) if until else None,
+                         legal_hold=hold)
 
     def abort_orphaned_uploads(self, known_upload_ids: set[str], *,
                                older_than: timedelta) -> int:
