@@ -208,9 +208,9 @@ def test_pending_names_without_hashing(tmp_path: Path) -> None:
      datetime(2026, 3, 2, 3, 0, tzinfo=UTC), False),
     (ScheduleConfig(interval_minutes=60), datetime(2026, 3, 2, 1, 30, tzinfo=UTC),
      datetime(2026, 3, 2, 3, 0, tzinfo=UTC), True),
-    (ScheduleConfig(cron="15 2 * * *"), datetime(2026, 3, 2, 2, 15, 5, tzinfo=UTC),
+    (ScheduleConfig(cron="15 2 * * *", timezone="UTC"), datetime(2026, 3, 2, 2, 15, 5, tzinfo=UTC),
      datetime(2026, 3, 2, 23, 0, tzinfo=UTC), False),   # today's run happened
-    (ScheduleConfig(cron="15 2 * * *"), datetime(2026, 3, 1, 2, 15, 5, tzinfo=UTC),
+    (ScheduleConfig(cron="15 2 * * *", timezone="UTC"), datetime(2026, 3, 1, 2, 15, 5, tzinfo=UTC),
      datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True),     # down over this morning's slot
 ])
 def test_missed_run(schedule: ScheduleConfig, last: datetime | None, now: datetime,
