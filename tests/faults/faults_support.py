@@ -10,6 +10,8 @@
   staged AIPs.
 - ``aipsync``: the CLI in-process with the daemon's commands (exit code checked);
   ``FaultEnv.console``/``spawn``: ``python -m daemon`` as a subprocess.
+- ``session_processes``/``assert_no_survivors``: every process of a killed command's session
+  (its workers, fork server, resource tracker), read from ``/proc``.
 - ``DiskQuota``: an injected full disk: every file opened for writing under a folder fails
   with ``ENOSPC`` once a byte budget is spent (no privileges or tmpfs needed).
 """
@@ -26,6 +28,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +67,13 @@ FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing-access-key",
 PREFIX_KEY = "backup"
 
 
-def make_template(folder: Path, *, big: bool = True) -> RepoLocation:
-    """A seeded repository: 1 community, 2 collections, 6 items; and the big bitstream."""
+def make_template(folder: Path, *, big: bool = True, items: int = 6) -> RepoLocation:
+    """A seeded repository: 1 community, 2 collections, ``items`` items; and the big
+    bitstream."""
     loc = make_repo(RepoLocation(folder))
     with loc.opened() as repo:
         seedmod.seed(repo, seedmod.SeedOptions(communities=1, depth=1, collections=2,
-                                               items=6, seed=3))
+                                               items=items, seed=3))
     if big:
         data = folder.parent / "big.bin"
         data.write_bytes(random.Random(11).randbytes(BIG_SIZE))
@@ -114,6 +118,40 @@ def log_events(text: str, name: str | None = None) -> list[dict[str, Any]]:
         if name is None or doc.get("event") == name:
             found.append(doc)
     return found
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """Pid -> command line of every live process of session ``sid`` (zombies excluded).
+
+    A command started with ``start_new_session`` leads its own session, and everything it
+    starts stays in it (multiprocessing's fork server, workers and resource tracker never
+    call ``setsid``), even once re-parented to init after the leader died.
+    """
+    found: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+def assert_no_survivors(sid: int, *, timeout: float = 30) -> None:
+    """Every process of session ``sid`` ends (within ``timeout``: a killed parent's children
+    notice it through a pipe and exit at once; the deadline only bounds a failure)."""
+    deadline = time.monotonic() + timeout
+    while (left := session_processes(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == {}, f"processes outlived the killed command: {left}"
 
 
 def temp_names(folder: Path) -> list[str]:
@@ -196,11 +234,12 @@ class FaultEnv(DaemonFolders):
         return env
 
     def spawn(self, *argv: str, **extra_env: str) -> subprocess.Popen[str]:
-        """``python -m daemon --log-level info --log-format json ARGV`` as a subprocess."""
+        """``python -m daemon --log-level info --log-format json ARGV`` as a subprocess, in a
+        session of its own (so what it leaves running can be found: ``session_processes``)."""
         return subprocess.Popen(
             [sys.executable, "-m", "daemon", "--log-level", "info", "--log-format", "json",
              *argv], cwd=PROJECT_ROOT, env=self.subprocess_env(**extra_env),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def console(self, *argv: str, expect: int | None, timeout: float = 120,
                 **extra_env: str) -> CliResult:
@@ -213,6 +252,8 @@ class FaultEnv(DaemonFolders):
                 proc.kill()
                 proc.communicate()
         result = CliResult(proc.returncode, out, err)
+        # However it ended, nothing it started may outlive it.
+        assert_no_survivors(proc.pid)
         if expect is not None:
             assert proc.returncode == expect, (
                 f"aipsync {' '.join(argv)} exited {proc.returncode}, expected {expect}\n"

@@ -14,7 +14,11 @@ After each crash, the next run completes, and then:
 - no upload is repeated that had completed: a key the state database recorded before the
   restart is not written again, nor a part it journalled;
 - a restore leaves the repository either as it was or fully restored, never in between
-  (``repo dump --json`` and the assetstore's files compared).
+  (``repo dump --json`` and the assetstore's files compared);
+- nothing the killed command started outlives it: no process of its session is left
+  (``FaultEnv.console`` checks it after every run; the export's worker processes, its fork
+  server and its resource tracker are tested with a repository large enough for a parallel
+  export).
 
 Outcomes go to ``$AIPSYNC_FAULT_FIGURES`` like the fault scenarios' (docs/reliability.md).
 """
@@ -27,7 +31,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from faults_support import BIG_FILE, FaultEnv, aipsync, record_figure, temp_names
+from faults_support import (
+    BIG_FILE,
+    FaultEnv,
+    aipsync,
+    assert_no_survivors,
+    log_events,
+    make_template,
+    record_figure,
+    session_processes,
+    temp_names,
+)
 from helpers import (
     PREFIX,
     RepoLocation,
@@ -37,8 +51,10 @@ from helpers import (
     make_repo,
     snapshot,
 )
+from proxy import FaultProxy
 
 from aip import constants as C
+from aip.packager.disseminator import PARALLEL_MIN_ITEMS
 from daemon.core.state import PendingUpload
 
 KILLED = -signal.SIGKILL
@@ -171,3 +187,35 @@ def test_a_restore_killed_then_restarted(fenv: FaultEnv, tmp_path: Path, point: 
     record(point, "killed; repository unchanged; the restart restored it fully",
            files_rolled_back=len(written), reused=doc["reused"],
            downloaded=doc["downloaded"])
+
+
+@pytest.mark.parametrize("point", ["export.package:12", "export.package:60"],
+                         ids=["early", "late"])
+def test_a_backup_killed_during_a_parallel_export_leaves_no_process(
+        tmp_path: Path, proxy: FaultProxy, s3_endpoint: str, s3_bucket: str,
+        point: str) -> None:
+    """Enough items for the export's worker processes (started through a fork server, with
+    multiprocessing's resource tracker): killed mid-export, nothing of it is left running
+    (``console`` waits for the session to empty), and the next backup completes."""
+    repo = make_template(tmp_path / "repo", big=False, items=PARALLEL_MIN_ITEMS + 16)
+    fenv = FaultEnv(root=tmp_path, repo=repo, proxy=proxy, moto=s3_endpoint, bucket=s3_bucket)
+    try:
+        config = fenv.write_config(target=SERIAL)
+        proc = fenv.spawn("backup", "--config", str(config), AIPSYNC_TEST_CRASH_AT=point)
+        try:
+            _, err = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == KILLED, err[-3000:]
+        started = [e for e in log_events(err, "aip.export.start")]
+        assert started, "the export had started"
+        assert_no_survivors(proc.pid)
+        assert session_processes(proc.pid) == {}
+        aipsync("backup", "--config", str(config), expect=0)
+        fenv.assert_consistent()
+        record(point, "killed during a parallel export; no process left; the restart "
+                      "completed")
+    finally:
+        fenv.close()
