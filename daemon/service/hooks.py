@@ -238,7 +238,7 @@ class Hooks:
             try:
                 with self._open(request, timeout=left) as response:
                     response.read(1024)
-                log.debug("notify.sent", event=event, hook=kind, url=shown, attempt=attempt)
+                log.debug("notify.sent", job=event, hook=kind, url=shown, attempt=attempt)
                 return
             except urllib.error.HTTPError as exc:
                 error = f"HTTP {exc.code}"
@@ -252,6 +252,6 @@ class Hooks:
             pause = min(_BACKOFF * 2 ** (attempt - 1), deadline - time.monotonic())
             if attempt < self.notify.attempts and pause > 0:
                 time.sleep(pause)
-        log.warning("notify.failed", event=event, hook=kind, url=shown, error=error,
+        log.warning("notify.failed", job=event, hook=kind, url=shown, error=error,
                     attempts=self.notify.attempts, timeout_s=self.notify.timeout_seconds,
                     detail="the hook was not told; the run itself is not affected")
