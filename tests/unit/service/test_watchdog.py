@@ -16,12 +16,11 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import to_toml
+from helpers import to_toml, wait_for
 from service_fakes import FakeSource
 
 from aip import constants as C
@@ -67,15 +66,6 @@ class FakeSystemd:
         os.rmdir(self.folder)
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return value
-
-
 @pytest.fixture
 def systemd() -> Iterator[FakeSystemd]:
     fake = FakeSystemd()
@@ -100,7 +90,7 @@ def start_service(root: Path, systemd: FakeSystemd, source: FakeSource, *, watch
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(service.run()), name="service")
     thread.start()
-    wait_for(lambda: systemd.index_of("READY=1") is not None, "READY=1")
+    wait_for(lambda: systemd.index_of("READY=1") is not None, timeout=30, what="READY=1")
     return service, thread, codes
 
 
@@ -115,16 +105,18 @@ def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: FakeSyst
     source.gate = threading.Event()  # the export never returns until the gate opens
     service, thread, codes = start_service(tmp_path, systemd, source, watch=False)
     try:
-        wait_for(source.entered.is_set, "the first cycle's export")
+        wait_for(source.entered.is_set, timeout=30, what="the first cycle's export")
         stuck = wait_for(lambda: systemd.index_of("STATUS=unhealthy: backup stuck in backup "
-                                                  "cycle"), "the watchdog to give up")
+                                                  "cycle"),
+                         timeout=30, what="the watchdog to give up")
         assert systemd.pings(0, stuck) >= 1, "the watchdog was fed before the wedge"
         # Ten ping periods and more: not one WATCHDOG=1 while the cycle is wedged.
         time.sleep(1.0)
         before_release = len(systemd.messages)
         assert systemd.pings(stuck, before_release) == 0, systemd.messages[stuck:]
         source.gate.set()
-        wait_for(lambda: systemd.pings(before_release) >= 2, "the pings to come back")
+        wait_for(lambda: systemd.pings(before_release) >= 2, timeout=30,
+                 what="the pings to come back")
     finally:
         if source.gate is not None:
             source.gate.set()
@@ -134,13 +126,13 @@ def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: FakeSyst
 def test_a_dead_mirror_worker_stops_the_pings(tmp_path: Path, systemd: FakeSystemd) -> None:
     service, thread, codes = start_service(tmp_path, systemd, FakeSource(), watch=True)
     try:
-        wait_for(lambda: systemd.pings() >= 2, "the first pings")
+        wait_for(lambda: systemd.pings() >= 2, timeout=30, what="the first pings")
         watcher = service._watcher
         assert watcher is not None
         watcher.stop()  # behind the service's back: its mirror worker thread ends
         watcher.join(10)
         dead = wait_for(lambda: systemd.index_of("STATUS=unhealthy: mirror worker thread is "
-                                                 "dead"), "the watchdog to notice")
+                                                 "dead"), timeout=30, what="the watchdog to notice")
         time.sleep(1.0)
         assert systemd.pings(dead + 1) == 0
     finally:
