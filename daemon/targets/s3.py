@@ -683,13 +683,8 @@ class S3Target:
         return self._object_lock
 
     def retention(self, key: str, *, version_id: str | None = None) -> Retention | None:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
-        if version_id:
-            args["VersionId"] = version_id
-        try:
-            resp = self._call("HeadObject", key, lambda: self.client.head_object(**args),
-                              version_id=version_id)
-        except TargetNotFoundError:
+        resp = self._head(key, version_id)
+        if resp is None:
             return None
         mode = resp.get("ObjectLockMode")
         until = resp.get("ObjectLockRetainUntilDate")
@@ -722,14 +717,22 @@ class S3Target:
             args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
     # --- reads --------------------------------------------------------------------------------
-    def head(self, key: str, *, version_id: str | None = None) -> RemoteObject | None:
+    def _head(self, key: str, version_id: str | None) -> dict[str, Any] | None:
+        """The HeadObject response of ``key`` (or one version of it); None when missing."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if version_id:
             args["VersionId"] = version_id
         try:
-            resp = self._call("HeadObject", key, lambda: self.client.head_object(**args),
-                              version_id=version_id)
+            resp: dict[str, Any] = self._call("HeadObject", key,
+                                              lambda: self.client.head_object(**args),
+                                              version_id=version_id)
         except TargetNotFoundError:
+            return None
+        return resp
+
+    def head(self, key: str, *, version_id: str | None = None) -> RemoteObject | None:
+        resp = self._head(key, version_id)
+        if resp is None:
             return None
         return RemoteObject(key=key, size=int(resp.get("ContentLength", 0)),
                             etag=str(resp.get("ETag", "")), version_id=resp.get("VersionId"),

@@ -9,12 +9,9 @@ behaviour is covered against moto's S3 server in tests/integration/service.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +22,7 @@ import pytest
 from helpers import (
     ADMIN,
     PROJECT_ROOT,
+    NotifySocket,
     RepoLocation,
     console_env,
     free_port,
@@ -57,38 +55,6 @@ def root(tmp_path: Path) -> Path:
         seedmod.seed(repo, seedmod.SeedOptions(communities=1, depth=1, collections=1,
                                                items=4, seed=5))
     return tmp_path
-
-
-class NotifySocket:
-    """What systemd's side of ``NOTIFY_SOCKET`` sees: every datagram, in order."""
-
-    def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="aipsync-e2e-", dir="/tmp")
-        self.path = os.path.join(self.folder, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="notify-reader")
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-
-    def count(self, field: str) -> int:
-        return sum(1 for m in list(self.messages) if field in m.split("\n"))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-        os.unlink(self.path)
-        os.rmdir(self.folder)
 
 
 class LogReader:

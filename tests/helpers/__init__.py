@@ -36,6 +36,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -371,3 +373,44 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class NotifySocket:
+    """What systemd's side of ``NOTIFY_SOCKET`` sees: every datagram, in order (a datagram
+    socket in a short temporary folder, read on a thread; ``close`` removes it)."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="aipsync-n-", dir="/tmp")  # short AF_UNIX paths
+        self.path = os.path.join(self.folder, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.messages: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="notify-reader")
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    def count(self, field: str, start: int = 0, end: int | None = None) -> int:
+        """Messages (of ``messages[start:end]``) holding the line ``field``."""
+        return sum(1 for m in list(self.messages)[start:end] if field in m.split("\n"))
+
+    def index_of(self, prefix: str) -> int | None:
+        """The first message with a line starting with ``prefix``."""
+        for n, message in enumerate(list(self.messages)):
+            if any(line.startswith(prefix) for line in message.split("\n")):
+                return n
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+        os.unlink(self.path)
+        os.rmdir(self.folder)

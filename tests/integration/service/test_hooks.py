@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import ADMIN, RepoLocation, free_port, make_repo, to_toml, wait_for
+from helpers import ADMIN, free_port, to_toml, wait_for
+from service_support import seeded_repo
 
 from aip import cli as aip_cli
 from aip import constants as C
-from aip.repository import seed as seedmod
 from daemon.cli import add_daemon_commands
 from daemon.core.config import load_config, parse_config
 from daemon.service.scheduler import CycleRunner
@@ -97,10 +97,7 @@ def hooks() -> Iterator[HookServer]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    loc = make_repo(RepoLocation(tmp_path / "repo"))
-    with loc.opened() as repo:
-        seedmod.seed(repo, seedmod.SeedOptions(communities=1, depth=1, collections=1,
-                                               items=4, seed=5))
+    seeded_repo(tmp_path / "repo", items=4)
     (tmp_path / "target").mkdir()
     return tmp_path
 

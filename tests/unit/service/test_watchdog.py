@@ -11,16 +11,13 @@ watcher stopped behind the service's back is a dead mirror worker.  Either way t
 from __future__ import annotations
 
 import io
-import os
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import to_toml, wait_for
+from helpers import NotifySocket, to_toml, wait_for
 from service_fakes import FakeSource
 
 from aip import constants as C
@@ -28,52 +25,14 @@ from daemon.service.health import Monitor, stuck_bound
 from daemon.service.lifecycle import Service
 
 
-class FakeSystemd:
-    """The receiving end of ``NOTIFY_SOCKET``: every datagram, in order."""
-
-    def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="aipsync-wd-", dir="/tmp")
-        self.path = os.path.join(self.folder, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.1)
-        self.messages: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="fake-systemd")
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-
-    def pings(self, start: int = 0, end: int | None = None) -> int:
-        return sum(1 for m in self.messages[start:end] if m == "WATCHDOG=1")
-
-    def index_of(self, prefix: str) -> int | None:
-        for n, message in enumerate(list(self.messages)):
-            if any(line.startswith(prefix) for line in message.split("\n")):
-                return n
-        return None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-        os.unlink(self.path)
-        os.rmdir(self.folder)
-
-
 @pytest.fixture
-def systemd() -> Iterator[FakeSystemd]:
-    fake = FakeSystemd()
+def systemd() -> Iterator[NotifySocket]:
+    fake = NotifySocket()
     yield fake
     fake.close()
 
 
-def start_service(root: Path, systemd: FakeSystemd, source: FakeSource, *, watch: bool
+def start_service(root: Path, systemd: NotifySocket, source: FakeSource, *, watch: bool
                   ) -> tuple[Service, threading.Thread, list[int]]:
     (root / "target").mkdir(exist_ok=True)
     config = root / "aipsync.toml"
@@ -100,7 +59,7 @@ def stop_service(service: Service, thread: threading.Thread, codes: list[int]) -
     assert codes == [C.EXIT_OK]
 
 
-def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: FakeSystemd) -> None:
+def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: NotifySocket) -> None:
     source = FakeSource()
     source.gate = threading.Event()  # the export never returns until the gate opens
     service, thread, codes = start_service(tmp_path, systemd, source, watch=False)
@@ -109,13 +68,13 @@ def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: FakeSyst
         stuck = wait_for(lambda: systemd.index_of("STATUS=unhealthy: backup stuck in backup "
                                                   "cycle"),
                          timeout=30, what="the watchdog to give up")
-        assert systemd.pings(0, stuck) >= 1, "the watchdog was fed before the wedge"
+        assert systemd.count("WATCHDOG=1", 0, stuck) >= 1, "the watchdog was fed before the wedge"
         # Ten ping periods and more: not one WATCHDOG=1 while the cycle is wedged.
         time.sleep(1.0)
         before_release = len(systemd.messages)
-        assert systemd.pings(stuck, before_release) == 0, systemd.messages[stuck:]
+        assert systemd.count("WATCHDOG=1", stuck, before_release) == 0, systemd.messages[stuck:]
         source.gate.set()
-        wait_for(lambda: systemd.pings(before_release) >= 2, timeout=30,
+        wait_for(lambda: systemd.count("WATCHDOG=1", before_release) >= 2, timeout=30,
                  what="the pings to come back")
     finally:
         if source.gate is not None:
@@ -123,10 +82,10 @@ def test_a_wedged_backup_cycle_stops_the_pings(tmp_path: Path, systemd: FakeSyst
         stop_service(service, thread, codes)
 
 
-def test_a_dead_mirror_worker_stops_the_pings(tmp_path: Path, systemd: FakeSystemd) -> None:
+def test_a_dead_mirror_worker_stops_the_pings(tmp_path: Path, systemd: NotifySocket) -> None:
     service, thread, codes = start_service(tmp_path, systemd, FakeSource(), watch=True)
     try:
-        wait_for(lambda: systemd.pings() >= 2, timeout=30, what="the first pings")
+        wait_for(lambda: systemd.count("WATCHDOG=1") >= 2, timeout=30, what="the first pings")
         watcher = service._watcher
         assert watcher is not None
         watcher.stop()  # behind the service's back: its mirror worker thread ends
@@ -134,7 +93,7 @@ def test_a_dead_mirror_worker_stops_the_pings(tmp_path: Path, systemd: FakeSyste
         dead = wait_for(lambda: systemd.index_of("STATUS=unhealthy: mirror worker thread is "
                                                  "dead"), timeout=30, what="the watchdog to notice")
         time.sleep(1.0)
-        assert systemd.pings(dead + 1) == 0
+        assert systemd.count("WATCHDOG=1", dead + 1) == 0
     finally:
         stop_service(service, thread, codes)
 
