@@ -80,15 +80,15 @@ def routed_to(stream: TextIO) -> Iterator[None]:
     above itself."""
     previous = _output[0]
 
-    def use(target: TextIO) -> None:
+    def use(source: TextIO, target: TextIO) -> None:
         _output[0] = target
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=target))
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
+        for handler in logging.getLogger().handlers:  # only the handler ``configure`` made
+            if isinstance(handler, logging.StreamHandler) and handler.stream is source:
                 handler.setStream(target)
 
-    use(stream)
+    use(previous, stream)
     try:
         yield
     finally:
-        use(previous)
+        use(stream, previous)
