@@ -41,8 +41,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -61,13 +61,12 @@ from daemon.core.locks import Lock, LockName
 from daemon.core.state import AuditCounts, StateDB, open_state
 from daemon.source import Source, open_source
 from daemon.sync.download import download_object
-from daemon.sync.layout import VERSIONS_DIR, snapshot_key
+from daemon.sync.inventory import InventoryEntry, InventoryReader
+from daemon.sync.layout import VERSIONS_DIR
 from daemon.sync.snapshots import (
-    Inventory,
-    InventoryEntry,
     SnapshotInfo,
+    fetch_inventory,
     list_snapshots,
-    read_inventory,
     select_snapshot,
 )
 from daemon.targets import Target, open_target
@@ -152,16 +151,22 @@ class AuditResult:
 # =============================================================================================
 # The pure part
 # =============================================================================================
-def sample_keys(keys: Iterable[str], percent: float | None, seed: int) -> list[str]:
-    """The keys a content check reads: all (``percent`` None or >= 100) or a random
-    ``percent`` of them (at least one), the same for the same seed.  Pure."""
-    ordered = sorted(keys)
-    if percent is None or percent >= 100 or not ordered:
-        return ordered
+def sample_positions(count: int, percent: float | None, seed: int) -> range | list[int]:
+    """Which of ``count`` keys (by position in key order) a content check reads: all
+    (``percent`` None or >= 100) or a random ``percent`` of them (at least one), the same for
+    the same seed, in increasing order.  Pure."""
+    if percent is None or percent >= 100 or not count:
+        return range(count)
     if percent <= 0:
         return []
-    count = max(1, math.ceil(len(ordered) * percent / 100))
-    return sorted(random.Random(seed).sample(ordered, count))
+    picks = max(1, math.ceil(count * percent / 100))
+    return sorted(random.Random(seed).sample(range(count), picks))
+
+
+def sample_keys(keys: Iterable[str], percent: float | None, seed: int) -> list[str]:
+    """``sample_positions`` applied to ``keys`` (sorted).  Pure."""
+    ordered = sorted(keys)
+    return [ordered[i] for i in sample_positions(len(ordered), percent, seed)]
 
 
 def judge_head(entry: InventoryEntry, head: RemoteObject | None) -> AuditProblem | None:
@@ -184,12 +189,31 @@ def judge_head(entry: InventoryEntry, head: RemoteObject | None) -> AuditProblem
 
 
 def extent_problems(expected: Iterable[str], inventory_keys: Iterable[str]
-                    ) -> list[AuditProblem]:
-    """Objects of the repository without a copy in the snapshot.  Pure."""
-    have = set(inventory_keys)
-    return [AuditProblem(name, "not_backed_up", "an object of the repository without an AIP "
-                                                "in the snapshot")
-            for name in sorted(set(expected) - have)]
+                    ) -> tuple[list[AuditProblem], int]:
+    """Objects of the repository without a copy in the snapshot, and how many copies are of
+    objects gone from the repository.  Pure; both inputs are read once, and merged in key
+    order (``inventory_keys`` must come sorted, as an inventory gives them)."""
+    problems: list[AuditProblem] = []
+    gone = 0
+    wanted = iter(sorted(set(expected)))
+    want = next(wanted, None)
+    for key in inventory_keys:
+        while want is not None and want < key:
+            problems.append(_not_backed_up(want))
+            want = next(wanted, None)
+        if want == key:
+            want = next(wanted, None)
+        else:
+            gone += 1
+    while want is not None:
+        problems.append(_not_backed_up(want))
+        want = next(wanted, None)
+    return problems, gone
+
+
+def _not_backed_up(name: str) -> AuditProblem:
+    return AuditProblem(name, "not_backed_up", "an object of the repository without an AIP "
+                                               "in the snapshot")
 
 
 def _default_seed(snapshot_id: str, audit_id: int) -> int:
@@ -204,12 +228,13 @@ def _default_seed(snapshot_id: str, audit_id: int) -> int:
 class _Audit:
     """One audit run: the target, counters and problems shared by the worker threads."""
 
-    def __init__(self, config: Config, target: Target, inventory: Inventory,
-                 stop: threading.Event | None) -> None:
+    def __init__(self, config: Config, target: Target, inventory: InventoryReader,
+                 stop: threading.Event | None, work: Path) -> None:
         self.config = config
         self.target = target
         self.inventory = inventory
         self.stop = stop
+        self.work = work  # scratch: the inventory and deep downloads
         self._lock = threading.Lock()
         self.problems: dict[str, AuditProblem] = {}
         self.counts = AuditCounts()
@@ -234,25 +259,33 @@ class _Audit:
             return True
         return False
 
-    def _pool(self, fn: Callable[[InventoryEntry], _T], entries: Sequence[InventoryEntry],
+    def _pool(self, fn: Callable[[InventoryEntry], _T], entries: Iterable[InventoryEntry],
               meter: Meter) -> None:
-        """``fn`` over ``entries``, ``transfers`` at a time; the first error stops the rest
-        (a target that is down must not be asked once per key) and is raised."""
-        abort = threading.Event()
+        """``fn`` over ``entries``, ``transfers`` at a time (never more than twice that
+        many waiting); the first error stops the rest (a target that is down must not be
+        asked once per key) and is raised."""
+        workers = max(1, self.config.target.transfers)
+        pending: dict[Future[_T], InventoryEntry] = {}
 
-        def guarded(entry: InventoryEntry) -> None:
-            if abort.is_set():
-                return
-            try:
-                fn(entry)
-            except BaseException:
-                abort.set()
-                raise
-
-        workers = max(1, min(self.config.target.transfers, len(entries)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-audit") as pool:
-            for entry, _ in zip(entries, pool.map(guarded, entries), strict=True):
+        def settle(done: Iterable[Future[_T]]) -> None:
+            for future in done:
+                entry = pending.pop(future)
+                future.result()  # the first error leaves through here
                 meter.advance(nbytes=entry.size if meter.by_bytes else 0, current=entry.key)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-audit") as pool:
+            try:
+                for entry in entries:
+                    if self._halted():
+                        break
+                    pending[pool.submit(fn, entry)] = entry
+                    if len(pending) >= 2 * workers:
+                        settle(wait(pending, return_when=FIRST_COMPLETED)[0])
+                settle(wait(pending)[0])
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
         if not self.stopped:
             meter.finish()
 
@@ -282,9 +315,9 @@ class _Audit:
     def run_metadata(self) -> None:
         if self.inventory.versioning == "keys":
             self._versions = {o.key for o in self.target.list_keys(f"{VERSIONS_DIR}/")}
-        self._pool(self.check_metadata, self.inventory.entries,
+        self._pool(self.check_metadata, self.inventory.entries(),
                    Meter("audit", label="checking", unit="keys",
-                         objects_total=len(self.inventory.entries)))
+                         objects_total=self.inventory.object_count))
 
     # --- content ------------------------------------------------------------------------------
     def check_content(self, entry: InventoryEntry, folder: Path) -> None:
@@ -312,22 +345,29 @@ class _Audit:
             self.counts = replace(self.counts, downloaded=self.counts.downloaded + 1,
                                   bytes_read=self.counts.bytes_read + digests.size)
 
-    def run_content(self, keys: Sequence[str]) -> None:
-        by_key = self.inventory.by_key()
-        entries = [by_key[k] for k in keys]
-        self.config.restore_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        folder = Path(tempfile.mkdtemp(prefix=f"{C.TEMP_PREFIX}audit-",
-                                       dir=self.config.restore_dir))
-        try:
-            self._pool(lambda e: self.check_content(e, folder), entries,
-                       Meter("rehash", label="re-hashing", unit="keys",
-                             objects_total=len(entries),
-                             bytes_total=sum(e.size for e in entries)))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    def run_content(self, positions: Sequence[int]) -> None:
+        """Download and re-hash the entries at ``positions`` (in key order, increasing)."""
+        folder = self.work
+        picked = _at_positions(self.inventory.entries(), positions)
+        self._pool(lambda e: self.check_content(e, folder), picked,
+                   Meter("rehash", label="re-hashing", unit="keys",
+                         objects_total=len(positions)))
 
 
-def _schedule_repairs(state: StateDB, inventory: Inventory,
+def _at_positions(entries: Iterable[InventoryEntry], positions: Sequence[int]
+                  ) -> Iterator[InventoryEntry]:
+    """The entries at ``positions`` (increasing) of a stream of entries."""
+    wanted = iter(positions)
+    want = next(wanted, None)
+    for i, entry in enumerate(entries):
+        if want is None:
+            return
+        if i == want:
+            yield entry
+            want = next(wanted, None)
+
+
+def _schedule_repairs(state: StateDB, inventory: InventoryReader,
                       problems: Iterable[AuditProblem]) -> list[str]:
     """Let the next mirror run upload again the keys found missing or corrupted.
 
@@ -337,15 +377,14 @@ def _schedule_repairs(state: StateDB, inventory: Inventory,
     dropped: the next run sends the staged file again (no archive copy is made of the bad
     bytes), and older snapshots that name those bytes become restorable again.
     """
-    records = state.remote_records()
-    entries = inventory.by_key()
+    damaged = [p.key for p in problems if p.kind in ("missing", "corrupted")]
+    records = state.remote_records(damaged)
+    entries = inventory.lookup(damaged)
     keys = []
-    for problem in problems:
-        entry = entries.get(problem.key)
-        record = records.get(problem.key)
-        if (problem.kind in ("missing", "corrupted") and entry is not None
-                and record is not None and record.sha256 == entry.sha256):
-            keys.append(problem.key)
+    for key in damaged:
+        entry, record = entries.get(key), records.get(key)
+        if entry is not None and record is not None and record.sha256 == entry.sha256:
+            keys.append(key)
     if keys:
         state.forget_remote(keys)
         log.warning("audit.repair.scheduled", keys=sorted(keys),
@@ -400,24 +439,29 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                      deep=deep, sample_percent=sample_percent, seed=run_seed,
                      target=tgt.display_url)
             audit: _Audit | None = None
+            config.restore_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            work = Path(tempfile.mkdtemp(prefix=f"{C.TEMP_PREFIX}audit-",
+                                         dir=config.restore_dir))
             try:
-                inventory = read_inventory(tgt, chosen.id)
-                audit = _Audit(config, tgt, inventory, stop)
+                # Every entry is read (twice with a deep audit): fetch the inventory once.
+                inventory = fetch_inventory(tgt, chosen, work / "inventory.jsonl")
+                audit = _Audit(config, tgt, inventory, stop, work)
                 audit.run_metadata()
                 if deep and not audit.stopped:
-                    audit.run_content(sample_keys(inventory.by_key(), sample_percent,
-                                                  run_seed))
+                    audit.run_content(sample_positions(inventory.object_count, sample_percent,
+                                                       run_seed))
                 extent_objects = 0
                 if extent and newest and not audit.stopped:
                     expected = (source or open_source(config)).expected_packages()
                     extent_objects = len(expected)
-                    for problem in extent_problems(expected, inventory.by_key()):
+                    missing, gone = extent_problems(
+                        expected, (e.key for e in inventory.entries()))
+                    for problem in missing:
                         audit.add(problem)
-                    gone = len(set(inventory.by_key()) - expected)
                     if gone:
                         log.info("audit.extent.deleted_since", objects=gone,
                                  detail="AIPs in the snapshot whose objects are gone now")
-                if (audit.counts.missing and tgt.head(snapshot_key(chosen.id)) is None):
+                if audit.counts.missing and tgt.head(chosen.key) is None:
                     raise SnapshotNotFoundError(detail=f"{chosen.id}: it was pruned while the "
                                                        "audit ran; run the audit again")
                 if newest and not audit.stopped:
@@ -433,6 +477,8 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                           msgid=type(exc).__qualname__,
                           exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED))
                 raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
             problems = tuple(sorted(audit.problems.values(), key=lambda p: (p.kind, p.key)))
             result = AuditResult(audit_id=audit_id, snapshot=chosen, trigger=trigger,
                                  deep=deep, sample_percent=sample_percent, seed=run_seed,

@@ -43,6 +43,7 @@ from typing import IO, BinaryIO
 
 from aip import constants as C
 from aip.errors import (
+    AipError,
     DuplicateEntryError,
     ManifestMissingError,
     MissingFileError,
@@ -51,6 +52,7 @@ from aip.errors import (
     ZipFormatError,
 )
 from aip.files import Digests, Hasher
+from aip.mets.pointers import read_parent
 
 #: Entries smaller than this are never called bombs, whatever their ratio (a page of
 #: repeated text compresses 500:1 and is harmless).
@@ -305,3 +307,13 @@ def _bytes_name(raw: object) -> str:
     if isinstance(raw, bytes | bytearray):
         return bytes(raw).decode("utf-8", errors="backslashreplace")
     return str(raw)
+
+
+def package_parent(path: Path) -> str | None:
+    """The handle of the parent a package's manifest names (None: no parent, or a package
+    this reader refuses; the full reader, on ingest, is the one that judges it)."""
+    try:
+        with PackageZip(path) as package:
+            return read_parent(package.read_manifest())
+    except AipError:
+        return None

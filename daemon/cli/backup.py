@@ -53,7 +53,7 @@ def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
                   f"(objects deleted)", file=out)
         if mirrored is not None:
             print(f"  mirror to {config.target.display_url}: {len(mirrored.uploaded)} "
-                  f"uploaded ({mirrored.bytes_uploaded} bytes), {len(mirrored.skipped)} "
+                  f"uploaded ({mirrored.bytes_uploaded} bytes), {mirrored.skipped} "
                   f"unchanged; snapshot "
                   f"{'written' if mirrored.snapshot_written else 'unchanged'}", file=out)
         if result.status != "ok":
@@ -80,14 +80,17 @@ def cmd_mirror(args: argparse.Namespace, out: TextIO) -> int:
         print_json(result.as_json() | {"requests": requests, "by_op": dict(target.requests),
                                        "target": config.target.display_url}, out)
     elif result.dry_run:
-        for f in result.plan.uploads:
-            print(f"would upload {f.name} ({f.size} bytes)", file=out)
-        print(f"dry run: {len(result.plan.uploads)} to upload "
-              f"({result.plan.bytes_to_upload} bytes), {len(result.plan.skips)} unchanged",
+        for name, size in result.to_upload:
+            print(f"would upload {name} ({size} bytes)", file=out)
+        more = result.plan.uploads - len(result.to_upload)
+        if more > 0:
+            print(f"... and {more} more", file=out)
+        print(f"dry run: {result.plan.uploads} to upload "
+              f"({result.plan.bytes_to_upload} bytes), {result.plan.skips} unchanged",
               file=out)
     else:
         print(f"mirror to {config.target.display_url}: {len(result.uploaded)} uploaded "
-              f"({result.bytes_uploaded} bytes), {len(result.skipped)} unchanged, "
+              f"({result.bytes_uploaded} bytes), {result.skipped} unchanged, "
               f"{requests} requests; snapshot "
               f"{'written' if result.snapshot_written else 'unchanged'}", file=out)
         if result.stopped:

@@ -49,7 +49,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 #: The schema this code writes; an older file is migrated, a newer one refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATE_FILE_NAME = "state.db"
 
 RunKind = Literal["full", "incremental", "mirror", "prune"]
@@ -172,7 +172,17 @@ CREATE TABLE restores (
 );
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# Schema 3: each staged AIP's parent (read from its manifest when it was hashed) and the
+# parent of each uploaded copy, so a snapshot names every object's parent.  NULL: not read
+# yet; '': the package names none (a SITE, or a package the light reader refused).
+_SCHEMA_V3 = """
+ALTER TABLE staged_files ADD COLUMN parent TEXT;
+ALTER TABLE remote_objects ADD COLUMN parent TEXT;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+#: Rows read per query when a whole table is walked (the lock is released between pages).
+PAGE = 2000
 
 # Names in the meta table.
 _META_TARGET = "target"
@@ -181,6 +191,7 @@ _META_NEWEST_SNAPSHOT = "newest_snapshot"
 _META_VERSIONING = "versioning"
 _META_BOOTSTRAPPED = "bootstrapped"
 _META_LAST_FULL = "last_full_export"
+_META_FINGERPRINT = "staging_fingerprint"
 
 
 def _now() -> str:
@@ -197,6 +208,7 @@ class CachedHash:
     inode: int
     sha256: str
     md5: str
+    parent: str | None = None  # None: not read yet; "": the package names no parent
 
     def matches(self, size: int, mtime_ns: int, inode: int) -> bool:
         """True when the file still has the stat key these digests were computed for."""
@@ -216,6 +228,7 @@ class RemoteRecord:
     etag: str | None = None
     part_size: int = 0
     uploaded_at: str = ""
+    parent: str | None = None
 
     @property
     def version(self) -> str | None:
@@ -499,8 +512,9 @@ class StateDB:
             conn.execute("BEGIN IMMEDIATE")
             for table in ("remote_objects", "multipart_uploads", "failures", "snapshots"):
                 conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM meta WHERE name IN (?, ?, ?)",
-                         (_META_NEWEST_SNAPSHOT, _META_VERSIONING, _META_BOOTSTRAPPED))
+            conn.execute("DELETE FROM meta WHERE name IN (?, ?, ?, ?)",
+                         (_META_NEWEST_SNAPSHOT, _META_VERSIONING, _META_BOOTSTRAPPED,
+                          _META_FINGERPRINT))
             conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
                          "DO UPDATE SET value = excluded.value", (_META_TARGET, target_url))
             conn.execute("COMMIT")
@@ -527,30 +541,178 @@ class StateDB:
         self.set_meta(_META_BOOTSTRAPPED, "1")
 
     # --- hash cache ---------------------------------------------------------------------------
-    def cached_hashes(self) -> dict[str, CachedHash]:
-        """Every staged file's cached stat key and digests, by file name."""
-        return {r["name"]: CachedHash(r["name"], r["size"], r["mtime_ns"], r["inode"],
-                                      r["sha256"], r["md5"])
-                for r in self._each("SELECT * FROM staged_files")}
+    def cached_hashes(self, names: Iterable[str]) -> dict[str, CachedHash]:
+        """The cached stat keys and digests of those staged files that have them."""
+        found: dict[str, CachedHash] = {}
+        for batch in _batches(names):
+            marks = ", ".join("?" for _ in batch)
+            for r in self._rows(f"SELECT * FROM staged_files WHERE name IN ({marks})", batch):
+                found[r["name"]] = _cached(r)
+        return found
 
     def record_hashes(self, rows: Iterable[CachedHash]) -> None:
-        """Store digests for staged files (one transaction)."""
+        """Store digests (and parents) for staged files (one transaction)."""
         now = _now()
         self._many(
-            "INSERT INTO staged_files (name, size, mtime_ns, inode, sha256, md5, hashed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size,"
-            " mtime_ns = excluded.mtime_ns, inode = excluded.inode, sha256 = excluded.sha256,"
-            " md5 = excluded.md5, hashed_at = excluded.hashed_at",
-            ((r.name, r.size, r.mtime_ns, r.inode, r.sha256, r.md5, now) for r in rows))
+            "INSERT INTO staged_files (name, size, mtime_ns, inode, sha256, md5, parent,"
+            " hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+            " size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
+            " sha256 = excluded.sha256, md5 = excluded.md5, parent = excluded.parent,"
+            " hashed_at = excluded.hashed_at",
+            ((r.name, r.size, r.mtime_ns, r.inode, r.sha256, r.md5, r.parent, now)
+             for r in rows))
 
-    def forget_hashes(self, names: Iterable[str]) -> None:
-        """Drop cached digests of files that left staging."""
-        self._many("DELETE FROM staged_files WHERE name = ?", ((n,) for n in names))
+    def staged_count(self) -> int:
+        """How many staged files the cache knows (as of the last scan)."""
+        return int(self._rows("SELECT count(*) FROM staged_files")[0][0])
+
+    # --- a scan of staging: the names go through a temporary table, never all in memory ---
+    def scan_begin(self) -> None:
+        """Start a scan: an empty temporary table of (name, size, mtime_ns, inode)."""
+        with self._tx() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS scan (name TEXT PRIMARY KEY,"
+                         " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+                         " inode INTEGER NOT NULL)")
+            conn.execute("DELETE FROM temp.scan")
+
+    def scan_add(self, rows: Iterable[tuple[str, int, int, int]]) -> None:
+        """Add what a scan found (name and stat key) to the scan table."""
+        self._many("INSERT OR REPLACE INTO temp.scan (name, size, mtime_ns, inode)"
+                   " VALUES (?, ?, ?, ?)", rows)
+
+    def scan_stale(self, after: str = "", limit: int = PAGE) -> list[tuple[str, int, int, int]]:
+        """Scanned files to (re)hash, in name order after ``after``: not cached, cached with
+        another stat key, or cached before parents were recorded."""
+        return [(r[0], r[1], r[2], r[3]) for r in self._rows(
+            "SELECT s.name, s.size, s.mtime_ns, s.inode FROM temp.scan s"
+            " LEFT JOIN staged_files c ON c.name = s.name WHERE s.name > ? AND ("
+            " c.name IS NULL OR c.size != s.size OR c.mtime_ns != s.mtime_ns"
+            " OR c.inode != s.inode OR c.parent IS NULL) ORDER BY s.name LIMIT ?",
+            (after, limit))]
+
+    def scan_keep_only(self, names: Iterable[str]) -> None:
+        """Keep only ``names`` in the scan table (a mirror run limited to a watcher's hint)."""
+        with self._tx() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS hint (name TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.hint")
+        self._many("INSERT OR IGNORE INTO temp.hint (name) VALUES (?)", ((n,) for n in names))
+        self._write("DELETE FROM temp.scan WHERE name NOT IN (SELECT name FROM temp.hint)")
+
+    def scan_forget_gone(self) -> int:
+        """Drop the cache rows of files the (full) scan did not find; returns how many."""
+        cur = self._write("DELETE FROM staged_files WHERE name NOT IN"
+                          " (SELECT name FROM temp.scan)")
+        return int(cur.rowcount or 0)
+
+    def staged_page(self, after: str = "", limit: int = PAGE, *, scanned_only: bool = False
+                    ) -> list[tuple[CachedHash, RemoteRecord | None]]:
+        """Staged files (with the last upload under their key, if any) in name order after
+        ``after``; ``scanned_only``: only those in the scan table."""
+        join = "JOIN temp.scan s ON s.name = c.name " if scanned_only else ""
+        rows = self._rows(
+            "SELECT c.name, c.size, c.mtime_ns, c.inode, c.sha256, c.md5, c.parent,"
+            " r.key AS r_key, r.size AS r_size, r.sha256 AS r_sha256, r.md5 AS r_md5,"
+            " r.version_id, r.version_key, r.etag, r.part_size, r.uploaded_at,"
+            " r.parent AS r_parent"
+            f" FROM staged_files c {join}LEFT JOIN remote_objects r ON r.key = c.name"
+            " WHERE c.name > ? ORDER BY c.name LIMIT ?", (after, limit))
+        return [(_cached(r), None if r["r_key"] is None else RemoteRecord(
+            key=r["r_key"], size=r["r_size"], sha256=r["r_sha256"], md5=r["r_md5"],
+            version_id=r["version_id"], version_key=r["version_key"], etag=r["etag"],
+            part_size=r["part_size"], uploaded_at=r["uploaded_at"], parent=r["r_parent"]))
+            for r in rows]
+
+    # --- the uploads of a run, largest first, in a temporary table ----------------------------
+    def plan_begin(self) -> None:
+        """Start a plan: an empty table of the names to upload."""
+        with self._tx() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS plan (name TEXT PRIMARY KEY,"
+                         " size INTEGER NOT NULL)")
+            conn.execute("DELETE FROM temp.plan")
+            conn.execute("DROP TABLE IF EXISTS temp.plan_order")
+
+    def plan_add(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Add uploads (name, size) to the plan."""
+        self._many("INSERT OR REPLACE INTO temp.plan (name, size) VALUES (?, ?)", rows)
+
+    def plan_seal(self) -> None:
+        """Fix the plan's order: largest first (big transfers start early), then by name."""
+        with self._tx() as conn:
+            conn.execute("DROP TABLE IF EXISTS temp.plan_order")
+            conn.execute("CREATE TEMP TABLE plan_order AS SELECT name, size FROM temp.plan"
+                         " ORDER BY size DESC, name")
+
+    def plan_page(self, after: int = 0, limit: int = PAGE
+                  ) -> list[tuple[int, CachedHash, RemoteRecord | None]]:
+        """Sealed uploads after position ``after``: (position, staged file, last upload)."""
+        rows = self._rows(
+            "SELECT p.rowid AS pos, c.name, c.size, c.mtime_ns, c.inode, c.sha256, c.md5,"
+            " c.parent, r.key AS r_key, r.size AS r_size, r.sha256 AS r_sha256,"
+            " r.md5 AS r_md5, r.version_id, r.version_key, r.etag, r.part_size,"
+            " r.uploaded_at, r.parent AS r_parent FROM temp.plan_order p"
+            " JOIN staged_files c ON c.name = p.name"
+            " LEFT JOIN remote_objects r ON r.key = p.name"
+            " WHERE p.rowid > ? ORDER BY p.rowid LIMIT ?", (after, limit))
+        return [(r["pos"], _cached(r), None if r["r_key"] is None else RemoteRecord(
+            key=r["r_key"], size=r["r_size"], sha256=r["r_sha256"], md5=r["r_md5"],
+            version_id=r["version_id"], version_key=r["version_key"], etag=r["etag"],
+            part_size=r["part_size"], uploaded_at=r["uploaded_at"], parent=r["r_parent"]))
+            for r in rows]
+
+    # --- sets of names too large for memory (a prune's kept keys), in temporary tables ----
+    def name_set(self, name: str) -> None:
+        """Start the empty temporary set ``name`` (a plain identifier)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a table name: {name!r}")
+        with self._tx() as conn:
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS set_{name} (v TEXT PRIMARY KEY)")
+            conn.execute(f"DELETE FROM temp.set_{name}")
+
+    def name_set_add(self, name: str, values: Iterable[str]) -> None:
+        """Add ``values`` to the set ``name`` (streamed, a page at a time)."""
+        batch: list[tuple[str]] = []
+        for value in values:
+            batch.append((value,))
+            if len(batch) >= PAGE:
+                self._many(f"INSERT OR IGNORE INTO temp.set_{name} (v) VALUES (?)", batch)
+                batch = []
+        self._many(f"INSERT OR IGNORE INTO temp.set_{name} (v) VALUES (?)", batch)
+
+    def name_set_members(self, name: str, values: Iterable[str]) -> set[str]:
+        """Which of ``values`` are in the set ``name``."""
+        found: set[str] = set()
+        for batch in _batches(values):
+            marks = ", ".join("?" for _ in batch)
+            found.update(r[0] for r in self._rows(
+                f"SELECT v FROM temp.set_{name} WHERE v IN ({marks})", batch))
+        return found
+
+    # --- the staging fingerprint: a cycle with nothing changed reads no per-file row ------
+    @property
+    def staging_fingerprint(self) -> str | None:
+        """The fingerprint of staging when the newest snapshot was known to cover it."""
+        return self.get_meta(_META_FINGERPRINT)
+
+    def set_staging_fingerprint(self, fingerprint: str | None) -> None:
+        """Record (or, with None, forget) the fingerprint the newest snapshot covers."""
+        self.set_meta(_META_FINGERPRINT, fingerprint)
 
     # --- remote objects -----------------------------------------------------------------------
-    def remote_records(self) -> dict[str, RemoteRecord]:
-        """The last upload under each key."""
-        return {r["key"]: _remote(r) for r in self._each("SELECT * FROM remote_objects")}
+    def remote_records(self, keys: Iterable[str]) -> dict[str, RemoteRecord]:
+        """The last upload under each of ``keys`` that has one."""
+        found: dict[str, RemoteRecord] = {}
+        for batch in _batches(keys):
+            marks = ", ".join("?" for _ in batch)
+            for r in self._rows(f"SELECT * FROM remote_objects WHERE key IN ({marks})", batch):
+                found[r["key"]] = _remote(r)
+        return found
+
+    def snapshot_page(self, after: str = "", limit: int = PAGE) -> list[RemoteRecord]:
+        """What a snapshot names, in key order after ``after``: the last upload under each
+        staged file's key (a staged file never uploaded is not named)."""
+        return [_remote(r) for r in self._rows(
+            "SELECT r.* FROM remote_objects r JOIN staged_files c ON c.name = r.key"
+            " WHERE r.key > ? ORDER BY r.key LIMIT ?", (after, limit))]
 
     def remote_record(self, key: str) -> RemoteRecord | None:
         """The last upload under ``key``, or None."""
@@ -563,21 +725,25 @@ class StateDB:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "INSERT INTO remote_objects (key, size, sha256, md5, version_id, version_key,"
-                " etag, part_size, uploaded_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " etag, part_size, uploaded_at, run_id, parent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET size = excluded.size,"
                 " sha256 = excluded.sha256, md5 = excluded.md5,"
                 " version_id = excluded.version_id, version_key = excluded.version_key,"
                 " etag = excluded.etag, part_size = excluded.part_size,"
-                " uploaded_at = excluded.uploaded_at, run_id = excluded.run_id",
+                " uploaded_at = excluded.uploaded_at, run_id = excluded.run_id,"
+                " parent = excluded.parent",
                 (record.key, record.size, record.sha256, record.md5, record.version_id,
                  record.version_key, record.etag, record.part_size,
-                 record.uploaded_at or _now(), run_id))
+                 record.uploaded_at or _now(), run_id, record.parent))
             conn.execute("DELETE FROM failures WHERE key = ?", (record.key,))
             conn.execute("COMMIT")
 
     def forget_remote(self, keys: Iterable[str]) -> None:
-        """Drop records of keys deleted from the target (by prune)."""
+        """Drop records of keys deleted from the target (by prune) or found damaged there
+        (by an audit): the next mirror run must look at staging again."""
         self._many("DELETE FROM remote_objects WHERE key = ?", ((k,) for k in keys))
+        self.set_staging_fingerprint(None)
 
     # --- runs ---------------------------------------------------------------------------------
     def start_run(self, kind: RunKind, updated_after: str | None = None) -> int:
@@ -826,7 +992,26 @@ class StateDB:
 def _remote(r: sqlite3.Row) -> RemoteRecord:
     return RemoteRecord(key=r["key"], size=r["size"], sha256=r["sha256"], md5=r["md5"],
                         version_id=r["version_id"], version_key=r["version_key"],
-                        etag=r["etag"], part_size=r["part_size"], uploaded_at=r["uploaded_at"])
+                        etag=r["etag"], part_size=r["part_size"], uploaded_at=r["uploaded_at"],
+                        parent=r["parent"])
+
+
+def _cached(r: sqlite3.Row) -> CachedHash:
+    return CachedHash(r["name"], r["size"], r["mtime_ns"], r["inode"], r["sha256"], r["md5"],
+                      r["parent"])
+
+
+def _batches(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """``values`` in lists of at most ``size`` (SQLite's bound-parameter limit is 999 on
+    old builds)."""
+    batch: list[str] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _run(r: sqlite3.Row) -> RunRecord:

@@ -81,13 +81,14 @@ def key_handle(key: str) -> tuple[str, str]:
     return match["type"], handle
 
 
+def candidate_keys(handle: str) -> list[str]:
+    """The inventory keys the AIP of ``handle`` may have, one per object type.  Pure."""
+    return [package_file_name(t, handle, C.PACKAGE_EXTENSION) for t in C.PACKAGE_TYPES]
+
+
 def find_key(keys: Collection[str], handle: str) -> str | None:
     """The inventory key of the AIP of ``handle`` (whatever its type), or None.  Pure."""
-    for obj_type in C.PACKAGE_TYPES:
-        key = package_file_name(obj_type, handle, C.PACKAGE_EXTENSION)
-        if key in keys:
-            return key
-    return None
+    return next((key for key in candidate_keys(handle) if key in keys), None)
 
 
 def check_child_href(parent_key: str, href: str) -> str:

@@ -68,6 +68,7 @@ from daemon.core.state import StateDB, open_state
 from daemon.restore.plan import (
     Planned,
     TreeEntry,
+    candidate_keys,
     check_child_href,
     find_key,
     ingest_spec,
@@ -79,13 +80,13 @@ from daemon.restore.plan import (
 from daemon.source import open_source
 from daemon.source.base import IngestSpec, Source
 from daemon.sync.download import download_object
+from daemon.sync.inventory import InventoryEntry, InventoryReader
 from daemon.sync.layout import VERSIONS_DIR, is_snapshot_id
 from daemon.sync.snapshots import (
-    Inventory,
-    InventoryEntry,
     SnapshotInfo,
+    fetch_inventory,
     list_snapshots,
-    read_inventory,
+    open_inventory,
     select_snapshot,
 )
 from daemon.targets import Target, open_target
@@ -224,16 +225,19 @@ def _reusable(dest: Path, entry: InventoryEntry) -> bool:
 class _Fetcher:
     """Step 2: downloads a level of the tree at a time, verifies, and reads child pointers."""
 
-    def __init__(self, config: Config, target: Target, inventory: Inventory, run_dir: Path,
-                 root: str, stop: threading.Event | None) -> None:
+    def __init__(self, config: Config, target: Target, inventory: InventoryReader,
+                 run_dir: Path, root: str, stop: threading.Event | None) -> None:
         self.config = config
         self.target = target
-        self.entries = inventory.by_key()
+        self.inventory = inventory
+        # The entries of the tree, looked up a level at a time (never the whole inventory).
+        self.entries: dict[str, InventoryEntry] = {}
         self.snapshot = inventory.id
         self.run_dir = run_dir
         self.root = root
         self.stop = stop
         self.parents: dict[str, str | None] = {}
+        self.pointed_by: dict[str, str] = {}  # child key -> the key whose AIP points at it
         # Keys mode: which versioned keys exist (one listing), so most downloads are one GET.
         self.versions: set[str] | None = None
         if inventory.versioning == "keys":
@@ -283,9 +287,8 @@ class _Fetcher:
         children = []
         for child in parsed.children:
             href = check_child_href(key, child.href)
-            if href not in self.entries:
-                raise NotInSnapshotError(key=f"{href} (a child of {key})",
-                                         snapshot=self.snapshot)
+            with self._lock:
+                self.pointed_by.setdefault(href, key)
             children.append(href)
         return children
 
@@ -295,8 +298,14 @@ class _Fetcher:
         The first failure cancels the downloads not yet started (those running finish, so
         their partial files stay resumable) and is raised.
         """
-        self.meter.grow(len(level), sum(self.entries[k].size for k in level
-                                        if k in self.entries))
+        found = self.inventory.lookup(k for k in level if k not in self.entries)
+        self.entries.update(found)
+        for key in level:
+            if key not in self.entries:
+                parent = self.pointed_by.get(key)
+                raise NotInSnapshotError(key=f"{key} (a child of {parent})" if parent else key,
+                                         snapshot=self.snapshot)
+        self.meter.grow(len(level), sum(self.entries[k].size for k in level))
         workers = max(1, min(self.config.target.transfers, len(level)))
         if workers == 1:
             return {key: self.fetch(key) for key in level}
@@ -402,11 +411,27 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
     source.preflight()
     snaps = list_snapshots(target)
     chosen = select_snapshot(snaps, snapshot_id=request.snapshot_id, at=request.at)
-    inventory = read_inventory(target, chosen.id)
-    keys = set(inventory.by_key())
+    run_dir = config.restore_dir / chosen.id
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A whole site reads every entry: fetch the inventory once; one object reads its blocks.
+    local = run_dir / f"{C.TEMP_PREFIX}inventory.jsonl"
+    try:
+        inventory = (fetch_inventory(target, chosen, local) if site
+                     else open_inventory(target, chosen))
+        return _restore(config, request, mode=mode, site=site, target=target, source=source,
+                        confirm=confirm, stop=stop, state=state, chosen=chosen,
+                        inventory=inventory, run_dir=run_dir)
+    finally:
+        local.unlink(missing_ok=True)
+
+
+def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site: bool,
+             target: Target, source: Source, confirm: Callable[[str], bool] | None,
+             stop: threading.Event | None, state: StateDB, chosen: SnapshotInfo,
+             inventory: InventoryReader, run_dir: Path) -> RestoreResult:
     wanted = config.repository.site_handle if site else request.handle
     assert wanted is not None
-    root_key = find_key(keys, wanted)
+    root_key = find_key(inventory.lookup(candidate_keys(wanted)).keys(), wanted)
     if root_key is None:
         raise NotInSnapshotError(key=wanted, snapshot=chosen.id)
     run_id = state.start_restore(snapshot_id=chosen.id, handle=wanted,
@@ -415,7 +440,6 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
     log.info("restore.start", snapshot=chosen.id, snapshot_created=chosen.created.isoformat(),
              mode=mode, dry_run=request.dry_run, root=root_key, source=source.name,
              target=target.display_url)
-    run_dir = config.restore_dir / chosen.id
     pruned = prune_work_dirs(config.restore_dir, keep=chosen.id,
                              keep_days=config.restore.keep_work_days, now=time.time())
     if pruned:

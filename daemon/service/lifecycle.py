@@ -67,14 +67,15 @@ from daemon.service.watcher import Watcher
 from daemon.source import open_source
 from daemon.source.base import Source
 from daemon.sync.backup import CycleResult
-from daemon.sync.mirror import run_mirror
-from daemon.sync.staging import pending_names
+from daemon.sync.mirror import pending_uploads, run_mirror
 
 __all__ = ["Service", "run_service"]
 
 log = structlog.get_logger(__name__)
 
 _TICK = 0.5
+#: Staged files the watcher's healing scan hands to one mirror run at most.
+_HEAL_AT_ONCE = 1000
 #: Seconds between two ``STATUS=`` lines that only move a progress count.
 _STATUS_EVERY = 1.0
 MIRROR_WORKER = "mirror worker"
@@ -340,7 +341,11 @@ class Service:
         config = self.config
         with self.monitor.step(MIRROR_WORKER, "staging scan"), \
                 open_state(config.state.dir) as state:
-            return pending_names(config.staging.dir, state, hash_changed=True)
+            # The first names only: the watcher's healing uploads go in bounded runs (a
+            # backup cycle mirrors everything anyway).
+            pending = pending_uploads(config.staging.dir, state, hash_changed=True,
+                                      listed=_HEAL_AT_ONCE)
+            return set(pending.names)
 
     def _mirror_files(self, names: set[str]) -> None:
         """The watcher's upload: a mirror run for ``names`` (after any running cycle)."""

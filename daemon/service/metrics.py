@@ -51,7 +51,6 @@ Must not: bind anything but the configured address (127.0.0.1 by default), or ex
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -66,7 +65,7 @@ from prometheus_client.registry import Collector
 
 from daemon.core.config import Config, ScheduleConfig
 from daemon.service.status import collect_status
-from daemon.sync.scan import staged_names
+from daemon.sync.scan import staged_stats
 
 __all__ = ["METRIC_NAMES", "Metrics", "ScheduleInterval"]
 
@@ -107,13 +106,12 @@ ScheduleInterval = Callable[[ScheduleConfig, datetime], "float | None"]
 
 def _staging_size(staging_dir: Path) -> tuple[int, int]:
     """(AIPs, bytes) in the staging folder; a file removed while counting is skipped."""
+    if not staging_dir.is_dir():
+        return 0, 0
     count = size = 0
-    for name in staged_names(staging_dir):
-        try:
-            size += os.stat(staging_dir / name).st_size
-        except FileNotFoundError:
-            continue
+    for _, nbytes, _, _ in staged_stats(staging_dir):
         count += 1
+        size += nbytes
     return count, size
 
 

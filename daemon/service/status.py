@@ -15,6 +15,7 @@ errors were written without secrets).
 
 from __future__ import annotations
 
+import heapq
 import os
 import socket
 from dataclasses import dataclass, replace
@@ -32,8 +33,8 @@ from daemon.core.state import (
     RunRecord,
     open_state,
 )
-from daemon.sync.scan import staged_names
-from daemon.sync.staging import pending_names
+from daemon.sync.mirror import pending_uploads
+from daemon.sync.scan import count_staged, iter_staged_names
 
 __all__ = ["STATUS_FORMAT", "DaemonState", "RecoveryPoint", "Status", "collect_status"]
 
@@ -226,16 +227,17 @@ def collect_status(config: Config, *, now: datetime | None = None) -> Status:
     base = Status(generated_at=now, config=config.source, target=config.target.display_url,
                   staging_dir=config.staging.dir, state_dir=config.state.dir,
                   daemon=_daemon(config.state.dir),
-                  staged=len(staged_names(config.staging.dir)))
+                  staged=count_staged(config.staging.dir))
     if not (config.state.dir / STATE_FILE_NAME).exists():
-        pending = sorted(staged_names(config.staging.dir))
-        return replace(base, pending_count=len(pending), pending=tuple(pending[:_MAX_LISTED]))
+        first = heapq.nsmallest(_MAX_LISTED, iter_staged_names(config.staging.dir))
+        return replace(base, pending_count=base.staged, pending=tuple(first))
     with open_state(config.state.dir) as state:
         newest = state.newest_snapshot
         snap = state.snapshot(newest) if newest else None
         point = (RecoveryPoint(snap.id, snap.created_at, _age(snap.created_at, now),
                                snap.objects, snap.bytes) if snap is not None else None)
-        pending = sorted(pending_names(config.staging.dir, state, hash_changed=False))
+        pending = pending_uploads(config.staging.dir, state, hash_changed=False,
+                                  listed=_MAX_LISTED)
         failures = state.failures()
         return replace(
             base,
@@ -245,7 +247,7 @@ def collect_status(config: Config, *, now: datetime | None = None) -> Status:
             export_watermark=state.export_watermark,
             last_full_export=state.last_full_export,
             recovery_point=point,
-            pending_count=len(pending), pending=tuple(pending[:_MAX_LISTED]),
+            pending_count=pending.count, pending=pending.names,
             failed_count=len(failures), failures=tuple(failures[:_MAX_LISTED]),
             last_audit=state.last_audit(), last_restore=state.last_restore())
 

@@ -133,7 +133,7 @@ class CycleResult:
             "unchanged": len(staged.unchanged) if staged else 0,
             "removed_from_staging": list(staged.removed) if staged else [],
             "uploaded": list(mirrored.uploaded) if mirrored else [],
-            "skipped": len(mirrored.skipped) if mirrored else 0,
+            "skipped": mirrored.skipped if mirrored else 0,
             "bytes_uploaded": mirrored.bytes_uploaded if mirrored else 0,
             "snapshot_id": self.snapshot_id,
             "snapshot_written": bool(mirrored and mirrored.snapshot_written),

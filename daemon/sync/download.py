@@ -22,8 +22,8 @@ from daemon.core.errors import (
     ObjectMissingError,
     TargetNotFoundError,
 )
+from daemon.sync.inventory import InventoryReader
 from daemon.sync.layout import VERSIONS_DIR
-from daemon.sync.snapshots import Inventory
 from daemon.targets import open_target
 from daemon.targets.base import Target
 
@@ -98,7 +98,7 @@ def download_object(config: Config, key: str, version: str | None, dest: Path, *
             tgt.close()
 
 
-def download_entry(config: Config, inventory: Inventory, key: str, dest: Path, *,
+def download_entry(config: Config, inventory: InventoryReader, key: str, dest: Path, *,
                    target: Target | None = None) -> Digests:
     """``download_object`` for the entry ``key`` of ``inventory``.
 

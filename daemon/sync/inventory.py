@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from aip.files import fsync_dir
+from aip.files import Digests, Hasher, fsync_dir
 from daemon.core.config import VERSIONING_MODES, Versioning
 from daemon.core.errors import InventoryFormatError
 
@@ -61,6 +61,8 @@ LEGACY_INVENTORY_FORMAT = "aipsync-inventory/1"
 META_INDEX_OFFSET = "index-offset"
 #: Entries per index block: a lookup reads one block (some 120 KB) per key's block.
 INDEX_EVERY = 512
+#: Index blocks a reader keeps decoded (a restore looks up a level of the tree at a time).
+_BLOCKS_KEPT = 8
 #: Bytes read from the end when the trailer's offset is not known.
 _TAIL_GUESS = 256 * 1024
 
@@ -159,7 +161,7 @@ class InventoryWriter:
 
     Use as a context manager: the file is removed if the block raises; ``finish`` writes the
     trailer, flushes and fsyncs (the file then has its final name: it is the caller's to
-    upload and remove).
+    upload and remove); ``digests`` are then the whole file's.
     """
 
     def __init__(self, path: Path, header: InventoryHeader) -> None:
@@ -168,13 +170,19 @@ class InventoryWriter:
         self.path = path
         self.header = header
         self._out = open(path, "wb")  # noqa: SIM115 (closed by finish or __exit__)
-        self._offset = self._out.write(_canonical(header.as_json()))
+        self._hasher = Hasher()  # of the whole file, for its upload
+        self._offset = self._write(_canonical(header.as_json()))
         self._digest = _digest_start(header.versioning)
         self._count = 0
         self._size = 0
         self._last: str | None = None
         self._index: list[tuple[str, int]] = []
         self.summary: InventorySummary | None = None
+        self.digests: Digests | None = None
+
+    def _write(self, data: bytes) -> int:
+        self._hasher.update(data)
+        return self._out.write(data)
 
     def add(self, entry: InventoryEntry) -> None:
         """Append one entry; keys must come in strictly increasing order."""
@@ -184,7 +192,7 @@ class InventoryWriter:
         if self._count % INDEX_EVERY == 0:
             self._index.append((entry.key, self._offset))
         line = entry.line()
-        self._out.write(line)
+        self._write(line)
         self._digest.update(line)
         self._offset += len(line)
         self._count += 1
@@ -195,7 +203,7 @@ class InventoryWriter:
         """Write the trailer and make the file durable; returns the summary."""
         summary = InventorySummary(self._count, self._size, str(self._digest.hexdigest()),
                                    tuple(self._index), self._offset)
-        self._out.write(_canonical({
+        self._write(_canonical({
             "object_count": summary.object_count, "total_size": summary.total_size,
             "entries_sha256": summary.entries_sha256,
             "index": [list(pair) for pair in summary.index]}))
@@ -204,6 +212,7 @@ class InventoryWriter:
         self._out.close()
         fsync_dir(self.path.parent)
         self.summary = summary
+        self.digests = self._hasher.digests()
         return summary
 
     def __enter__(self) -> Self:
@@ -290,6 +299,7 @@ class InventoryReader:
         self._source = source
         self._snapshot = snapshot_id
         self._legacy: dict[str, InventoryEntry] | None = None
+        self._blocks: dict[int, list[InventoryEntry]] = {}
         head = self._first_line()
         if head.strip() == b"{":  # a version 1 document is pretty-printed: "{" alone first
             self._open_legacy()
@@ -322,13 +332,14 @@ class InventoryReader:
 
     def _first_line(self) -> bytes:
         size = self._source.size
-        start, chunk = 0, b""
+        start, chunk, step = 0, b"", 1024  # a header is some 200 bytes
         while start < size:
-            block = self._source.read(start, min(size, start + 64 * 1024))
+            block = self._source.read(start, min(size, start + step))
             if not block:
                 break
             chunk += block
             start += len(block)
+            step *= 4
             nl = chunk.find(b"\n")
             if nl >= 0:
                 return chunk[:nl + 1]
@@ -411,6 +422,10 @@ class InventoryReader:
         return self.header.versioning
 
     @property
+    def created(self) -> datetime:
+        return self.header.created
+
+    @property
     def object_count(self) -> int:
         return self.summary.object_count
 
@@ -471,13 +486,23 @@ class InventoryReader:
                 blocks.setdefault(i, set()).add(key)
         found: dict[str, InventoryEntry] = {}
         for i, keys_here in sorted(blocks.items()):
-            start = index[i][1]
-            end = index[i + 1][1] if i + 1 < len(index) else self.summary.index_offset
-            for line in _lines([self._source.read(start, end)]):
-                entry = self._entry(line)
+            for entry in self._block(i):
                 if entry.key in keys_here:
                     found[entry.key] = entry
         return found
+
+    def _block(self, i: int) -> list[InventoryEntry]:
+        """The entries of index block ``i`` (the last few blocks read are kept)."""
+        cached = self._blocks.pop(i, None)
+        if cached is None:
+            index = self.summary.index
+            start = index[i][1]
+            end = index[i + 1][1] if i + 1 < len(index) else self.summary.index_offset
+            cached = [self._entry(line) for line in _lines([self._source.read(start, end)])]
+        self._blocks[i] = cached  # most recently used last
+        while len(self._blocks) > _BLOCKS_KEPT:
+            del self._blocks[next(iter(self._blocks))]
+        return cached
 
     def entry(self, key: str) -> InventoryEntry | None:
         """The entry of ``key``, or None."""

@@ -8,8 +8,8 @@ Owns, in one place, the backup's naming rules:
   pruned;
 - in "keys" versioning the old bytes of an overwritten key live at the content-addressed
   ``versions/<key>/<sha256>``; with bucket versioning the store keeps them (``Versioning``);
-- a snapshot's inventory is ``snapshots/<id>.json``; an id is ``YYYYMMDDTHHMMSSZ-<token>``
-  (UTC, so ids sort by time).
+- a snapshot's inventory is ``snapshots/<id>.jsonl`` (``.json`` for the format 1 inventories
+  written before); an id is ``YYYYMMDDTHHMMSSZ-<token>`` (UTC, so ids sort by time).
 
 Pure: no I/O.
 """
@@ -42,7 +42,8 @@ VERSIONS_DIR = "versions"
 SNAPSHOTS_DIR = "snapshots"
 
 _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]+")
-_INVENTORY_SUFFIX = ".json"
+_INVENTORY_SUFFIX = ".jsonl"
+_INVENTORY_SUFFIXES = (".jsonl", ".json")
 
 
 def is_staged_name(name: str) -> bool:
@@ -92,15 +93,20 @@ def is_snapshot_id(name: str) -> bool:
     return _SNAPSHOT_ID.fullmatch(name) is not None
 
 
-def snapshot_key(snapshot_id: str) -> str:
-    """The key of a snapshot's inventory, relative to the target root."""
-    return f"{SNAPSHOTS_DIR}/{snapshot_id}{_INVENTORY_SUFFIX}"
+def snapshot_key(snapshot_id: str, *, legacy: bool = False) -> str:
+    """The key of a snapshot's inventory, relative to the target root (``legacy``: where a
+    format 1 inventory was written)."""
+    return f"{SNAPSHOTS_DIR}/{snapshot_id}{_INVENTORY_SUFFIXES[1] if legacy else _INVENTORY_SUFFIX}"
 
 
 def snapshot_id_of(key: str) -> str | None:
-    """The snapshot id whose inventory ``key`` is (``snapshots/<id>.json``), or None."""
+    """The snapshot id whose inventory ``key`` is (``snapshots/<id>.jsonl`` or ``.json``), or
+    None."""
     prefix = f"{SNAPSHOTS_DIR}/"
-    if not key.startswith(prefix) or not key.endswith(_INVENTORY_SUFFIX):
+    if not key.startswith(prefix):
         return None
-    name = key[len(prefix):-len(_INVENTORY_SUFFIX)]
-    return name if name and "/" not in name else None
+    for suffix in _INVENTORY_SUFFIXES:
+        if key.endswith(suffix):
+            name = key[len(prefix):-len(suffix)]
+            return name if name and "/" not in name else None
+    return None

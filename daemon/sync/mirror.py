@@ -1,13 +1,18 @@
 """The mirror: staging folder -> target, by SHA-256, with a snapshot inventory as commit point.
 
-Owns: ``plan_mirror`` (pure: upload a staged file when its SHA-256 differs from the last copy
-uploaded under its key), ``run_mirror`` (scan staging through ``daemon.sync.scan``, execute
-the plan with ``transfers`` concurrent uploads, verify each by HEAD, record it, then write the
-inventory), and keeping old bytes reachable ("keys" versioning: copy ``<key>`` to
-``versions/<key>/<sha256>`` just before it is overwritten).
+Owns: ``needs_upload`` (pure: a staged file is uploaded when its SHA-256 differs from the last
+copy uploaded under its key), ``inventory_entry`` (pure: what a snapshot says of an upload),
+``run_mirror`` (scan staging through ``daemon.sync.scan``, plan, upload with ``transfers``
+concurrent uploads, verify each by HEAD, record it, then write the inventory), and keeping old
+bytes reachable ("keys" versioning: copy ``<key>`` to ``versions/<key>/<sha256>`` just before
+it is overwritten).
 
-A run with nothing to upload makes no request at all: no listing, no HEAD, no snapshot (the
-entries are identical to the newest snapshot's, which the state database remembers).  A key
+Memory stays bounded however large staging is: the plan is a merge of the staged files with
+the state database, written to a temporary table of that database, uploaded from there a page
+at a time; the inventory is written to a file as it is built and uploaded from it.  A run with
+staging exactly as the newest snapshot covers it (``daemon.sync.scan.fingerprint_staging``)
+reads no row of the state database and makes no request at all; a run with nothing to upload
+makes no request but to compare the inventory's digest with the newest snapshot's.  A key
 whose file left staging stays in the target but drops out of the next inventory.
 
 Must not: delete anything from the target (``daemon.sync.prune`` does, when asked), talk to
@@ -16,12 +21,16 @@ boto3 (``daemon.targets.s3`` does), configure logging, or leave a thread running
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -44,123 +53,134 @@ from daemon.core.errors import (
 )
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import (
+    PAGE,
+    CachedHash,
     RemoteRecord,
     RunCounts,
     SnapshotRecord,
     StateDB,
     open_state,
 )
+from daemon.sync.inventory import InventoryEntry, InventoryHeader, InventoryWriter
 from daemon.sync.layout import new_snapshot_id, versioned_key
-from daemon.sync.scan import StagedFile, scan_staging
-from daemon.sync.snapshots import (
-    InventoryEntry,
-    build_inventory,
-    entries_digest,
-    write_inventory,
-)
+from daemon.sync.scan import StagedFile, scan_staging, staged_stats
+from daemon.sync.snapshots import write_inventory
 from daemon.targets import Target, open_target
 from daemon.targets.base import RemoteObject
 
 __all__ = [
     "MirrorPlan",
     "MirrorResult",
-    "StagedFile",
-    "plan_mirror",
+    "Pending",
+    "inventory_entry",
+    "needs_upload",
+    "pending_uploads",
     "run_mirror",
-    "scan_staging",
     "target_binding",
 ]
 
 log = structlog.get_logger(__name__)
 
+#: Uploads listed in a dry run's result (the counts are always exact).
+_DRY_RUN_LISTED = 10_000
+
+
+# --- the pure part ----------------------------------------------------------------------------
+def needs_upload(staged: CachedHash, remote: RemoteRecord | None) -> bool:
+    """True when the staged bytes are not the ones last uploaded under their key.  Pure."""
+    return remote is None or remote.sha256 != staged.sha256 or remote.size != staged.size
+
+
+def inventory_entry(record: RemoteRecord, versioning: Versioning) -> InventoryEntry:
+    """What a snapshot says of the last upload under a key.  Pure.
+
+    Its version is the S3 VersionId (bucket versioning) or the content-addressed key its
+    bytes are kept under once overwritten (keys mode).
+    """
+    version = (record.version_id if versioning == "bucket"
+               else versioned_key(record.key, record.sha256))
+    return InventoryEntry(key=record.key, sha256=record.sha256, md5=record.md5,
+                          size=record.size, version=version, parent=record.parent or None)
 
 
 @dataclass(frozen=True, slots=True)
 class MirrorPlan:
     """What a run will do: upload (new or changed bytes) and skip (same bytes uploaded)."""
 
-    uploads: tuple[StagedFile, ...]
-    skips: tuple[StagedFile, ...]
-    overwrites: frozenset[str] = frozenset()
-
-    @property
-    def bytes_to_upload(self) -> int:
-        return sum(f.size for f in self.uploads)
+    uploads: int = 0
+    bytes_to_upload: int = 0
+    skips: int = 0
+    overwrites: int = 0
 
 
-def plan_mirror(staged: Sequence[StagedFile], remote: Mapping[str, RemoteRecord]) -> MirrorPlan:
-    """Decide which staged files to upload.  Pure.
-
-    Args:
-        staged: the staged files with their digests.
-        remote: the last copy uploaded under each key (from the state database).
-
-    Returns:
-        Uploads for files whose SHA-256 differs from the last upload under their key (or
-        that were never uploaded), largest first so big transfers start early; skips for
-        the rest; ``overwrites`` names keys whose existing remote bytes will be replaced.
-    """
-    uploads: list[StagedFile] = []
-    skips: list[StagedFile] = []
-    overwrites: set[str] = set()
-    for f in staged:
-        rec = remote.get(f.key)
-        if rec is not None and rec.sha256 == f.sha256 and rec.size == f.size:
-            skips.append(f)
-            continue
-        uploads.append(f)
-        if rec is not None:
-            overwrites.add(f.key)
-    uploads.sort(key=lambda f: (-f.size, f.name))
-    skips.sort(key=lambda f: f.name)
-    return MirrorPlan(tuple(uploads), tuple(skips), frozenset(overwrites))
+def _plan(state: StateDB, *, scanned_only: bool) -> MirrorPlan:
+    """Merge the staged files with the last uploads and write the uploads to the state's
+    plan table, largest first.  Reads the staged files a page at a time."""
+    state.plan_begin()
+    uploads = nbytes = skips = overwrites = 0
+    after = ""
+    debug = log.bind()  # one bound logger: a filtered debug call is then nearly free
+    while page := state.staged_page(after, scanned_only=scanned_only):
+        after = page[-1][0].name
+        batch: list[tuple[str, int]] = []
+        for staged, remote in page:
+            if needs_upload(staged, remote):
+                batch.append((staged.name, staged.size))
+                nbytes += staged.size
+                overwrites += remote is not None
+            else:
+                skips += 1
+                debug.debug("mirror.upload.skipped", key=staged.name, sha256=staged.sha256)
+        uploads += len(batch)
+        state.plan_add(batch)
+    state.plan_seal()
+    return MirrorPlan(uploads, nbytes, skips, overwrites)
 
 
-def inventory_entries(staged: Iterable[StagedFile], remote: Mapping[str, RemoteRecord],
-                      versioning: Versioning) -> list[InventoryEntry]:
-    """The entries of the snapshot for the staged files, from what was uploaded.  Pure.
-
-    A staged file with no upload record (it failed, or changed mid-run) is left out when it
-    was never uploaded, and listed with its previous remote copy otherwise: an inventory only
-    ever names bytes that are in the target.
-    """
-    entries: list[InventoryEntry] = []
-    for f in staged:
-        rec = remote.get(f.key)
-        if rec is None:
-            continue
-        version = rec.version_id if versioning == "bucket" else versioned_key(rec.key,
-                                                                              rec.sha256)
-        entries.append(InventoryEntry(key=rec.key, sha256=rec.sha256, md5=rec.md5,
-                                      size=rec.size, version=version))
-    return entries
+def _planned(state: StateDB, folder: Path) -> Iterator[tuple[StagedFile, RemoteRecord | None]]:
+    """The sealed plan's uploads in order, a page at a time."""
+    position = 0
+    while page := state.plan_page(position):
+        position = page[-1][0]
+        for _, staged, remote in page:
+            yield StagedFile.from_cache(folder, staged), remote
 
 
-# --- running ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+def _staged_without_record(state: StateDB) -> Iterator[CachedHash]:
+    """Staged files never uploaded from this state, in name order."""
+    after = ""
+    while page := state.staged_page(after):
+        after = page[-1][0].name
+        yield from (staged for staged, remote in page if remote is None)
+
+
+@dataclass(frozen=True)
 class MirrorResult:
-    """What a run did.  ``snapshot_id`` is the newest complete snapshot after the run."""
+    """What a run did.  ``snapshot_id`` is the newest complete snapshot after the run;
+    ``to_upload`` lists (name, size) of the first uploads a dry run would make."""
 
     run_id: int | None
     plan: MirrorPlan
     uploaded: tuple[str, ...] = ()
-    failed: Mapping[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
     snapshot_id: str | None = None
     snapshot_written: bool = False
     stopped: bool = False
     dry_run: bool = False
+    to_upload: tuple[tuple[str, int], ...] = ()
+    staged: int = 0
 
     @property
-    def skipped(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.plan.skips)
+    def skipped(self) -> int:
+        return self.plan.skips
 
     def as_json(self) -> dict[str, Any]:
         """The result as ``mirror --json`` prints it."""
         return {
             "dry_run": self.dry_run, "stopped": self.stopped,
-            "to_upload": [f.name for f in self.plan.uploads] if self.dry_run else None,
-            "uploaded": len(self.uploaded), "skipped": len(self.plan.skips),
+            "to_upload": [name for name, _ in self.to_upload] if self.dry_run else None,
+            "uploaded": len(self.uploaded), "skipped": self.plan.skips,
             "bytes_uploaded": self.bytes_uploaded, "snapshot_id": self.snapshot_id,
             "snapshot": self.snapshot_written,
         }
@@ -206,29 +226,37 @@ class _Run:
         self.state.set_versioning(mode)
         return "bucket" if mode == "bucket" else "keys"
 
-    def bootstrap(self, staged: Sequence[StagedFile]) -> None:
+    def bootstrap(self) -> None:
         """Reconcile a state that has never seen this target with what the target holds.
 
-        Runs once per (state, target): one listing of the root, and a HEAD per staged name
-        that exists remotely without a record.  Adopts identical objects (no re-upload) and
-        records differing ones so that keys mode archives them before overwriting.
+        Runs once per (state, target): one listing of the root, merged with the staged
+        names (both in key order), and a HEAD per staged name that exists remotely without a
+        record.  Adopts identical objects (no re-upload) and records differing ones so that
+        keys mode archives them before overwriting.
         """
-        known = self.state.remote_records()
-        wanted = {f.key: f for f in staged}
-        remote_keys = {o.key for o in self.target.list_keys("") if "/" not in o.key}
-        adopted = 0
-        for key in sorted(remote_keys & set(wanted) - set(known)):
-            head = self.target.head(key)
+        listed = adopted = 0
+        staged = _staged_without_record(self.state)
+        wanted = next(staged, None)
+        for obj in self.target.list_keys(""):
+            if "/" in obj.key:
+                continue
+            listed += 1
+            while wanted is not None and wanted.name < obj.key:
+                wanted = next(staged, None)
+            if wanted is None or wanted.name != obj.key:
+                continue
+            head = self.target.head(obj.key)
             if head is None or head.sha256 is None or head.md5 is None:
-                log.warning("mirror.bootstrap.foreign", key=key,
+                log.warning("mirror.bootstrap.foreign", key=obj.key,
                             detail="no sha256 metadata; it will be overwritten")
                 continue
             self.state.record_upload(RemoteRecord(
-                key=key, size=head.size, sha256=head.sha256, md5=head.md5,
-                version_id=head.version_id, etag=head.etag, part_size=head.part_size))
+                key=obj.key, size=head.size, sha256=head.sha256, md5=head.md5,
+                version_id=head.version_id, etag=head.etag, part_size=head.part_size,
+                parent=wanted.parent if head.sha256 == wanted.sha256 else None))
             adopted += 1
         self.state.set_bootstrapped()
-        log.info("mirror.bootstrap.done", remote_keys=len(remote_keys), adopted=adopted)
+        log.info("mirror.bootstrap.done", remote_keys=listed, adopted=adopted)
 
     # --- one upload ---------------------------------------------------------------------------
     def archive(self, key: str, old: RemoteRecord, new_sha256: str) -> None:
@@ -247,6 +275,7 @@ class _Run:
             log.warning("mirror.archive.missing", key=key)
 
     def upload(self, f: StagedFile, old: RemoteRecord | None) -> None:
+        """Send one staged file, verify it, and record it (with its parent)."""
         if self.halt.is_set():
             raise StopRequestedError(what=f"uploading {f.key}")
         started = time.monotonic()
@@ -270,7 +299,7 @@ class _Run:
         record = RemoteRecord(
             key=f.key, size=f.size, sha256=f.sha256, md5=f.md5, version_id=version_id,
             version_key=versioned_key(f.key, f.sha256) if self.versioning == "keys" else None,
-            etag=head.etag, part_size=head.part_size)
+            etag=head.etag, part_size=head.part_size, parent=f.parent)
         self.state.record_upload(record, self.run_id)
         faultpoints.checkpoint("upload.recorded")
         with self._lock:
@@ -303,36 +332,102 @@ class _Run:
                                     found=(remote.etag or "").strip('"'))
         return remote
 
-    def execute(self, plan: MirrorPlan, remote: Mapping[str, RemoteRecord]) -> None:
-        """Run the uploads; stop early on a fatal error or a stop request."""
-        workers = max(1, min(self.config.target.transfers, len(plan.uploads)))
+    def execute(self, plan: MirrorPlan) -> None:
+        """Run the planned uploads, a bounded number in flight; stop early on a fatal error
+        or a stop request."""
+        workers = max(1, min(self.config.target.transfers, plan.uploads))
         self.meter = Meter("upload", label="uploading", unit="AIPs",
-                           objects_total=len(plan.uploads), bytes_total=plan.bytes_to_upload)
+                           objects_total=plan.uploads, bytes_total=plan.bytes_to_upload)
+        pending: dict[Future[None], str] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-put") as pool:
-            futures = {pool.submit(self.upload, f, remote.get(f.key)): f for f in plan.uploads}
-            for future in as_completed(futures):
-                f = futures[future]
-                exc = future.exception()
-                if exc is None or isinstance(exc, StopRequestedError):
-                    continue
-                message = str(exc)
-                if isinstance(exc, TargetPermanentError | TargetUnreachableError):
-                    with self._lock:
-                        if self.fatal is None:
-                            self.fatal = exc
-                    self.halt.fatal.set()
-                elif not isinstance(exc, TargetError | SourceChangedError | UploadVerifyError
-                                    | UploadError | OSError):
-                    self.halt.fatal.set()
-                    raise exc
-                with self._lock:
-                    self.failed[f.key] = message
-                self.state.record_failure(f.key, self.run_id, message)
-                log.error("mirror.upload.failed", key=f.key, error=message,
-                          msgid=type(exc).__qualname__,
-                          exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED))
+            for f, old in _planned(self.state, self.config.staging.dir):
+                if self.halt.is_set():
+                    break
+                pending[pool.submit(self.upload, f, old)] = f.key
+                if len(pending) >= 2 * workers:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._settle(future, pending.pop(future))
+            done, _ = wait(pending)
+            for future in done:
+                self._settle(future, pending.pop(future))
         if not self.halt.is_set():
             self.meter.finish()
+
+    def _settle(self, future: Future[None], key: str) -> None:
+        exc = future.exception()
+        if exc is None or isinstance(exc, StopRequestedError):
+            return
+        message = str(exc)
+        if isinstance(exc, TargetPermanentError | TargetUnreachableError):
+            with self._lock:
+                if self.fatal is None:
+                    self.fatal = exc
+            self.halt.fatal.set()
+        elif not isinstance(exc, TargetError | SourceChangedError | UploadVerifyError
+                            | UploadError | OSError):
+            self.halt.fatal.set()
+            raise exc
+        with self._lock:
+            self.failed[key] = message
+        self.state.record_failure(key, self.run_id, message)
+        log.error("mirror.upload.failed", key=key, error=message,
+                  msgid=type(exc).__qualname__,
+                  exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED))
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Staged AIPs whose bytes are not (known to be) in the target: how many, and the first
+    names in name order."""
+
+    count: int
+    names: tuple[str, ...]
+
+
+def pending_uploads(staging_dir: Path, state: StateDB, *, hash_changed: bool,
+                    listed: int = 50) -> Pending:
+    """Staged AIPs whose bytes are not (known to be) in the target yet.
+
+    Args:
+        staging_dir: the staging folder.
+        state: the state database (hash cache and remote records).
+        hash_changed: True: hash files whose stat key changed and compare SHA-256 with the
+            last upload (the watcher's healing scan; updates the hash cache).  False: never
+            read a file; a file whose stat key is not cached counts as pending (``status``).
+        listed: how many names to return (the count is always exact).
+
+    Returns:
+        The count and the first names.
+    """
+    if hash_changed:
+        scan_staging(staging_dir, state)
+        plan = _plan(state, scanned_only=False)
+        names = [f.name for f, _ in itertools.islice(_planned(state, staging_dir), listed)]
+        return Pending(plan.uploads, tuple(sorted(names)))
+    count = 0
+    first: list[str] = []
+    batch: list[tuple[str, int, int, int]] = []
+
+    def settle() -> None:
+        nonlocal count, first
+        names = [row[0] for row in batch]
+        cache, remote = state.cached_hashes(names), state.remote_records(names)
+        late = []
+        for name, size, mtime_ns, inode in batch:
+            hit, rec = cache.get(name), remote.get(name)
+            if hit is None or not hit.matches(size, mtime_ns, inode) or needs_upload(hit, rec):
+                late.append(name)
+        count += len(late)
+        first = heapq.nsmallest(listed, first + late)
+
+    for row in staged_stats(staging_dir) if staging_dir.is_dir() else ():
+        batch.append(row)
+        if len(batch) >= PAGE:
+            settle()
+            batch = []
+    settle()
+    return Pending(count, tuple(first))
 
 
 def target_binding(config: Config) -> str:
@@ -397,36 +492,47 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
     started = time.monotonic()
     if not dry_run:
         state.bind_target(target_binding(config))
-    staged = scan_staging(config.staging.dir, state, workers=config.target.transfers)
     newest = state.newest_snapshot
     newest_rec = state.snapshot(newest) if newest else None
-    if not staged and newest_rec is not None and newest_rec.objects > 0 and files is None:
+    known = state.staging_fingerprint if newest_rec is not None and not dry_run else None
+    scan = scan_staging(config.staging.dir, state, workers=config.target.transfers,
+                        known=known)
+    if scan.unchanged:
+        # Staging is as the newest snapshot covers it: the run is recorded, nothing else.
+        run_id = state.start_run("mirror")
+        state.finish_run(run_id, "ok", RunCounts(seen=scan.files, skipped=scan.files),
+                         snapshot_id=newest)
+        log.info("mirror.run.done", uploaded=0, skipped=scan.files, bytes=0, snapshot=newest,
+                 snapshot_written=False, unchanged=True,
+                 duration_s=round(time.monotonic() - started, 3))
+        return MirrorResult(run_id=run_id, plan=MirrorPlan(skips=scan.files),
+                            snapshot_id=newest, staged=scan.files)
+    if not scan.files and newest_rec is not None and newest_rec.objects > 0 and files is None:
         raise StagingError(path=str(config.staging.dir),
                            detail=f"holds no AIP while snapshot {newest} names "
                                   f"{newest_rec.objects}; refusing to write an empty snapshot "
                                   "(is the disk mounted? did the export fail?)")
-    remote = state.remote_records()
     if files is not None:
-        wanted = set(files)
-        candidates = [f for f in staged if f.name in wanted]
-    else:
-        candidates = staged
-    plan = plan_mirror(candidates, remote)
-    log.info("mirror.plan", staged=len(staged), upload=len(plan.uploads),
-             skip=len(plan.skips), bytes=plan.bytes_to_upload, dry_run=dry_run)
-    debug = log.bind()  # one bound logger: a filtered debug call is then nearly free
-    for f in plan.skips:
-        debug.debug("mirror.upload.skipped", key=f.key, sha256=f.sha256)
+        # Only the hinted files are candidates; the cache (and so the inventory) covers all.
+        state.scan_keep_only(files)
+    plan = _plan(state, scanned_only=files is not None)
+    log.info("mirror.plan", staged=scan.files, upload=plan.uploads, skip=plan.skips,
+             bytes=plan.bytes_to_upload, dry_run=dry_run)
     if dry_run:
-        return MirrorResult(run_id=None, plan=plan, snapshot_id=newest, dry_run=True)
+        listed = []
+        for f, _ in _planned(state, config.staging.dir):
+            listed.append((f.name, f.size))
+            if len(listed) >= _DRY_RUN_LISTED:
+                break
+        return MirrorResult(run_id=None, plan=plan, snapshot_id=newest, dry_run=True,
+                            to_upload=tuple(listed), staged=scan.files)
 
     run = _Run(config, state, target, stop)
     run.run_id = state.start_run("mirror")
     try:
         if plan.uploads and not state.bootstrapped:
-            run.bootstrap(staged)
-            remote = state.remote_records()
-            plan = plan_mirror(candidates, remote)
+            run.bootstrap()
+            plan = _plan(state, scanned_only=files is not None)
         if plan.uploads:
             run.versioning = run.detect_versioning()
             aborted = target.abort_orphaned_uploads(
@@ -434,8 +540,8 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
                 older_than=timedelta(hours=config.target.abort_orphaned_after_hours))
             if aborted:
                 log.info("mirror.multipart.orphans_aborted", count=aborted)
-            run.execute(plan, remote)
-        counts = RunCounts(seen=len(staged), uploaded=len(run.uploaded), skipped=len(plan.skips),
+            run.execute(plan)
+        counts = RunCounts(seen=scan.files, uploaded=len(run.uploaded), skipped=plan.skips,
                            failed=len(run.failed), bytes_uploaded=run.bytes)
         if run.fatal is not None:
             raise run.fatal
@@ -443,24 +549,24 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
             first = next(iter(sorted(run.failed.items())))
             raise UploadError(f"{len(run.failed)} upload(s) failed (first: {first[0]}: "
                               f"{first[1]}); the previous snapshot stays the newest")
-        if len(run.uploaded) < len(plan.uploads):
+        if len(run.uploaded) < plan.uploads:
             state.finish_run(run.run_id, "stopped", counts, snapshot_id=newest)
             log.info("mirror.run.stopped", uploaded=len(run.uploaded))
             return MirrorResult(run.run_id, plan, tuple(run.uploaded), {}, run.bytes,
-                                snapshot_id=newest, stopped=True)
-        # Nothing planned means nothing recorded since ``remote`` was read: reuse it (a no-op
-        # run over a large staging folder then reads the records once, not twice).
-        snapshot_id, written = _commit(config, state, target, run, staged, newest_rec, now,
-                                       remote=None if plan.uploads else remote)
+                                snapshot_id=newest, stopped=True, staged=scan.files)
+        snapshot_id, written = _commit(config, state, target, run, newest_rec, now)
+        if files is None or not written:
+            state.set_staging_fingerprint(scan.fingerprint if snapshot_id else None)
         state.finish_run(run.run_id, "ok", counts, snapshot_id=snapshot_id)
-        log.info("mirror.run.done", uploaded=len(run.uploaded), skipped=len(plan.skips),
+        log.info("mirror.run.done", uploaded=len(run.uploaded), skipped=plan.skips,
                  bytes=run.bytes, snapshot=snapshot_id, snapshot_written=written,
                  duration_s=round(time.monotonic() - started, 3))
         return MirrorResult(run.run_id, plan, tuple(sorted(run.uploaded)), {}, run.bytes,
-                            snapshot_id=snapshot_id, snapshot_written=written)
+                            snapshot_id=snapshot_id, snapshot_written=written,
+                            staged=scan.files)
     except BaseException as exc:
-        counts = RunCounts(seen=len(staged), uploaded=len(run.uploaded),
-                           skipped=len(plan.skips), failed=len(run.failed),
+        counts = RunCounts(seen=scan.files, uploaded=len(run.uploaded),
+                           skipped=plan.skips, failed=len(run.failed),
                            bytes_uploaded=run.bytes)
         state.finish_run(run.run_id, "failed", counts, snapshot_id=newest,
                          error=f"{type(exc).__name__}: {exc}")
@@ -470,35 +576,45 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
         raise
 
 
-def _commit(config: Config, state: StateDB, target: Target, run: _Run,
-            staged: Sequence[StagedFile], newest: SnapshotRecord | None,
-            now: datetime | None, *,
-            remote: Mapping[str, RemoteRecord] | None = None) -> tuple[str | None, bool]:
-    """Write the inventory unless it would equal the newest snapshot's; returns (id, written)."""
-    mode: Versioning
+def _versioning(state: StateDB, run: _Run) -> Versioning:
     if run.uploaded:
-        mode = run.versioning
-    elif state.versioning in VERSIONING_MODES:
-        mode = "bucket" if state.versioning == "bucket" else "keys"
-    else:
-        mode = run.detect_versioning()
-    if remote is None:
-        remote = state.remote_records()
-    entries = inventory_entries(staged, remote, mode)
-    digest = entries_digest(entries, mode)
-    if newest is not None and newest.entries_digest == digest:
-        log.info("mirror.snapshot.unchanged", snapshot=newest.id)
-        return newest.id, False
-    if not entries and newest is None:
-        return None, False
+        return run.versioning
+    if state.versioning in VERSIONING_MODES:
+        return "bucket" if state.versioning == "bucket" else "keys"
+    return run.detect_versioning()
+
+
+def _commit(config: Config, state: StateDB, target: Target, run: _Run,
+            newest: SnapshotRecord | None, now: datetime | None) -> tuple[str | None, bool]:
+    """Write the inventory unless it would equal the newest snapshot's; returns (id, written).
+
+    The inventory is written to a file in the state folder as the state database yields its
+    entries, a page at a time, then uploaded from it.
+    """
+    mode = _versioning(state, run)
     created = now or datetime.now(UTC)
-    inventory = build_inventory(new_snapshot_id(created), created, target.display_url, mode,
-                                entries)
-    faultpoints.checkpoint("snapshot.write")
-    write_inventory(target, inventory)
-    state.record_snapshot(SnapshotRecord(inventory.id, created.isoformat(),
-                                         inventory.object_count, inventory.total_size, digest),
+    header = InventoryHeader(id=new_snapshot_id(created), created=created,
+                             root=target.display_url, versioning=mode)
+    path = config.state.dir / f"{C.TEMP_PREFIX}inventory-{os.getpid()}.jsonl"
+    try:
+        with InventoryWriter(path, header) as writer:
+            after = ""
+            while page := state.snapshot_page(after):
+                after = page[-1].key
+                for record in page:
+                    writer.add(inventory_entry(record, mode))
+            summary = writer.finish()
+        assert writer.digests is not None
+        if newest is not None and newest.entries_digest == summary.entries_sha256:
+            log.info("mirror.snapshot.unchanged", snapshot=newest.id)
+            return newest.id, False
+        if not summary.object_count and newest is None:
+            return None, False
+        faultpoints.checkpoint("snapshot.write")
+        write_inventory(target, path, header, summary, writer.digests)
+    finally:
+        path.unlink(missing_ok=True)
+    state.record_snapshot(SnapshotRecord(header.id, created.isoformat(), summary.object_count,
+                                         summary.total_size, summary.entries_sha256),
                           run.run_id)
-    return inventory.id, True
-
-
+    return header.id, True

@@ -11,25 +11,37 @@ newest snapshot.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
+from aip import constants as C
 from daemon.core.config import Config
 from daemon.core.errors import ObjectLockedError
 from daemon.core.locks import Lock, LockName
-from daemon.core.state import open_state
-from daemon.sync.layout import SNAPSHOTS_DIR, VERSIONS_DIR, is_aip_key, snapshot_id_of
-from daemon.sync.scan import staged_names
-from daemon.sync.snapshots import list_snapshots, read_inventory, retained_snapshots
+from daemon.core.state import PAGE, StateDB, open_state
+from daemon.sync.layout import SNAPSHOTS_DIR, is_aip_key, snapshot_id_of, version_owner
+from daemon.sync.scan import iter_staged_names
+from daemon.sync.snapshots import (
+    SnapshotInfo,
+    fetch_inventory,
+    list_snapshots,
+    retained_snapshots,
+)
 from daemon.targets import open_target
 from daemon.targets.base import Target
 
 __all__ = ["PruneResult", "prune"]
 
 log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
 
 
 # --- prune ---------------------------------------------------------------------------------
@@ -109,10 +121,9 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
             # Keys mode deletes without a VersionId (a delete marker): nothing to refuse.
             locking = state.versioning != "keys" and tgt.object_lock_enabled()
             kept_locked: list[tuple[str, str | None, str]] = []
-            versions = list(tgt.list_versions("")) if locking else []
             if locking:
                 # A dropped snapshot whose inventory the store locks stays, whole.
-                for ver in versions:
+                for ver in tgt.list_versions(f"{SNAPSHOTS_DIR}/"):
                     sid = snapshot_id_of(ver.key) if ver.key.startswith(
                         f"{SNAPSHOTS_DIR}/") else None
                     if sid is None or sid in keep or ver.is_delete_marker:
@@ -121,40 +132,43 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
                     if why is not None:
                         keep.add(sid)
                         kept_locked.append((ver.key, ver.version_id, why))
-            kept_invs = [read_inventory(tgt, s.id) for s in snaps if s.id in keep]
             drop = [s.id for s in snaps if s.id not in keep]
-            named_keys = {e.key for inv in kept_invs for e in inv.entries}
-            named_versions = {(e.key, e.version) for inv in kept_invs for e in inv.entries}
-            staged = staged_names(config.staging.dir)
-            live = named_keys | staged
+            bucket_mode = _remember_kept(config, state, tgt, [s for s in snaps if s.id in keep])
             doomed: list[tuple[str, str | None]] = []
-            bucket_mode = any(inv.versioning == "bucket" for inv in kept_invs)
             if bucket_mode:
-                for ver in versions if locking else tgt.list_versions(""):
-                    if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
-                        if snapshot_id_of(ver.key) in drop:
-                            doomed.append((ver.key, ver.version_id))
-                        continue
-                    if ver.is_delete_marker or not is_aip_key(ver.key):
-                        continue
-                    if (ver.key, ver.version_id) in named_versions:
-                        continue
-                    if ver.is_latest and ver.key in live:
-                        continue
-                    doomed.append((ver.key, ver.version_id))
+                for chunk in _chunks(tgt.list_versions(""), PAGE):
+                    named = state.name_set_members(
+                        "named", (_pair(v.key, v.version_id) for v in chunk))
+                    live = state.name_set_members("live", (v.key for v in chunk))
+                    for ver in chunk:
+                        if ver.key.startswith(f"{SNAPSHOTS_DIR}/"):
+                            if snapshot_id_of(ver.key) in drop:
+                                doomed.append((ver.key, ver.version_id))
+                            continue
+                        if ver.is_delete_marker or not is_aip_key(ver.key):
+                            continue
+                        if _pair(ver.key, ver.version_id) in named:
+                            continue
+                        if ver.is_latest and ver.key in live:
+                            continue
+                        doomed.append((ver.key, ver.version_id))
             else:
-                for obj in tgt.list_keys(""):
-                    key = obj.key
-                    if key.startswith(f"{SNAPSHOTS_DIR}/"):
-                        sid = key[len(SNAPSHOTS_DIR) + 1:].removesuffix(".json")
-                        if sid in drop:
+                for objects in _chunks(tgt.list_keys(""), PAGE):
+                    keys = [o.key for o in objects]
+                    owners = {k: version_owner(k) for k in keys}
+                    named = state.name_set_members(
+                        "named", (_pair(o, k) for k, o in owners.items() if o is not None))
+                    live = state.name_set_members("live", (k for k in keys if "/" not in k))
+                    for key in keys:
+                        owner = owners[key]
+                        if key.startswith(f"{SNAPSHOTS_DIR}/"):
+                            if snapshot_id_of(key) in drop:
+                                doomed.append((key, None))
+                        elif owner is not None:
+                            if is_aip_key(owner) and _pair(owner, key) not in named:
+                                doomed.append((key, None))
+                        elif key not in live and is_aip_key(key):
                             doomed.append((key, None))
-                    elif key.startswith(f"{VERSIONS_DIR}/"):
-                        owner = key[len(VERSIONS_DIR) + 1:].rpartition("/")[0]
-                        if is_aip_key(owner) and (owner, key) not in named_versions:
-                            doomed.append((key, None))
-                    elif key not in live and is_aip_key(key):
-                        doomed.append((key, None))
             # Data first, snapshots last: an interrupted prune never leaves a snapshot that
             # names deleted bytes... except the ones it was about to delete anyway.
             doomed.sort(key=lambda kv: kv[0].startswith(f"{SNAPSHOTS_DIR}/"))
@@ -174,6 +188,8 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
                 log.info("prune.delete", key=key, version=version, dry_run=dry_run)
                 deleted.append((key, version))
             if not dry_run:
+                current = [k for k, _ in deleted if "/" not in k]
+                live = state.name_set_members("live", current)
                 gone_current = [k for k, v in deleted
                                 if "/" not in k and (v is None or k not in live)]
                 state.forget_remote(gone_current)
@@ -185,3 +201,40 @@ def prune(config: Config, keep_snapshots: int | None = None, keep_days: int | No
     finally:
         if own:
             tgt.close()
+
+
+def _pair(key: str, version: str | None) -> str:
+    return f"{key}\0{version or ''}"
+
+
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _remember_kept(config: Config, state: StateDB, target: Target,
+                   kept: list[SnapshotInfo]) -> bool:
+    """Fill the state's temporary sets: ``named`` (key and version of every entry of a kept
+    snapshot) and ``live`` (their keys, and every staged name); each inventory is fetched
+    and read as a stream.  Returns True when a kept snapshot uses bucket versioning."""
+    state.name_set("named")
+    state.name_set("live")
+    state.name_set_add("live", iter_staged_names(config.staging.dir))
+    bucket = False
+    work = Path(tempfile.mkdtemp(prefix=f"{C.TEMP_PREFIX}prune-", dir=config.state.dir))
+    try:
+        for snap in kept:
+            inventory = fetch_inventory(target, snap, work / "inventory")
+            bucket = bucket or inventory.versioning == "bucket"
+            state.name_set_add("named", (_pair(e.key, e.version) for e in inventory.entries()))
+            state.name_set_add("live", (e.key for e in inventory.entries()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return bucket
+

@@ -1,37 +1,46 @@
 """What staging holds: the finished AIPs, with digests computed only for what changed.
 
-Owns: ``StagedFile`` (a staged AIP with the stat key its digests belong to), ``staged_names``
-(the names alone, no hashing) and ``scan_staging``, which hashes (MD5 and SHA-256 in one pass)
-only the files whose (size, mtime, inode) differ from the state database's cache.
+Owns: ``StagedFile`` (a staged AIP with the stat key its digests belong to, and its parent),
+``staged_names`` (the names alone, no hashing), ``fingerprint_staging`` (one number for the
+names and stat keys of every staged file, in one pass and constant memory) and
+``scan_staging``, which brings the state database's hash cache up to date with staging:
+files whose (size, mtime, inode) differ from the cache are hashed (MD5 and SHA-256 in one
+pass) and their parent read from their manifest; files that left staging leave the cache.
+
+Memory stays bounded however large staging is: the names go through a temporary table of
+the state database, never into one Python collection.
 
 Must not: write into staging, or decide what to upload (``daemon.sync.mirror`` does).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from aip.files import Digests, copy_hashing
+from aip.packager.reader import package_parent
 from aip.progress import Meter
 from daemon.core.errors import StagingError
-from daemon.core.state import CachedHash, StateDB
+from daemon.core.state import PAGE, CachedHash, StateDB
 from daemon.sync.layout import is_staged_name
 
-__all__ = ["StagedFile", "scan_staging", "staged_names"]
+__all__ = ["ScanResult", "StagedFile", "count_staged", "fingerprint_staging", "iter_staged_names",
+           "scan_staging", "staged_names", "staged_stats"]
 
 log = structlog.get_logger(__name__)
 
+_FINGERPRINT_MOD = 1 << 128
 
-# --- the pure part ----------------------------------------------------------------------------
+
 @dataclass(frozen=True, slots=True)
 class StagedFile:
     """A finished AIP in staging, with the stat key its digests belong to."""
@@ -43,6 +52,12 @@ class StagedFile:
     inode: int
     sha256: str
     md5: str
+    parent: str | None = None
+
+    @classmethod
+    def from_cache(cls, folder: Path, row: CachedHash) -> StagedFile:
+        return cls(row.name, folder, row.size, row.mtime_ns, row.inode, row.sha256, row.md5,
+                   row.parent or None)
 
     @property
     def path(self) -> Path:
@@ -62,98 +77,158 @@ class StagedFile:
         return (self.size, self.mtime_ns, self.inode)
 
 
-# --- scanning ---------------------------------------------------------------------------------
-def staged_names(staging_dir: Path) -> set[str]:
-    """Names of the finished AIPs in staging (no hashing)."""
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What a scan found: files and bytes staged, files hashed, the staging fingerprint, and
+    whether staging was as the fingerprint the state remembers said (then nothing was read
+    from the state database at all)."""
+
+    files: int
+    bytes: int
+    hashed: int
+    fingerprint: str
+    unchanged: bool = False
+
+
+def iter_staged_names(staging_dir: Path) -> Iterator[str]:
+    """Names of the finished AIPs in staging, in directory order (none if it is missing)."""
     try:
         with os.scandir(staging_dir) as it:
-            return {e.name for e in it if is_staged_name(e.name) and e.is_file()}
+            for entry in it:
+                if is_staged_name(entry.name) and entry.is_file():
+                    yield entry.name
     except FileNotFoundError:
-        return set()
+        return
 
 
-def _stat_key(st: os.stat_result) -> tuple[bool, int, int, int]:
-    return stat.S_ISREG(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino
+def staged_names(staging_dir: Path) -> set[str]:
+    """Names of the finished AIPs in staging (no hashing)."""
+    return set(iter_staged_names(staging_dir))
 
 
-def _hash_open(path: Path) -> tuple[os.stat_result, Digests]:
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        return st, copy_hashing(handle, None)
+def count_staged(staging_dir: Path) -> int:
+    """How many finished AIPs staging holds (none if it is missing)."""
+    return sum(1 for _ in iter_staged_names(staging_dir))
 
 
-def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | None = None,
-                 workers: int = 4) -> list[StagedFile]:
-    """The finished AIPs in staging with their digests, hashing only what changed.
-
-    A file whose (size, mtime_ns, inode) equals the cached key costs one ``stat``; the others
-    are hashed (MD5 and SHA-256 in one pass, ``workers`` at a time) and the cache updated.
-
-    Args:
-        staging_dir: the staging folder.
-        state: the state database (hash cache).
-        names: only these file names (the watcher's hint); default: every file.
-        workers: concurrent hashing threads.
-
-    Returns:
-        The staged files, sorted by name.
+def staged_stats(staging_dir: Path) -> Iterator[tuple[str, int, int, int]]:
+    """(name, size, mtime_ns, inode) of every finished AIP in staging, in directory order.
 
     Raises:
         StagingError: the folder is missing or unreadable.
     """
-    # (name, (regular file?, size, mtime_ns, inode)): a tuple, not the whole stat result
-    # (some 700 bytes a file, at a hundred thousand files).
-    entries: list[tuple[str, tuple[bool, int, int, int]]] = []
     try:
-        if names is None:
-            with os.scandir(staging_dir) as it:
-                entries = [(e.name, _stat_key(e.stat())) for e in it if is_staged_name(e.name)]
-        else:
-            for n in sorted(set(names)):
-                if is_staged_name(n) and Path(n).name == n:
-                    with contextlib.suppress(FileNotFoundError):
-                        entries.append((n, _stat_key(os.stat(staging_dir / n))))
+        with os.scandir(staging_dir) as it:
+            for entry in it:
+                if not is_staged_name(entry.name):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield entry.name, st.st_size, st.st_mtime_ns, st.st_ino
     except FileNotFoundError as exc:
         raise StagingError(path=str(staging_dir), detail="does not exist") from exc
     except OSError as exc:
         raise StagingError(path=str(staging_dir), detail=exc.strerror or str(exc)) from exc
-    candidates = [name for name, _ in entries]
-    cache = state.cached_hashes()
-    found: list[StagedFile] = []
-    to_hash: list[str] = []
-    for name, (regular, size, mtime_ns, inode) in entries:
-        if not regular:
+
+
+def fingerprint_staging(stats: Iterable[tuple[str, int, int, int]]) -> tuple[str, int, int]:
+    """A fingerprint of (name, size, mtime_ns, inode) of every file, whatever their order.
+
+    The sum of a 128-bit hash per file: any file added, removed, rewritten or replaced
+    changes it.  Returns (fingerprint, files, bytes).
+    """
+    total = count = size = 0
+    for name, nbytes, mtime_ns, inode in stats:
+        line = f"{name}\0{nbytes}\0{mtime_ns}\0{inode}".encode()
+        total = (total + int.from_bytes(hashlib.blake2b(line, digest_size=16).digest(),
+                                        "big")) % _FINGERPRINT_MOD
+        count += 1
+        size += nbytes
+    return f"{count}:{total:032x}", count, size
+
+
+def _hash(folder: Path, name: str) -> CachedHash | None:
+    """Digests and parent of one staged file (None if it went away meanwhile)."""
+    path = folder / name
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            digests = copy_hashing(handle, None)
+    except FileNotFoundError:
+        return None
+    return CachedHash(name, digests.size, st.st_mtime_ns, st.st_ino, digests.sha256,
+                      digests.md5, package_parent(path) or "")
+
+
+def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | None = None,
+                 workers: int = 4, known: str | None = None) -> ScanResult:
+    """Bring the hash cache up to date with staging, hashing only what changed.
+
+    A file whose (size, mtime_ns, inode) equals the cached key costs one ``stat``; the others
+    are hashed, ``workers`` at a time, and the cache updated.  When ``known`` (a fingerprint
+    the caller trusts, such as the one the newest snapshot covers) equals staging's, nothing
+    else is done: not one row of the state database is read.
+
+    Args:
+        staging_dir: the staging folder.
+        state: the state database (hash cache).
+        names: only these file names (the watcher's hint): files outside them are neither
+            hashed nor dropped from the cache.
+        workers: concurrent hashing threads.
+        known: the fingerprint below which nothing needs doing.
+
+    Returns:
+        What the scan found; the scan table of the state database holds the scanned names.
+
+    Raises:
+        StagingError: the folder is missing or unreadable.
+    """
+    fingerprint, files, size = fingerprint_staging(staged_stats(staging_dir))
+    if known is not None and fingerprint == known:
+        return ScanResult(files, size, 0, fingerprint, unchanged=True)
+    wanted = None if names is None else {n for n in names if Path(n).name == n}
+    state.scan_begin()
+    batch: list[tuple[str, int, int, int]] = []
+    for row in staged_stats(staging_dir):
+        if wanted is not None and row[0] not in wanted:
             continue
-        hit = cache.get(name)
-        if hit is not None and hit.matches(size, mtime_ns, inode):
-            found.append(StagedFile(name, staging_dir, hit.size, hit.mtime_ns, hit.inode,
-                                    hit.sha256, hit.md5))
-        else:
-            to_hash.append(name)
-    fresh: list[CachedHash] = []
-    if to_hash:
-        started = time.monotonic()
-        meter = Meter("hash", label="hashing", unit="AIPs", objects_total=len(to_hash))
-        with ThreadPoolExecutor(max_workers=max(1, workers),
-                                thread_name_prefix="aipsync-hash") as pool:
-            futures = {pool.submit(_hash_open, staging_dir / n): n for n in to_hash}
-            for future in as_completed(futures):
-                name = futures[future]
-                try:
-                    st, dig = future.result()
-                except FileNotFoundError:
-                    continue
-                fresh.append(CachedHash(name, dig.size, st.st_mtime_ns, st.st_ino, dig.sha256,
-                                        dig.md5))
-                found.append(StagedFile(name, staging_dir, dig.size, st.st_mtime_ns,
-                                        st.st_ino, dig.sha256, dig.md5))
-                meter.advance(nbytes=dig.size, current=name)
-        meter.finish()
-        state.record_hashes(fresh)
-        log.info("mirror.hash.done", files=len(fresh), bytes=sum(c.size for c in fresh),
-                 duration_s=round(time.monotonic() - started, 3))
-    if names is None:
-        gone = set(cache) - set(candidates)
+        batch.append(row)
+        if len(batch) >= PAGE:
+            state.scan_add(batch)
+            batch = []
+    state.scan_add(batch)
+    hashed = _hash_stale(staging_dir, state, workers)
+    if wanted is None:
+        gone = state.scan_forget_gone()
         if gone:
-            state.forget_hashes(gone)
-    return sorted(found, key=lambda f: f.name)
+            log.info("mirror.scan.gone", files=gone)
+    return ScanResult(files, size, hashed, fingerprint)
+
+
+def _hash_stale(folder: Path, state: StateDB, workers: int) -> int:
+    """Hash the scanned files the cache does not know as they are now; returns how many."""
+    started = time.monotonic()
+    meter = Meter("hash", label="hashing", unit="AIPs")
+    hashed = nbytes = 0
+    after = ""
+    with ThreadPoolExecutor(max_workers=max(1, workers),
+                            thread_name_prefix="aipsync-hash") as pool:
+        while page := state.scan_stale(after):
+            after = page[-1][0]
+            meter.grow(objects=len(page))
+            fresh: list[CachedHash] = []
+            for row in pool.map(lambda r: _hash(folder, r[0]), page):
+                if row is not None:
+                    fresh.append(row)
+                    meter.advance(nbytes=row.size, current=row.name)
+            state.record_hashes(fresh)
+            hashed += len(fresh)
+            nbytes += sum(r.size for r in fresh)
+    meter.finish()
+    if hashed:
+        log.info("mirror.hash.done", files=hashed, bytes=nbytes,
+                 duration_s=round(time.monotonic() - started, 3))
+    return hashed

@@ -1,10 +1,13 @@
-"""Snapshot inventories: the commit point of a mirror run, their listing and selection.
+"""Snapshots in the target: writing one, listing them, choosing one, reading its inventory.
 
-Owns: the inventory format (``aipsync-inventory/1``: id, created time, target root, versioning
-mode, and every key with SHA-256, MD5, size and version, plus a digest of the entries so a
-reader can check it), its (de)serialisation, listing the complete snapshots newest first,
-choosing one by id or time (``--at``), and the retention rule (which snapshots a prune keeps).
-Where an inventory lives and how ids look is ``daemon.sync.layout``.
+Owns: ``SnapshotInfo`` (a complete snapshot as listed), ``write_inventory`` (upload an
+inventory file, the run's commit point, with its summary as object metadata),
+``list_snapshots`` (newest first; one listing plus a metadata read each), ``open_inventory``
+(read one through byte ranges: a lookup reads only the blocks it needs) and
+``fetch_inventory`` (download one whole, verified, for callers that walk every entry), the
+choice of a snapshot by id or time (``--at``), and the retention rule (which snapshots a
+prune keeps).  The inventory format is ``daemon.sync.inventory``; where snapshots live and how
+ids look is ``daemon.sync.layout``.
 
 An inventory is written after every upload of its run succeeded (ocfl-py's root inventory,
 written last): a run that dies earlier leaves the previous snapshot the newest complete one.
@@ -19,194 +22,64 @@ Must not: upload AIPs or decide what to upload (``daemon.sync.mirror``), or dele
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
 
-from daemon.core.config import VERSIONING_MODES, Versioning
+from aip.files import Digests
 from daemon.core.errors import InventoryFormatError, SnapshotNotFoundError, TargetNotFoundError
+from daemon.sync.inventory import (
+    INVENTORY_FORMAT,
+    META_INDEX_OFFSET,
+    FileRange,
+    InventoryHeader,
+    InventoryReader,
+    InventorySummary,
+)
 from daemon.sync.layout import SNAPSHOTS_DIR, snapshot_id_of, snapshot_key
 from daemon.targets import Target
-from daemon.targets.base import RemoteObject
 
 __all__ = [
-    "INVENTORY_FORMAT",
-    "Inventory",
-    "InventoryEntry",
     "SnapshotInfo",
-    "build_inventory",
-    "entries_digest",
+    "TargetRange",
+    "fetch_inventory",
     "list_snapshots",
+    "open_inventory",
     "read_inventory",
     "retained_snapshots",
     "select_snapshot",
-    "snapshot_key",
     "write_inventory",
 ]
 
 log = structlog.get_logger(__name__)
 
-INVENTORY_FORMAT = "aipsync-inventory/1"
-
 _META_CREATED = "created"
 _META_OBJECTS = "objects"
 _META_BYTES = "bytes"
+_META_FORMAT = "format"
+#: Objects up to this size are read whole, once (some four thousand entries).
+_READ_WHOLE = 1024 * 1024
+#: Bytes a streamed read asks the target for at a time.
+_STREAM_CHUNK = 4 * 1024 * 1024
 
 
-# --- the inventory ----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class InventoryEntry:
-    """One object of a snapshot: its key (relative to the root), digests, size and version."""
-
-    key: str
-    sha256: str
-    md5: str
-    size: int
-    version: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "sha256": self.sha256, "md5": self.md5, "size": self.size,
-                "version": self.version}
-
-
-def entries_digest(entries: Iterable[InventoryEntry], versioning: str) -> str:
-    """SHA-256 over the canonical JSON of the entries (sorted by key) and the versioning mode.
-
-    Two runs with the same digest would write the same snapshot (apart from id and time).
-    """
-    digest = hashlib.sha256(f"{INVENTORY_FORMAT}\0{versioning}\n".encode())
-    # One line per entry, fields NUL-separated (no field holds a NUL): cheap enough that a
-    # no-op mirror of ten thousand AIPs does not spend its time here; fed a thousand lines
-    # at a time, so a big site's inventory is never one string.
-    ordered = sorted(entries, key=lambda e: e.key)
-    for start in range(0, len(ordered), 1000):
-        digest.update("".join(
-            f"{e.key}\0{e.sha256}\0{e.md5}\0{e.size}\0{e.version or ''}\n"
-            for e in ordered[start:start + 1000]).encode("utf-8"))
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    """A complete snapshot: every object the target held for the staged AIPs at ``created``."""
-
-    id: str
-    created: datetime
-    root: str
-    versioning: Versioning
-    entries: tuple[InventoryEntry, ...]
-
-    @property
-    def object_count(self) -> int:
-        return len(self.entries)
-
-    @property
-    def total_size(self) -> int:
-        return sum(e.size for e in self.entries)
-
-    @property
-    def digest(self) -> str:
-        return entries_digest(self.entries, self.versioning)
-
-    def entry(self, key: str) -> InventoryEntry | None:
-        """The entry for ``key``, or None."""
-        for e in self.entries:
-            if e.key == key:
-                return e
-        return None
-
-    def by_key(self) -> dict[str, InventoryEntry]:
-        return {e.key: e for e in self.entries}
-
-    def to_json(self) -> bytes:
-        """Deterministic JSON (sorted keys, entries sorted by key, UTF-8)."""
-        doc = {
-            "format": INVENTORY_FORMAT,
-            "id": self.id,
-            "created": self.created.astimezone(UTC).isoformat(timespec="microseconds"),
-            "root": self.root,
-            "versioning": self.versioning,
-            "object_count": self.object_count,
-            "total_size": self.total_size,
-            "entries_sha256": self.digest,
-            "objects": [e.as_dict() for e in self.entries],
-        }
-        return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, *, snapshot_id: str = "?") -> Inventory:
-        """Parse and check an inventory.
-
-        Args:
-            data: the JSON bytes.
-            snapshot_id: the id expected (for messages; checked when not ``"?"``).
-
-        Returns:
-            The inventory.
-
-        Raises:
-            InventoryFormatError: not JSON, wrong format, bad fields, counts or digest.
-        """
-        def bad(detail: str) -> InventoryFormatError:
-            return InventoryFormatError(snapshot=snapshot_id, detail=detail)
-
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad("not valid JSON") from exc
-        if not isinstance(doc, dict) or doc.get("format") != INVENTORY_FORMAT:
-            raise bad(f"not an {INVENTORY_FORMAT} document")
-        try:
-            created = datetime.fromisoformat(str(doc["created"]))
-            entries = tuple(
-                InventoryEntry(key=str(o["key"]), sha256=str(o["sha256"]), md5=str(o["md5"]),
-                               size=int(o["size"]),
-                               version=None if o.get("version") is None else str(o["version"]))
-                for o in doc["objects"])
-            inv = cls(id=str(doc["id"]), created=created, root=str(doc.get("root", "")),
-                      versioning=doc["versioning"], entries=entries)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"missing or malformed field ({type(exc).__name__}: {exc})") from exc
-        if inv.versioning not in VERSIONING_MODES:
-            raise bad(f"unknown versioning {inv.versioning!r}")
-        if created.tzinfo is None:
-            raise bad("created time has no time zone")
-        if snapshot_id not in ("?", inv.id):
-            raise bad(f"names itself {inv.id!r}")
-        if doc.get("object_count") != inv.object_count or doc.get("total_size") != inv.total_size:
-            raise bad("object_count or total_size do not match the objects")
-        if doc.get("entries_sha256") != inv.digest:
-            raise bad("entries_sha256 does not match the objects (damaged inventory)")
-        if len({e.key for e in entries}) != len(entries):
-            raise bad("a key appears twice")
-        return inv
-
-
-def build_inventory(snapshot_id: str, created: datetime, root: str, versioning: Versioning,
-                    entries: Iterable[InventoryEntry]) -> Inventory:
-    """An ``Inventory`` with entries sorted by key.  Pure."""
-    return Inventory(id=snapshot_id, created=created, root=root, versioning=versioning,
-                     entries=tuple(sorted(entries, key=lambda e: e.key)))
-
-
-# --- reading and writing ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
-    """A complete snapshot as listed: id, time, object count and total size."""
+    """A complete snapshot as listed: id, time, object count and total size, and where its
+    inventory is (key, size, the trailer's offset, the SHA-256 stored with it)."""
 
     id: str
     created: datetime
     objects: int
     bytes: int
-
-    @property
-    def key(self) -> str:
-        return snapshot_key(self.id)
+    key: str = ""
+    size: int = 0
+    index_offset: int | None = None
+    sha256: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """id, created (ISO-8601), objects and bytes."""
@@ -214,34 +87,109 @@ class SnapshotInfo:
                 "bytes": self.bytes}
 
 
-def write_inventory(target: Target, inventory: Inventory) -> RemoteObject:
-    """Upload the inventory (the run's commit point) with its summary as object metadata.
+class TargetRange:
+    """An object in the target as a ``RangeSource``: ranged GETs, or one GET of the whole
+    object when it is small (most inventories: one request then serves every read)."""
+
+    def __init__(self, target: Target, key: str, size: int) -> None:
+        self._target = target
+        self._key = key
+        self._size = size
+        self._whole: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, start: int, end: int) -> bytes:
+        end = min(end, self._size)
+        if end <= start:
+            return b""
+        if self._size <= _READ_WHOLE:
+            if self._whole is None:
+                self._whole = self._target.get_bytes(self._key)
+            return self._whole[start:end]
+        return self._target.get_bytes(self._key, byte_range=(start, end))
+
+    def stream(self, start: int, end: int) -> Iterator[bytes]:
+        while start < min(end, self._size):
+            block = self.read(start, min(end, start + _STREAM_CHUNK))
+            if not block:
+                return
+            start += len(block)
+            yield block
+
+
+def write_inventory(target: Target, path: Path, header: InventoryHeader,
+                    summary: InventorySummary, digests: Digests) -> SnapshotInfo:
+    """Upload the inventory file at ``path`` (the run's commit point) with its summary as
+    object metadata, streamed from the file.
 
     Raises:
         TargetError: the upload failed (the snapshot then does not exist).
     """
-    metadata = {_META_CREATED: inventory.created.astimezone(UTC).isoformat(),
-                _META_OBJECTS: str(inventory.object_count),
-                _META_BYTES: str(inventory.total_size)}
-    remote = target.put_bytes(snapshot_key(inventory.id), inventory.to_json(), metadata=metadata)
-    log.info("mirror.snapshot.written", snapshot=inventory.id, objects=inventory.object_count,
-             bytes=inventory.total_size)
-    return remote
+    key = snapshot_key(header.id)
+    created = header.created.astimezone(UTC)
+    metadata = {_META_CREATED: created.isoformat(), _META_OBJECTS: str(summary.object_count),
+                _META_BYTES: str(summary.total_size), _META_FORMAT: INVENTORY_FORMAT,
+                META_INDEX_OFFSET: str(summary.index_offset)}
+    target.put_file(key, path, digests, metadata=metadata)
+    log.info("mirror.snapshot.written", snapshot=header.id, objects=summary.object_count,
+             bytes=summary.total_size)
+    return SnapshotInfo(header.id, created, summary.object_count, summary.total_size, key,
+                        digests.size, summary.index_offset, digests.sha256)
 
 
-def read_inventory(target: Target, snapshot_id: str) -> Inventory:
-    """Download and check one snapshot's inventory.
+def open_inventory(target: Target, snapshot: SnapshotInfo) -> InventoryReader:
+    """The snapshot's inventory, read through byte ranges as far as needed.
 
     Raises:
-        SnapshotNotFoundError: no such snapshot.
-        InventoryFormatError: the inventory is damaged.
+        SnapshotNotFoundError: the inventory is gone (pruned meanwhile).
+        InventoryFormatError: it is damaged.
         TargetError: the target failed.
     """
     try:
-        data = target.get_bytes(snapshot_key(snapshot_id))
+        return InventoryReader(TargetRange(target, snapshot.key, snapshot.size),
+                               snapshot_id=snapshot.id, index_offset=snapshot.index_offset)
     except TargetNotFoundError as exc:
-        raise SnapshotNotFoundError(detail=f"with id {snapshot_id!r}") from exc
-    return Inventory.from_json(data, snapshot_id=snapshot_id)
+        raise SnapshotNotFoundError(detail=f"with id {snapshot.id!r} (gone)") from exc
+
+
+def fetch_inventory(target: Target, snapshot: SnapshotInfo, dest: Path) -> InventoryReader:
+    """The snapshot's inventory downloaded whole (streamed, verified when the target stored
+    its SHA-256) to ``dest`` (the caller's to remove), for a caller that reads every entry.
+
+    Raises:
+        SnapshotNotFoundError, InventoryFormatError, TargetError: as ``open_inventory``.
+    """
+    try:
+        if snapshot.sha256:
+            target.get_file(snapshot.key, dest, sha256=snapshot.sha256, size=snapshot.size,
+                            durable=False)
+        else:  # an inventory written before aipsync stored digests: read it as it is
+            dest.write_bytes(target.get_bytes(snapshot.key))
+    except TargetNotFoundError as exc:
+        raise SnapshotNotFoundError(detail=f"with id {snapshot.id!r} (gone)") from exc
+    return InventoryReader(FileRange(dest), snapshot_id=snapshot.id,
+                           index_offset=snapshot.index_offset)
+
+
+def read_inventory(target: Target, snapshot_id: str) -> InventoryReader:
+    """The inventory of the snapshot ``snapshot_id`` (either format), read as needed.
+
+    Raises:
+        SnapshotNotFoundError: no such snapshot.
+        InventoryFormatError: it is damaged.
+        TargetError: the target failed.
+    """
+    for key in (snapshot_key(snapshot_id), snapshot_key(snapshot_id, legacy=True)):
+        head = target.head(key)
+        if head is not None:
+            info = _info_from_metadata(snapshot_id, key, head.size, head.metadata)
+            return InventoryReader(TargetRange(target, key, head.size),
+                                   snapshot_id=snapshot_id,
+                                   index_offset=info.index_offset if info else None)
+    raise SnapshotNotFoundError(detail=f"with id {snapshot_id!r}")
 
 
 def list_snapshots(target: Target) -> list[SnapshotInfo]:
@@ -261,23 +209,28 @@ def list_snapshots(target: Target) -> list[SnapshotInfo]:
         head = target.head(obj.key)
         if head is None:
             continue
-        info = _info_from_metadata(snapshot_id, head.metadata)
+        info = _info_from_metadata(snapshot_id, obj.key, head.size, head.metadata)
         if info is None:
             try:
-                inv = read_inventory(target, snapshot_id)
+                inv = InventoryReader(TargetRange(target, obj.key, head.size),
+                                      snapshot_id=snapshot_id)
             except InventoryFormatError as exc:
                 log.warning("snapshot.damaged", snapshot=snapshot_id, error=str(exc))
                 continue
-            info = SnapshotInfo(inv.id, inv.created, inv.object_count, inv.total_size)
+            info = SnapshotInfo(inv.id, inv.header.created, inv.object_count, inv.total_size,
+                                obj.key, head.size, None, head.sha256)
         found.append(info)
     return sorted(found, key=lambda s: (s.created, s.id), reverse=True)
 
 
-def _info_from_metadata(snapshot_id: str, meta: Mapping[str, str]) -> SnapshotInfo | None:
+def _info_from_metadata(snapshot_id: str, key: str, size: int,
+                        meta: Mapping[str, str]) -> SnapshotInfo | None:
     try:
         created = datetime.fromisoformat(meta[_META_CREATED])
+        offset = meta.get(META_INDEX_OFFSET)
         return SnapshotInfo(snapshot_id, created, int(meta[_META_OBJECTS]),
-                            int(meta[_META_BYTES]))
+                            int(meta[_META_BYTES]), key, size,
+                            int(offset) if offset is not None else None, meta.get("sha256"))
     except (KeyError, ValueError):
         return None
 

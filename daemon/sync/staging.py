@@ -36,18 +36,15 @@ from aip.files import fsync_dir, is_disk_full
 from daemon.core.config import Config
 from daemon.core.errors import DiskFullError, SourceError, StagingError, StopRequestedError
 from daemon.core.locks import Lock, LockName
-from daemon.core.state import StateDB
 from daemon.core.stop import StopFlag
 from daemon.source.base import Source
-from daemon.sync.mirror import plan_mirror
-from daemon.sync.scan import scan_staging, staged_names
+from daemon.sync.scan import staged_names
 
 __all__ = [
     "EXPORT_DIR_PREFIX",
     "StagingResult",
     "clean_export_leftovers",
     "export_to_staging",
-    "pending_names",
 ]
 
 log = structlog.get_logger(__name__)
@@ -224,35 +221,3 @@ def _remove_gone(staging: Path, expected: frozenset[str]) -> list[str]:
     if gone:
         fsync_dir(staging)
     return gone
-
-
-def pending_names(staging_dir: Path, state: StateDB, *, hash_changed: bool) -> set[str]:
-    """Staged AIPs whose bytes are not (known to be) in the target yet.
-
-    Args:
-        staging_dir: the staging folder.
-        state: the state database (hash cache and remote records).
-        hash_changed: True: hash files whose stat key changed and compare SHA-256 with the
-            last upload (the watcher's healing scan; updates the hash cache).  False: never
-            read a file; a file whose stat key is not cached counts as pending (``status``).
-
-    Returns:
-        The file names.
-    """
-    remote = state.remote_records()
-    if hash_changed:
-        staged = scan_staging(staging_dir, state)
-        return {f.name for f in plan_mirror(staged, remote).uploads}
-    cache = state.cached_hashes()
-    pending = set()
-    for name in staged_names(staging_dir):
-        try:
-            st = os.stat(staging_dir / name)
-        except FileNotFoundError:
-            continue
-        hit = cache.get(name)
-        rec = remote.get(name)
-        if (hit is None or not hit.matches(st.st_size, st.st_mtime_ns, st.st_ino)
-                or rec is None or rec.sha256 != hit.sha256 or rec.size != hit.size):
-            pending.add(name)
-    return pending

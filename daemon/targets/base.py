@@ -155,7 +155,8 @@ class Target(Protocol):
 
     def put_file(self, key: str, path: Path, digests: Digests, *,
                  journal: UploadJournal | None = None, stop: StopFlag | None = None,
-                 stat_key: tuple[int, int, int] | None = None) -> PutResult:
+                 stat_key: tuple[int, int, int] | None = None,
+                 metadata: Mapping[str, str] | None = None) -> PutResult:
         """Store the file ``path`` (whose size and digests are known) under ``key``.
 
         Large files go in parts recorded in ``journal``; a pending upload of the same bytes
@@ -163,6 +164,7 @@ class Target(Protocol):
         between parts (``StopRequestedError``; the upload stays resumable).
         Raises ``SourceChangedError`` if the open file no longer has ``digests.size`` or
         the (size, mtime_ns, inode) ``stat_key`` its digests were computed for.
+        ``metadata`` is stored with the object besides its digests.
         """
 
     def put_bytes(self, key: str, data: bytes, *,
@@ -180,8 +182,10 @@ class Target(Protocol):
         later use, such as a restore's downloads).
         """
 
-    def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
-        """The whole (small) object."""
+    def get_bytes(self, key: str, *, version_id: str | None = None,
+                  byte_range: tuple[int, int] | None = None) -> bytes:
+        """The whole (small) object, or with ``byte_range`` its bytes ``[start, end)``
+        (fewer at the end of the object)."""
 
     def list_keys(self, prefix: str = "") -> Iterator[RemoteObject]:
         """Every current object under ``prefix`` (no metadata)."""

@@ -164,7 +164,8 @@ class FolderTarget:
     # --- writes -------------------------------------------------------------------------------
     def put_file(self, key: str, path: Path, digests: Digests, *,
                  journal: UploadJournal | None = None, stop: StopFlag | None = None,
-                 stat_key: tuple[int, int, int] | None = None) -> PutResult:
+                 stat_key: tuple[int, int, int] | None = None,
+                 metadata: Mapping[str, str] | None = None) -> PutResult:
         self._check_root("put", key)
         dest = self._path(key, "put")
         try:
@@ -172,14 +173,16 @@ class FolderTarget:
             with open(path, "rb") as src:
                 check_stat_key(src.fileno(), path, digests, stat_key)
                 if digests.size <= self._threshold:
-                    result = self._put_whole(key, src, dest, digests)
+                    result = self._put_whole(key, src, dest, digests, metadata)
                 else:
-                    result = self._put_parts(key, src, dest, digests, journal=journal, stop=stop)
+                    result = self._put_parts(key, src, dest, digests, journal=journal, stop=stop,
+                                             extra=metadata)
         except OSError as exc:
             raise self._error(exc, "put", key) from exc
         return result
 
-    def _put_whole(self, key: str, src: Any, dest: Path, digests: Digests) -> PutResult:
+    def _put_whole(self, key: str, src: Any, dest: Path, digests: Digests,
+                   extra: Mapping[str, str] | None = None) -> PutResult:
         self._count("PutObject")
         hasher = Hasher()
         with atomic_write(dest, "wb") as out:
@@ -190,12 +193,14 @@ class FolderTarget:
                 out.write(block)
             if hasher.digests() != digests:
                 raise SourceChangedError(path=str(src.name))
-        metadata = {META_SHA256: digests.sha256, META_MD5: digests.md5, META_PART_SIZE: "0"}
+        metadata = {**(extra or {}), META_SHA256: digests.sha256, META_MD5: digests.md5,
+                    META_PART_SIZE: "0"}
         self._write_meta(key, metadata)
         return PutResult(self._object(key, dest, metadata), bytes_sent=digests.size)
 
     def _put_parts(self, key: str, src: Any, dest: Path, digests: Digests, *,
-                   journal: UploadJournal | None, stop: StopFlag | None) -> PutResult:
+                   journal: UploadJournal | None, stop: StopFlag | None,
+                   extra: Mapping[str, str] | None = None) -> PutResult:
         part_size = choose_part_size(digests.size, self._chunksize)
         partial = dest.parent / f"{C.TEMP_PREFIX}{digests.sha256[:16]}-{dest.name}{_PART_SUFFIX}"
         pending = journal.load(key) if journal is not None else None
@@ -255,7 +260,7 @@ class FolderTarget:
             raise SourceChangedError(path=str(src.name))
         os.replace(partial, dest)
         fsync_dir(dest.parent)
-        metadata = {META_SHA256: digests.sha256, META_MD5: digests.md5,
+        metadata = {**(extra or {}), META_SHA256: digests.sha256, META_MD5: digests.md5,
                     META_PART_SIZE: str(part_size)}
         self._write_meta(key, metadata)
         if journal is not None:
@@ -369,12 +374,18 @@ class FolderTarget:
             return None
         return self._object(key, path, self._read_meta(key))
 
-    def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
+    def get_bytes(self, key: str, *, version_id: str | None = None,
+                  byte_range: tuple[int, int] | None = None) -> bytes:
         self._check_root("get", key)
         self._count("GetObject")
         path = self._path(key, "get")
         try:
-            return path.read_bytes()
+            if byte_range is None:
+                return path.read_bytes()
+            start, end = byte_range
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                return handle.read(max(0, end - start))
         except FileNotFoundError as exc:
             raise TargetNotFoundError(target=self._display, operation="get", key=key,
                                       version_note="") from exc

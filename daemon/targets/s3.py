@@ -421,7 +421,8 @@ class S3Target:
     # --- uploads ------------------------------------------------------------------------------
     def put_file(self, key: str, path: Path, digests: Digests, *,
                  journal: UploadJournal | None = None, stop: StopFlag | None = None,
-                 stat_key: tuple[int, int, int] | None = None) -> PutResult:
+                 stat_key: tuple[int, int, int] | None = None,
+                 metadata: Mapping[str, str] | None = None) -> PutResult:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
@@ -429,9 +430,9 @@ class S3Target:
         try:
             check_stat_key(fd, path, digests, stat_key)
             if digests.size <= self._cfg.multipart_threshold:
-                return self._put_single(key, fd, path, digests)
+                return self._put_single(key, fd, path, digests, metadata)
             try:
-                return self._put_multipart(key, fd, digests, journal, stop)
+                return self._put_multipart(key, fd, digests, journal, stop, metadata)
             except TargetNotFoundError as exc:
                 if exc.fields.get("code") != "NoSuchUpload":
                     raise
@@ -439,21 +440,23 @@ class S3Target:
                 log.warning("target.multipart.lost", key=key)
                 if journal is not None:
                     journal.finish(key)
-                return self._put_multipart(key, fd, digests, journal, stop)
+                return self._put_multipart(key, fd, digests, journal, stop, metadata)
         finally:
             os.close(fd)
 
-    def _metadata(self, digests: Digests, part_size: int) -> dict[str, str]:
-        return {META_SHA256: digests.sha256, META_MD5: digests.md5,
+    def _metadata(self, digests: Digests, part_size: int,
+                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**(extra or {}), META_SHA256: digests.sha256, META_MD5: digests.md5,
                 META_PART_SIZE: str(part_size)}
 
-    def _put_single(self, key: str, fd: int, path: Path, digests: Digests) -> PutResult:
+    def _put_single(self, key: str, fd: int, path: Path, digests: Digests,
+                    extra: Mapping[str, str] | None = None) -> PutResult:
         body: bytes | None = None
         if digests.size <= _IN_MEMORY_PUT:
             body = read_range(fd, 0, digests.size, self._limiter)
             if len(body) != digests.size:
                 raise SourceChangedError(path=str(path))
-        metadata = self._metadata(digests, 0)
+        metadata = self._metadata(digests, 0, extra)
         resp = self._put_checked("PutObject", key, lambda: self.client.put_object(
             Bucket=self.bucket, Key=self._full(key),
             Body=body if body is not None else _FileBody(fd, digests.size, self._limiter),
@@ -465,11 +468,11 @@ class S3Target:
         return PutResult(remote, bytes_sent=digests.size)
 
     def _put_multipart(self, key: str, fd: int, digests: Digests,
-                       journal: UploadJournal | None,
-                       stop: StopFlag | None) -> PutResult:
+                       journal: UploadJournal | None, stop: StopFlag | None,
+                       extra: Mapping[str, str] | None = None) -> PutResult:
         part_size = choose_part_size(digests.size, self._cfg.multipart_chunksize)
         count = -(-digests.size // part_size)
-        metadata = self._metadata(digests, part_size)
+        metadata = self._metadata(digests, part_size, extra)
         full = self._full(key)
         pending = journal.load(key) if journal is not None else None
         done: dict[int, PartRecord] = {}
@@ -740,10 +743,18 @@ class S3Target:
                             metadata={str(k).lower(): str(v)
                                       for k, v in resp.get("Metadata", {}).items()})
 
-    def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
+    def get_bytes(self, key: str, *, version_id: str | None = None,
+                  byte_range: tuple[int, int] | None = None) -> bytes:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if version_id:
             args["VersionId"] = version_id
+        if byte_range is not None:
+            start, end = byte_range
+            if end <= start:
+                return b""
+            # HTTP ranges are inclusive (RFC 9110 section 14.1.2); S3 answers a range that
+            # runs past the end with the bytes there are.
+            args["Range"] = f"bytes={start}-{end - 1}"
 
         def read() -> bytes:
             body = self.client.get_object(**args)["Body"]

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import time
@@ -53,7 +54,9 @@ from aip.repository import seed as seedmod
 from daemon.cli import add_daemon_commands
 from daemon.core.config import Config, parse_config
 from daemon.core.state import STATE_FILE_NAME, StateDB
-from daemon.sync.snapshots import Inventory, list_snapshots, read_inventory
+from daemon.sync.inventory import InventoryReader
+from daemon.sync.layout import snapshot_key
+from daemon.sync.snapshots import list_snapshots, read_inventory
 from daemon.targets import Target, open_target
 
 MiB = 1024 * 1024
@@ -298,7 +301,7 @@ class FaultEnv(DaemonFolders):
         """Complete snapshots, newest first (read directly)."""
         return [s.id for s in list_snapshots(self.direct_target())]
 
-    def inventory(self, snapshot_id: str | None = None) -> Inventory:
+    def inventory(self, snapshot_id: str | None = None) -> InventoryReader:
         ids = self.snapshot_ids()
         assert ids, "no complete snapshot"
         return read_inventory(self.direct_target(), snapshot_id or ids[0])
@@ -315,8 +318,8 @@ class FaultEnv(DaemonFolders):
         """Key -> SHA-256 of every upload the state database recorded."""
         if not (self.state_dir / STATE_FILE_NAME).exists():
             return {}
-        with self.state() as st:
-            return {k: r.sha256 for k, r in st.remote_records().items()}
+        with contextlib.closing(sqlite3.connect(self.state_dir / STATE_FILE_NAME)) as db:
+            return dict(db.execute("SELECT key, sha256 FROM remote_objects").fetchall())
 
     def assert_consistent(self) -> dict[str, tuple[bytes, dict[str, str]]]:
         """The bucket holds exactly what the newest snapshot and staging say, whole.
@@ -343,9 +346,9 @@ class FaultEnv(DaemonFolders):
         assert {k: recorded.get(k) for k in staged} == staged, "state records differ"
         ids = self.snapshot_ids()
         inv = self.inventory(ids[0])
-        assert {e.key: e.sha256 for e in inv.entries} == staged, "snapshot != staging"
+        assert {e.key: e.sha256 for e in inv.entries()} == staged, "snapshot != staging"
         stray = [k for k in objects if "/" in k and not k.startswith("versions/")
-                 and k not in {f"snapshots/{i}.json" for i in ids}]
+                 and k not in {snapshot_key(i) for i in ids}]
         assert stray == [], f"stray keys: {stray}"
         return objects
 

@@ -30,6 +30,7 @@ from helpers import to_toml
 
 from aip import cli as aip_cli
 from daemon.cli import add_daemon_commands
+from daemon.sync.layout import snapshot_key
 from daemon.sync.mirror import run_mirror
 from daemon.sync.prune import prune
 from daemon.sync.snapshots import list_snapshots, read_inventory
@@ -105,11 +106,11 @@ def test_prune_keeps_locked_versions_and_goes_on(locked_env: MirrorEnv) -> None:
         assert result.deleted_snapshots == (s1,)
         kept = {(k, v): why for k, v, why in result.kept_locked}
         assert set(kept) >= {(ITEM, item_v1)}
-        assert any(k == f"snapshots/{s2}.json" for k, _ in kept)
+        assert any(k == snapshot_key(s2) for k, _ in kept)
         assert all(why.startswith("locked until ") and "(COMPLIANCE)" in why
                    for why in kept.values())
         deleted = dict(result.deleted_objects)
-        assert f"snapshots/{s1}.json" in deleted, "s1's inventory is not locked"
+        assert snapshot_key(s1) in deleted, "s1's inventory is not locked"
         assert ITEM not in deleted and SITE not in deleted
     assert dry.deleted_objects == real.deleted_objects
 
@@ -117,7 +118,7 @@ def test_prune_keeps_locked_versions_and_goes_on(locked_env: MirrorEnv) -> None:
     assert [s.id for s in list_snapshots(tgt)] == [s3, s2]
     assert tgt.head(ITEM, version_id=item_v1) is not None, "the locked version stays"
     for sid in (s2, s3):  # every version a kept snapshot names is still there
-        for entry in read_inventory(tgt, sid).entries:
+        for entry in read_inventory(tgt, sid).entries():
             assert tgt.head(entry.key, version_id=entry.version) is not None
 
 
@@ -136,7 +137,7 @@ def test_prune_command_reports_kept_versions_and_exits_0(locked_env: MirrorEnv) 
         text = cli(*argv, expect=0)
         kept = [line for line in text.splitlines() if line.startswith("kept: ")]
         assert any(f"{ITEM} (version {item_v1}): locked until " in line for line in kept), text
-        assert any(f"snapshots/{s2}.json" in line for line in kept), text
+        assert any(snapshot_key(s2) in line for line in kept), text
         assert "kept under Object Lock" in text.splitlines()[-1]
     assert [s.id for s in list_snapshots(env.target())][-1] == s2
     assert s1 not in [s.id for s in list_snapshots(env.target())]

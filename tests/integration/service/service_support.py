@@ -113,7 +113,7 @@ class BackupEnv(DaemonFolders):
 
     def snapshot_entries(self, snapshot_id: str) -> dict[str, str]:
         inv = read_inventory(self.target(), snapshot_id)
-        return {e.key: e.sha256 for e in inv.entries}
+        return {e.key: e.sha256 for e in inv.entries()}
 
 
 def handle_of(name: str) -> str:

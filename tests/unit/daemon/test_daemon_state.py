@@ -46,7 +46,7 @@ def test_hash_cache_and_remote_records_survive_reopen(tmp_path: Path) -> None:
         state.record_upload(RemoteRecord("A.zip", 10, "s" * 64, "m" * 32, etag='"e"'))
         state.record_failure("B.zip", None, "boom")
     with open_state(tmp_path) as state:
-        hit = state.cached_hashes()["A.zip"]
+        hit = state.cached_hashes(["A.zip", "X.zip"])["A.zip"]
         assert hit.matches(10, 123, 7) and not hit.matches(10, 124, 7)
         assert state.remote_record("A.zip").etag == '"e"'  # type: ignore[union-attr]
         assert [f.key for f in state.failures()] == ["B.zip"]
@@ -77,5 +77,29 @@ def test_runs_and_target_binding(tmp_path: Path) -> None:
         assert state.last_success("mirror").counts.uploaded == 1  # type: ignore[union-attr]
         assert not state.bind_target("s3://a/p")
         assert state.bind_target("s3://other/p")  # another target: its records are not ours
-        assert state.remote_records() == {}
+        assert state.remote_records(["A.zip"]) == {}
         assert state.last_run() is not None  # history is kept
+
+
+def test_a_schema_2_state_gains_parents_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A state written before parents were recorded: opened, migrated, rows kept, parents
+    unknown (NULL) so that the next scan reads them."""
+    import sqlite3
+
+    from daemon.core import state as state_mod
+
+    path = tmp_path / state_mod.STATE_FILE_NAME
+    with sqlite3.connect(path) as db:
+        db.executescript(state_mod._SCHEMA_V1 + state_mod._SCHEMA_V2 + "PRAGMA user_version = 2;")
+        db.execute("INSERT INTO staged_files VALUES ('A.zip', 10, 123, 7, 's', 'm', 'now')")
+        db.execute("INSERT INTO remote_objects (key, size, sha256, md5, uploaded_at)"
+                   " VALUES ('A.zip', 10, 's', 'm', 'now')")
+    with open_state(tmp_path) as state:
+        assert state.schema_version == state_mod.SCHEMA_VERSION == 3
+        assert state.cached_hashes(["A.zip"])["A.zip"].parent is None
+        assert state.remote_records(["A.zip"])["A.zip"].parent is None
+        state.scan_begin()
+        state.scan_add([("A.zip", 10, 123, 7)])
+        assert [r[0] for r in state.scan_stale()] == ["A.zip"], "its parent is to be read"
+        state.record_hashes([CachedHash("A.zip", 10, 123, 7, "s", "m", "1/2")])
+        assert state.scan_stale() == []

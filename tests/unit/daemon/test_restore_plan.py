@@ -26,8 +26,8 @@ from daemon.restore.plan import (
 )
 from daemon.restore.run import prune_work_dirs
 from daemon.source.dspace import DSpaceSource, parse_packager_output
+from daemon.sync.inventory import InventoryEntry
 from daemon.sync.layout import is_snapshot_id, new_snapshot_id
-from daemon.sync.snapshots import InventoryEntry
 from daemon.targets.base import RemoteObject
 
 SITE, COMM, COLL_A, COLL_B = ("SITE@1-0.zip", "COMMUNITY@1-1.zip", "COLLECTION@1-2.zip",
@@ -223,8 +223,10 @@ def test_judge_head() -> None:
 
 
 def test_extent_problems() -> None:
-    found = extent_problems({SITE, COLL_A, ITEM_1}, {SITE, COLL_A, "ITEM@1-99.zip"})
+    found, gone = extent_problems({SITE, COLL_A, ITEM_1},
+                                  sorted({SITE, COLL_A, "ITEM@1-99.zip"}))
     assert [(p.key, p.kind) for p in found] == [(ITEM_1, "not_backed_up")]
+    assert gone == 1
 
 
 # --- work folders of earlier restores -----------------------------------------------------------

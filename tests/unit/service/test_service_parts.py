@@ -27,7 +27,8 @@ from daemon.source import open_source
 from daemon.source.base import IngestSpec, format_updated_after, site_package_name
 from daemon.source.dspace import DSpaceSource
 from daemon.sync.layout import is_staged_name
-from daemon.sync.staging import EXPORT_DIR_PREFIX, export_to_staging, pending_names
+from daemon.sync.mirror import pending_uploads, run_mirror
+from daemon.sync.staging import EXPORT_DIR_PREFIX, export_to_staging
 
 
 # --- sd_notify ----------------------------------------------------------------------------------
@@ -185,20 +186,21 @@ def test_full_export_removes_gone_incremental_and_failed_never(tmp_path: Path) -
     assert not [p for p in cfg.staging.dir.iterdir() if p.name.startswith(".")]
 
 
-def test_pending_names_without_hashing(tmp_path: Path) -> None:
+def test_pending_uploads_with_and_without_hashing(tmp_path: Path) -> None:
     cfg = folder_config(tmp_path)
     export_to_staging(cfg, FakeSource(), updated_after=None)
     with open_state(cfg.state.dir) as state:
-        assert len(pending_names(cfg.staging.dir, state, hash_changed=False)) == 4
-        assert len(pending_names(cfg.staging.dir, state, hash_changed=True)) == 4
-    from daemon.sync.mirror import run_mirror
-
+        assert pending_uploads(cfg.staging.dir, state, hash_changed=False).count == 4
+        hashed = pending_uploads(cfg.staging.dir, state, hash_changed=True)
+        assert hashed.count == 4 and len(hashed.names) == 4
+        assert len(pending_uploads(cfg.staging.dir, state, hash_changed=False,
+                                   listed=2).names) == 2
     run_mirror(cfg)
     with open_state(cfg.state.dir) as state:
-        assert pending_names(cfg.staging.dir, state, hash_changed=False) == set()
+        assert pending_uploads(cfg.staging.dir, state, hash_changed=False).count == 0
         (cfg.staging.dir / "ITEM@123456789-9.zip").write_bytes(b"new")
-        assert pending_names(cfg.staging.dir, state, hash_changed=False) == {
-            "ITEM@123456789-9.zip"}
+        assert pending_uploads(cfg.staging.dir, state, hash_changed=False).names == (
+            "ITEM@123456789-9.zip",)
 
 
 # --- catching up after downtime, and what a child may print -------------------------------------
