@@ -29,6 +29,7 @@ from aip.errors import (
     InvalidValueError,
     MissingParentError,
     NotFoundError,
+    RelationshipError,
     UsageError,
 )
 from aip.model import Action, EPerson, MetadataValue, ResourcePolicy, check_handle
@@ -57,6 +58,7 @@ def _lazy(name: str) -> Any:
 if TYPE_CHECKING:
     from aip.repository import auth, handles, objects, registry, saf, store
     from aip.repository import dump as dumpmod
+    from aip.repository import relationships as rels
     from aip.repository import seed as seedmod
     from aip.repository import setup as setupmod
     from aip.repository import tables as T
@@ -68,6 +70,7 @@ else:
     handles = _lazy("aip.repository.handles")
     objects = _lazy("aip.repository.objects")
     registry = _lazy("aip.repository.registry")
+    rels = _lazy("aip.repository.relationships")
     saf = _lazy("aip.repository.saf")
     dumpmod = _lazy("aip.repository.dump")
     seedmod = _lazy("aip.repository.seed")
@@ -158,7 +161,7 @@ def cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
     opts = seedmod.SeedOptions(
         communities=args.communities, depth=args.depth, collections=args.collections,
         items=args.items, bitstreams=args.bitstreams, bitstream_size=args.bitstream_size,
-        seed=args.seed)
+        seed=args.seed, entities=args.entities)
     for name in ("communities", "depth", "collections", "items", "bitstreams"):
         if getattr(opts, name) < (0 if name in ("items", "bitstreams") else 1):
             raise UsageError(f"--{name} must be positive")
@@ -174,7 +177,8 @@ def cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
     print(f"seeded {result.communities} communities, {result.collections} collections, "
           f"{result.items} items ({result.withdrawn} withdrawn, {result.mapped} mapped), "
           f"{result.bitstreams} bitstreams, {result.epeople} e-people, {result.groups} groups, "
-          f"{result.submissions} in-progress submissions", file=out)
+          f"{result.submissions} in-progress submissions"
+          + (f", {result.relationships} relationships" if opts.entities else ""), file=out)
     print(f"{result.items} items", file=out)
     return 0
 
@@ -215,10 +219,13 @@ def cmd_create_community(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_create_collection(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
         parent = _parent(tx, args.parent, C.TYPE_COMMUNITY, "collection", args.name)
+        entity = rels.require_entity_type(tx, args.entity_type) if args.entity_type else None
         cid, handle = objects.create_collection(
             tx, parent_ids=[parent],
             metadata_values=[MetadataValue("dc", "title", None, args.name)])
         objects.add_default_policies(tx, C.TYPE_COLLECTION, cid)
+        if entity is not None:
+            rels.set_collection_entity_type(tx, cid, entity)
         return handle
     return _with_tx(args, body, out)
 
@@ -226,12 +233,97 @@ def cmd_create_collection(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_create_item(args: argparse.Namespace, out: TextIO) -> int:
     def body(tx: Tx) -> str:
         coll = _parent(tx, args.collection, C.TYPE_COLLECTION, "item", args.title)
+        # A new item takes its collection's entity type unless told otherwise (DSpace 7:
+        # a workspace item of a typed collection gets the collection's dspace.entity.type).
+        entity = (rels.require_entity_type(tx, args.entity_type) if args.entity_type
+                  else rels.collection_entity_type(tx, coll))
         submitter = auth.require_eperson(tx, args.submitter).id if args.submitter else None
         iid, _ = objects.create_item(tx, collection_id=coll, submitter_id=submitter,
                                      mint_handle=False, in_archive=False)
-        objects.add_metadata(tx, C.TYPE_ITEM, iid,
-                             [MetadataValue("dc", "title", None, args.title, args.lang)])
+        values = [MetadataValue("dc", "title", None, args.title, args.lang)]
+        if entity is not None:
+            values.append(MetadataValue(*C.ENTITY_TYPE_FIELD, entity))
+        objects.add_metadata(tx, C.TYPE_ITEM, iid, values)
         return objects.install_item(tx, iid)
+    return _with_tx(args, body, out)
+
+
+def cmd_initialize_entities(args: argparse.Namespace, out: TextIO) -> int:
+    from aip.entities.config import parse_virtual_metadata
+    from aip.entities.types import parse_relationship_types
+
+    # Both files are read and checked before the repository is touched: a bad file
+    # changes nothing.
+    if args.file is not None:
+        types = parse_relationship_types(_read_file(args.file), str(args.file))
+    else:
+        types = rels.default_types()
+    config = None
+    if args.virtual_metadata is not None:
+        config = parse_virtual_metadata(_read_file(args.virtual_metadata),
+                                        str(args.virtual_metadata))
+
+    def body(tx: Tx) -> list[str]:
+        added = registry.install_entity_registry(tx)
+        result = rels.load_types(tx, types)
+        if config is not None:
+            rels.set_virtual_config(tx, config)
+        return [f"registry: {added} schemas and fields added",
+                f"entity types: {result.entity_types} added, "
+                f"{len(rels.entity_types(tx))} in all",
+                f"relationship types: {result.created} created, {result.updated} updated, "
+                f"{result.unchanged} unchanged",
+                *([f"virtual metadata: {len(config.mappings)} relationship names mapped"]
+                  if config is not None else []),
+                f"{len(rels.relationship_types(tx))} relationship types"]
+    return _with_tx(args, body, out)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(path=str(path), detail=exc.strerror or str(exc)) from exc
+
+
+def _related_items(tx: Tx, args: argparse.Namespace) -> tuple[int, int, int, Any]:
+    """(left id, right id, type id, type) of ``relate``/``unrelate``'s arguments."""
+    left = _target(tx, args.left, C.TYPE_ITEM)[1]
+    right = _target(tx, args.right, C.TYPE_ITEM)[1]
+    labels = rels.item_entity_types(tx, [left, right])
+    for handle, iid in ((args.left, left), (args.right, right)):
+        if labels[iid] is None:
+            raise RelationshipError(f"item {handle} has no entity type (dspace.entity.type): "
+                                    "only items of an entity type have relationships")
+    tid, rtype = rels.find_type(tx, args.type, labels[left], labels[right])
+    return left, right, tid, rtype
+
+
+def cmd_relate(args: argparse.Namespace, out: TextIO) -> int:
+    def body(tx: Tx) -> str:
+        left, right, tid, rtype = _related_items(tx, args)
+        rels.item_uuids(tx, [left, right])
+        rels.make(tx, left_id=left, right_id=right, tid=tid, left_place=args.left_place,
+                  right_place=args.right_place, leftward_value=args.leftward_value,
+                  rightward_value=args.rightward_value, handles=(args.left, args.right))
+        for iid in (left, right):  # both packages list it: both are re-exported
+            objects.touch_item(tx, iid)
+        return f"{args.left} {rtype.leftward} {args.right}"
+    return _with_tx(args, body, out)
+
+
+def cmd_unrelate(args: argparse.Namespace, out: TextIO) -> int:
+    def body(tx: Tx) -> str:
+        left, right, tid, rtype = _related_items(tx, args)
+        rel_id = rels.find(tx, left, right, tid)
+        if rel_id is None:
+            raise NotFoundError(what=f"{rtype.describe()} relationship",
+                                key=f"{args.left} -> {args.right}")
+        rels.remove(tx, rel_id, copy_to_left=args.copy_virtual and rtype.copy_to_left,
+                    copy_to_right=args.copy_virtual and rtype.copy_to_right)
+        for iid in (left, right):
+            objects.touch_item(tx, iid)
+        return f"{args.left} {rtype.leftward} {args.right} removed"
     return _with_tx(args, body, out)
 
 
@@ -273,6 +365,10 @@ def cmd_set_metadata(args: argparse.Namespace, out: TextIO) -> int:
                 objects.update_site(tx, name=args.value)
                 return str(args.handle)
             raise InvalidValueError("the site has only dc.title (its name)")
+        if obj_type == C.TYPE_COLLECTION and args.field == ".".join(C.ENTITY_TYPE_FIELD):
+            rels.set_collection_entity_type(
+                tx, obj_id, rels.require_entity_type(tx, args.value) if args.value else None)
+            return str(args.handle)
         if obj_type in (C.TYPE_COMMUNITY, C.TYPE_COLLECTION):
             objects.check_container_field(obj_type, args.field)
         values = [] if (args.value == "" and obj_type != C.TYPE_ITEM) else [
@@ -464,7 +560,7 @@ def cmd_dump(args: argparse.Namespace, out: TextIO) -> int:
     repo = open_repository(args)
     try:
         with repo.transaction(write=False) as tx:
-            data = dumpmod.dump(tx, args.handle)
+            data = dumpmod.dump(tx, args.handle, virtual=args.virtual)
     finally:
         repo.close()
     out.write(dumpmod.to_json(data))
@@ -498,6 +594,9 @@ def add_repo_commands(sub: Any) -> None:
     p.add_argument("--bitstreams", type=int, default=1, metavar="N")
     p.add_argument("--bitstream-size", type=int, default=2048, metavar="BYTES")
     p.add_argument("--seed", type=int, default=1, metavar="S")
+    p.add_argument("--entities", action="store_true",
+                   help="typed items (Persons, OrgUnits, Projects, Publications, journals, "
+                        "volumes, issues) and relationships between them")
 
     p = verb("import-saf", cmd_import_saf, "import DSpace Simple Archive Format items")
     p.add_argument("--collection", required=True, metavar="HANDLE")
@@ -510,12 +609,46 @@ def add_repo_commands(sub: Any) -> None:
     p = verb("create-collection", cmd_create_collection, "create a collection")
     p.add_argument("--name", required=True)
     p.add_argument("--parent", required=True, metavar="HANDLE")
+    p.add_argument("--entity-type", metavar="TYPE",
+                   help="its dspace.entity.type (new items get it)")
 
     p = verb("create-item", cmd_create_item, "create an archived item")
     p.add_argument("--collection", required=True, metavar="HANDLE")
     p.add_argument("--title", required=True)
     p.add_argument("--lang", default=None)
     p.add_argument("--submitter", metavar="EMAIL")
+    p.add_argument("--entity-type", metavar="TYPE",
+                   help="its dspace.entity.type (default: the collection's, if any)")
+
+    p = verb("initialize-entities", cmd_initialize_entities,
+             "load relationship types (DSpace's relationship-types.xml) and the Entities "
+             "metadata registry")
+    p.add_argument("-f", "--file", type=Path, metavar="FILE",
+                   help="a relationship-types.xml (default: DSpace 7's default types)")
+    p.add_argument("--virtual-metadata", type=Path, metavar="FILE",
+                   help="a DSpace virtual-metadata.xml to compute virtual values with "
+                        "(default: keep the repository's; DSpace 7.6.7's mappings at first)")
+
+    for name, handler, text in (
+            ("relate", cmd_relate, "relate two items (LEFT is the type's left item)"),
+            ("unrelate", cmd_unrelate, "remove a relationship between two items")):
+        p = verb(name, handler, text)
+        p.add_argument("left", metavar="LEFT")
+        p.add_argument("right", metavar="RIGHT")
+        p.add_argument("--type", required=True, metavar="NAME",
+                       help="the type's leftward name (e.g. isAuthorOfPublication)")
+        if name == "relate":
+            for side in ("left", "right"):
+                p.add_argument(f"--{side}-place", type=int, default=-1, metavar="N",
+                               help=f"place on the {side} item (default -1: at the end)")
+            p.add_argument("--leftward-value", metavar="V",
+                           help="name variant of the left item, as the right item shows it")
+            p.add_argument("--rightward-value", metavar="V",
+                           help="name variant of the right item, as the left item shows it")
+        else:
+            p.add_argument("--copy-virtual", action="store_true",
+                           help="keep the virtual values as plain values on the side(s) the "
+                                "type's copyToLeft/copyToRight name")
 
     p = verb("add-bitstream", cmd_add_bitstream, "add a file to an item")
     p.add_argument("handle", metavar="H")
@@ -583,6 +716,8 @@ def add_repo_commands(sub: Any) -> None:
     p = verb("dump", cmd_dump, "print the repository as canonical JSON")
     p.add_argument("--json", action="store_true", required=True)
     p.add_argument("--handle", metavar="H")
+    p.add_argument("--virtual", action="store_true",
+                   help="add each item's virtual metadata (computed from its relationships)")
 
 
 # =============================================================================================

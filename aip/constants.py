@@ -67,6 +67,11 @@ DIV_BITSTREAM: Final = "DSpace BITSTREAM"
 DIV_ITEM_TEMPLATE: Final = "DSpace ITEM Template"
 LOCTYPE_HANDLE: Final = "HANDLE"
 LOCTYPE_URL: Final = "URL"
+LOCTYPE_URN: Final = "URN"
+#: ``mets/@ID`` of DSpace 7.1+: ``DSpace_<TYPE>_DB-ID-<uuid>`` (AbstractMETSDisseminator
+#: .makeManifest); the ingester takes the UUID after the last marker (getObjectID).
+METS_ID_DBID_MARKER: Final = "DB-ID-"
+URN_UUID_PREFIX: Final = "urn:uuid:"
 
 #: MDTYPE values the METS toolkit knows; every other label becomes OTHER + OTHERMDTYPE.
 METS_KNOWN_MDTYPES: Final = frozenset(
@@ -160,6 +165,24 @@ GROUP_ADMINISTRATOR: Final = "Administrator"
 DEFAULT_SITE_NAME: Final = "aipsync repository"
 DEFAULT_SITE_URL: Final = "http://localhost:8080/server"
 
+# ---------------------------------------------------------------------------------------------
+# Configurable Entities (DSpace 7+; docs/entities.md)
+# ---------------------------------------------------------------------------------------------
+#: The field holding an item's (or collection's) entity type: schema, element, qualifier.
+ENTITY_TYPE_FIELD: Final = ("dspace", "entity", "type")
+#: Schema of the ``relation.<name>`` virtual values (registry file relationship-formats.xml).
+RELATION_SCHEMA: Final = "relation"
+#: Qualifier of ``relation.<name>.latestForDiscovery`` virtual values.
+LATEST_FOR_DISCOVERY: Final = "latestForDiscovery"
+#: Authority of every virtual value (``Constants.VIRTUAL_AUTHORITY_PREFIX``) + relationship id.
+VIRTUAL_AUTHORITY_PREFIX: Final = "virtual::"
+#: The ``rels`` structMap of DSpace PR #3328: its ID, the prefix of each name's div ID, and
+#: the TYPE of the one div aipsync wraps the name divs in (the METS schema allows one div
+#: per structMap).
+STRUCTMAP_RELS_ID: Final = "rels"
+RELS_DIV_PREFIX: Final = "rels_"
+DIV_RELATIONSHIPS: Final = "DSpace Relationships"
+
 # Container fields: the fixed DIM list per type (docs/aip-format.md 3.3), as (element, qualifier).
 COMMUNITY_FIELDS: Final = (
     ("description", None), ("description", "abstract"), ("description", "tableofcontents"),
@@ -236,6 +259,7 @@ EXIT_INTERRUPTED: Final = 4
 
 EXIT_CONFIG: Final = 10
 EXIT_CONFIG_PERMISSIONS: Final = 11
+EXIT_ENTITY_CONFIG: Final = 12
 
 EXIT_PACKAGE: Final = 20
 EXIT_ZIP_FORMAT: Final = 21
@@ -264,6 +288,7 @@ EXIT_LOCKED: Final = 44
 EXIT_PERMISSION: Final = 45
 EXIT_INPUT_FILE: Final = 46
 EXIT_INVALID_VALUE: Final = 47
+EXIT_RELATIONSHIP: Final = 48
 
 EXIT_MIRROR: Final = 50
 EXIT_TARGET_UNREACHABLE: Final = 51

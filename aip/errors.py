@@ -101,6 +101,14 @@ class ConfigPermissionError(ConfigError):
     message = "{path}: holds a secret and is readable by other users; chmod 600 it"
 
 
+class EntityConfigError(ConfigError):
+    """An entities configuration file (``relationship-types.xml``, ``virtual-metadata.xml``)
+    is malformed or breaks a rule (a loop of ``Related`` beans, a bad cardinality)."""
+
+    exit_code = C.EXIT_ENTITY_CONFIG
+    message = "{path}: {detail}"
+
+
 # --- packages ---------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -335,6 +343,14 @@ class InvalidValueError(StoreError):
     """A value is not acceptable for the field it is given for."""
 
     exit_code = C.EXIT_INVALID_VALUE
+    message = "{detail}"
+
+
+class RelationshipError(StoreError):
+    """A relationship breaks a rule of its type: unknown type, wrong entity type, a
+    cardinality that would be exceeded, a place out of range, a duplicate."""
+
+    exit_code = C.EXIT_RELATIONSHIP
     message = "{detail}"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from aip.model.auth import ResourcePolicy
+from aip.model.entities import Relationship, RelationshipClaim
 from aip.model.record import Record
 
 
@@ -134,6 +135,14 @@ class Item(Record):
 
     ``last_modified`` is timezone-aware UTC with whole seconds (the AIP's ``LASTMODDATE``
     has no fraction).  ``collections`` lists every other collection the item is mapped into.
+
+    Entities (DSpace 7+): ``uuid`` is the item's UUID when its package carries it (items of
+    an entity type, and items with relationships); ``places`` gives, for each field whose
+    stored values do not sit at places 0, 1, 2... (they share places with relationships,
+    ``useForPlace``), the places of its values in order; ``relationships`` every relationship
+    the item takes part in; ``pending`` the relationships a restore could not make yet (the
+    other item was not there); ``with_virtual``, when an export asks for DSpace's virtual
+    values, every value (stored and virtual) in DSpace's order.
     """
 
     handle: str
@@ -147,6 +156,11 @@ class Item(Record):
     in_archive: bool = True
     withdrawn: bool = False
     discoverable: bool = True
+    uuid: str | None = None
+    places: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    relationships: tuple[Relationship, ...] = ()
+    pending: tuple[RelationshipClaim, ...] = ()
+    with_virtual: tuple[MetadataValue, ...] | None = None
 
     def bundle(self, name: str) -> Bundle | None:
         return next((b for b in self.bundles if b.name == name), None)
@@ -178,6 +192,7 @@ class Collection(Record):
     ``metadata`` holds only the container fields of ``constants.COLLECTION_FIELDS``.
     ``roles`` maps a role (``ADMIN``, ``SUBMIT``, ``WORKFLOW_STEP_1``..3) to the exported
     group name.  ``items`` lists archived member items (owned and mapped) in export order.
+    ``entity_type``: the collection's ``dspace.entity.type`` (DSpace 7+; new items get it).
     """
 
     handle: str
@@ -189,6 +204,7 @@ class Collection(Record):
     harvest: HarvestSettings | None = None
     policies: tuple[ResourcePolicy, ...] = ()
     items: tuple[str, ...] = ()
+    entity_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,13 @@ handles, names and e-mails instead of database ids, so that two repositories wit
 content give byte-identical dumps.  This is the oracle of every round-trip test.
 
 What is in it: everything an AIP carries (site, registries, e-people, groups, communities,
-collections, items with bundles, bitstreams, checksums and policies).  What is not: database
-ids, assetstore keys, in-progress submissions (AIPs never carry them), password hashes (only
-whether one is set, so a dump never leaks a secret).
+collections, items with bundles, bitstreams, checksums and policies) and the entities
+(``entity_types``, ``relationship_types``, ``relationships`` between the items dumped, the
+``pending_relationships`` a restore is waiting to make; each item's ``uuid`` when its package
+carries one and the ``places`` of fields that share places with relationships; with
+``virtual``, each item's virtual values).  What is not: database ids, assetstore keys,
+in-progress submissions (AIPs never carry them), password hashes (only whether one is set, so
+a dump never leaks a secret).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from aip.model import (
     Group,
     Item,
     MetadataValue,
+    Relationship,
+    RelationshipClaim,
+    RelationshipType,
     ResourcePolicy,
     handle_sort_key,
 )
-from aip.repository import auth, handles, objects, registry
+from aip.repository import auth, handles, objects, registry, relationships
 from aip.repository import tables as T
 from aip.repository.store import Tx
 
@@ -74,6 +81,7 @@ def item_dict(item: Item) -> dict[str, Any]:
         "discoverable": item.discoverable, "submitter": item.submitter,
         "last_modified": item.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "metadata": _md(item.metadata), "policies": _policies(item.policies),
+        "uuid": item.uuid, "places": {name: list(places) for name, places in item.places},
         "bundles": [{"name": b.name, "primary_sequence_id": b.primary_sequence_id,
                      "policies": _policies(b.policies),
                      "bitstreams": [_bitstream(bs) for bs in b.bitstreams]}
@@ -92,7 +100,46 @@ def collection_dict(c: Collection) -> dict[str, Any]:
             "metadata_config_id": c.harvest.metadata_config_id,
             "harvest_status": c.harvest.harvest_status},
         "policies": _policies(c.policies), "items": list(c.items),
+        "entity_type": c.entity_type,
     }
+
+
+def relationship_dict(r: Relationship) -> dict[str, Any]:
+    """One relationship, with the keys ``repo dump --json`` promises."""
+    return {
+        "left": r.left, "right": r.right, "leftward_type": r.leftward,
+        "rightward_type": r.rightward, "left_place": r.left_place,
+        "right_place": r.right_place, "leftward_value": r.leftward_value,
+        "rightward_value": r.rightward_value, "left_entity_type": r.left_type,
+        "right_entity_type": r.right_type, "latest_version_status": r.latest.name,
+    }
+
+
+def relationship_type_dict(t: RelationshipType) -> dict[str, Any]:
+    return {
+        "left_type": t.left_type, "right_type": t.right_type, "leftward_type": t.leftward,
+        "rightward_type": t.rightward, "left_min_cardinality": t.left_min,
+        "left_max_cardinality": t.left_max, "right_min_cardinality": t.right_min,
+        "right_max_cardinality": t.right_max, "copy_to_left": t.copy_to_left,
+        "copy_to_right": t.copy_to_right, "tilted": t.tilted.name,
+    }
+
+
+def pending_dict(handle: str, c: RelationshipClaim) -> dict[str, Any]:
+    key = c.type_key
+    return {
+        "item": handle, "name": c.name, "other_handle": c.other_handle,
+        "other_uuid": c.other_uuid, "own_place": c.own_place, "other_place": c.other_place,
+        "type": list(key) if key is not None else None,
+        "side": c.side.name if c.side is not None else None,
+        "leftward_value": c.leftward_value, "rightward_value": c.rightward_value,
+        "label": c.label,
+    }
+
+
+def _relationship_key(d: dict[str, Any]) -> tuple[Any, ...]:
+    return (handle_sort_key(d["left"]), d["leftward_type"], d["left_entity_type"],
+            d["right_entity_type"], d["left_place"], handle_sort_key(d["right"]))
 
 
 def community_dict(c: Community) -> dict[str, Any]:
@@ -148,8 +195,12 @@ def _subtree(tx: Tx, handle: str) -> tuple[list[int], list[int], list[int]]:
     return comms, colls, items
 
 
-def dump(tx: Tx, handle: str | None = None) -> dict[str, Any]:
-    """The repository (or the subtree at ``handle``) as a canonical dict."""
+def dump(tx: Tx, handle: str | None = None, *, virtual: bool = False) -> dict[str, Any]:
+    """The repository (or the subtree at ``handle``) as a canonical dict.
+
+    ``relationships`` lists those with at least one item in the dump; ``virtual`` adds each
+    item's virtual values (field, value, place, ``virtual::`` authority), in field order.
+    """
     site = objects.site_model(tx)
     comms, colls, items = _subtree(tx, handle or site.handle)
     out: dict[str, Any] = {"format": DUMP_FORMAT}
@@ -174,8 +225,29 @@ def dump(tx: Tx, handle: str | None = None) -> dict[str, Any]:
     out["collections"] = sorted(
         (collection_dict(objects.collection_model(tx, c)) for c in colls),
         key=lambda d: handle_sort_key(d["handle"]))
-    out["items"] = sorted((item_dict(objects.item_model(tx, i)) for i in items),
-                          key=lambda d: handle_sort_key(d["handle"]))
+    models = [objects.item_model(tx, i) for i in items]
+    dicts = [item_dict(m) for m in models]
+    if virtual:
+        rank = objects.field_rank(tx)
+        found = relationships.item_virtual(tx, items)
+        for i, d in zip(items, dicts, strict=True):
+            d["virtual"] = [
+                {"field": v.field, "value": v.value, "place": v.place,
+                 "authority": v.as_metadata().authority}
+                for v in sorted(found[i], key=lambda v: (rank.get(v.field, -1), v.place))]
+    out["items"] = sorted(dicts, key=lambda d: handle_sort_key(d["handle"]))
+    out["entity_types"] = sorted(relationships.entity_types(tx))
+    out["relationship_types"] = sorted(
+        (relationship_type_dict(t) for _, t in relationships.relationship_types(tx)),
+        key=lambda d: (d["left_type"], d["right_type"], d["leftward_type"],
+                       d["rightward_type"]))
+    rows = relationships.rows_of(tx, items)
+    out["relationships"] = sorted((relationship_dict(r) for r in relationships.models(tx, rows)),
+                                  key=_relationship_key)
+    out["pending_relationships"] = sorted(
+        (pending_dict(m.handle, c) for m in models for c in m.pending),
+        key=lambda d: (handle_sort_key(d["item"]), d["name"], d["own_place"] or 0,
+                       d["other_handle"] or "", d["other_uuid"] or ""))
     return out
 
 

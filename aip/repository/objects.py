@@ -34,10 +34,11 @@ from aip.model import (
     MetadataValue,
     ResourcePolicy,
     Site,
+    entity_type_of,
     handle_sort_key,
     site_handle,
 )
-from aip.repository import auth, handles, registry
+from aip.repository import auth, handles, registry, relationships
 from aip.repository import tables as T
 from aip.repository.assetstore import StoredFile
 from aip.repository.store import AnyRow, Tx, pk
@@ -109,6 +110,13 @@ def metadata(tx: Tx, resource_type: str, resource_id: int) -> tuple[MetadataValu
 
 def metadata_bulk(tx: Tx, resource_type: str, ids: Sequence[int]
                   ) -> dict[int, tuple[MetadataValue, ...]]:
+    return {k: tuple(v for _, _, v in vals)
+            for k, vals in _metadata_rows(tx, resource_type, ids).items()}
+
+
+def _metadata_rows(tx: Tx, resource_type: str, ids: Sequence[int]
+                   ) -> dict[int, list[tuple[int, int, MetadataValue]]]:
+    """Each object's (field rank, place, value), in value order."""
     names = registry.field_names(tx)
     rank = _field_ranks(names)
     mv = T.metadata_value
@@ -123,8 +131,32 @@ def metadata_bulk(tx: Tx, resource_type: str, ids: Sequence[int]
             schema, element, qualifier = names[fid]
             out[rid].append((rank[fid], place, MetadataValue(
                 schema, element, qualifier, value, language, authority, confidence)))
-    return {k: tuple(v for _, _, v in sorted(vals, key=itemgetter(0, 1)))
-            for k, vals in out.items()}
+    for vals in out.values():
+        vals.sort(key=itemgetter(0, 1))
+    return out
+
+
+def field_rank(tx: Tx) -> dict[str, int]:
+    """Field name -> its position in the order values are listed (schema, element,
+    qualifier), for merging virtual values in (``aip.entities.virtual.merged``)."""
+    names = registry.field_names(tx)
+    return {_joined(names[fid]): r for fid, r in _field_ranks(names).items()}
+
+
+def _joined(key: tuple[str, str, str | None]) -> str:
+    schema, element, qualifier = key
+    return f"{schema}.{element}.{qualifier}" if qualifier else f"{schema}.{element}"
+
+
+def gapped_places(rows: Sequence[tuple[int, int, MetadataValue]]
+                  ) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``Item.places``: for each field whose values are not at places 0, 1, 2..., the
+    places of its values in order (rows as ``_metadata_rows`` gives them).  Pure."""
+    by_field: dict[str, list[int]] = {}
+    for _, place, value in rows:
+        by_field.setdefault(value.field, []).append(place)
+    return tuple((name, tuple(places)) for name, places in by_field.items()
+                 if places != list(range(len(places))))
 
 
 def _field_ranks(names: dict[int, tuple[str, str, str | None]]) -> dict[int, int]:
@@ -186,11 +218,31 @@ def add_metadata(tx: Tx, resource_type: str, resource_id: int,
 
 def replace_field(tx: Tx, resource_type: str, resource_id: int, field_name: str,
                   values: Sequence[MetadataValue]) -> None:
-    """Replace every value of one field (``repo set-metadata``)."""
+    """Replace every value of one field (``repo set-metadata``).
+
+    On an item, places its relationships hold in that field (``useForPlace``) stay theirs:
+    the new values take the free places, in order.
+    """
     schema, element, qualifier = registry.parse_field_name(field_name)
     fid = registry.field_id(tx, schema, element, qualifier)
     clear_metadata(tx, resource_type, resource_id, [fid])
-    add_metadata(tx, resource_type, resource_id, values)
+    taken = (relationships.reserved_places(tx, resource_id, field_name)
+             if resource_type == C.TYPE_ITEM else set())
+    if not taken:
+        add_metadata(tx, resource_type, resource_id, values)
+        return
+    place = 0
+    rows = []
+    for value in values:
+        while place in taken:
+            place += 1
+        rows.append(dict(resource_type=resource_type, resource_id=resource_id, field_id=fid,
+                         value=value.value, language=value.language,
+                         authority=value.authority, confidence=int(value.confidence),
+                         place=place))
+        place += 1
+    if rows:
+        tx.execute(_INSERT_VALUE, rows)
 
 
 def first_value(values: Iterable[MetadataValue], element: str,
@@ -510,8 +562,8 @@ def set_template(tx: Tx, coll_id: int, values: Sequence[MetadataValue] | None, *
         return
     if current is None:
         current = pk(tx.execute(sa.insert(T.item).values(
-            is_template=True, in_archive=False, last_modified=_naive(tx.now)))
-            )
+            is_template=True, in_archive=False, last_modified=_naive(tx.now),
+            uuid=tx.uuids())))
         tx.execute(sa.update(T.collection).where(T.collection.c.id == coll_id)
                    .values(template_item_id=current))
     set_metadata(tx, C.TYPE_ITEM, current, values, create_fields=create_fields)
@@ -567,7 +619,8 @@ def collection_model(tx: Tx, coll_id: int) -> Collection:
                                   metadata(tx, C.TYPE_COLLECTION, coll_id)),
         logo=logo_model(tx, row.logo_id), template=template, roles=roles, harvest=harvest,
         policies=auth.policies(tx, C.TYPE_COLLECTION, coll_id),
-        items=tuple(collection_items(tx, coll_id)))
+        items=tuple(collection_items(tx, coll_id)),
+        entity_type=relationships.collection_entity_type(tx, coll_id))
 
 
 def collection_handles(tx: Tx) -> dict[int, str]:
@@ -590,12 +643,16 @@ def item_id(tx: Tx, handle: str) -> int:
 def create_item(tx: Tx, *, collection_id: int, submitter_id: int | None,
                 handle: str | None = None, mint_handle: bool = True, in_archive: bool = True,
                 withdrawn: bool = False, discoverable: bool = True,
-                last_modified: dt.datetime | None = None) -> tuple[int, str | None]:
-    """Add an item owned by a collection; returns (id, handle or None for submissions)."""
+                last_modified: dt.datetime | None = None,
+                uuid: str | None = None) -> tuple[int, str | None]:
+    """Add an item owned by a collection; returns (id, handle or None for submissions).
+
+    ``uuid``: the item's UUID (a restore keeps DSpace's); a new one when not given.
+    """
     new_id = pk(tx.execute(sa.insert(T.item).values(
         owning_collection_id=collection_id, submitter_id=submitter_id, in_archive=in_archive,
         withdrawn=withdrawn, discoverable=discoverable,
-        last_modified=_naive(last_modified or tx.now))))
+        last_modified=_naive(last_modified or tx.now), uuid=uuid or tx.uuids())))
     if handle is not None:
         handles.bind(tx, handle, C.TYPE_ITEM, new_id)
     elif mint_handle:
@@ -747,7 +804,10 @@ def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
     bs_policies = auth.policies_bulk(tx, C.TYPE_BITSTREAM, all_bs_ids, shared)
     bundle_policies = auth.policies_bulk(tx, C.TYPE_BUNDLE, bundle_ids, shared)
     item_policies = auth.policies_bulk(tx, C.TYPE_ITEM, list(ids), shared)
-    item_metadata = metadata_bulk(tx, C.TYPE_ITEM, list(ids))
+    rows_md = _metadata_rows(tx, C.TYPE_ITEM, list(ids))
+    related = relationships.for_items(tx, list(ids))
+    pending = (relationships.pending_of(tx, list(ids)) if relationships.has_entities(tx)
+               else {})
     out: dict[int, Item] = {}
     for iid in ids:
         row = rows[iid]
@@ -766,14 +826,21 @@ def item_models(tx: Tx, ids: Sequence[int]) -> dict[int, Item]:
                                   primary_sequence_id=primary_seq,
                                   policies=bundle_policies[b.id]))
         owning = chandles.get(row.owning_collection_id) if row.owning_collection_id else None
+        values = tuple(v for _, _, v in rows_md[iid])
+        waiting = pending.get(iid, ())
+        # The UUID travels with items of an entity type and items with relationships (a
+        # plain item's package keeps DSpace's <= 7.0 form, and its bytes).
+        carried = bool(entity_type_of(values) or related[iid] or waiting)
         out[iid] = Item(
             handle=row.handle, owning_collection=owning or "",
-            last_modified=_aware(row.last_modified), metadata=item_metadata[iid],
+            last_modified=_aware(row.last_modified), metadata=values,
             bundles=tuple(bundles), policies=item_policies[iid],
             mapped_collections=tuple(others),
             submitter=auth.eperson_email(tx, row.submitter_id),
             in_archive=bool(row.in_archive), withdrawn=bool(row.withdrawn),
-            discoverable=bool(row.discoverable))
+            discoverable=bool(row.discoverable),
+            uuid=(row.uuid or relationships.item_uuids(tx, [iid])[iid]) if carried else None,
+            places=gapped_places(rows_md[iid]), relationships=related[iid], pending=waiting)
     return out
 
 
@@ -788,7 +855,11 @@ def item_row(tx: Tx, iid: int) -> AnyRow:
 # Deletion
 # =============================================================================================
 def delete_item(tx: Tx, iid: int) -> None:
-    """Delete an item and everything it owns; its handle stays assigned."""
+    """Delete an item and everything it owns; its handle stays assigned.
+
+    Its relationships go too, the related items' places closing up behind them (DSpace's
+    item delete copies nothing)."""
+    relationships.detach_item(tx, iid)
     remove_bundles(tx, iid)
     clear_metadata(tx, C.TYPE_ITEM, iid)
     auth.clear_policies(tx, C.TYPE_ITEM, iid)

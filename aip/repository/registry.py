@@ -1,7 +1,9 @@
 """The metadata registry (schemas, fields) and the bitstream format registry.
 
 Owns: DSpace's default registries (``dublin-core-types.xml``, ``dcterms-types.xml``,
-``bitstream-formats.xml``, abridged to what repositories use), looking fields and formats up
+``bitstream-formats.xml``, abridged to what repositories use), the schemas and fields of
+DSpace 7's registry files for Configurable Entities (``ENTITY_SCHEMAS``/``ENTITY_FIELDS``,
+installed by ``repo initialize-entities``), looking fields and formats up
 (cached per transaction), creating missing fields when allowed, and guessing a format from a
 file name.  Must not know about packages.
 """
@@ -127,6 +129,77 @@ DEFAULT_FIELDS: tuple[MetadataField, ...] = (
     _parse_fields("dc", _DC_FIELDS) + _parse_fields("dcterms", _DCTERMS_FIELDS)
 )
 
+#: The schemas of DSpace 7.6.7's registry files for Entities (``dspace/config/registries/``:
+#: ``relationship-formats.xml``, ``schema-person-types.xml``, ``schema-project-types.xml``,
+#: ``schema-organization-types.xml``, ``schema-periodical-types.xml``,
+#: ``schema-publicationIssue-types.xml``, ``schema-publicationVolume-types.xml``,
+#: ``dspace-types.xml``, ``journal-types.xml``; all loaded by DSpace's default
+#: ``registry.metadata.load``).  Names and namespaces are DSpace's; the scope notes are left
+#: out.  Not part of ``repo init`` (a site without entities keeps its registry, and so the
+#: bytes of its SITE AIP): ``repo initialize-entities`` adds what is missing.
+ENTITY_SCHEMAS: tuple[MetadataSchema, ...] = (
+    MetadataSchema("relation", "http://dspace.org/relation"),
+    MetadataSchema("person", "https://schema.org/Person"),
+    MetadataSchema("project", "https://schema.org/Project"),
+    MetadataSchema("organization", "https://schema.org/Organization"),
+    MetadataSchema("periodical", "https://schema.org/Periodical"),
+    MetadataSchema("creativework", "https://schema.org/CreativeWork"),
+    MetadataSchema("creativeworkseries", "https://schema.org/CreativeWorkSeries"),
+    MetadataSchema("publicationissue", "https://schema.org/PublicationIssue"),
+    MetadataSchema("publicationvolume", "https://schema.org/PublicationVolume"),
+    MetadataSchema("dspace", "http://dspace.org/dspace"),
+    MetadataSchema("journal", "http://dspace.org/journal"),
+    MetadataSchema("journalvolume", "http://dspace.org/journalvolume"),
+)
+
+_RELATION_NAMES = """
+isAuthorOfPublication isPublicationOfAuthor isProjectOfPublication isPublicationOfProject
+isOrgUnitOfPublication isPublicationOfOrgUnit isProjectOfPerson isPersonOfProject
+isOrgUnitOfPerson isPersonOfOrgUnit isOrgUnitOfProject isProjectOfOrgUnit
+isVolumeOfJournal isJournalOfVolume isIssueOfJournalVolume isJournalVolumeOfIssue
+isJournalOfPublication isJournalIssueOfPublication isPublicationOfJournalIssue
+isContributorOfPublication isPublicationOfContributor isFundingAgencyOfProject
+isProjectOfFundingAgency
+"""
+_ENTITY_FIELD_NAMES = """
+person.givenName person.familyName person.telephone person.knowsLanguage person.email
+person.birthDate person.jobTitle person.affiliation.name person.identifier
+person.identifier.scopus-author-id person.identifier.ciencia-id person.identifier.gsid
+person.identifier.orcid person.identifier.rid person.identifier.isni person.country
+person.name.translated person.name.variant person.contributor.other
+project.funder.name project.funder.identifier project.investigator project.startDate
+project.endDate project.amount project.amount.currency
+organization.legalName organization.foundingDate organization.address.addressLocality
+organization.address.addressCountry organization.identifier organization.identifier.isni
+organization.identifier.rin organization.identifier.ror organization.identifier.crossrefid
+creativework.editor creativework.publisher creativeworkseries.issn
+publicationissue.issueNumber creativework.keywords
+creativework.datePublished publicationvolume.volumeNumber
+dspace.process.filetype dspace.agreements.end-user dspace.agreements.cookies
+dspace.entity.type dspace.iiif.enabled dspace.object.owner dspace.orcid.scope
+dspace.orcid.sync-mode dspace.orcid.sync-publications dspace.orcid.sync-fundings
+dspace.orcid.sync-profile dspace.orcid.authenticated dspace.accessibility.settings
+journal.title journalvolume.identifier.name
+"""
+
+
+def relation_fields(name: str) -> tuple[MetadataField, MetadataField]:
+    """``relation.<name>`` and ``relation.<name>.latestForDiscovery``: the fields of the
+    virtual values a relationship seen by ``name`` gives (``relationship-formats.xml``)."""
+    return (MetadataField("relation", name),
+            MetadataField("relation", name, "latestForDiscovery"))
+
+
+def _entity_fields() -> tuple[MetadataField, ...]:
+    out = [f for name in _RELATION_NAMES.split() for f in relation_fields(name)]
+    for name in _ENTITY_FIELD_NAMES.split():
+        schema, element, *rest = name.split(".")
+        out.append(MetadataField(schema, element, rest[0] if rest else None))
+    return tuple(out)
+
+
+ENTITY_FIELDS: tuple[MetadataField, ...] = _entity_fields()
+
 _K, _S, _U = SupportLevel.KNOWN, SupportLevel.SUPPORTED, SupportLevel.UNKNOWN
 DEFAULT_FORMATS: tuple[BitstreamFormat, ...] = (
     BitstreamFormat("Unknown", "application/octet-stream", "Unknown data format", _U),
@@ -206,6 +279,16 @@ def install_defaults(tx: Tx) -> None:
         create_format(tx, fmt)
 
 
+def install_entity_registry(tx: Tx) -> int:
+    """Add the Entities schemas and fields that are missing; returns how many were added."""
+    before = len(_fields(tx)) + len(schemas(tx))
+    for schema in ENTITY_SCHEMAS:
+        create_schema(tx, schema)
+    for fld in ENTITY_FIELDS:
+        create_field(tx, fld)
+    return len(_fields(tx)) + len(schemas(tx)) - before
+
+
 def create_schema(tx: Tx, schema: MetadataSchema) -> int:
     """Add a schema; returns its id (existing prefix: its id, namespace unchanged)."""
     existing = schema_id(tx, schema.prefix)
@@ -249,6 +332,11 @@ def _fields(tx: Tx) -> dict[tuple[str, str, str], int]:
         tx.cache["fields"] = cached
     result: dict[tuple[str, str, str], int] = cached
     return result
+
+
+def field_ids(tx: Tx) -> dict[tuple[str, str, str], int]:
+    """(schema, element, qualifier or "") -> field id, cached per transaction."""
+    return _fields(tx)
 
 
 def field_names(tx: Tx) -> dict[int, tuple[str, str, str | None]]:

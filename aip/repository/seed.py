@@ -14,8 +14,10 @@ here) so 100,000 items take minutes, not hours.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ from aip.model import (
 from aip.progress import Meter
 from aip.repository import auth, objects, registry
 from aip.repository import tables as T
+from aip.repository.seed_entities import EntityGraph
 from aip.repository.store import Repository, Tx
 
 BASE_TIME = dt.datetime(2024, 1, 1, 9, 0, 0)
@@ -50,6 +53,16 @@ def item_time(n: int) -> dt.datetime:
     into 2035 and every incremental export re-wrote three quarters of it).
     """
     return BASE_TIME + dt.timedelta(hours=n % SEED_SPAN_HOURS, seconds=n % 60)
+
+
+def item_uuid(seed: int, handle: str) -> str:
+    """The UUID of a seeded item: derived from the seed and the handle, so that the same
+    arguments give the same repository without drawing from the seed's random sequence
+    (which would change every other choice).  Pure."""
+    digest = hashlib.sha256(f"aipsync-seed:{seed}:{handle}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
 FLUSH_EVERY = 500
 SEED_SCHEMA = MetadataSchema("seed", "http://aipsync.org/ns/seed/")
 SEED_FIELDS = (
@@ -100,6 +113,7 @@ class SeedOptions:
     bitstreams: int = 1
     bitstream_size: int = 2048
     seed: int = 1
+    entities: bool = False
 
 
 @dataclass
@@ -113,6 +127,7 @@ class SeedResult:
     bitstreams: int = 0
     epeople: int = 0
     groups: int = 0
+    relationships: int = 0
 
 
 @dataclass
@@ -139,7 +154,7 @@ class _Batch:
 
     def flush(self, tx: Tx) -> None:
         order = [T.item, T.handle, T.collection_item, T.metadata_value, T.bundle,
-                 T.bitstream, T.resource_policy, T.workspace_item]
+                 T.bitstream, T.resource_policy, T.workspace_item, T.relationship]
         for table in order:
             rows = self.rows.pop(table.name, [])
             if rows:
@@ -161,6 +176,18 @@ class _Seeder:
             .where(T.handle_sequence.c.prefix == self.prefix)) or 1)
         self.fields: dict[tuple[str, str, str | None], int] = {}
         self.formats: dict[str, int] = {}
+        self.graph: EntityGraph | None = None
+
+    # -- what seed_entities uses ------------------------------------------------------------
+    @property
+    def metadata_rows(self) -> list[dict[str, Any]]:
+        return self.batch.rows.setdefault(T.metadata_value.name, [])
+
+    def add_row(self, table: sa.Table, **row: Any) -> None:
+        self.batch.add(table, **row)
+
+    def take_id(self, table: sa.Table) -> int:
+        return self.ids.take(self.tx, table)
 
     # -- helpers --------------------------------------------------------------------------
     def words(self, n: int) -> str:
@@ -411,7 +438,8 @@ class _Seeder:
             self.batch.add(T.item, id=iid, handle=handle, owning_collection_id=coll_id,
                            submitter_id=person_ids[n % len(person_ids)],
                            in_archive=not withdrawn, withdrawn=withdrawn,
-                           discoverable=n % 30 != 29, is_template=False, last_modified=when)
+                           discoverable=n % 30 != 29, is_template=False, last_modified=when,
+                           uuid=item_uuid(opts.seed, handle))
             self.batch.add(T.collection_item, collection_id=coll_id, item_id=iid)
             if n % 10 == 9 and len(collections) > 1:
                 other = collections[(n + 1) % len(collections)][0]
@@ -420,6 +448,8 @@ class _Seeder:
             self.result.items += 1
             self.result.withdrawn += withdrawn
             self.item_metadata(iid, n, when, handle)
+            if self.graph is not None:
+                self.graph.item(self, n, iid)
             read = editors if coll_id in restricted else auth.ANONYMOUS_ID
             # A withdrawn item has WITHDRAWN_READ wherever a live one has READ: on itself,
             # its bundles and bitstreams (DSpace's withdraw; objects.withdraw_item).
@@ -490,6 +520,9 @@ class _Seeder:
                 self.batch.flush(tx)
         self.batch.flush(tx)
         meter.finish()
+        if self.graph is not None:
+            self.result.relationships = self.graph.relate(self)
+            self.batch.flush(tx)
 
     def submissions(self, collections: list[tuple[int, str]], people: dict[str, Any]) -> None:
         count = self.opts.items // 20 + 1
@@ -507,20 +540,30 @@ class _Seeder:
         seq = T.handle_sequence
         self.tx.execute(sa.update(seq).where(seq.c.prefix == self.prefix)
                         .values(next_suffix=self.next_suffix))
-        self.tx.sync_sequences(T.item, T.bundle, T.bitstream, T.resource_policy)
+        self.tx.sync_sequences(T.item, T.bundle, T.bitstream, T.resource_policy,
+                               T.relationship)
 
 
 def seed(repo: Repository, opts: SeedOptions,
          progress: Callable[[str], None] | None = None) -> SeedResult:
-    """Fill a repository with deterministic synthetic content, in one transaction."""
+    """Fill a repository with deterministic synthetic content, in one transaction.
+
+    ``opts.entities``: also the Entities registry and relationship types, every item typed
+    and related (``seed_entities``); the plain content is the same as without it.
+    """
     rng = random.Random(opts.seed)
     with repo.transaction() as tx:
         registry.create_schema(tx, SEED_SCHEMA)
         for fld in SEED_FIELDS:
             registry.create_field(tx, fld)
+        if opts.entities:
+            EntityGraph.initialize(tx)
         seeder = _Seeder(tx, opts, rng)
         people = seeder.people_and_groups()
         collections = seeder.containers(people)
+        if opts.entities:
+            seeder.graph = EntityGraph(opts.seed)
+            seeder.graph.type_collections(tx, [cid for cid, _ in collections])
         # Containers minted handles through the API; continue after them.
         seeder.next_suffix = int(tx.scalar(
             sa.select(T.handle_sequence.c.next_suffix)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,11 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def new_uuid() -> str:
+    """A random UUID, as DSpace gives a new object (lower-case, hyphenated)."""
+    return str(uuid.uuid4())
+
+
 def redact_url(url: str) -> str:
     """A database URL with any password replaced, safe for messages and logs."""
     try:
@@ -59,6 +65,7 @@ class Tx:
     dialect: str
     delete_on_commit: list[str] = field(default_factory=list)
     cache: dict[Any, Any] = field(default_factory=dict)
+    uuids: Callable[[], str] = new_uuid
 
     def execute(self, stmt: Any, params: Any = None) -> AnyResult:
         return self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt)
@@ -95,17 +102,20 @@ class Repository:
     """An embedded repository: database engine + assetstore + clock."""
 
     def __init__(self, engine: sa.Engine, assetstore: Assetstore, *,
-                 clock: Callable[[], dt.datetime] = utc_now, location: str = "") -> None:
+                 clock: Callable[[], dt.datetime] = utc_now, location: str = "",
+                 uuids: Callable[[], str] = new_uuid) -> None:
         self.engine = engine
         self.assetstore = assetstore
         self.clock = clock
         self.location = location
+        self.uuids = uuids
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, folder: Path | None = None, *, db_url: str | None = None,
              assetstore: Path | None = None, create: bool = False,
-             clock: Callable[[], dt.datetime] = utc_now) -> Repository:
+             clock: Callable[[], dt.datetime] = utc_now,
+             uuids: Callable[[], str] = new_uuid) -> Repository:
         """Open (or, with ``create``, make) a repository.
 
         Raises:
@@ -132,7 +142,8 @@ class Repository:
                 assetstore = Path(folder) / ASSETSTORE_DIR
             location = redact_url(db_url)
         engine = make_engine(db_url)
-        repo = cls(engine, Assetstore(Path(assetstore)), clock=clock, location=location)
+        repo = cls(engine, Assetstore(Path(assetstore)), clock=clock, location=location,
+                   uuids=uuids)
         try:
             exists = sa.inspect(engine).has_table(T.repository_info.name)
         except sa.exc.OperationalError as exc:
@@ -154,9 +165,38 @@ class Repository:
         if version is None:
             raise StoreError(f"{self.location}: repository was never initialised "
                              "(run 'aipsync repo init')")
-        if int(version) != T.SCHEMA_VERSION:
+        if int(version) == 1:
+            self._upgrade_from_1()
+        elif int(version) != T.SCHEMA_VERSION:
             raise StoreError(f"{self.location}: repository schema version {version}, "
                              f"this aipsync reads version {T.SCHEMA_VERSION}")
+
+    def _upgrade_from_1(self) -> None:
+        """Version 1 -> 2: the entity tables, and a UUID for every item (one transaction).
+
+        Another process may have upgraded meanwhile: the version is read again under the
+        write lock.
+        """
+        with self.transaction() as tx:
+            version = tx.scalar(sa.select(T.repository_info.c.value)
+                                .where(T.repository_info.c.key == "schema_version"))
+            if int(version) != 1:
+                return
+            conn = tx.conn
+            if "uuid" not in {c["name"] for c in sa.inspect(conn).get_columns("item")}:
+                conn.exec_driver_sql("ALTER TABLE item ADD COLUMN uuid VARCHAR(36)")
+                conn.exec_driver_sql("CREATE UNIQUE INDEX uq_item_uuid ON item (uuid)")
+            T.meta.create_all(conn, tables=[T.entity_type, T.relationship_type,
+                                            T.relationship, T.relationship_pending])
+            ids = list(tx.execute(sa.select(T.item.c.id).where(T.item.c.uuid.is_(None))
+                                  ).scalars())
+            for start in range(0, len(ids), 500):
+                tx.execute(sa.update(T.item).where(T.item.c.id == sa.bindparam("iid"))
+                           .values(uuid=sa.bindparam("u")),
+                           [{"iid": iid, "u": self.uuids()} for iid in ids[start:start + 500]])
+            tx.execute(sa.update(T.repository_info)
+                       .where(T.repository_info.c.key == "schema_version")
+                       .values(value=str(T.SCHEMA_VERSION)))
 
     def is_initialised(self) -> bool:
         with self.engine.connect() as conn:
@@ -213,7 +253,7 @@ class Repository:
         try:
             with conn.begin():
                 tx = Tx(conn=conn, assetstore=self.assetstore, now=self.clock(),
-                        journal=journal, dialect=self.engine.dialect.name)
+                        journal=journal, dialect=self.engine.dialect.name, uuids=self.uuids)
                 try:
                     yield tx
                     self.assetstore.sync(journal.keys)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+#: Version 2 added Configurable Entities (entity and relationship types, relationships,
+#: pending relationships, item UUIDs); ``store.Repository`` upgrades a version 1 database.
+SCHEMA_VERSION = 2
 
 meta = sa.MetaData()
 
@@ -207,6 +209,7 @@ item = sa.Table(
     sa.Column("discoverable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("is_template", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("last_modified", sa.DateTime, nullable=False),
+    sa.Column("uuid", sa.String(36), unique=True),
     sa.Index("ix_item_owning", "owning_collection_id"),
     sa.Index("ix_item_last_modified", "last_modified"),
 )
@@ -257,4 +260,76 @@ workspace_item = sa.Table(
               nullable=False),
     sa.Column("stage", sa.String(16), nullable=False),
     sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+)
+
+# -- Configurable Entities (DSpace 7+: entity_type, relationship_type, relationship) ----------
+entity_type = sa.Table(
+    "entity_type", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("label", sa.String(64), nullable=False, unique=True),
+)
+
+relationship_type = sa.Table(
+    "relationship_type", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("left_type_id", sa.Integer, sa.ForeignKey("entity_type.id"), nullable=False),
+    sa.Column("right_type_id", sa.Integer, sa.ForeignKey("entity_type.id"), nullable=False),
+    sa.Column("leftward_type", sa.String(64), nullable=False),
+    sa.Column("rightward_type", sa.String(64), nullable=False),
+    sa.Column("left_min_cardinality", sa.Integer),
+    sa.Column("left_max_cardinality", sa.Integer),
+    sa.Column("right_min_cardinality", sa.Integer),
+    sa.Column("right_max_cardinality", sa.Integer),
+    sa.Column("copy_to_left", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("copy_to_right", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("tilted", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("left_type_id", "right_type_id", "leftward_type", "rightward_type",
+                        name="uq_relationship_type"),
+)
+
+relationship = sa.Table(
+    "relationship", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("left_id", sa.Integer, sa.ForeignKey("item.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("right_id", sa.Integer, sa.ForeignKey("item.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("type_id", sa.Integer, sa.ForeignKey("relationship_type.id"), nullable=False),
+    sa.Column("left_place", sa.Integer, nullable=False),
+    sa.Column("right_place", sa.Integer, nullable=False),
+    sa.Column("leftward_value", sa.Text),
+    sa.Column("rightward_value", sa.Text),
+    sa.Column("latest_version_status", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("left_id", "type_id", "right_id", name="uq_relationship"),
+    sa.Index("ix_relationship_left", "left_id"),
+    sa.Index("ix_relationship_right", "right_id"),
+)
+
+#: A relationship a restore could not make yet: the item here, what its package said, and
+#: how to find the other item (handle, UUID) when it arrives.  ``type_*`` are set when the
+#: package named the whole type, ``side`` then too (0 left, 1 right).
+relationship_pending = sa.Table(
+    "relationship_pending", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("item.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("other_handle", sa.String(256)),
+    sa.Column("other_uuid", sa.String(36)),
+    sa.Column("own_place", sa.Integer),
+    sa.Column("other_place", sa.Integer),
+    sa.Column("left_type", sa.String(64)),
+    sa.Column("right_type", sa.String(64)),
+    sa.Column("leftward_type", sa.String(64)),
+    sa.Column("rightward_type", sa.String(64)),
+    sa.Column("side", sa.Integer),
+    sa.Column("leftward_value", sa.Text),
+    sa.Column("rightward_value", sa.Text),
+    sa.Column("variants_known", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("label", sa.Text),
+    sa.Column("latest_version_status", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("source_id", sa.Integer),
+    sa.Index("ix_relationship_pending_item", "item_id"),
+    sa.Index("ix_relationship_pending_handle", "other_handle"),
+    sa.Index("ix_relationship_pending_uuid", "other_uuid"),
 )

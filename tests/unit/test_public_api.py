@@ -11,7 +11,8 @@ import pytest
 import aip
 import aip.model
 
-MODEL_SUBMODULES = ("aip.model.auth", "aip.model.content", "aip.model.handles")
+MODEL_SUBMODULES = ("aip.model.auth", "aip.model.content", "aip.model.entities",
+                    "aip.model.handles")
 
 
 @pytest.mark.parametrize("module", [aip, aip.model], ids=lambda m: m.__name__)
