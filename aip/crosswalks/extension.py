@@ -29,6 +29,29 @@ registries::
             <aipsync:description>text</aipsync:description>
           </aipsync:policy>
         </aipsync:policies>
+        <aipsync:collection entityType="Person"/>                 collection: its entity type
+        <aipsync:places field="dc.contributor.author">0 2</aipsync:places>
+                                                                  item: one per field whose
+                                                                  places are not 0, 1, 2...
+        <aipsync:relationships>                                   item: every relationship
+          <aipsync:relationship id="41" leftType="Publication" rightType="Person"
+              leftward="isAuthorOfPublication" rightward="isPublicationOfAuthor"
+              left="123456789/5" right="123456789/7" leftUuid="…" rightUuid="…"
+              leftPlace="1" rightPlace="0" latest="BOTH" tilted="NONE"
+              rightWithdrawn="true">                              withdrawn flags when true
+            <aipsync:leftwardValue>text</aipsync:leftwardValue>   name variants, when set
+            <aipsync:rightwardValue>text</aipsync:rightwardValue>
+          </aipsync:relationship>
+        </aipsync:relationships>
+        <aipsync:pending>                                         item: relationships a
+          <aipsync:claim name="isAuthorOfPublication" otherHandle="…" otherUuid="…"
+              ownPlace="1" otherPlace="0" leftType="…" rightType="…" leftward="…"
+              rightward="…" side="LEFT" latest="BOTH" sourceId="41" variantsKnown="true">
+            <aipsync:leftwardValue>…</aipsync:leftwardValue>      restore could not make yet
+            <aipsync:rightwardValue>…</aipsync:rightwardValue>    (the other item was not
+            <aipsync:label>…</aipsync:label>                       there); every attribute
+          </aipsync:claim>                                        but name optional
+        </aipsync:pending>
       </aipsync:ext>
       <aipsync:ext for="amd_22">…</aipsync:ext>
       <aipsync:registry>                                          SITE: every registry entry
@@ -37,14 +60,26 @@ registries::
           <aipsync:scopeNote>text</aipsync:scopeNote>              only when the field has one
         </aipsync:field>
         <aipsync:format …/>
+        <aipsync:entityType label="Person"/>                       entities: every entity type
+        <aipsync:relationshipType leftType="Publication" rightType="Person"
+            leftward="isAuthorOfPublication" rightward="isPublicationOfAuthor"
+            leftMin="0" rightMax="3" copyToLeft="true" copyToRight="false"
+            tilted="NONE"/>                                        and relationship type
       </aipsync:registry>
     </aipsync:package>
 
 Inside ``aipsync:ext`` every element is optional, in the order shown.  ``qualifier`` is left
 out for an unqualified field.  ``aipsync:registry`` lists schemas, then fields, then formats,
-each in the order given (the repository sorts them), so a full-site restore into a freshly
-initialised repository can create custom schemas, fields and formats before any item needs
-them.
+then entity types and relationship types, each in the order given (the repository sorts
+them), so a full-site restore into a freshly initialised repository can create custom
+schemas, fields and formats before any item needs them (and, in a repository that has no
+relationship types yet, the site's types).
+
+Entities (DSpace 7+; ``docs/entities.md``): ``aipsync:relationships`` carries what DSpace's
+``rels`` structMap (PR #3328) loses: the type's four-tuple, both places and both name
+variants, the latest-version status and the tilt, and relationships to withdrawn items
+(which that structMap leaves out).  Cardinalities left out are unbounded; ``latest`` and
+``tilted`` are the enumeration names.
 
 ``aipsync:format`` is a whole bitstream format: attributes ``short``, ``mimetype``, ``support``
 (``UNKNOWN``/``KNOWN``/``SUPPORTED``), ``internal`` (``true``/``false``), children
@@ -81,6 +116,8 @@ which keeps aipsync AIPs restorable by an unmodified DSpace.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeVar
 
 from aip import constants as C
 from aip.crosswalks._xml import Element, child, children, expect_root, local, text_of
@@ -89,13 +126,20 @@ from aip.model import (
     Action,
     BitstreamFormat,
     HarvestSettings,
+    LatestVersionStatus,
     MetadataField,
     MetadataSchema,
+    Relationship,
+    RelationshipClaim,
+    RelationshipType,
+    Side,
     SupportLevel,
+    Tilted,
 )
-from aip.xmltext import escape_attr, leaf, parse
+from aip.xmltext import escape_attr, escape_text, leaf, parse
 
 _NAMESPACES: dict[str, str] = {"aipsync": C.NS_AIPSYNC}
+_E = TypeVar("_E", bound=IntEnum)
 _SCHEMA_LOCATION: str | None = None
 
 
@@ -127,23 +171,33 @@ class Extension:
     sha256: str | None = None
     format: BitstreamFormat | None = None
     policies: tuple[PolicyFacts, ...] | None = None
+    entity_type: str | None = None
+    places: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    relationships: tuple[Relationship, ...] = ()
+    pending: tuple[RelationshipClaim, ...] = ()
 
     def is_empty(self) -> bool:
         return (self.discoverable is None and self.harvest is None and self.logo is None
-                and self.sha256 is None and self.format is None and self.policies is None)
+                and self.sha256 is None and self.format is None and self.policies is None
+                and self.entity_type is None and not self.places
+                and not self.relationships and not self.pending)
 
 
 @dataclass(frozen=True, slots=True)
 class Registry:
     """The repository's registries as a SITE AIP carries them: every metadata schema, every
-    metadata field and every bitstream format, in the order given."""
+    metadata field, every bitstream format, every entity type and relationship type, in the
+    order given."""
 
     schemas: tuple[MetadataSchema, ...] = ()
     fields: tuple[MetadataField, ...] = ()
     formats: tuple[BitstreamFormat, ...] = ()
+    entity_types: tuple[str, ...] = ()
+    relationship_types: tuple[RelationshipType, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.schemas or self.fields or self.formats)
+        return not (self.schemas or self.fields or self.formats or self.entity_types
+                    or self.relationship_types)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +266,62 @@ def _fill(ext: Extension) -> str:
                                 else leaf("aipsync:description", facts.description)))
         parts.append(_el("policies", _attrs(("count", str(len(ext.policies)))),
                          "".join(policies)))
+    if ext.entity_type is not None:
+        parts.append(_el("collection", _attrs(("entityType", ext.entity_type))))
+    for field_name, places in ext.places:
+        parts.append(_el("places", _attrs(("field", field_name)),
+                         escape_text(" ".join(str(p) for p in places))))
+    if ext.relationships:
+        parts.append(_el("relationships", "", "".join(_relationship(r)
+                                                      for r in ext.relationships)))
+    if ext.pending:
+        parts.append(_el("pending", "", "".join(_claim(c) for c in ext.pending)))
     return "".join(parts)
+
+
+def _type_attrs(key: tuple[str, str, str, str]) -> str:
+    return _attrs(("leftType", key[0]), ("rightType", key[1]), ("leftward", key[2]),
+                  ("rightward", key[3]))
+
+
+def _variants(leftward: str | None, rightward: str | None) -> str:
+    return (("" if leftward is None else leaf("aipsync:leftwardValue", leftward))
+            + ("" if rightward is None else leaf("aipsync:rightwardValue", rightward)))
+
+
+def _relationship(r: Relationship) -> str:
+    attrs = ("" if r.id is None else _attrs(("id", str(r.id)))) + _type_attrs(r.type_key)
+    attrs += _attrs(("left", r.left), ("right", r.right))
+    for key, value in (("leftUuid", r.left_uuid), ("rightUuid", r.right_uuid)):
+        if value is not None:
+            attrs += _attrs((key, value))
+    attrs += _attrs(("leftPlace", str(r.left_place)), ("rightPlace", str(r.right_place)),
+                    ("latest", r.latest.name), ("tilted", r.tilted.name))
+    for key, flag in (("leftWithdrawn", r.left_withdrawn),
+                      ("rightWithdrawn", r.right_withdrawn)):
+        if flag:
+            attrs += _attrs((key, "true"))
+    return _el("relationship", attrs, _variants(r.leftward_value, r.rightward_value))
+
+
+def _claim(c: RelationshipClaim) -> str:
+    attrs = _attrs(("name", c.name))
+    for key, value in (("otherHandle", c.other_handle), ("otherUuid", c.other_uuid),
+                       ("ownPlace", c.own_place), ("otherPlace", c.other_place)):
+        if value is not None:
+            attrs += _attrs((key, str(value)))
+    if c.type_key is not None:
+        attrs += _type_attrs(c.type_key)
+    if c.side is not None:
+        attrs += _attrs(("side", c.side.name))
+    attrs += _attrs(("latest", c.latest.name))
+    if c.source_id is not None:
+        attrs += _attrs(("sourceId", str(c.source_id)))
+    if c.variants_known:
+        attrs += _attrs(("variantsKnown", "true"))
+    inner = _variants(c.leftward_value, c.rightward_value) + (
+        "" if c.label is None else leaf("aipsync:label", c.label))
+    return _el("claim", attrs, inner)
 
 
 _DECLARE = f' xmlns:aipsync="{C.NS_AIPSYNC}"'
@@ -236,6 +345,17 @@ def _registry(registry: Registry) -> str:
         parts.append(_el("field", attrs, "" if fld.scope_note is None
                          else leaf("aipsync:scopeNote", fld.scope_note)))
     parts.extend(_format(fmt) for fmt in registry.formats)
+    parts.extend(_el("entityType", _attrs(("label", label))) for label in registry.entity_types)
+    for rtype in registry.relationship_types:
+        attrs = _type_attrs(rtype.key)
+        for key, number in (("leftMin", rtype.left_min), ("leftMax", rtype.left_max),
+                            ("rightMin", rtype.right_min), ("rightMax", rtype.right_max)):
+            if number is not None:
+                attrs += _attrs((key, str(number)))
+        attrs += _attrs(("copyToLeft", "true" if rtype.copy_to_left else "false"),
+                        ("copyToRight", "true" if rtype.copy_to_right else "false"),
+                        ("tilted", rtype.tilted.name))
+        parts.append(_el("relationshipType", attrs))
     return _el("registry", "", "".join(parts))
 
 
@@ -303,6 +423,83 @@ def _read_format(el: Element | None) -> BitstreamFormat | None:
         extensions=tuple(text_of(e) for e in children(el, "extension")))
 
 
+def _enum(el: Element, name: str, enum: type[_E], default: _E) -> _E:
+    value = el.get(name)
+    if value is None:
+        return default
+    try:
+        return enum[value.strip().upper()]
+    except KeyError:
+        raise CrosswalkError(f"AIPSYNC-EXT: {local(el)}/@{name} is not one of "
+                             f"{', '.join(enum.__members__)}: {value!r}") from None
+
+
+def _opt_int(el: Element, name: str) -> int | None:
+    return None if el.get(name) is None else _int(el, name)
+
+
+def _required(el: Element, *names: str) -> list[str]:
+    values = []
+    for name in names:
+        value = el.get(name)
+        if not value:
+            raise CrosswalkError(f"AIPSYNC-EXT: {local(el)} without @{name} (line "
+                                 f"{el.sourceline})")
+        values.append(value)
+    return values
+
+
+def _text_child(el: Element, name: str) -> str | None:
+    found = child(el, name)
+    return text_of(found) if found is not None else None
+
+
+def _type_key(el: Element) -> tuple[str, str, str, str]:
+    left, right, leftward, rightward = _required(el, "leftType", "rightType", "leftward",
+                                                 "rightward")
+    return (left, right, leftward, rightward)
+
+
+def _read_relationship(el: Element) -> Relationship:
+    key = _type_key(el)
+    left, right = _required(el, "left", "right")
+    return Relationship(
+        left_type=key[0], right_type=key[1], leftward=key[2], rightward=key[3], left=left,
+        right=right, left_place=_int(el, "leftPlace"), right_place=_int(el, "rightPlace"),
+        leftward_value=_text_child(el, "leftwardValue"),
+        rightward_value=_text_child(el, "rightwardValue"),
+        latest=_enum(el, "latest", LatestVersionStatus, LatestVersionStatus.BOTH),
+        id=_opt_int(el, "id"), left_uuid=el.get("leftUuid"), right_uuid=el.get("rightUuid"),
+        tilted=_enum(el, "tilted", Tilted, Tilted.NONE),
+        left_withdrawn=el.get("leftWithdrawn") == "true",
+        right_withdrawn=el.get("rightWithdrawn") == "true")
+
+
+def _read_claim(el: Element) -> RelationshipClaim:
+    (name,) = _required(el, "name")
+    side = el.get("side")
+    return RelationshipClaim(
+        name=name, other_handle=el.get("otherHandle"), other_uuid=el.get("otherUuid"),
+        own_place=_opt_int(el, "ownPlace"),
+        type_key=_type_key(el) if el.get("leftType") is not None else None,
+        side=None if side is None else _enum(el, "side", Side, Side.LEFT),
+        other_place=_opt_int(el, "otherPlace"),
+        leftward_value=_text_child(el, "leftwardValue"),
+        rightward_value=_text_child(el, "rightwardValue"),
+        variants_known=el.get("variantsKnown") == "true", label=_text_child(el, "label"),
+        latest=_enum(el, "latest", LatestVersionStatus, LatestVersionStatus.BOTH),
+        source_id=_opt_int(el, "sourceId"))
+
+
+def _read_places(el: Element) -> tuple[str, tuple[int, ...]]:
+    (field_name,) = _required(el, "field")
+    try:
+        return field_name, tuple(int(p) for p in text_of(el).split())
+    except ValueError:
+        raise CrosswalkError(f"AIPSYNC-EXT: places of {field_name} are not numbers (line "
+                             f"{el.sourceline})") from None
+
+
 def _action(el: Element) -> Action:
     number = _int(el, "action")
     try:
@@ -319,6 +516,10 @@ def _read(root: Element, warnings: list[Problem] | None) -> Extension:
     sha256: str | None = None
     fmt: BitstreamFormat | None = None
     policies: tuple[PolicyFacts, ...] | None = None
+    entity_type: str | None = None
+    places: list[tuple[str, tuple[int, ...]]] = []
+    relationships: tuple[Relationship, ...] = ()
+    pending: tuple[RelationshipClaim, ...] = ()
     for el in children(root):
         name = local(el)
         if name == "item":
@@ -346,10 +547,19 @@ def _read(root: Element, warnings: list[Problem] | None) -> Extension:
             if _int(el, "count", len(items)) != len(items):
                 raise CrosswalkError("AIPSYNC-EXT: policies/@count does not match its policies")
             policies = tuple(facts)
+        elif name == "collection":
+            entity_type = el.get("entityType") or None
+        elif name == "places":
+            places.append(_read_places(el))
+        elif name == "relationships":
+            relationships = tuple(_read_relationship(r) for r in children(el, "relationship"))
+        elif name == "pending":
+            pending = tuple(_read_claim(c) for c in children(el, "claim"))
         else:
             _unknown(el, warnings)
     return Extension(discoverable=discoverable, harvest=harvest, logo=logo, sha256=sha256,
-                     format=fmt, policies=policies)
+                     format=fmt, policies=policies, entity_type=entity_type,
+                     places=tuple(places), relationships=relationships, pending=pending)
 
 
 def _unknown(el: Element, warnings: list[Problem] | None) -> None:
@@ -373,6 +583,8 @@ def _read_registry(el: Element, warnings: list[Problem] | None) -> Registry:
     schemas: list[MetadataSchema] = []
     fields: list[MetadataField] = []
     formats: list[BitstreamFormat] = []
+    labels: list[str] = []
+    rtypes: list[RelationshipType] = []
     for item in children(el):
         name = local(item)
         if name == "schema":
@@ -394,9 +606,22 @@ def _read_registry(el: Element, warnings: list[Problem] | None) -> Registry:
             fmt = _read_format(item)
             assert fmt is not None
             formats.append(fmt)
+        elif name == "entityType":
+            labels.extend(_required(item, "label"))
+        elif name == "relationshipType":
+            key = _type_key(item)
+            rtypes.append(RelationshipType(
+                left_type=key[0], right_type=key[1], leftward=key[2], rightward=key[3],
+                left_min=_opt_int(item, "leftMin"), left_max=_opt_int(item, "leftMax"),
+                right_min=_opt_int(item, "rightMin"), right_max=_opt_int(item, "rightMax"),
+                copy_to_left=_bool(item, "copyToLeft") if item.get("copyToLeft") else False,
+                copy_to_right=(_bool(item, "copyToRight") if item.get("copyToRight")
+                               else False),
+                tilted=_enum(item, "tilted", Tilted, Tilted.NONE)))
         else:
             _unknown(item, warnings)
-    return Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats))
+    return Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats),
+                    entity_types=tuple(labels), relationship_types=tuple(rtypes))
 
 
 def ingest_package(root: Element, warnings: list[Problem] | None = None) -> PackageExtension:

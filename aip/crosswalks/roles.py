@@ -126,6 +126,32 @@ def ingest(root: Element) -> tuple[tuple[Group, ...], tuple[EPerson, ...]]:
     return tuple(groups), tuple(people)
 
 
+def references(root: Element) -> tuple[tuple[tuple[str, str], ...],
+                                         tuple[tuple[str, str, str], ...]]:
+    """The ``ID`` attributes DSpace writes, which ``ingest`` leaves out: (``Person@ID``,
+    e-mail) of every person with an e-mail, and (group name, ``Member@ID``, ``Member@Name``)
+    of every member with an ``ID``.  DSpace 7.6.6, 8.3, 9.2 and 10.0-rc1 wrote a member's
+    full name as its ``Name`` (``RoleDisseminator``; fixed by PR #12343): a reader resolves a
+    member by its ``ID`` among the people of the run, then by ``Name`` as an e-mail.
+    """
+    people: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str]] = []
+    for section in children(root):
+        if local(section) == "People":
+            for person in children(section, "Person"):
+                email = _text(person, "Email")
+                if person.get("ID") and email:
+                    people.append((person.get("ID") or "", email))
+        elif local(section) == "Groups":
+            for group in children(section, "Group"):
+                for wrapper in children(group, "Members"):
+                    for member in children(wrapper, "Member"):
+                        if member.get("ID"):
+                            members.append((group.get("Name") or "", member.get("ID") or "",
+                                            member.get("Name") or ""))
+    return tuple(people), tuple(members)
+
+
 def _group(el: Element) -> Group:
     name = el.get("Name")
     if not name:
@@ -161,4 +187,4 @@ def _read_person(el: Element) -> EPerson:
     )
 
 
-__all__ = ["disseminate", "ingest"]
+__all__ = ["disseminate", "ingest", "references"]

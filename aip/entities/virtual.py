@@ -270,11 +270,22 @@ class Split:
 
 def split(values: Sequence[MetadataValue], config: VirtualConfig) -> Split:
     """Separate virtual values from stored ones (see the module docstring)."""
+    # A relationship's own relation.<name> value names it as seen from this item; a mapping
+    # may add other relation.* values with the same id (isJournalIssueOfPublication maps
+    # relation.isJournalOfPublication): those are the mapping's targets, or, failing that,
+    # the ones without a latestForDiscovery value of the same id.
+    targets = {f for _, mapping in config.mappings for f, _ in mapping}
+    latest = {(relationship_id(v.authority), v.element) for v in values
+              if v.schema == C.RELATION_SCHEMA and v.qualifier == C.LATEST_FOR_DISCOVERY}
     names: dict[int, str] = {}
     for v in values:
         rel = relationship_id(v.authority)
-        if rel is not None and v.schema == C.RELATION_SCHEMA and v.qualifier is None:
-            names.setdefault(rel, v.element)
+        if rel is None or v.schema != C.RELATION_SCHEMA or v.qualifier is not None \
+                or v.field in targets:
+            continue
+        if rel not in names or ((rel, v.element) in latest
+                                and (rel, names[rel]) not in latest):
+            names[rel] = v.element
     counters: dict[str, int] = {}
     places: dict[str, list[int]] = {}
     stored: list[MetadataValue] = []
@@ -297,7 +308,8 @@ def split(values: Sequence[MetadataValue], config: VirtualConfig) -> Split:
             # relation.<name> is listed in place order, so its position is the place when
             # no field shares places with plain values
             counters[field] = place + 1
-            found.append((rel, v.element, v.value.strip(), place))
+            if names.get(rel) == v.element:
+                found.append((rel, v.element, v.value.strip(), place))
         elif name is not None and field in config.place_fields(name):
             counters[field] = place + 1
             shared.setdefault(rel, place)

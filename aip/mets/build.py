@@ -340,11 +340,12 @@ def struct_map(*, sm_id: str, label: str | None, type_: str | None,
     return _el("structMap", (("ID", sm_id), ("LABEL", label), ("TYPE", type_)), divs)
 
 
-def div(*, div_id: str, type_: str | None = None, label: str | None = None,
+def div(*, div_id: str | None, type_: str | None = None, label: str | None = None,
         dmdid: Sequence[str] = (), admid: Sequence[str] = (),
-        children: Iterable[Node] = ()) -> Node:
-    """``<div ID LABEL DMDID ADMID TYPE>``; empty id lists are left out."""
-    return _el("div", (("ID", div_id), ("LABEL", label),
+        children: Iterable[Node] = (), order: int | None = None) -> Node:
+    """``<div ID ORDER LABEL DMDID ADMID TYPE>``; empty id lists and unset values are left
+    out."""
+    return _el("div", (("ID", div_id), ("ORDER", order), ("LABEL", label),
                        ("DMDID", " ".join(dmdid) if dmdid else None),
                        ("ADMID", " ".join(admid) if admid else None), ("TYPE", type_)),
                children)

@@ -179,11 +179,13 @@ class FileGroup:
 
 @dataclass(frozen=True, slots=True)
 class Pointer:
-    """An ``mptr``: ``loctype`` ``HANDLE`` or ``URL``."""
+    """An ``mptr``: ``loctype`` ``HANDLE``, ``URL``, ``URN`` or ``OTHER`` (then
+    ``otherloctype``)."""
 
     id: str | None
     loctype: str | None
     href: str | None
+    otherloctype: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ class Div:
     id: str | None
     type: str | None = None
     label: str | None = None
+    order: str | None = None
     dmdid: tuple[str, ...] = ()
     admid: tuple[str, ...] = ()
     fptrs: tuple[str, ...] = ()
@@ -337,10 +340,12 @@ class _Reader:
     def div(self, el: Element) -> Div:
         return Div(
             id=el.get("ID"), type=el.get("TYPE"), label=el.get("LABEL"),
+            order=el.get("ORDER"),
             dmdid=_ids(el.get("DMDID")), admid=_ids(el.get("ADMID")),
             fptrs=tuple(f.get("FILEID") or "" for f in _kids(el, "fptr")),
             mptrs=tuple(Pointer(id=p.get("ID"), loctype=p.get("LOCTYPE"),
-                                href=p.get(_XLINK_HREF)) for p in _kids(el, "mptr")),
+                                href=p.get(_XLINK_HREF), otherloctype=p.get("OTHERLOCTYPE"))
+                        for p in _kids(el, "mptr")),
             divs=tuple(self.div(d) for d in _kids(el, "div")))
 
 

@@ -151,7 +151,9 @@ class RelationshipClaim(Record):
     item's place; ``other_place`` the other item's, when known.  ``label`` is a ``rels``
     ``LABEL`` (the name variant stored on the item's side: ``leftward_value`` in the left
     item's package), used when ``variants_known`` is False.  ``source_id``: the
-    relationship's number in the exporting repository.
+    relationship's number in the exporting repository.  ``shown``: the virtual values the
+    item's DIM showed for the relationship (field, value), from which a restore tells a name
+    variant (a value the configuration would not compute).
     """
 
     name: str
@@ -167,6 +169,7 @@ class RelationshipClaim(Record):
     label: str | None = None
     latest: LatestVersionStatus = LatestVersionStatus.BOTH
     source_id: int | None = None
+    shown: tuple[tuple[str, str], ...] = ()
 
 
 def entity_type_of(values: Iterable[_FieldValue]) -> str | None:

@@ -8,7 +8,10 @@ reported by key path.  Pure apart from ``load_aip_config`` reading one file.
 TOML shape (the section lists are DSpace's ``aip.disseminate.*`` defaults; ``extension``
 switches aipsync's own AIPSYNC-EXT amdSec, which no ``ADMID`` refers to and which DSpace
 therefore never reads, see ``aip.crosswalks.extension``; with ``extension = false`` the
-packages are shaped exactly as DSpace's)::
+packages are shaped exactly as DSpace's; ``virtual_metadata`` writes items' virtual values
+into their descriptive metadata with ``virtual::<id>`` authorities, as DSpace 7+ does, which
+aipsync's own restore recognises and never stores, but which DSpace up to 10.0 fails on or
+drops, see docs/entities.md)::
 
     [aip.disseminate]
     dmd = ["MODS", "DIM"]
@@ -18,6 +21,7 @@ packages are shaped exactly as DSpace's)::
     sourceMD = ["AIP-TECHMD"]
     digiprovMD = []
     extension = true
+    virtual_metadata = false
 
     [aip.ingest]
     create_submitter = false
@@ -78,6 +82,8 @@ class DisseminateConfig:
 
     ``extension``: add aipsync's AIPSYNC-EXT amdSec (unreferenced, last) with the facts
     DSpace's sections lose; ``False`` gives exactly DSpace-shaped packages.
+    ``virtual_metadata``: items' DIM and MODS hold their virtual values too (DSpace 7+'s
+    behaviour); off by default.
     """
 
     dmd: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_DMD)
@@ -86,6 +92,7 @@ class DisseminateConfig:
     sourceMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_SOURCEMD)
     digiprovMD: tuple[SectionEntry, ...] = _entries(C.DEFAULT_DISSEMINATE_DIGIPROVMD)
     extension: bool = True
+    virtual_metadata: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +139,13 @@ def parse_aip_config(table: Mapping[str, Any], prefix: str = "aip") -> AipConfig
     if not isinstance(dis, Mapping):
         raise ConfigError(f"{prefix}.disseminate: expected a table")
     kwargs: dict[str, tuple[SectionEntry, ...]] = {}
-    extension = True
+    flags = {"extension": True, "virtual_metadata": False}
     for key, value in dis.items():
-        if key == "extension":
+        if key in flags:
             if not isinstance(value, bool):
-                raise ConfigError(f"{prefix}.disseminate.extension: expected true or false, "
+                raise ConfigError(f"{prefix}.disseminate.{key}: expected true or false, "
                                   f"got {type(value).__name__}")
-            extension = value
+            flags[key] = value
             continue
         if key not in DISSEMINATION_CROSSWALKS:
             raise ConfigError(f"{prefix}.disseminate.{key}: unknown key")
@@ -175,7 +182,8 @@ def parse_aip_config(table: Mapping[str, Any], prefix: str = "aip") -> AipConfig
                 f"{prefix}.ingest.crosswalk.{mdtype}: unknown crosswalk {name!r} (known: {known})")
         xwalks[mdtype] = name
     return AipConfig(
-        disseminate=DisseminateConfig(**kwargs, extension=extension),
+        disseminate=DisseminateConfig(**kwargs, extension=flags["extension"],
+                                      virtual_metadata=flags["virtual_metadata"]),
         ingest=IngestConfig(crosswalks=xwalks, create_submitter=create_submitter),
     )
 

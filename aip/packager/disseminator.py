@@ -59,7 +59,7 @@ from aip.packager.zipwriter import (
 )
 from aip.progress import Meter, ProgressCallback, listening
 from aip.progress import Progress as Progress  # noqa: PLC0414  (re-exported for callers)
-from aip.repository import auth, authorize, handles, objects, registry
+from aip.repository import auth, authorize, handles, objects, registry, relationships
 from aip.repository import tables as T
 from aip.repository.assetstore import Assetstore
 from aip.repository.store import Repository, Tx
@@ -269,12 +269,7 @@ def _readable_item(tx: Tx, item: Item, item_id: int, eperson_id: int, today: dt.
         bundles.append(Bundle(name=bundle.name, bitstreams=tuple(kept),
                               primary_sequence_id=bundle.primary_sequence_id,
                               policies=bundle.policies))
-    return Item(handle=item.handle, owning_collection=item.owning_collection,
-                last_modified=item.last_modified, metadata=item.metadata,
-                bundles=tuple(bundles), policies=item.policies,
-                mapped_collections=item.mapped_collections, submitter=item.submitter,
-                in_archive=item.in_archive, withdrawn=item.withdrawn,
-                discoverable=item.discoverable)
+    return replace(item, bundles=tuple(bundles))
 
 
 def _unchanged(tx: Tx, item_id: int, options: ExportOptions) -> bool:
@@ -336,8 +331,20 @@ def _item_for_export(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: Ex
     if _unchanged(tx, pkg.id, options):
         return None
     prefetched: dict[int, Item] = tx.cache.get("item_prefetch", {})
-    model = prefetched.pop(pkg.id, None) or objects.item_model(tx, pkg.id)
+    model = prefetched.pop(pkg.id, None)
+    if model is None:
+        model = _models(tx, [pkg.id], ctx.config.virtual_metadata)[pkg.id]
     return _readable_item(tx, model, pkg.id, eperson_id, ctx.today, options)
+
+
+def _models(tx: Tx, ids: list[int], virtual: bool) -> dict[int, Item]:
+    """Item models; with ``virtual`` (``[aip.disseminate] virtual_metadata``), each with its
+    stored and virtual values in DSpace's order (``Item.with_virtual``)."""
+    models = objects.item_models(tx, ids)
+    if not virtual:
+        return models
+    merged = relationships.merged_metadata(tx, ids, objects.field_rank(tx))
+    return {i: replace(m, with_virtual=merged[i]) for i, m in models.items()}
 
 
 def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: ExportOptions,
@@ -375,7 +382,11 @@ def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: Expor
                               auth.list_epeople(tx), ctx,
                               schemas=registry.list_schemas(tx),
                               fields=registry.list_fields(tx),
-                              formats=registry.list_formats(tx))
+                              formats=registry.list_formats(tx),
+                              entity_types=sorted(relationships.entity_types(tx)),
+                              relationship_types=sorted(
+                                  (t for _, t in relationships.relationship_types(tx)),
+                                  key=lambda t: t.key))
 
 
 def export(repo: Repository, request: ExportRequest, *,
@@ -471,7 +482,8 @@ def export(repo: Repository, request: ExportRequest, *,
                         result.unchanged.append(pkg.handle)
                         meter.advance(current=pkg.handle)
                         continue
-                    _prefetch(tx, packages, index - 1, request.options, skipped)
+                    _prefetch(tx, packages, index - 1, request.options, skipped,
+                              request.config.virtual_metadata)
                 if pkg.type == C.TYPE_ITEM and processes is not None:
                     item = _item_for_export(tx, pkg, ctx, request.options, person.id)
                     if item is None:
@@ -594,7 +606,7 @@ def _commit(output: BatchWriter) -> None:
 
 
 def _prefetch(tx: Tx, packages: list[PlannedPackage], start: int, options: ExportOptions,
-              skipped: set[str]) -> None:
+              skipped: set[str], virtual: bool = False) -> None:
     """Load the next item models in bulk (a few queries per batch instead of per item)."""
     cache: dict[int, Item] = tx.cache.setdefault("item_prefetch", {})
     if packages[start].id in cache:
@@ -608,4 +620,4 @@ def _prefetch(tx: Tx, packages: list[PlannedPackage], start: int, options: Expor
             ids.append(pkg.id)
     cache.clear()
     if ids:
-        cache.update(objects.item_models(tx, ids))
+        cache.update(_models(tx, ids, virtual))

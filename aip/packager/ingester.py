@@ -28,6 +28,7 @@ visiting order; restoring a collection re-maps the existing items it lists.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -41,6 +42,7 @@ import sqlalchemy as sa
 import structlog
 
 from aip import constants as C
+from aip.entities.config import VirtualConfig
 from aip.errors import (
     AipError,
     AlreadyExistsError,
@@ -55,6 +57,7 @@ from aip.errors import (
     PackageError,
     PackageValidationError,
     Problem,
+    RelationshipError,
     Report,
     TypeMismatchError,
     UsageError,
@@ -78,8 +81,9 @@ from aip.packager.manifest import ParsedPackage, parse_package
 from aip.packager.modes import IngestMode
 from aip.packager.options import IngestOptions
 from aip.packager.reader import PackageZip
+from aip.packager.relationship_restore import RelationshipRestore
 from aip.progress import Meter
-from aip.repository import auth, authorize, handles, objects, registry
+from aip.repository import auth, authorize, handles, objects, registry, relationships
 from aip.repository import tables as T
 from aip.repository.assetstore import StoredFile
 from aip.repository.store import Repository, Tx
@@ -121,6 +125,10 @@ class _Run:
     pending_subgroups: list[tuple[int, str]] = field(default_factory=list)
     pending_groups: list[str] = field(default_factory=list)
     meter: Meter | None = None
+    rels: RelationshipRestore = field(default_factory=RelationshipRestore)
+    #: DSPACE-ROLES ``Person@ID`` -> e-mail, from every package of the run
+    person_refs: dict[str, str] = field(default_factory=dict)
+    virtual: VirtualConfig = field(default_factory=VirtualConfig)
 
     @property
     def mode(self) -> IngestMode:
@@ -172,7 +180,8 @@ def ingest(repo: Repository, request: IngestRequest) -> Report:
         person = auth.require_eperson(tx, request.eperson)
         authorize.require_site_admin(tx, person, f"{request.mode.value} packages")
         run = _Run(tx=tx, request=request, person=person, report=report,
-                   today=tx.now.date(), meter=meter)
+                   today=tx.now.date(), meter=meter,
+                   virtual=relationships.virtual_config(tx))
         top_parent = request.parent
         _visit(run, request.package.resolve(), explicit_parent=top_parent, via=None,
                ancestors=(), top=True)
@@ -287,7 +296,7 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         with PackageZip(path) as package:
             manifest = package.read_manifest()
             parsed = parse_package(manifest, config=run.request.config, dmd=run.options.dmd,
-                                   path=str(path))
+                                   path=str(path), virtual=run.virtual)
             for problem in parsed.warnings:
                 run.report.warnings.append(problem)
             try:
@@ -324,7 +333,8 @@ def _needs_explicit_parent(run: _Run) -> bool:
 
 
 def _finish(run: _Run) -> None:
-    """Deferred items whose owner never came, and group memberships left pending."""
+    """Deferred items whose owner never came, group memberships left pending, and the
+    relationships of the items restored (``relationship_restore``)."""
     for path, vias in list(run.deferred.items()):
         if path in run.done:
             continue
@@ -349,6 +359,7 @@ def _finish(run: _Run) -> None:
                                         f"to group {auth.group_names(run.tx)[group_id]!r}")
         else:
             auth.add_subgroup(run.tx, group_id, gid)
+    run.rels.finish(run.tx, run.report, run.handle_map)
 
 
 def _map_into(run: _Run, item_handle: str, collection_handle: str) -> None:
@@ -369,7 +380,9 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
            explicit_parent: str | None, via: str | None, top: bool
            ) -> tuple[str | None, bool]:
     """Apply one parsed package; returns (its handle or None if skipped, visit children)."""
-    _check_files(parsed, package, path)
+    dropped = _check_files(parsed, package, path)
+    if dropped:
+        parsed = _without_entries(run, parsed, dropped, path)
     if run.mode == IngestMode.SUBMIT and parsed.type == C.TYPE_SITE:
         raise UsageError(f"{path.name}: a SITE package cannot be submitted; use -r")
     existing = _existing(run, parsed, top, path)
@@ -410,20 +423,58 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
     return made, made is not None
 
 
-def _check_files(parsed: ParsedPackage, package: PackageZip | None, path: Path) -> None:
+def _check_files(parsed: ParsedPackage, package: PackageZip | None, path: Path) -> set[str]:
     """Every file the manifest names must be in the zip, with the size the manifest gives it
     (cheap checks from the zip directory, before any write; the bytes themselves are checked
-    while they are streamed in, ``_store_checked``)."""
+    while they are streamed in, ``_store_checked``).
+
+    Returns the bitstream entries to leave out: in a package DSpace wrote, a zero-length
+    entry whose manifest gives a size stands for a bitstream that was missing from DSpace's
+    assetstore (DSpace 7.6.7, 8.4, 9.3 and 10.0 write one and go on,
+    ``AbstractMETSDisseminator``; their ingester leaves it out, ``AbstractMETSIngester``).
+    In a package aipsync wrote such an entry is damage, and refused like any size mismatch.
+    """
     if package is None:
-        return
+        return set()
     for ref in parsed.files:
         if not package.has(ref.entry):
             raise MissingFileError(path=str(path), entry=ref.entry)
+    dropped: set[str] = set()
     for ref in parsed.files:
         if ref.size is not None and ref.size >= 0 and package.size(ref.entry) != ref.size:
+            if (package.size(ref.entry) == 0 and ref.sequence_id is not None
+                    and parsed.creator != C.CREATOR_NAME):
+                dropped.add(ref.entry)
+                continue
             raise ChecksumMismatchError(what=f"{path.name}: {ref.entry}", algorithm="size",
                                         expected=str(ref.size),
                                         found=str(package.size(ref.entry)))
+    return dropped
+
+
+def _without_entries(run: _Run, parsed: ParsedPackage, dropped: set[str], path: Path
+                     ) -> ParsedPackage:
+    """The package's item without the bitstreams of ``dropped`` entries (warned)."""
+    item = parsed.item
+    if item is None:
+        return parsed
+    bundles = []
+    for bundle in item.bundles:
+        kept = []
+        for bs in bundle.bitstreams:
+            if bs.key in dropped:
+                run.report.warn("AIP-W113", f"{bs.key} ({bs.name or 'no name'}, bundle "
+                                f"{bundle.name}) is a zero-length entry for a bitstream DSpace "
+                                "could not read when it exported; left out", str(path))
+            else:
+                kept.append(bs)
+        primary = bundle.primary_sequence_id
+        if primary is not None and all(b.sequence_id != primary for b in kept):
+            primary = None
+        bundles.append(dataclasses.replace(bundle, bitstreams=tuple(kept),
+                                           primary_sequence_id=primary))
+    return dataclasses.replace(parsed, item=dataclasses.replace(item, bundles=tuple(bundles)),
+                               files=tuple(f for f in parsed.files if f.entry not in dropped))
 
 
 def _existing(run: _Run, parsed: ParsedPackage, top: bool, path: Path
@@ -548,6 +599,17 @@ def _container_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | 
         elif run.mode == IngestMode.REPLACE:
             objects.set_template(tx, obj_id, None)
         objects.set_harvest(tx, obj_id, obj.harvest)
+        _collection_entity_type(run, obj_id, obj.entity_type, parsed.handle or "")
+
+
+def _collection_entity_type(run: _Run, coll_id: int, label: str | None, handle: str) -> None:
+    """A collection's entity type (aipsync's extension; DSpace's AIPs never carry it)."""
+    try:
+        relationships.set_collection_entity_type(run.tx, coll_id, label)
+    except RelationshipError:
+        run.report.warn("AIP-W114", f"collection {handle}: entity type {label!r} not kept: "
+                        "this repository has no dspace.entity.type field (run 'aipsync repo "
+                        "initialize-entities')")
 
 
 def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> None:
@@ -575,11 +637,17 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, i
         in_archive=False if submit else not item.withdrawn,
         withdrawn=False if submit else item.withdrawn,
         discoverable=item.discoverable,
-        last_modified=tx.now if submit else item.last_modified)
+        last_modified=tx.now if submit else item.last_modified,
+        uuid=None if submit else _free_uuid(run, item.uuid))
+    _keep_uuid_map(run, item.uuid, iid)
     _item_contents(run, parsed, package, item, iid, path)
     if submit:
-        return _submit_install(run, item, iid, coll_id, handle_wanted, path)
+        made = _submit_install(run, item, iid, coll_id, handle_wanted, path)
+        if made is not None:
+            run.rels.add(iid, made, parsed.claims)
+        return made
     assert handle is not None
+    run.rels.add(iid, handle, parsed.claims)
     if parsed.handle:
         run.handle_map[parsed.handle] = handle
     _item_mappings(run, item, iid)
@@ -589,6 +657,20 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, i
     run.report.add(handle, "restored", package=path.name)
     log.info("aip.ingest.package", handle=handle, action="restored", package=path.name)
     return handle
+
+
+def _free_uuid(run: _Run, wanted: str | None) -> str | None:
+    """The package's UUID for a new item when no other item has it (a restore keeps DSpace's
+    UUIDs, as DSpace 7.1+ does), else ``None`` (a new one)."""
+    if wanted is None or relationships.item_by_uuid(run.tx, wanted) is not None:
+        return None
+    return wanted
+
+
+def _keep_uuid_map(run: _Run, old: str | None, iid: int) -> None:
+    """Remember that the package's UUID ``old`` is item ``iid`` here (it may be another)."""
+    if old is not None:
+        run.rels.uuid_map[old.lower()] = relationships.item_uuids(run.tx, [iid])[iid]
 
 
 def _submit_install(run: _Run, item: Item, iid: int, coll_id: int,
@@ -641,6 +723,8 @@ def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
     tx = run.tx
     objects.add_metadata(tx, C.TYPE_ITEM, iid, item.metadata,
                          create_fields=run.options.create_metadata_fields, fresh=True)
+    if item.places:  # fields whose values leave places to relationships (useForPlace)
+        objects.set_places(tx, C.TYPE_ITEM, iid, item.places)
     for bundle_position, bundle in enumerate(item.bundles):
         bid = objects.create_bundle(tx, iid, bundle.name, position=bundle_position)
         for position, bs in enumerate(bundle.bitstreams):
@@ -727,6 +811,8 @@ def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_t
     if obj_type == C.TYPE_ITEM:
         item = parsed.item
         assert item is not None
+        # its relationships become the package's: removed as they are (no place moves)
+        relationships.detach_item(tx, obj_id, shift=False)
         objects.remove_bundles(tx, obj_id)
         objects.clear_metadata(tx, C.TYPE_ITEM, obj_id)
         if parsed.rights_present:
@@ -736,9 +822,14 @@ def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_t
             submitter_id=_submitter(run, item.submitter), withdrawn=item.withdrawn,
             in_archive=row.in_archive if row.handle is None else not item.withdrawn,
             discoverable=item.discoverable))
+        uuid = _free_uuid(run, item.uuid)
+        if uuid is not None:
+            tx.execute(sa.update(T.item).where(T.item.c.id == obj_id).values(uuid=uuid))
+        _keep_uuid_map(run, item.uuid, obj_id)
         _item_contents(run, parsed, package, item, obj_id, path)
         _item_mappings(run, item, obj_id)
         objects.touch_item(tx, obj_id, item.last_modified)
+        run.rels.add(obj_id, handle, parsed.claims)
         return
     container: Community | Collection | None = (
         parsed.community if obj_type == C.TYPE_COMMUNITY else parsed.collection)
@@ -756,6 +847,7 @@ def _apply_site(run: _Run, parsed: ParsedPackage, *, replace: bool) -> None:
     if site is not None and (replace or run.mode == IngestMode.RESTORE):
         objects.update_site(run.tx, name=site.name or None, url=site.url or None)
     _apply_registry(run, parsed)
+    run.rels.apply_registry(run.tx, parsed.registry)
     _apply_roles(run, parsed, C.TYPE_SITE, 1)
 
 
@@ -775,6 +867,7 @@ def _apply_registry(run: _Run, parsed: ParsedPackage) -> None:
 def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -> None:
     """DSPACE-ROLES: people first (matched by e-mail, then netid), then groups."""
     tx = run.tx
+    run.person_refs.update(parsed.person_refs)
     for person in parsed.people:
         if not person.email and not person.netid:
             raise InvalidValueError("EPerson has neither email nor netid.")
@@ -814,11 +907,8 @@ def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -
                 auth.clear_group(tx, gid)
         else:
             gid = auth.create_group(tx, internal, group_id=group.id or None)
-        for email in group.members:
-            member = auth.find_eperson(tx, email)
-            if member is None:
-                raise NotFoundError(f"EPerson {email} not found, not added to {group.name}")
-            auth.add_member(tx, gid, member.id)
+        for name in group.members:
+            auth.add_member(tx, gid, _member(run, parsed, group.name, name).id)
         _set_role(run, obj_type, obj_id, group, gid)
         made.append((group, gid))
     for group, gid in made:
@@ -829,6 +919,26 @@ def _apply_roles(run: _Run, parsed: ParsedPackage, obj_type: str, obj_id: int) -
                 run.pending_subgroups.append((gid, member_group))
             else:
                 auth.add_subgroup(tx, gid, sub)
+
+
+def _member(run: _Run, parsed: ParsedPackage, group: str, name: str) -> EPerson:
+    """A group member: by its ``Member@ID`` among the people of this run's DSPACE-ROLES, then
+    by ``Member@Name`` as an e-mail (DSpace 7.6.6, 8.3, 9.2, 10.0-rc1 wrote a full name there).
+
+    Raises:
+        NotFoundError: neither finds an e-person (DSpace's "EPerson ... not found").
+    """
+    member_id = next((mid for g, mid, n in parsed.member_refs if (g, n) == (group, name)),
+                     None)
+    if member_id is not None and member_id in run.person_refs:
+        person = auth.find_eperson(run.tx, run.person_refs[member_id])
+        if person is not None:
+            return person
+    person = auth.find_eperson(run.tx, name)
+    if person is None:
+        by_id = f" (Member ID {member_id} is no person of this restore)" if member_id else ""
+        raise NotFoundError(f"EPerson {name} not found, not added to {group}{by_id}")
+    return person
 
 
 def _with_password(person: EPerson, existing: EPerson) -> EPerson:
@@ -864,7 +974,7 @@ def _ingest_manifest_only(run: _Run, path: Path, explicit_parent: str | None, vi
     """A bare METS file: only packages without files can be ingested (no network fetches)."""
     manifest = _read_manifest(path, run.options)
     parsed = parse_package(manifest, config=run.request.config, dmd=run.options.dmd,
-                           path=str(path))
+                           path=str(path), virtual=run.virtual)
     if parsed.files:
         raise PackageError(
             f"{path}: manifest-only packages name their files by URL; aipsync never fetches "

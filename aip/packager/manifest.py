@@ -52,7 +52,8 @@ the facts of the unreferenced section win; an AIPSYNC-EXT section inside a refer
 
 Problem codes raised here: ``AIP-E040`` duplicate file ID (build), ``AIP-E043`` missing
 required structure, ``AIP-E045`` bad value, ``AIP-E046`` PREMIS disagrees with the file,
-``AIP-E047`` unknown object TYPE, ``AIP-E048`` unsafe child pointer.  Warnings: ``AIP-W047``
+``AIP-E047`` unknown object TYPE, ``AIP-E048`` unsafe child pointer, ``AIP-E049`` a ``rels``
+structMap entry that names no relationship or no item.  Warnings: ``AIP-W047``
 section not for this kind of object, ``AIP-W048`` AIPSYNC-EXT policy facts do not match
 METSRights, ``AIP-W049`` a METSRights context gives no policy, ``AIP-W050`` file without SEQ,
 ``AIP-W051`` item without LASTMODDATE, ``AIP-W052`` AIPSYNC-EXT facts for an ``ID`` that no
@@ -65,6 +66,7 @@ import datetime as dt
 import functools
 import posixpath
 import re
+import uuid as uuid_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_plus
@@ -82,6 +84,8 @@ from aip.crosswalks.extension import (
     Registry,
 )
 from aip.crosswalks.metsrights import RightsContext
+from aip.entities.config import VirtualConfig
+from aip.entities.virtual import Hint, relationship_id, split
 from aip.errors import (
     AipError,
     ChildPointerError,
@@ -104,10 +108,13 @@ from aip.model import (
     MetadataField,
     MetadataSchema,
     MetadataValue,
+    RelationshipClaim,
+    RelationshipType,
     ResourcePolicy,
     Site,
     SupportLevel,
     check_handle,
+    claim_of,
     handle_from_uri,
     handle_uri,
     package_file_name,
@@ -203,6 +210,9 @@ class ParsedPackage:
     ``rights_present`` is False when the object's METSRIGHTS section was absent or mapped to
     ``NIL``/``NULLSTREAM``: its policies are then "unspecified", not "none".  ``registry``:
     the schemas, fields and formats a SITE AIP's AIPSYNC-EXT lists (``None``: not said).
+    ``claims``: an item's relationships as its package states them (``_read_claims``).
+    ``person_refs``/``member_refs``: DSPACE-ROLES ``ID`` attributes (``roles.references``).
+    ``creator``: the name of the ``metsHdr`` CREATOR agent (which software wrote it).
     """
 
     type: str
@@ -219,13 +229,21 @@ class ParsedPackage:
     rights_present: bool
     warnings: tuple[Problem, ...]
     registry: Registry | None = None
+    claims: tuple[RelationshipClaim, ...] = ()
+    person_refs: tuple[tuple[str, str], ...] = ()
+    member_refs: tuple[tuple[str, str, str], ...] = ()
+    creator: str | None = None
 
 
 # =============================================================================================
 # Names and addresses
 # =============================================================================================
-def mets_id(obj_type: str, handle: str) -> str:
-    """``DSpace_<TYPE>_<handle with / replaced by ->`` (DSpace <= 7.0, "no UUID" for 7.1+)."""
+def mets_id(obj_type: str, handle: str, uuid: str | None = None) -> str:
+    """``DSpace_<TYPE>_<handle with / replaced by ->`` (DSpace <= 7.0), or, given the
+    object's UUID, DSpace 7.1+'s ``DSpace_<TYPE>_DB-ID-<uuid>``, from which a DSpace 7.1+
+    restore keeps the UUID (``AbstractMETSIngester.getObjectID``)."""
+    if uuid is not None:
+        return f"DSpace_{obj_type}_{C.METS_ID_DBID_MARKER}{uuid}"
     return f"DSpace_{obj_type}_{handle.replace('/', '-')}"
 
 
@@ -413,7 +431,10 @@ class _Builder:
     def _descriptive(self, name: str, s: _Subject) -> B.Content | None:
         prefix = self.ctx.handle_canonical_prefix
         if s.kind in (C.TYPE_ITEM, "TEMPLATE"):
-            values = s.item.metadata if s.item is not None else s.values
+            values = s.values
+            if s.item is not None:  # with virtual values when the export asked for them
+                values = (s.item.with_virtual if s.item.with_virtual is not None
+                          else s.item.metadata)
             return (dim.disseminate_text(values) if name == "DIM"
                     else mods.disseminate_text(values))
         container = s.community or s.collection
@@ -481,8 +502,12 @@ class _Builder:
             fmt = s.bitstream.format
             return Extension(policies=facts, sha256=s.bitstream.sha256,
                              format=fmt if (fmt.description or fmt.extensions) else None)
-        if s.kind == C.TYPE_ITEM and s.item is not None and not s.item.discoverable:
-            return Extension(policies=facts, discoverable=False)
+        if s.kind == C.TYPE_ITEM and s.item is not None:
+            item = s.item
+            return Extension(policies=facts,
+                             discoverable=None if item.discoverable else False,
+                             places=item.places, relationships=item.relationships,
+                             pending=item.pending)
         harvest = s.collection.harvest if (
             s.kind == C.TYPE_COLLECTION and s.collection is not None) else None
         logo_facts = None
@@ -491,7 +516,10 @@ class _Builder:
             logo = container.logo
             if logo is not None:
                 logo_facts = LogoFacts(name=logo.name, sha256=logo.sha256, format=logo.format)
-        return Extension(policies=facts, harvest=harvest, logo=logo_facts)
+        entity_type = s.collection.entity_type if (
+            s.kind == C.TYPE_COLLECTION and s.collection is not None) else None
+        return Extension(policies=facts, harvest=harvest, logo=logo_facts,
+                         entity_type=entity_type)
 
     def _premis_url(self, bitstream: Bitstream) -> str:
         # <= 7.5 form: {base}/bitstream/{URL-encoded item handle}/{seq}/{URL-encoded name}
@@ -546,15 +574,15 @@ class _Builder:
     def finish(self, main_div: B.Node, struct_id: str, extra_structs: Sequence[B.Node | None],
                obj_type: str, handle: str, hdr: B.Node,
                entries: Sequence[PackageEntry], children: Sequence[ChildPointer],
-               last_modified: dt.datetime | None, registry: Registry | None = None
-               ) -> BuiltPackage:
+               last_modified: dt.datetime | None, registry: Registry | None = None,
+               uuid: str | None = None) -> BuiltPackage:
         extras: list[PackageEntry] = []
         for ref, bitstream in self.pending_streams:  # writeZipPackage: extra streams last
             name = self.gensym(C.EXTRA_STREAM_PREFIX.rstrip("_"))
             ref.set(f"{{{C.NS_XLINK}}}href", name)
             extras.append(PackageEntry(name=name, bitstream=bitstream, item_time=True))
         self.extension_amd_sec(registry)
-        root = B.mets_root(obj_id=mets_id(obj_type, handle), objid=handle_uri(handle),
+        root = B.mets_root(obj_id=mets_id(obj_type, handle, uuid), objid=handle_uri(handle),
                            type_=f"{C.METS_TYPE_PREFIX}{obj_type}", profile=C.AIP_PROFILE)
         root.append(hdr)
         for el in (*self.dmd, *self.amd):
@@ -699,8 +727,49 @@ def build_item_package(item: Item, ctx: BuildContext,
     if problems:
         raise PackageValidationError(problems, path=package_file_name(C.TYPE_ITEM, item.handle))
     parent = b.parent_struct_map(item.owning_collection or None)
-    return b.finish(main, struct_id, (parent,), C.TYPE_ITEM, item.handle,
-                    _header(ctx, item.last_modified), entries, (), item.last_modified)
+    return b.finish(main, struct_id, (parent, rels_struct_map(item, ctx.manifest_only)),
+                    C.TYPE_ITEM, item.handle, _header(ctx, item.last_modified), entries, (),
+                    item.last_modified, uuid=item.uuid)
+
+
+def rels_struct_map(item: Item, manifest_only: bool = False) -> B.Node | None:
+    """DSpace PR #3328's ``rels`` structMap for an item with relationships, or None.
+
+    One ``div ID="rels_<name>"`` per relationship name as seen from the item (in the order
+    of its relationships: leftward name, then place), holding one ``div`` per related item
+    that is not withdrawn, in place order: ``ORDER`` = the item's place, ``LABEL`` = the name
+    variant stored on the item's side (``leftward_value`` in the left item's package), and
+    the related item's handle, package file name and ``urn:uuid:`` as ``mptr``s.  The METS
+    schema allows one ``div`` per structMap, so the name divs sit in one ``div
+    TYPE="DSpace Relationships"`` (the one departure from the PR's shape; a reader that
+    looks the name divs up by ``ID`` finds them either way).  Pure.
+    """
+    groups: dict[str, list[tuple[int, int, B.Node]]] = {}
+    ext = C.MANIFEST_ONLY_EXTENSION if manifest_only else C.PACKAGE_EXTENSION
+    for rel in item.relationships:
+        left = rel.is_left(item.handle)
+        if rel.right_withdrawn if left else rel.left_withdrawn:
+            continue
+        other = rel.right if left else rel.left
+        other_uuid = rel.right_uuid if left else rel.left_uuid
+        place = rel.left_place if left else rel.right_place
+        pointers = [B.mptr(ptr_id=None, loctype=C.LOCTYPE_HANDLE, href=other),
+                    B.mptr(ptr_id=None, loctype=C.LOCTYPE_URL,
+                           href=package_file_name(C.TYPE_ITEM, other, ext))]
+        if other_uuid is not None:
+            pointers.append(B.mptr(ptr_id=None, loctype=C.LOCTYPE_URN,
+                                   href=f"{C.URN_UUID_PREFIX}{other_uuid}"))
+        label = rel.leftward_value if left else rel.rightward_value
+        groups.setdefault(rel.name_from(item.handle), []).append(
+            (place, rel.id or 0, B.div(div_id=None, order=place, label=_safe(label) if label
+                                       is not None else None, children=pointers)))
+    if not groups:
+        return None
+    names = [B.div(div_id=f"{C.RELS_DIV_PREFIX}{name}",
+                   children=[node for _, _, node in sorted(members, key=lambda m: m[:2])])
+             for name, members in groups.items()]
+    return B.struct_map(sm_id=C.STRUCTMAP_RELS_ID, label=None, type_=None,
+                        divs=(B.div(div_id=None, type_=C.DIV_RELATIONSHIPS, children=names),))
 
 
 def build_collection_package(collection: Collection, groups: Sequence[Group],
@@ -781,13 +850,16 @@ def build_community_package(community: Community, groups: Sequence[Group],
 def build_site_package(site: Site, groups: Sequence[Group], people: Sequence[EPerson],
                        ctx: BuildContext, *, schemas: Sequence[MetadataSchema] = (),
                        fields: Sequence[MetadataField] = (),
-                       formats: Sequence[BitstreamFormat] = ()) -> BuiltPackage:
+                       formats: Sequence[BitstreamFormat] = (),
+                       entity_types: Sequence[str] = (),
+                       relationship_types: Sequence[RelationshipType] = ()) -> BuiltPackage:
     """The SITE AIP: site name and URL, every group and e-person, top-level communities.
 
-    ``schemas``, ``fields`` and ``formats`` (the repository's registries, in the order given)
-    go into the AIPSYNC-EXT amdSec, so that a full-site restore into a fresh repository can
-    create custom schemas, fields and formats before any item needs them; nothing is written
-    when all three are empty or ``ctx.config.extension`` is off.
+    ``schemas``, ``fields``, ``formats``, ``entity_types`` and ``relationship_types`` (the
+    repository's registries, in the order given) go into the AIPSYNC-EXT amdSec, so that a
+    full-site restore into a fresh repository can create custom schemas, fields and formats
+    before any item needs them; nothing is written when all are empty or
+    ``ctx.config.extension`` is off.
     """
     check_handle(site.handle)
     b = _Builder(ctx, site.handle)
@@ -801,7 +873,9 @@ def build_site_package(site: Site, groups: Sequence[Group], people: Sequence[EPe
         div, pointer = b.child_div(C.TYPE_COMMUNITY, handle)
         main.append(div)
         children.append(pointer)
-    registry = Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats))
+    registry = Registry(schemas=tuple(schemas), fields=tuple(fields), formats=tuple(formats),
+                        entity_types=tuple(entity_types),
+                        relationship_types=tuple(relationship_types))
     return b.finish(main, struct_id, (), C.TYPE_SITE, site.handle, _header(ctx), (), children,
                     None, registry)
 
@@ -847,6 +921,8 @@ class _Sections:
     groups: tuple[Group, ...] = ()
     people: tuple[EPerson, ...] = ()
     roles_seen: bool = False
+    person_refs: tuple[tuple[str, str], ...] = ()
+    member_refs: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -860,6 +936,7 @@ class _Reader:
     keyed: dict[str, Extension] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     registry: Registry | None = None
+    virtual: VirtualConfig = field(default_factory=VirtualConfig)
 
     def load_extension(self) -> None:
         """Read the AIPSYNC-EXT sections of every amdSec that nothing refers to.
@@ -953,6 +1030,9 @@ class _Reader:
                 out.groups += groups
                 out.people += people
                 out.roles_seen = True
+                person_refs, member_refs = roles.references(content)
+                out.person_refs += person_refs
+                out.member_refs += member_refs
             elif name == C.MD_AIPSYNC:  # older aipsync: a bare aipsync:ext per amdSec
                 out.ext = extension.ingest(content, self.warnings)
             else:  # CrosswalkObjectNotSupported: DSpace skips with a warning
@@ -1158,7 +1238,8 @@ _DEFAULT_INGEST = IngestConfig()
 
 
 def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
-                  dmd: str | None = None, path: str = "") -> ParsedPackage:
+                  dmd: str | None = None, path: str = "",
+                  virtual: VirtualConfig | None = None) -> ParsedPackage:
     """Read a DSpace METS AIP manifest into model values.
 
     Args:
@@ -1167,6 +1248,8 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
         dmd: the dmdSec type to crosswalk (``-o dmd=MODS``); default DIM, else MODS, else the
             first.
         path: the package's own file name (for messages and the child-pointer loop check).
+        virtual: the virtual-metadata configuration that says which fields share places with
+            relationships, for a DIM holding DSpace's ``virtual::`` values (default: none).
 
     Raises:
         ManifestParseError: not well-formed or hostile XML (``aip.mets.parse.parse_bytes``).
@@ -1179,18 +1262,19 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
     Every error names ``path`` (when given), whichever layer raised it (``AipError.within``).
     """
     try:
-        return _parse_package(manifest, config=config, dmd=dmd, path=path)
+        return _parse_package(manifest, config=config, dmd=dmd, path=path,
+                              virtual=virtual or VirtualConfig())
     except AipError as exc:
         exc.within(path)
         raise
 
 
 def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
-                   path: str) -> ParsedPackage:
+                   path: str, virtual: VirtualConfig) -> ParsedPackage:
     root = parse_bytes(manifest, path=path)
     _check_profile(root, path)
     man = parse_manifest(root, path=path)
-    r = _Reader(man=man, config=config, path=path)
+    r = _Reader(man=man, config=config, path=path, virtual=virtual)
     r.load_extension()
     obj_type = _strip_type(man.type)
     if obj_type not in C.PACKAGE_TYPES:
@@ -1208,8 +1292,9 @@ def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
     rights_present = obj.contexts is not None
     site = community = collection = item = None
     files: list[FileRef] = []
+    claims: tuple[RelationshipClaim, ...] = ()
     if obj_type == C.TYPE_ITEM:
-        item, files = _read_item(r, main, handle, parent, obj, dmd)
+        item, files, claims = _read_item(r, main, handle, parent, obj, dmd)
     elif obj_type == C.TYPE_COLLECTION:
         collection, files = _read_collection(r, main, handle, parent, obj, dmd, children)
     elif obj_type == C.TYPE_COMMUNITY:
@@ -1228,12 +1313,127 @@ def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
                          site=site, community=community, collection=collection, item=item,
                          groups=obj.groups, people=obj.people, files=tuple(files),
                          rights_present=rights_present, warnings=tuple(r.warnings),
-                         registry=r.registry)
+                         registry=r.registry, claims=claims, person_refs=obj.person_refs,
+                         member_refs=obj.member_refs,
+                         creator=_creator(man))
+
+
+def _creator(man: Manifest) -> str | None:
+    """The name of the ``metsHdr`` CREATOR agent: which software wrote the package."""
+    return next((a.name.strip() for a in man.agents if a.role == "CREATOR" and a.name), None)
+
+
+def object_uuid(mets_id: str | None) -> str | None:
+    """The UUID in a DSpace 7.1+ ``mets/@ID`` (the text after the last ``DB-ID-``, when it
+    parses as a UUID: ``AbstractMETSIngester.getObjectID``), lower-case; else ``None``."""
+    if not mets_id or C.METS_ID_DBID_MARKER not in mets_id:
+        return None
+    text = mets_id[mets_id.rindex(C.METS_ID_DBID_MARKER) + len(C.METS_ID_DBID_MARKER):]
+    try:
+        return str(uuid_module.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+def _uuid_of(pointer_href: str | None) -> str | None:
+    """The UUID of a ``urn:uuid:`` address (or of a bare UUID), else ``None``."""
+    if not pointer_href:
+        return None
+    text = pointer_href.strip()
+    if text.lower().startswith(C.URN_UUID_PREFIX):
+        text = text[len(C.URN_UUID_PREFIX):]
+    try:
+        return str(uuid_module.UUID(text))
+    except ValueError:
+        return None
+
+
+def _rels_divs(r: _Reader) -> list[tuple[str, Div]]:
+    """(name, div) of every ``rels_<name>`` div of the ``rels`` structMap (DSpace PR #3328
+    writes them directly in the structMap, aipsync in one wrapping div; PR #10610 calls the
+    structMap ``RELS``)."""
+    out: list[tuple[str, Div]] = []
+
+    def walk(div: Div) -> None:
+        ident = div.id or ""
+        if ident.lower().startswith(C.RELS_DIV_PREFIX):
+            out.append((ident[len(C.RELS_DIV_PREFIX):], div))
+            return
+        for kid in div.divs:
+            walk(kid)
+
+    for sm in r.man.struct_maps:
+        if (sm.id or "").lower() == C.STRUCTMAP_RELS_ID:
+            for div in sm.divs:
+                walk(div)
+    return out
+
+
+def _rels_claims(r: _Reader) -> list[RelationshipClaim]:
+    """The relationships a ``rels`` structMap names (name, other item, place, ``LABEL``)."""
+    claims: list[RelationshipClaim] = []
+    for name, div in _rels_divs(r):
+        if not name:
+            r.problems.append(Problem("AIP-E049", "rels div names no relationship",
+                                      path=f"div {div.id}", expected="rels_<name>"))
+            continue
+        for member in div.divs:
+            handle = next((p.href for p in member.mptrs if p.loctype == C.LOCTYPE_HANDLE
+                           and p.href), None)
+            uuid = next((u for p in member.mptrs if (u := _uuid_of(
+                p.href if p.loctype == C.LOCTYPE_URN else p.otherloctype
+                if p.loctype == "OTHER" else None))), None)
+            if handle is None and uuid is None:
+                r.problems.append(Problem("AIP-E049", f"rels div for {name!r} names no item "
+                                          "(no HANDLE or URN mptr)", path=f"div {div.id}"))
+                continue
+            place: int | None = None
+            if member.order is not None:
+                try:
+                    place = int(member.order)
+                except ValueError:
+                    r.problems.append(Problem("AIP-E045", f"rels div for {name!r}: ORDER is "
+                                              "not a number", found=member.order))
+                    continue
+            claims.append(RelationshipClaim(
+                name=name, other_handle=_handle(handle) if handle else None, other_uuid=uuid,
+                own_place=place, label=member.label))
+    return claims
+
+
+def _read_claims(r: _Reader, handle: str | None, ext: Extension | None,
+                 hints: Sequence[Hint]) -> tuple[RelationshipClaim, ...]:
+    """An item's relationships as its package states them, best source first: aipsync's
+    extension (everything; plus the pending ones), else the ``rels`` structMap, else the
+    ``relation.<name>`` virtual values of its DIM (DSpace 7+'s AIPs)."""
+    if ext is not None and (ext.relationships or ext.pending):
+        own = handle or ""
+        return tuple(claim_of(rel, own) for rel in ext.relationships) + ext.pending
+    claims = _rels_claims(r)
+    named = {(c.name, c.other_uuid) for c in claims}
+    for hint in hints:
+        if (hint.name, hint.uuid) not in named and hint.uuid:
+            claims.append(RelationshipClaim(
+                name=hint.name, other_handle=None, other_uuid=_uuid_of(hint.uuid),
+                own_place=hint.place, source_id=hint.relationship_id or None,
+                shown=hint.shown))
+    return tuple(claims)
 
 
 def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, obj: _Sections,
-               dmd: str | None) -> tuple[Item, list[FileRef]]:
+               dmd: str | None) -> tuple[Item, list[FileRef], tuple[RelationshipClaim, ...]]:
     metadata = r.descriptive(main.dmdid, dmd, C.TYPE_ITEM)
+    if _creator(r.man) != C.CREATOR_NAME:
+        # DSpace writes an authority of " " that is none (PR #12343, in 7.6.7, 8.4, 9.3,
+        # 10.0; 10.0 before it refused such a value as "not authority controlled")
+        metadata = tuple(replace(v, authority=None) if v.authority is not None
+                         and not v.authority.strip() else v for v in metadata)
+    places: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    hints: tuple[Hint, ...] = ()
+    if any(relationship_id(v.authority) is not None for v in metadata):
+        # DSpace 7+ (or virtual_metadata): virtual values are recognised, never stored
+        parts = split(metadata, r.virtual)
+        metadata, places, hints = parts.stored, parts.places, parts.hints
     tech = obj.tech if isinstance(obj.tech, techmd.ItemTech) else techmd.ItemTech()
     primary = main.fptrs[0] if main.fptrs else None
     bundles: list[Bundle] = []
@@ -1255,14 +1455,18 @@ def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, ob
                               primary_sequence_id=primary_seq,
                               policies=r.policies(got, f"bundle {name}")))
     ext = obj.ext
+    claims = _read_claims(r, handle, ext, hints)
     item = Item(
         handle=handle or "", owning_collection=tech.owning_collection or parent or "",
         last_modified=_lastmod(r), metadata=metadata, bundles=tuple(bundles),
         policies=r.policies(obj, "item"), mapped_collections=tech.mapped_collections,
         submitter=tech.submitter, in_archive=not tech.withdrawn, withdrawn=tech.withdrawn,
         discoverable=ext.discoverable if ext is not None and ext.discoverable is not None
-        else True)
-    return item, files
+        else True, uuid=object_uuid(r.man.id),
+        places=ext.places if ext is not None and ext.places else places,
+        relationships=ext.relationships if ext is not None else (),
+        pending=ext.pending if ext is not None else ())
+    return item, files, claims
 
 
 def _logo(r: _Reader, main: Div, ext: Extension | None) -> tuple[Bitstream | None, list[FileRef]]:
@@ -1310,7 +1514,8 @@ def _read_collection(r: _Reader, main: Div, handle: str | None, parent: str | No
     collection = Collection(
         handle=handle or "", parents=parents, metadata=metadata, logo=logo, template=template,
         roles=_roles(obj.groups), harvest=ext.harvest if ext is not None else None,
-        policies=r.policies(obj, "collection"), items=_handles(children, C.TYPE_ITEM))
+        policies=r.policies(obj, "collection"), items=_handles(children, C.TYPE_ITEM),
+        entity_type=ext.entity_type if ext is not None else None)
     return collection, files
 
 
@@ -1354,4 +1559,5 @@ def _read_site(r: _Reader, main: Div, handle: str | None, obj: _Sections, dmd: s
 __all__ = ["BuildContext", "BuiltPackage", "ChildPointer", "FileRef", "PackageEntry",
            "ParsedPackage", "Registry", "bitstream_entry_name", "build_collection_package",
            "build_community_package", "build_item_package", "build_site_package",
-           "lastmoddate", "logo_entry_name", "mets_id", "parse_package"]
+           "lastmoddate", "logo_entry_name", "mets_id", "object_uuid", "parse_package",
+           "rels_struct_map"]

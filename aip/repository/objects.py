@@ -216,6 +216,29 @@ def add_metadata(tx: Tx, resource_type: str, resource_id: int,
         tx.execute(_INSERT_VALUE, rows)
 
 
+def set_places(tx: Tx, resource_type: str, resource_id: int,
+               places: Iterable[tuple[str, Sequence[int]]]) -> None:
+    """Give an object's values of each named field these places, in value order (a restore:
+    ``Item.places``).
+
+    Raises:
+        InvalidValueError: a field has another number of values, or a place twice.
+    """
+    mv = T.metadata_value
+    for field_name, wanted in places:
+        schema, element, qualifier = registry.parse_field_name(field_name)
+        fid = registry.field_ids(tx).get((schema, element, qualifier or ""))
+        rows = [] if fid is None else list(tx.execute(
+            sa.select(mv.c.id).where(mv.c.resource_type == resource_type,
+                                     mv.c.resource_id == resource_id, mv.c.field_id == fid)
+            .order_by(mv.c.place)).scalars())
+        if len(rows) != len(wanted) or len(set(wanted)) != len(wanted):
+            raise InvalidValueError(
+                f"places {list(wanted)} of {field_name} do not fit its {len(rows)} value(s)")
+        for value_id, place in zip(rows, wanted, strict=True):
+            tx.execute(sa.update(mv).where(mv.c.id == value_id).values(place=place))
+
+
 def replace_field(tx: Tx, resource_type: str, resource_id: int, field_name: str,
                   values: Sequence[MetadataValue]) -> None:
     """Replace every value of one field (``repo set-metadata``).

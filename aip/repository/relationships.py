@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from aip import constants as C
 from aip.entities import config as vconfig
 from aip.entities.types import parse_relationship_types
-from aip.entities.virtual import Link, VirtualValue, virtual_values
+from aip.entities.virtual import Link, Stored, VirtualValue, merged, virtual_values
 from aip.errors import NotFoundError, RelationshipError
 from aip.model import (
     LatestVersionStatus,
@@ -355,8 +355,9 @@ def _sibling_fields(tx: Tx, rtype: RelationshipType, left: bool) -> list[int]:
     return out
 
 
-def _next_place(tx: Tx, iid: int, tid: int, rtype: RelationshipType, left: bool,
-                exclude: int | None = None) -> int:
+def next_place(tx: Tx, iid: int, tid: int, rtype: RelationshipType, left: bool,
+               exclude: int | None = None) -> int:
+    """The place a relationship appended on this side would get (``getNextPlace``)."""
     places = [row.left_place if left else row.right_place
               for row in _rows_of_type_on_side(tx, iid, tid, left) if row.id != exclude]
     places += [p for _, p in plain_places(tx, iid, _sibling_fields(tx, rtype, left))]
@@ -457,7 +458,7 @@ def make(tx: Tx, *, left_id: int, right_id: int, tid: int, left_place: int = -1,
         if exact:
             places.append(wanted)
             continue
-        nxt = _next_place(tx, iid, tid, rtype, left)
+        nxt = next_place(tx, iid, tid, rtype, left)
         if wanted == -1:
             places.append(nxt)
             continue
@@ -478,6 +479,14 @@ def make(tx: Tx, *, left_id: int, right_id: int, tid: int, left_place: int = -1,
         tx.sync_sequences(r)
         return rel_id
     return pk(tx.execute(sa.insert(r).values(**values)))
+
+
+def set_variant(tx: Tx, rel_id: int, *, rightward: bool, value: str | None) -> None:
+    """Set one name variant of a relationship (``rightward``: the right item's, as the left
+    item shows it; else the left item's)."""
+    r = T.relationship
+    column = "rightward_value" if rightward else "leftward_value"
+    tx.execute(sa.update(r).where(r.c.id == rel_id).values({column: value}))
 
 
 def find(tx: Tx, left_id: int, right_id: int, tid: int) -> int | None:
@@ -792,3 +801,16 @@ def item_virtual(tx: Tx, ids: Sequence[int], graph: RepoGraph | None = None
     graph.load(list(ids))
     config = virtual_config(tx)
     return {i: virtual_values(graph, config, i) for i in ids}
+
+
+def merged_metadata(tx: Tx, ids: Sequence[int], rank: Mapping[str, int]
+                    ) -> dict[int, tuple[MetadataValue, ...]]:
+    """Each item's stored and virtual values in DSpace's ``getMetadata`` order (what DSpace
+    7+ writes into an item's DIM); ``rank`` orders fields (``objects.field_rank``)."""
+    graph = RepoGraph(tx)
+    virtual = item_virtual(tx, ids, graph)
+    out = {}
+    for iid in ids:
+        stored = [Stored(v, p) for v, p in graph.stored_places(iid)]
+        out[iid] = tuple(merged(stored, virtual[iid], lambda f: rank.get(f, len(rank))))
+    return out
