@@ -384,9 +384,10 @@ def build_package(tx: Tx, pkg: PlannedPackage, ctx: BuildContext, options: Expor
                               fields=registry.list_fields(tx),
                               formats=registry.list_formats(tx),
                               entity_types=sorted(relationships.entity_types(tx)),
-                              relationship_types=sorted(
-                                  (t for _, t in relationships.relationship_types(tx)),
-                                  key=lambda t: t.key))
+                              # in the repository's order, which a restore keeps: virtual
+                              # values are listed type by type
+                              relationship_types=[
+                                  t for _, t in relationships.relationship_types(tx)])
 
 
 def export(repo: Repository, request: ExportRequest, *,

@@ -68,6 +68,7 @@ class RelationshipRestore:
     site_types: set[TypeKey] | None = None
     #: old UUID -> UUID in this repository (items that could not keep theirs)
     uuid_map: dict[str, str] = field(default_factory=dict)
+    warned: set[tuple[frozenset[int], int | str]] = field(default_factory=set)
 
     def apply_registry(self, tx: Tx, registry: Registry | None) -> None:
         """A SITE AIP's entity and relationship types (see the module docstring)."""
@@ -153,8 +154,8 @@ class RelationshipRestore:
                     "contradicts itself)")
             tid = rel.type_id(tx, claim.type_key)
             if tid is None:
-                left_type, right_type = claim.type_key[0], claim.type_key[1]
-                self._missing(report, side, claim.name, left_type, right_type)
+                left_type, right_type, leftward, _ = claim.type_key
+                self._missing(report, side, other, leftward, left_type, right_type)
                 return None
             return tid, claim.side != Side.RIGHT
         candidates = []
@@ -171,7 +172,7 @@ class RelationshipRestore:
                 f"between {own or '(no entity type)'} and {theirs or '(no entity type)'} in "
                 "the SITE AIP's relationship-type registry (the backup contradicts itself)")
         if not candidates:
-            self._missing(report, side, claim.name, own, theirs)
+            self._missing(report, side, other, claim.name, own, theirs)
             return None
         tid, is_left, _ = candidates[0]
         return tid, is_left
@@ -185,10 +186,17 @@ class RelationshipRestore:
     def _handle_of(self, side: _Side) -> str:
         return next((r.handle for r in self.restored if r.iid == side.iid), str(side.iid))
 
-    def _missing(self, report: Report, side: _Side, name: str, own: str | None,
-                 theirs: str | None) -> None:
-        report.warn("AIP-W111", f"relationship {name!r} of item {self._handle_of(side)} "
-                    f"({own or 'no entity type'} and {theirs or 'no entity type'}): this "
+    def _missing(self, report: Report, side: _Side, other: int, name: str, first: str | None,
+                 second: str | None) -> None:
+        """Warn once per relationship (both items' packages list it) that its type is not
+        here: its name and both entity types (the type's left one first, when known)."""
+        key = (frozenset((side.iid, other)), side.claim.source_id
+               if side.claim.source_id is not None else name)
+        if key in self.warned:
+            return
+        self.warned.add(key)
+        report.warn("AIP-W111", f"relationship {name!r} ({first or 'no entity type'} and "
+                    f"{second or 'no entity type'}) of item {self._handle_of(side)}: this "
                     "repository has no such relationship type; skipped")
 
     def _make(self, tx: Tx, left: int, right: int, tid: int, members: list[_Side]) -> None:
