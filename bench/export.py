@@ -14,8 +14,13 @@ alike.  Every run writes into a folder of its own and nothing is deleted until t
 ext4, creating files soon after many were deleted costs far more (the allocator skips
 recently deleted inodes), which would fall on whichever run came after a deletion.
 
+With ``--entities`` the same number of items is also seeded with ``repo seed --entities``
+(typed items and their relationships: rels structMaps and AIPSYNC-EXT relationships in the
+item AIPs) and exported in the same rotation, so the two sites' figures print side by side.
+
     .venv/bin/python bench/export.py                   # 10,000 items + the 1 GiB item
     .venv/bin/python bench/export.py --items 2000 --big-mib 256
+    .venv/bin/python bench/export.py --items 2000 --big-mib 0 --entities
 """
 
 from __future__ import annotations
@@ -49,14 +54,14 @@ def _child(*args: str) -> dict[str, float]:
 
 
 # -- phases (each runs in its own process) -----------------------------------------------------
-def phase_seed(repo: str, items: str) -> None:
+def phase_seed(repo: str, items: str, entities: str = "") -> None:
     from aip import cli
 
     started = time.monotonic()
     for argv in (["--repo", repo, "repo", "init", "--handle-prefix", "123456789",
                   "--admin", "admin@example.org"],
                  ["--repo", repo, "repo", "seed", "--items", items, "--seed", "7",
-                  "--bitstream-size", "20000"]):
+                  "--bitstream-size", "20000", *(["--entities"] if entities else [])]):
         with open(os.devnull, "w") as sink:
             assert cli.run(argv, out=sink) == 0
     print(json.dumps({"seconds": time.monotonic() - started, "peak_mib": _peak_mib()}))
@@ -165,23 +170,32 @@ def main() -> int:
                         help="runs of each side, in ABBA order; the best of each is compared")
     parser.add_argument("--workers", type=int, default=0,
                         help="export worker processes (0 = one per CPU, 1 = none)")
+    parser.add_argument("--entities", action="store_true",
+                        help="also export a site seeded with --entities (same item count)")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     repo = work / f"site-{args.items}"
-    if not (repo / "repository.sqlite").exists():
-        seeded = _child("seed", str(repo), str(args.items))
-        print(f"seeded {args.items} items in {seeded['seconds']:.1f} s")
-    runs: dict[str, list[dict[str, float]]] = {"export": [], "baseline": []}
+    repos = {"export": repo, "baseline": repo}
+    if args.entities:
+        repos["entities"] = work / f"site-{args.items}-entities"
+    for name, path in repos.items():
+        if not (path / "repository.sqlite").exists():
+            seeded = _child("seed", str(path), str(args.items),
+                            "entities" if name == "entities" else "")
+            print(f"seeded {args.items} items{' with --entities' if name == 'entities' else ''}"
+                  f" in {seeded['seconds']:.1f} s")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in repos}
     outputs = []
     for rep in range(args.repeat):
-        order = ("export", "baseline") if rep % 2 == 0 else ("baseline", "export")
+        order = list(repos) if rep % 2 == 0 else list(reversed(repos))
         for name in order:
             out = work / f"out-{name}-{rep}-{os.getpid()}"
             out.mkdir()
             outputs.append(out)
-            extra = [str(args.workers)] if name == "export" else []
-            runs[name].append(_child(name, str(repo), str(out), *extra))
+            extra = [str(args.workers)] if name != "baseline" else []
+            runs[name].append(_child("baseline" if name == "baseline" else "export",
+                                     str(repos[name]), str(out), *extra))
     print(f"\n{'run':<10} {'objects':>8} {'seconds':>8} {'obj/s':>9} {'MB/s':>8} {'peak MiB':>9}"
           "   (best of the runs; all runs in seconds)")
     best = {}
@@ -199,6 +213,10 @@ def main() -> int:
           f"{medians['export'] / medians['baseline']:.2f}x median to median "
           "(target: within 2x; the export also writes container AIPs, full METS and "
           "validates every manifest)")
+    if args.entities:
+        print(f"entity site / plain site export time: "
+              f"{best['entities']['seconds'] / best['export']['seconds']:.2f}x best to best, "
+              f"{medians['entities'] / medians['export']:.2f}x median to median")
     for out in outputs:
         shutil.rmtree(out, ignore_errors=True)
     if args.big_mib:

@@ -17,10 +17,14 @@ in its own process (as in ``bench/mirror.py``), ``aipsync mirror`` uploads the e
 - ``aipsync restore --site --yes`` into a freshly initialised repository: downloads,
   verification and the ingest (one transaction).
 
-``--no-s3`` skips that part.  Figures only, no assertions.
+``--no-s3`` skips that part.  ``--entities`` also seeds the same number of items with
+``repo seed --entities`` and exports and restores that site too (its relationships rebuilt,
+each once, at the end of the restore), printing both sites' rows.  Figures only, no
+assertions.
 
     .venv/bin/python bench/restore.py
     .venv/bin/python bench/restore.py --items 2000
+    .venv/bin/python bench/restore.py --items 2000 --no-s3 --entities
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ def _cli(*argv: str) -> None:
         raise SystemExit(f"aipsync {' '.join(argv)} exited {rc}")
 
 
-def phase_seed(repo: str, items: str) -> None:
+def phase_seed(repo: str, items: str, entities: str = "") -> None:
     started = time.monotonic()
     _cli("--repo", repo, "repo", "init", "--handle-prefix", PREFIX, "--admin", ADMIN)
-    _cli("--repo", repo, "repo", "seed", "--items", items, "--seed", "7")
+    _cli("--repo", repo, "repo", "seed", "--items", items, "--seed", "7",
+         *(["--entities"] if entities else []))
     print(json.dumps({"seconds": time.monotonic() - started, "peak_mib": _peak_mib()}))
 
 
@@ -196,26 +201,42 @@ def main() -> int:
     parser.add_argument("--transfers", type=int, default=8,
                         help="concurrent downloads for both tools (aipsync target.transfers, "
                              "rclone --transfers)")
+    parser.add_argument("--entities", action="store_true",
+                        help="also export and restore a site seeded with --entities")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-restore-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    source = work / f"site-{args.items}"
-    if not (source / "repository.sqlite").exists():
-        seeded = _child("seed", str(source), str(args.items))
-        print(f"seeded {args.items} items in {seeded['seconds']:.1f} s")
+    sites = {"plain": ""} | ({"entities": "entities"} if args.entities else {})
+    figures: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    for kind, flag in sites.items():
+        suffix = "" if kind == "plain" else "-entities"
+        source = work / f"site-{args.items}{suffix}"
+        if not (source / "repository.sqlite").exists():
+            seeded = _child("seed", str(source), str(args.items), flag)
+            print(f"seeded {args.items} items{' with --entities' if flag else ''} in "
+                  f"{seeded['seconds']:.1f} s")
+        out = work / f"aips{suffix}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        exported = _child("export", str(source), str(out))
+        target = work / f"restored{suffix}"
+        shutil.rmtree(target, ignore_errors=True)
+        figures[kind] = (exported, _child("restore", str(target), str(out)))
     out = work / "aips"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    exported = _child("export", str(source), str(out))
-    target = work / "restored"
-    shutil.rmtree(target, ignore_errors=True)
-    restored = _child("restore", str(target), str(out))
-    print(f"\n{'run':<24} {'objects':>8} {'seconds':>8} {'obj/s':>8} {'peak MiB':>9}")
-    for name, fig in (("export (packager -d -a)", exported),
-                      ("restore (packager -r -a -f)", restored)):
-        print(f"{name:<24} {int(fig['objects']):>8} {fig['seconds']:>8.1f} "
-              f"{fig['objects'] / fig['seconds']:>8.1f} {fig['peak_mib']:>9.1f}")
+    print(f"\n{'run':<38} {'objects':>8} {'seconds':>8} {'obj/s':>8} {'peak MiB':>9}")
+    for kind, (exported, restored) in figures.items():
+        label = "" if len(figures) == 1 else f" {kind}"
+        for name, fig in ((f"export{label} (packager -d -a)", exported),
+                          (f"restore{label} (packager -r -a -f)", restored)):
+            print(f"{name:<38} {int(fig['objects']):>8} {fig['seconds']:>8.1f} "
+                  f"{fig['objects'] / fig['seconds']:>8.1f} {fig['peak_mib']:>9.1f}")
+    exported, restored = figures["plain"]
     print(f"\nrestore time / export time: {restored['seconds'] / exported['seconds']:.2f}x")
+    if "entities" in figures:
+        ent_export, ent_restore = figures["entities"]
+        print(f"entity site / plain site: export "
+              f"{ent_export['seconds'] / exported['seconds']:.2f}x, restore "
+              f"{ent_restore['seconds'] / restored['seconds']:.2f}x")
     if not args.no_s3:
         rows = s3_rows(work, out, args.transfers)
         print(f"\nfrom moto S3 on 127.0.0.1 (own process), --transfers {args.transfers} for "

@@ -7,12 +7,11 @@ empty repositories (restore targets).  Copies of templates made once per session
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import RepoLocation, make_repo
+from helpers import RepoLocation, copy_repo, make_repo
 from helpers.entities import Site, build_site
 
 
@@ -25,25 +24,18 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"empty": empty.folder, "site": built.folder, "handles": site}
 
 
-def _copy(template: Path, folder: Path) -> RepoLocation:
-    if folder.exists():
-        shutil.rmtree(folder)
-    shutil.copytree(template, folder)
-    return RepoLocation(folder)
-
-
 @pytest.fixture
 def location(tmp_path: Path, _templates: dict[str, object]) -> RepoLocation:
     template = _templates["empty"]
     assert isinstance(template, Path)
-    return _copy(template, tmp_path / "repo")
+    return copy_repo(template, tmp_path / "repo")
 
 
 @pytest.fixture
 def entity_site(tmp_path: Path, _templates: dict[str, object]) -> tuple[RepoLocation, Site]:
     template, site = _templates["site"], _templates["handles"]
     assert isinstance(template, Path) and isinstance(site, Site)
-    return _copy(template, tmp_path / "site"), site
+    return copy_repo(template, tmp_path / "site"), site
 
 
 @pytest.fixture
@@ -51,5 +43,5 @@ def fresh(tmp_path: Path, _templates: dict[str, object]) -> Callable[[str], Repo
     def make(name: str) -> RepoLocation:
         template = _templates["empty"]
         assert isinstance(template, Path)
-        return _copy(template, tmp_path / name)
+        return copy_repo(template, tmp_path / name)
     return make

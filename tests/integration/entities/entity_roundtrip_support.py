@@ -94,3 +94,11 @@ def merged_field(data: dict[str, Any], handle: str, field: str) -> list[tuple[st
     merged = [(p, 1, v, False) for v, p in zip(plain, places, strict=True)]
     merged += [(v["place"], 0, v["value"], True) for v in it["virtual"] if v["field"] == field]
     return [(v, p, virtual) for p, _, v, virtual in sorted(merged)]
+
+
+def dspace_restore(target: RepoLocation, folder: str, *, expect: int) -> dict[str, Any]:
+    """Restore one of the constructed DSpace 7.6 sets into ``target`` (entities initialised
+    first, as DSpace's AIPs carry no registry) and return the dump."""
+    repo_cli(target, "initialize-entities")
+    restore_site(target, FIXTURES / folder / "SITE@123456789-0.zip", expect=expect)
+    return dump(target)

@@ -14,6 +14,7 @@ import pytest
 from entity_roundtrip_support import (
     FIXTURES,
     assert_same_site,
+    dspace_restore,
     dump,
     export_site,
     item,
@@ -70,9 +71,7 @@ def test_1_virtual_values_in_dim_are_recognised_never_stored(
 def test_1_dspace_7_virtual_values_never_reach_the_store(
         fresh: Callable[[str], RepoLocation]) -> None:
     target = fresh("target")
-    cli(target, "initialize-entities")
-    restore_site(target, FIXTURES / "dspace-7.6.7" / SITE_ZIP, expect=C.EXIT_WARNING)
-    data = dump(target)
+    data = dspace_restore(target, "dspace-7.6.7", expect=C.EXIT_WARNING)
     assert [m for i in data["items"] for m in i["metadata"]
             if (m["authority"] or "").startswith("virtual::")] == []
     assert len(data["relationships"]) == 7
@@ -99,9 +98,7 @@ def test_2_interleaved_authors_and_issue_come_back_once_in_place(
 def test_2_dspace_7_authors_come_back_in_dspaces_places(
         fresh: Callable[[str], RepoLocation]) -> None:
     target = fresh("target")
-    cli(target, "initialize-entities")
-    restore_site(target, FIXTURES / "dspace-7.6.7" / SITE_ZIP, expect=C.EXIT_WARNING)
-    data = dump(target)
+    data = dspace_restore(target, "dspace-7.6.7", expect=C.EXIT_WARNING)
     assert [(v, p) for v, p, _ in merged_field(data, "123456789/10", AUTHOR)] == [
         ("Able, Alice", 0), ("Smith, J.", 1), ("Charlie, C.", 2), ("Doe, John", 3),
         ("Acme Lab", 4)]
@@ -208,9 +205,8 @@ def test_6_a_registry_without_virtual_only_fields_restores_dspaces_aips(
 def test_7_members_named_by_full_name_are_found_by_id(
         fresh: Callable[[str], RepoLocation]) -> None:
     target = fresh("target")
-    cli(target, "initialize-entities")
-    restore_site(target, FIXTURES / "dspace-7.6.6" / SITE_ZIP, expect=0)
-    groups = {g["name"]: g["members"] for g in dump(target)["groups"]}
+    groups = {g["name"]: g["members"]
+              for g in dspace_restore(target, "dspace-7.6.6", expect=0)["groups"]}
     assert groups["Curators"] == ["jane.smith@example.org"]
     assert groups["COLLECTION_hdl:123456789/4_ADMIN"] == ["jane.smith@example.org"]
 
@@ -218,9 +214,8 @@ def test_7_members_named_by_full_name_are_found_by_id(
 # -- 8: a blank authority --------------------------------------------------------------------
 def test_8_a_blank_authority_is_none(fresh: Callable[[str], RepoLocation]) -> None:
     target = fresh("target")
-    cli(target, "initialize-entities")
-    restore_site(target, FIXTURES / "dspace-7.6.7" / SITE_ZIP, expect=C.EXIT_WARNING)
-    charlie = [m for m in item(dump(target), "123456789/10")["metadata"]
+    data = dspace_restore(target, "dspace-7.6.7", expect=C.EXIT_WARNING)
+    charlie = [m for m in item(data, "123456789/10")["metadata"]
                if m["value"] == "Charlie, C."]
     assert [(m["authority"], m["confidence"]) for m in charlie] == [(None, -1)]
 
@@ -278,9 +273,7 @@ def test_9_aipsync_refuses_to_export_a_site_with_a_missing_bitstream(
 def test_10_persons_without_a_title_restore(fresh: Callable[[str], RepoLocation],
                                             tmp_path: Path) -> None:
     target = fresh("target")
-    cli(target, "initialize-entities")
-    restore_site(target, FIXTURES / "dspace-7.6.6" / SITE_ZIP, expect=0)
-    smith = item(dump(target), "123456789/11")
+    smith = item(dspace_restore(target, "dspace-7.6.6", expect=0), "123456789/11")
     assert not any(m["field"] == "dc.title" for m in smith["metadata"])
     again = fresh("again")
     assert_same_site(round_trip(target, again, tmp_path))

@@ -12,12 +12,11 @@ database and its assetstore are plain files), which keeps each test to milliseco
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import RepoLocation, drop_database, location_for, make_repo
+from helpers import RepoLocation, copy_repo, drop_database, location_for, make_repo
 from helpers.packager import seed
 
 
@@ -30,29 +29,22 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"empty": empty, "seeded": seeded.folder}
 
 
-def _copy(template: Path, folder: Path) -> RepoLocation:
-    if folder.exists():
-        shutil.rmtree(folder)
-    shutil.copytree(template, folder)
-    return RepoLocation(folder)
-
-
 @pytest.fixture
 def location(tmp_path: Path, _templates: dict[str, Path]) -> RepoLocation:
-    return _copy(_templates["empty"], tmp_path / "repo")
+    return copy_repo(_templates["empty"], tmp_path / "repo")
 
 
 @pytest.fixture
 def seeded(location: RepoLocation, _templates: dict[str, Path]) -> RepoLocation:
     """``location`` with the content of ``helpers.packager.seed()``."""
-    return _copy(_templates["seeded"], location.folder)
+    return copy_repo(_templates["seeded"], location.folder)
 
 
 @pytest.fixture
 def fresh(tmp_path: Path, _templates: dict[str, Path]) -> Callable[[str], RepoLocation]:
     """``fresh(name)``: another initialised, empty SQLite repository."""
     def make(name: str) -> RepoLocation:
-        return _copy(_templates["empty"], tmp_path / name)
+        return copy_repo(_templates["empty"], tmp_path / name)
     return make
 
 
