@@ -4,8 +4,9 @@ Owns: the ingest modes and their decisions (the mode table below), walking a pac
 (parents before children, each package once, loops refused), and applying each package to
 the repository: objects, handles, metadata, bundles and bitstreams (each checked against
 the manifest's size and MD5 while it is streamed in), logos, templates, harvesting
-settings, groups and e-people (DSPACE-ROLES), policies (METSRights), mappings.  A whole run
-is one transaction: any error rolls back every row and removes every file written.
+settings, groups and e-people (DSPACE-ROLES), policies (METSRights), mappings, and the items'
+relationships, made at the end of the run (``relationship_restore``).  A whole run is one
+transaction: any error rolls back every row and removes every file written.
 
 Mode table (what happens to a package whose object already exists, docs/aip-format.md 5.1):
 
@@ -644,10 +645,10 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, i
     if submit:
         made = _submit_install(run, item, iid, coll_id, handle_wanted, path)
         if made is not None:
-            run.rels.add(iid, made, parsed.claims)
+            run.rels.add(iid, made, parsed.claims, parsed.places_known)
         return made
     assert handle is not None
-    run.rels.add(iid, handle, parsed.claims)
+    run.rels.add(iid, handle, parsed.claims, parsed.places_known)
     if parsed.handle:
         run.handle_map[parsed.handle] = handle
     _item_mappings(run, item, iid)
@@ -829,7 +830,7 @@ def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_t
         _item_contents(run, parsed, package, item, obj_id, path)
         _item_mappings(run, item, obj_id)
         objects.touch_item(tx, obj_id, item.last_modified)
-        run.rels.add(obj_id, handle, parsed.claims)
+        run.rels.add(obj_id, handle, parsed.claims, parsed.places_known)
         return
     container: Community | Collection | None = (
         parsed.community if obj_type == C.TYPE_COMMUNITY else parsed.collection)

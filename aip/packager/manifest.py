@@ -210,7 +210,10 @@ class ParsedPackage:
     ``rights_present`` is False when the object's METSRIGHTS section was absent or mapped to
     ``NIL``/``NULLSTREAM``: its policies are then "unspecified", not "none".  ``registry``:
     the schemas, fields and formats a SITE AIP's AIPSYNC-EXT lists (``None``: not said).
-    ``claims``: an item's relationships as its package states them (``_read_claims``).
+    ``claims``: an item's relationships as its package states them (``_read_claims``);
+    ``places_known``: its package says where its plain values sit among its relationships
+    (aipsync's extension, or a DIM with DSpace's virtual values), so ``Item.places`` is the
+    truth; else a restore fits them around the relationships.
     ``person_refs``/``member_refs``: DSPACE-ROLES ``ID`` attributes (``roles.references``).
     ``creator``: the name of the ``metsHdr`` CREATOR agent (which software wrote it).
     """
@@ -230,6 +233,7 @@ class ParsedPackage:
     warnings: tuple[Problem, ...]
     registry: Registry | None = None
     claims: tuple[RelationshipClaim, ...] = ()
+    places_known: bool = False
     person_refs: tuple[tuple[str, str], ...] = ()
     member_refs: tuple[tuple[str, str, str], ...] = ()
     creator: str | None = None
@@ -1293,8 +1297,9 @@ def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
     site = community = collection = item = None
     files: list[FileRef] = []
     claims: tuple[RelationshipClaim, ...] = ()
+    places_known = False
     if obj_type == C.TYPE_ITEM:
-        item, files, claims = _read_item(r, main, handle, parent, obj, dmd)
+        item, files, claims, places_known = _read_item(r, main, handle, parent, obj, dmd)
     elif obj_type == C.TYPE_COLLECTION:
         collection, files = _read_collection(r, main, handle, parent, obj, dmd, children)
     elif obj_type == C.TYPE_COMMUNITY:
@@ -1313,7 +1318,8 @@ def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
                          site=site, community=community, collection=collection, item=item,
                          groups=obj.groups, people=obj.people, files=tuple(files),
                          rights_present=rights_present, warnings=tuple(r.warnings),
-                         registry=r.registry, claims=claims, person_refs=obj.person_refs,
+                         registry=r.registry, claims=claims, places_known=places_known,
+                         person_refs=obj.person_refs,
                          member_refs=obj.member_refs,
                          creator=_creator(man))
 
@@ -1421,7 +1427,8 @@ def _read_claims(r: _Reader, handle: str | None, ext: Extension | None,
 
 
 def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, obj: _Sections,
-               dmd: str | None) -> tuple[Item, list[FileRef], tuple[RelationshipClaim, ...]]:
+               dmd: str | None
+               ) -> tuple[Item, list[FileRef], tuple[RelationshipClaim, ...], bool]:
     metadata = r.descriptive(main.dmdid, dmd, C.TYPE_ITEM)
     if _creator(r.man) != C.CREATOR_NAME:
         # DSpace writes an authority of " " that is none (PR #12343, in 7.6.7, 8.4, 9.3,
@@ -1430,7 +1437,9 @@ def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, ob
                          and not v.authority.strip() else v for v in metadata)
     places: tuple[tuple[str, tuple[int, ...]], ...] = ()
     hints: tuple[Hint, ...] = ()
+    split_done = False
     if any(relationship_id(v.authority) is not None for v in metadata):
+        split_done = True
         # DSpace 7+ (or virtual_metadata): virtual values are recognised, never stored
         parts = split(metadata, r.virtual)
         metadata, places, hints = parts.stored, parts.places, parts.hints
@@ -1466,7 +1475,7 @@ def _read_item(r: _Reader, main: Div, handle: str | None, parent: str | None, ob
         places=ext.places if ext is not None and ext.places else places,
         relationships=ext.relationships if ext is not None else (),
         pending=ext.pending if ext is not None else ())
-    return item, files, claims
+    return item, files, claims, split_done or ext is not None
 
 
 def _logo(r: _Reader, main: Div, ext: Extension | None) -> tuple[Bitstream | None, list[FileRef]]:

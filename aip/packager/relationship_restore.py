@@ -64,11 +64,17 @@ class RelationshipRestore:
     """Claims collected during one ingest run, resolved by ``finish``."""
 
     restored: list[_Restored] = field(default_factory=list)
+    #: every item restored in this run: (id, handle)
+    arrived: list[tuple[int, str]] = field(default_factory=list)
+    #: items whose plain values must be fitted around their relationships
+    fit: list[int] = field(default_factory=list)
     #: the four-tuples of the SITE AIP of this run, when it listed relationship types
     site_types: set[TypeKey] | None = None
     #: old UUID -> UUID in this repository (items that could not keep theirs)
     uuid_map: dict[str, str] = field(default_factory=dict)
     warned: set[tuple[frozenset[int], int | str]] = field(default_factory=set)
+    #: item id -> handle, of the items ``finish`` looks at
+    handles: dict[int, str] = field(default_factory=dict)
 
     def apply_registry(self, tx: Tx, registry: Registry | None) -> None:
         """A SITE AIP's entity and relationship types (see the module docstring)."""
@@ -81,8 +87,16 @@ class RelationshipRestore:
             rel.ensure_entity_type(tx, label)
         rel.load_types(tx, registry.relationship_types)
 
-    def add(self, iid: int, handle: str, claims: Sequence[RelationshipClaim]) -> None:
-        self.restored.append(_Restored(iid, handle, tuple(claims)))
+    def add(self, iid: int, handle: str, claims: Sequence[RelationshipClaim],
+            places_known: bool = True) -> None:
+        """An item restored in this run, and what its package says of its relationships;
+        ``places_known`` False: its plain values are fitted around its relationships' places
+        once they are made (a package that does not say where they sit)."""
+        self.arrived.append((iid, handle))
+        if claims:
+            self.restored.append(_Restored(iid, handle, tuple(claims)))
+            if not places_known:
+                self.fit.append(iid)
 
     # -- the end of the run -----------------------------------------------------------------
     def finish(self, tx: Tx, report: Report, translate: dict[str, str]) -> None:
@@ -90,24 +104,36 @@ class RelationshipRestore:
 
         ``translate``: old handle -> handle in this run (submit, ``ignoreHandle``).
         """
-        if not self.restored:
-            return
+        waited = bool(self.arrived) and rel.has_pending(tx)
+        if not self.restored and not waited:
+            return  # a site without entities: nothing to look up
         sides: list[_Side] = []
-        here = {r.iid for r in self.restored}
         for restored in self.restored:
             sides.extend(_Side(restored.iid, c) for c in restored.claims)
-        handles = [r.handle for r in self.restored]
-        uuids = list(rel.item_uuids(tx, sorted(here)).values()) if here else []
-        old_uuids = [old for old, new in self.uuid_map.items() if new in uuids]
-        for row_id, iid, claim in rel.pending_naming(tx, handles, uuids + old_uuids):
-            if iid not in here:  # an item of an earlier run waiting for one restored now
-                sides.append(_Side(iid, claim, row_id))
+        if waited:  # items of earlier runs waiting for one restored now
+            here = {iid for iid, _ in self.arrived}
+            uuids = list(rel.item_uuids(tx, sorted(here)).values())
+            old_uuids = [old for old, new in self.uuid_map.items() if new in uuids]
+            for row_id, iid, claim in rel.pending_naming(
+                    tx, [h for _, h in self.arrived], uuids + old_uuids):
+                if iid not in here:
+                    sides.append(_Side(iid, claim, row_id))
         groups: dict[tuple[int, int, int], list[_Side]] = defaultdict(list)
         waiting: list[_Side] = []
         done_rows: list[int] = []
-        labels = rel.item_entity_types(tx, sorted({s.iid for s in sides}))
+        # every look-up in bulk: thousands of relationships, a handful of queries
+        by_uuid = rel.items_by_uuid(tx, [self.uuid_map.get(c.lower(), c) for s in sides
+                                         if (c := s.claim.other_uuid)])
+        by_handle = handles.resolve_many(tx, [translate.get(h, h) for s in sides
+                                              if (h := s.claim.other_handle)])
+        others = {id(s): self._other(s.claim, translate, by_uuid, by_handle) for s in sides}
+        involved = sorted({s.iid for s in sides} | {o for o in others.values() if o})
+        labels = rel.item_entity_types(tx, involved)
+        self.handles = {iid: facts[0] or str(iid)
+                        for iid, facts in rel.item_facts(tx, involved).items()}
+        existing = {(r.left_id, r.type_id, r.right_id) for r in rel.rows_of(tx, involved)}
         for side in sides:
-            other = self._other(tx, side.claim, translate)
+            other = others[id(side)]
             if other is None:
                 waiting.append(side)
                 continue
@@ -120,19 +146,23 @@ class RelationshipRestore:
             key = (side.iid, tid, other) if is_left else (other, tid, side.iid)
             groups[key].append(side)
         for (left, tid, right), members in groups.items():
-            self._make(tx, left, right, tid, members)
+            if (left, tid, right) not in existing:  # made already: an earlier run
+                self._make(tx, left, right, tid, members, labels)
+        for iid in self.fit:
+            rel.fit_plain_values(tx, iid)
         rel.drop_pending(tx, done_rows)
         self._wait(tx, report, waiting)
 
-    def _other(self, tx: Tx, claim: RelationshipClaim, translate: dict[str, str]) -> int | None:
+    def _other(self, claim: RelationshipClaim, translate: dict[str, str],
+               by_uuid: dict[str, int], by_handle: dict[str, tuple[str, int]]) -> int | None:
         """The other item's id in this repository, by UUID then by handle."""
         if claim.other_uuid:
-            wanted = self.uuid_map.get(claim.other_uuid.lower(), claim.other_uuid)
-            found = rel.item_by_uuid(tx, wanted)
+            found = by_uuid.get(self.uuid_map.get(claim.other_uuid.lower(),
+                                                  claim.other_uuid).lower())
             if found is not None:
                 return found
         if claim.other_handle:
-            hit = handles.resolve(tx, translate.get(claim.other_handle, claim.other_handle))
+            hit = by_handle.get(translate.get(claim.other_handle, claim.other_handle))
             if hit is not None and hit[0] == C.TYPE_ITEM:
                 return hit[1]
         return None
@@ -143,9 +173,6 @@ class RelationshipRestore:
         claim = side.claim
         own = labels.get(side.iid)
         theirs = labels.get(other)
-        if theirs is None and other not in labels:
-            theirs = rel.item_entity_type(tx, other)
-            labels[other] = theirs
         if claim.type_key is not None:
             if self.site_types is not None and claim.type_key not in self.site_types:
                 raise RelationshipError(
@@ -184,7 +211,7 @@ class RelationshipRestore:
                 or (rightward, right_type, left_type) == (name, own, theirs))
 
     def _handle_of(self, side: _Side) -> str:
-        return next((r.handle for r in self.restored if r.iid == side.iid), str(side.iid))
+        return self.handles.get(side.iid, str(side.iid))
 
     def _missing(self, report: Report, side: _Side, other: int, name: str, first: str | None,
                  second: str | None) -> None:
@@ -199,9 +226,8 @@ class RelationshipRestore:
                     f"{second or 'no entity type'}) of item {self._handle_of(side)}: this "
                     "repository has no such relationship type; skipped")
 
-    def _make(self, tx: Tx, left: int, right: int, tid: int, members: list[_Side]) -> None:
-        if rel.find(tx, left, right, tid) is not None:
-            return  # made already (an earlier run, or listed twice)
+    def _make(self, tx: Tx, left: int, right: int, tid: int, members: list[_Side],
+              labels: dict[int, str | None]) -> None:
         left_place = right_place = None
         leftward = rightward = None
         latest = LatestVersionStatus.BOTH
@@ -235,7 +261,8 @@ class RelationshipRestore:
         made = rel.make(tx, left_id=left, right_id=right, tid=tid, left_place=left_place,
                         right_place=right_place, leftward_value=leftward,
                         rightward_value=rightward, latest=latest, exact=True, rel_id=source_id,
-                        handles=(self._handle_by_id(tx, left), self._handle_by_id(tx, right)))
+                        handles=(self.handles[left], self.handles[right]),
+                        labels=(labels.get(left), labels.get(right)), known_new=True)
         if not variants_known and leftward is None and rightward is None:
             self._variants_shown(tx, made, left, right, rtype, members)
 
@@ -260,10 +287,6 @@ class RelationshipRestore:
                 computed = bean_values(graph, bean, other)
                 if shown is not None and computed and shown.strip() != computed[0].strip():
                     rel.set_variant(tx, rel_id, rightward=is_left, value=shown.strip())
-
-    @staticmethod
-    def _handle_by_id(tx: Tx, iid: int) -> str:
-        return handles.handle_of(tx, C.TYPE_ITEM, iid) or str(iid)
 
     def _wait(self, tx: Tx, report: Report, waiting: Iterable[_Side]) -> None:
         for side in waiting:

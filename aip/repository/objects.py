@@ -3,7 +3,8 @@
 Owns: creating, changing, loading (as ``aip.model`` values) and deleting content objects and
 their metadata, logos, templates, mappings, role groups and harvesting settings.  Every
 function works inside a caller's ``Tx``; none commits.  Handles come from ``handles``,
-policies and groups from ``auth``, fields and formats from ``registry``.
+policies and groups from ``auth``, fields and formats from ``registry``, an item's
+relationships and the places they hold from ``relationships``.
 
 Ordering rules (they decide AIP bytes, so they are fixed here): metadata by field name then
 place; children by lower-cased title then handle; a collection's items by handle;

@@ -291,6 +291,17 @@ def item_uuids(tx: Tx, ids: Sequence[int]) -> dict[int, str]:
     return out
 
 
+def items_by_uuid(tx: Tx, values: Iterable[str]) -> dict[str, int]:
+    """Lower-case UUID -> item id, of those of ``values`` some item has."""
+    wanted = sorted({v.lower() for v in values})
+    out: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        for iid, value in tx.execute(sa.select(T.item.c.id, T.item.c.uuid)
+                                     .where(T.item.c.uuid.in_(wanted[start:start + 500]))):
+            out[value] = iid
+    return out
+
+
 def item_by_uuid(tx: Tx, value: str) -> int | None:
     found = tx.scalar(sa.select(T.item.c.id).where(T.item.c.uuid == value.lower()))
     return int(found) if found is not None else None
@@ -310,6 +321,34 @@ def plain_places(tx: Tx, iid: int, field_ids: Sequence[int]) -> list[tuple[int, 
         sa.select(mv.c.id, mv.c.place).where(mv.c.resource_type == C.TYPE_ITEM,
                                              mv.c.resource_id == iid,
                                              mv.c.field_id.in_(list(field_ids))))]
+
+
+def fit_plain_values(tx: Tx, iid: int) -> None:
+    """Move an item's plain values of fields it shares with relationships to the places the
+    relationships leave free, keeping their order (a restore from a package that says where
+    the relationships sit but not where the plain values do)."""
+    config = virtual_config(tx)
+    types = types_by_id(tx)
+    fields: set[str] = set()
+    r = T.relationship
+    for row in tx.execute(sa.select(r).where(sa.or_(r.c.left_id == iid, r.c.right_id == iid))):
+        rtype = types[row.type_id]
+        if row.left_id == iid:
+            fields.update(config.place_fields(rtype.leftward))
+        if row.right_id == iid:
+            fields.update(config.place_fields(rtype.rightward))
+    mv = T.metadata_value
+    for field_name in sorted(fields):
+        fid = _field_id_of(tx, field_name)
+        if fid is None:
+            continue
+        taken = reserved_places(tx, iid, field_name)
+        place = 0
+        for value_id, _ in sorted(plain_places(tx, iid, [fid]), key=lambda vp: vp[1]):
+            while place in taken:
+                place += 1
+            tx.execute(sa.update(mv).where(mv.c.id == value_id).values(place=place))
+            place += 1
 
 
 def reserved_places(tx: Tx, iid: int, field_name: str) -> set[int]:
@@ -402,9 +441,8 @@ def find_type(tx: Tx, name: str, left_label: str | None, right_label: str | None
                             f"to {right_label or '(none)'}{hint}")
 
 
-def _check_entity(tx: Tx, iid: int, handle: str, wanted: str, side: str,
+def _check_entity(found: str | None, handle: str, wanted: str, side: str,
                   rtype: RelationshipType) -> None:
-    found = item_entity_type(tx, iid)
     if found != wanted:
         raise RelationshipError(
             f"item {handle} is {'an item without entity type' if found is None else found!r}"
@@ -428,13 +466,16 @@ def make(tx: Tx, *, left_id: int, right_id: int, tid: int, left_place: int = -1,
          right_place: int = -1, leftward_value: str | None = None,
          rightward_value: str | None = None,
          latest: LatestVersionStatus = LatestVersionStatus.BOTH, exact: bool = False,
-         rel_id: int | None = None, handles: tuple[str, str] = ("", "")) -> int:
+         rel_id: int | None = None, handles: tuple[str, str] = ("", ""),
+         labels: tuple[str | None, str | None] | None = None, known_new: bool = False) -> int:
     """Make one relationship; returns its id.
 
     ``exact``: the places are written as given and no sibling moves (a restore); else -1
     appends and a given place inserts (checked to be within 0..next place).  ``rel_id``: the
     id to use when it is free (a restore keeps the exporting repository's numbers).
-    ``handles``: the items' handles, for messages.
+    ``handles``: the items' handles, for messages.  ``labels``: the items' entity types,
+    when the caller has them; ``known_new``: the caller knows the pair is not related by this
+    type yet (a restore looks both up in bulk).
 
     Raises:
         RelationshipError: an item of the wrong entity type, a max cardinality that would be
@@ -442,11 +483,12 @@ def make(tx: Tx, *, left_id: int, right_id: int, tid: int, left_place: int = -1,
     """
     rtype = types_by_id(tx)[tid]
     left_handle, right_handle = handles
-    _check_entity(tx, left_id, left_handle, rtype.left_type, "left", rtype)
-    _check_entity(tx, right_id, right_handle, rtype.right_type, "right", rtype)
+    found = labels if labels is not None else (item_entity_type(tx, left_id),
+                                                item_entity_type(tx, right_id))
+    _check_entity(found[0], left_handle, rtype.left_type, "left", rtype)
+    _check_entity(found[1], right_handle, rtype.right_type, "right", rtype)
     r = T.relationship
-    if tx.scalar(sa.select(r.c.id).where(r.c.left_id == left_id, r.c.right_id == right_id,
-                                         r.c.type_id == tid)) is not None:
+    if not known_new and find(tx, left_id, right_id, tid) is not None:
         raise RelationshipError(f"{left_handle} and {right_handle} are related by "
                                 f"{rtype.describe()} already")
     if latest != LatestVersionStatus.LEFT_ONLY:
@@ -596,6 +638,11 @@ def _claim(row: sa.Row[Any]) -> RelationshipClaim:
         latest=LatestVersionStatus(row.latest_version_status), source_id=row.source_id)
 
 
+def has_pending(tx: Tx) -> bool:
+    """Whether any relationship is waiting for its other item."""
+    return tx.scalar(sa.select(T.relationship_pending.c.id).limit(1)) is not None
+
+
 def pending_of(tx: Tx, ids: Sequence[int]) -> dict[int, tuple[RelationshipClaim, ...]]:
     """The pending relationships of these items, in the order they were recorded."""
     p = T.relationship_pending
@@ -630,7 +677,7 @@ def drop_pending(tx: Tx, row_ids: Sequence[int]) -> None:
 # =============================================================================================
 # Relationships as model values
 # =============================================================================================
-def _item_facts(tx: Tx, ids: Iterable[int]) -> dict[int, tuple[str | None, str | None, bool]]:
+def item_facts(tx: Tx, ids: Iterable[int]) -> dict[int, tuple[str | None, str | None, bool]]:
     """id -> (handle, uuid, withdrawn)."""
     wanted = list(dict.fromkeys(ids))
     out: dict[int, tuple[str | None, str | None, bool]] = {}
@@ -659,7 +706,7 @@ def models(tx: Tx, rows: Sequence[sa.Row[Any]]) -> list[Relationship]:
     if not rows:
         return []
     types = types_by_id(tx)
-    facts = _item_facts(tx, [x for row in rows for x in (row.left_id, row.right_id)])
+    facts = item_facts(tx, [x for row in rows for x in (row.left_id, row.right_id)])
     out = []
     for row in rows:
         left, right = facts.get(row.left_id), facts.get(row.right_id)

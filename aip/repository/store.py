@@ -7,7 +7,8 @@ if it rolls back, so a failed multi-object ingest leaves nothing behind.  Must n
 domain queries (those live in ``objects``, ``auth``, ``registry``...).
 
 A repository folder holds ``repository.sqlite`` and ``assetstore/``.  With ``--db-url`` the
-database lives on a server and ``--assetstore`` names the folder.
+database lives on a server and ``--assetstore`` names the folder.  A database of schema
+version 1 (before Configurable Entities) is upgraded to version 2 when it is opened.
 """
 
 from __future__ import annotations

@@ -363,3 +363,26 @@ def _edit(package: Path, old: str, new: str) -> None:
     edited = package.with_suffix(".tmp")
     rewrite_zip(package, edited, change)
     edited.replace(package)
+
+
+# -- DSpace-shaped packages: the rels structMap alone -----------------------------------------
+def test_dspace_shaped_packages_restore_relationships_from_the_rels_structmap(
+        entity_site: tuple[RepoLocation, Site], fresh: Callable[[str], RepoLocation],
+        tmp_path: Path) -> None:
+    """``extension = false``: no AIPSYNC-EXT, so the rels structMap (places from ORDER, the
+    name variants from both items' LABELs) and mets/@ID (UUIDs) carry the relationships,
+    and the plain values are fitted around them."""
+    location, site = entity_site
+    _interleave(location, site)
+    config = tmp_path / "dspace.toml"
+    config.write_text("[aip.disseminate]\nextension = false\n")
+    package = export_site(location, tmp_path / "first", "--config", str(config))
+    target = fresh("target")
+    cli(target, "initialize-entities")
+    restore_site(target, package)
+    source, data = dump(location), dump(target)
+    assert relationships(data) == relationships(source)
+    assert merged_field(data, site.items["Paper"], AUTHOR) == merged_field(
+        source, site.items["Paper"], AUTHOR)
+    assert {i["handle"]: i["uuid"] for i in data["items"]} == {
+        i["handle"]: i["uuid"] for i in source["items"]}
