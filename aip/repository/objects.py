@@ -255,16 +255,11 @@ def replace_field(tx: Tx, resource_type: str, resource_id: int, field_name: str,
     if not taken:
         add_metadata(tx, resource_type, resource_id, values)
         return
-    place = 0
-    rows = []
-    for value in values:
-        while place in taken:
-            place += 1
-        rows.append(dict(resource_type=resource_type, resource_id=resource_id, field_id=fid,
-                         value=value.value, language=value.language,
-                         authority=value.authority, confidence=int(value.confidence),
-                         place=place))
-        place += 1
+    rows = [dict(resource_type=resource_type, resource_id=resource_id, field_id=fid,
+                 value=value.value, language=value.language, authority=value.authority,
+                 confidence=int(value.confidence), place=place)
+            for value, place in zip(values, relationships.free_places(taken, len(values)),
+                                    strict=True)]
     if rows:
         tx.execute(_INSERT_VALUE, rows)
 

@@ -323,47 +323,52 @@ def plain_places(tx: Tx, iid: int, field_ids: Sequence[int]) -> list[tuple[int, 
                                              mv.c.field_id.in_(list(field_ids))))]
 
 
-def fit_plain_values(tx: Tx, iid: int) -> None:
-    """Move an item's plain values of fields it shares with relationships to the places the
-    relationships leave free, keeping their order (a restore from a package that says where
-    the relationships sit but not where the plain values do)."""
+def shared_places(tx: Tx, iid: int) -> dict[str, set[int]]:
+    """Field name -> the places the item's relationships hold among its values of that field
+    (the fields of ``useForPlace`` mappings of the names the item sees them by)."""
     config = virtual_config(tx)
     types = types_by_id(tx)
-    fields: set[str] = set()
+    taken: dict[str, set[int]] = defaultdict(set)
     r = T.relationship
     for row in tx.execute(sa.select(r).where(sa.or_(r.c.left_id == iid, r.c.right_id == iid))):
         rtype = types[row.type_id]
         if row.left_id == iid:
-            fields.update(config.place_fields(rtype.leftward))
+            for field_name in config.place_fields(rtype.leftward):
+                taken[field_name].add(row.left_place)
         if row.right_id == iid:
-            fields.update(config.place_fields(rtype.rightward))
-    mv = T.metadata_value
-    for field_name in sorted(fields):
-        fid = _field_id_of(tx, field_name)
-        if fid is None:
-            continue
-        taken = reserved_places(tx, iid, field_name)
-        place = 0
-        for value_id, _ in sorted(plain_places(tx, iid, [fid]), key=lambda vp: vp[1]):
-            while place in taken:
-                place += 1
-            tx.execute(sa.update(mv).where(mv.c.id == value_id).values(place=place))
-            place += 1
+            for field_name in config.place_fields(rtype.rightward):
+                taken[field_name].add(row.right_place)
+    return dict(taken)
 
 
 def reserved_places(tx: Tx, iid: int, field_name: str) -> set[int]:
     """Places of ``field_name`` on the item taken by relationships (``useForPlace``)."""
-    config = virtual_config(tx)
-    types = types_by_id(tx)
-    taken: set[int] = set()
-    r = T.relationship
-    for row in tx.execute(sa.select(r).where(sa.or_(r.c.left_id == iid, r.c.right_id == iid))):
-        rtype = types[row.type_id]
-        if row.left_id == iid and field_name in config.place_fields(rtype.leftward):
-            taken.add(row.left_place)
-        if row.right_id == iid and field_name in config.place_fields(rtype.rightward):
-            taken.add(row.right_place)
-    return taken
+    return shared_places(tx, iid).get(field_name, set())
+
+
+def free_places(taken: set[int], count: int) -> list[int]:
+    """The ``count`` lowest places not in ``taken``, in order.  Pure."""
+    out: list[int] = []
+    place = 0
+    while len(out) < count:
+        if place not in taken:
+            out.append(place)
+        place += 1
+    return out
+
+
+def fit_plain_values(tx: Tx, iid: int) -> None:
+    """Move an item's plain values of fields it shares with relationships to the places the
+    relationships leave free, keeping their order (a restore from a package that says where
+    the relationships sit but not where the plain values do)."""
+    mv = T.metadata_value
+    for field_name, taken in sorted(shared_places(tx, iid).items()):
+        fid = _field_id_of(tx, field_name)
+        if fid is None:
+            continue
+        rows = sorted(plain_places(tx, iid, [fid]), key=lambda vp: vp[1])
+        for (value_id, _), place in zip(rows, free_places(taken, len(rows)), strict=True):
+            tx.execute(sa.update(mv).where(mv.c.id == value_id).values(place=place))
 
 
 # =============================================================================================

@@ -1,7 +1,7 @@
-"""Full-site round trips of entity repositories, judged as the issue asks.
+"""Full-site round trips of entity repositories, judged by dump and bytes.
 
 ``round_trip``: export the source site (``-o passwords=true``, so e-people compare), restore it
-into a target with ``packager -r -a -f`` (the documented full restore), compare the targets's
+into a target with ``packager -r -a -f`` (the documented full restore), compare the target's
 dump (stored metadata with places, relationships with places and name variants, virtual
 values) with the source's, export the target again and compare every file byte for byte.
 """

@@ -1,5 +1,5 @@
-"""The twelve round-trip scenarios of DSpace's Configurable Entities (section 6 of the
-entities reference, docs/entities.md), each judged by the dump after a full-site round trip
+"""The twelve round-trip scenarios of DSpace's Configurable Entities (docs/entities.md, "The
+twelve round-trip scenarios"), each judged by the dump after a full-site round trip
 into an empty repository (stored metadata with places, relationships with places and name
 variants, virtual values) and by the byte-identical export of the restored site; DSpace's own
 AIPs (the constructed 7.6 sets of tests/fixtures/dspace7-aips) where the scenario is theirs."""
