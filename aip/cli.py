@@ -807,8 +807,8 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
                 result = export(repo, request)
         finally:
             repo.close()
-        print(f"exported {len(result.written)} package(s) to {args.package.parent}"
-              + (f", {len(result.unchanged)} unchanged since updatedAfter"
+        print(f"exported {result.written} package(s) to {args.package.parent}"
+              + (f", {result.unchanged} unchanged since updatedAfter"
                  if result.unchanged else "")
               + (f", {len(result.skipped)} skipped (unauthorized)" if result.skipped else ""),
               file=out)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import multiprocessing as mp
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,10 +118,13 @@ class WrittenPackage:
 
 @dataclass
 class ExportResult:
-    """What an export did: files written, objects left alone and why."""
+    """What an export did: how many files it wrote (and their bytes), how many items
+    ``updatedAfter`` left alone, which objects it skipped and why.  Counts, not lists: a
+    site of a million items must not be held in memory to report on it."""
 
-    written: list[WrittenPackage] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
+    written: int = 0
+    bytes_out: int = 0
+    unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     bytes_in: int = 0
     seconds: float = 0.0
@@ -129,7 +133,8 @@ class ExportResult:
 # =============================================================================================
 # Planning
 # =============================================================================================
-def _children(tx: Tx, obj_type: str, obj_id: int) -> Iterator[tuple[str, int, str]]:
+def _children(tx: Tx, obj_type: str, obj_id: int, *,
+              modified_after: dt.datetime | None = None) -> Iterator[tuple[str, int, str]]:
     if obj_type == C.TYPE_SITE:
         for handle in objects.site_model(tx).communities:
             yield C.TYPE_COMMUNITY, handles.require(tx, handle)[1], handle
@@ -140,52 +145,142 @@ def _children(tx: Tx, obj_type: str, obj_id: int) -> Iterator[tuple[str, int, st
         for handle in comm.collections:
             yield C.TYPE_COLLECTION, handles.require(tx, handle)[1], handle
     elif obj_type == C.TYPE_COLLECTION:
-        for item_id, handle in objects.collection_item_ids(tx, obj_id):
+        for item_id, handle in objects.collection_item_ids(tx, obj_id,
+                                                           modified_after=modified_after):
             yield C.TYPE_ITEM, item_id, handle
 
 
 def plan(tx: Tx, request: ExportRequest) -> list[PlannedPackage]:
-    """Every package to write, parents before children, each object once."""
+    """Every package to write, parents before children, each object once (``iter_plan`` as a
+    list, for callers that want one: a small subtree, a test)."""
+    return list(iter_plan(tx, request))
+
+
+def iter_plan(tx: Tx, request: ExportRequest, *, changed_only: bool = False
+              ) -> Iterator[PlannedPackage]:
+    """Every package to write, parents before children, each object once, as a stream.
+
+    Depth-first pre-order, as DSpace's recursive disseminate: a parent, then each child with
+    all of its descendants before the next sibling; an item listed by several collections
+    comes once, where it is met first.  Items seen are kept as bits of their row ids (a
+    million items cost 125 KB), never as a set of handles.  ``changed_only``: items that
+    ``updatedAfter`` leaves alone are not planned at all (found through the index on
+    ``item.last_modified``); containers always are, as DSpace exports them.
+    """
     obj_type, obj_id = handles.require(tx, request.handle, C.TYPE_SITE, C.TYPE_COMMUNITY,
                                        C.TYPE_COLLECTION, C.TYPE_ITEM)
     if obj_type == C.TYPE_ITEM:
         row = objects.item_row(tx, obj_id)
         if not (row.in_archive or row.withdrawn):
             raise NotFoundError(what="archived item", key=request.handle)
+    yield PlannedPackage(obj_type, obj_id, request.handle, request.output)
+    if not request.recursive:
+        return
     ext = C.MANIFEST_ONLY_EXTENSION if request.options.manifest_only else C.PACKAGE_EXTENSION
     folder = request.output.parent
-    out = [PlannedPackage(obj_type, obj_id, request.handle, request.output)]
-    if not request.recursive:
-        return out
-    seen = {request.handle}
-    # Depth-first pre-order, as DSpace's recursive disseminate: a parent, then each child
-    # with all of its descendants before the next sibling.
-    order: list[PlannedPackage] = []
+    seen_containers = {request.handle}
+    seen_items = _Bits()
+    if obj_type == C.TYPE_ITEM:
+        seen_items.add(obj_id)
+    after = request.options.updated_after
+    modified_after = (after.astimezone(dt.UTC).replace(tzinfo=None)
+                      if changed_only and after is not None else None)
 
-    def visit(kind: str, oid: int) -> None:
-        for ckind, cid, chandle in _children(tx, kind, oid):
-            if chandle in seen:
+    def visit(kind: str, oid: int) -> Iterator[PlannedPackage]:
+        for ckind, cid, chandle in _children(tx, kind, oid, modified_after=modified_after):
+            if ckind == C.TYPE_ITEM:
+                if cid in seen_items:
+                    continue
+                seen_items.add(cid)
+            elif chandle in seen_containers:
                 continue
-            seen.add(chandle)
-            order.append(PlannedPackage(ckind, cid, chandle,
-                                        folder / package_file_name(ckind, chandle, ext)))
-            visit(ckind, cid)
+            else:
+                seen_containers.add(chandle)
+            yield PlannedPackage(ckind, cid, chandle,
+                                 folder / package_file_name(ckind, chandle, ext))
+            if ckind != C.TYPE_ITEM:
+                yield from visit(ckind, cid)
 
-    visit(obj_type, obj_id)
-    return out + order
+    yield from visit(obj_type, obj_id)
 
 
-def planned_bytes(tx: Tx, packages: list[PlannedPackage]) -> int:
-    """Total bitstream bytes of the planned item packages (for progress)."""
-    ids = [p.id for p in packages if p.type == C.TYPE_ITEM]
+class _Bits:
+    """A set of non-negative integers (row ids) as a growing bit array."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def add(self, n: int) -> None:
+        byte = n >> 3
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+        self._bits[byte] |= 1 << (n & 7)
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int):
+            return False
+        byte = n >> 3
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << (n & 7)))
+
+
+def count_plan(tx: Tx, request: ExportRequest) -> tuple[int, int, int]:
+    """(packages, items, items ``updatedAfter`` leaves alone) of an export: one pass over
+    its plan, nothing kept.  An incremental site export counts the items it leaves alone
+    with one query, not by listing them."""
+    packages = items = 0
+    for pkg in iter_plan(tx, request, changed_only=True):
+        packages += 1
+        items += pkg.type == C.TYPE_ITEM
+    if request.options.updated_after is None or not request.recursive:
+        return packages, items, 0
+    top_type, _ = handles.require(tx, request.handle)
+    if top_type == C.TYPE_SITE:
+        total = objects.count_archived_items(tx)
+    else:
+        total = sum(1 for p in iter_plan(tx, request) if p.type == C.TYPE_ITEM)
+    return packages, items, max(0, total - items)
+
+
+def planned_bytes(tx: Tx, packages: Iterable[PlannedPackage]) -> int:
+    """Total bitstream bytes of the planned item packages (for progress), 500 at a time."""
     total = 0
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    items = (p.id for p in packages if p.type == C.TYPE_ITEM)
+    while chunk := list(itertools.islice(items, 500)):
         total += int(tx.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(T.bitstream.c.size), 0))
             .join(T.bundle, T.bundle.c.id == T.bitstream.c.bundle_id)
             .where(T.bundle.c.item_id.in_(chunk))) or 0)
     return total
+
+
+class _Lookahead:
+    """A stream of planned packages that can show the next few without consuming them
+    (the item prefetch loads a batch ahead)."""
+
+    def __init__(self, packages: Iterator[PlannedPackage]) -> None:
+        self._source = packages
+        self._ahead: deque[PlannedPackage] = deque()
+
+    def __iter__(self) -> Iterator[PlannedPackage]:
+        while True:
+            if self._ahead:
+                yield self._ahead.popleft()
+                continue
+            nxt = next(self._source, None)
+            if nxt is None:
+                return
+            yield nxt
+
+    def upcoming(self, n: int) -> list[PlannedPackage]:
+        """Up to ``n`` packages after the current one."""
+        while len(self._ahead) < n:
+            nxt = next(self._source, None)
+            if nxt is None:
+                break
+            self._ahead.append(nxt)
+        return list(itertools.islice(self._ahead, n))
 
 
 # =============================================================================================
@@ -290,7 +385,7 @@ def _unchanged(tx: Tx, item_id: int, options: ExportOptions) -> bool:
     return item_id not in changed
 
 
-def preflight(tx: Tx, packages: list[PlannedPackage], person: EPerson, today: dt.date,
+def preflight(tx: Tx, packages: Iterable[PlannedPackage], person: EPerson, today: dt.date,
               options: ExportOptions) -> set[str]:
     """Every permission decision of an export, before anything is written.
 
@@ -303,7 +398,8 @@ def preflight(tx: Tx, packages: list[PlannedPackage], person: EPerson, today: dt
         UnauthorizedContentError: an object, bundle or bitstream below it is unreadable and
             ``-o unauthorized`` does not say what to do.
     """
-    top = packages[0]
+    stream = iter(packages)
+    top = next(stream)
     person_id = person.id
     if top.type == C.TYPE_SITE:
         authorize.require_site_admin(tx, person, "export the whole site")
@@ -312,7 +408,7 @@ def preflight(tx: Tx, packages: list[PlannedPackage], person: EPerson, today: dt
     if auth.is_admin(tx, person_id):
         return set()
     skipped: set[str] = set()
-    for pkg in packages:
+    for pkg in itertools.chain((top,), stream):
         if pkg is not top and pkg.type != C.TYPE_SITE and not authorize.can_read(
                 tx, person_id, pkg.type, pkg.id, today):
             if options.unauthorized == "skip":
@@ -415,22 +511,24 @@ def export(repo: Repository, request: ExportRequest, *,
     with repo.transaction(write=False) as tx:
         today = today or tx.now.date()
         person = auth.require_eperson(tx, request.eperson)
-        packages = plan(tx, request)
-        skipped = preflight(tx, packages, person, today, request.options)
+        total, items, result.unchanged = count_plan(tx, request)
+        skipped = preflight(tx, iter_plan(tx, request, changed_only=True), person, today,
+                            request.options)
+        packages = _Lookahead(iter_plan(tx, request, changed_only=True))
         site = objects.site_model(tx)
         ctx = BuildContext(site_handle=site.handle, site_url=site.url, today=today,
                            config=request.config,
                            manifest_only=request.options.manifest_only,
                            passwords=request.options.passwords,
                            stream_reader=AssetReader(tx.assetstore.root))
-        meter = Meter("export", label="exporting", objects_total=len(packages),
-                      bytes_total=planned_bytes(tx, packages) if listening() else None)
-        log.info("aip.export.start", handle=request.handle, objects=len(packages),
-                 recursive=request.recursive)
+        meter = Meter("export", label="exporting", objects_total=total,
+                      bytes_total=planned_bytes(tx, iter_plan(tx, request, changed_only=True))
+                      if listening() else None)
+        log.info("aip.export.start", handle=request.handle, objects=total,
+                 unchanged=result.unchanged, recursive=request.recursive)
         output = BatchWriter()
         threads = ThreadPoolExecutor(max_workers=WRITE_THREADS,
                                      thread_name_prefix="aipsync-export")
-        items = sum(1 for p in packages if p.type == C.TYPE_ITEM)
         workers = _worker_count(request.workers, items)
         processes = _process_pool(workers) if workers > 1 else None
         inflight: deque[_InFlight] = deque()
@@ -461,8 +559,8 @@ def export(repo: Repository, request: ExportRequest, *,
                 for (_, pkg), (tmp, size, copied) in zip(members, future.result(),
                                                              strict=True):
                     output.adopt(Path(tmp), pkg.path, size)  # in plan order
-                    result.written.append(WrittenPackage(pkg.path, pkg.type, pkg.handle,
-                                                         size))
+                    result.written += 1
+                    result.bytes_out += size
                     result.bytes_in += copied
                     # the planned total counts item bitstreams
                     meter.advance(nbytes=copied if pkg.type == C.TYPE_ITEM else 0,
@@ -477,18 +575,12 @@ def export(repo: Repository, request: ExportRequest, *,
                     meter.advance(current=pkg.handle)
                     continue
                 if pkg.type == C.TYPE_ITEM:
-                    if _unchanged(tx, pkg.id, request.options):
-                        # Before the prefetch, which looks ahead for changed items: asked
-                        # for an unchanged one it would look again for each.
-                        result.unchanged.append(pkg.handle)
-                        meter.advance(current=pkg.handle)
-                        continue
-                    _prefetch(tx, packages, index - 1, request.options, skipped,
-                              request.config.virtual_metadata)
+                    _prefetch(tx, pkg, packages.upcoming(PREFETCH_ITEMS), request.options,
+                              skipped, request.config.virtual_metadata)
                 if pkg.type == C.TYPE_ITEM and processes is not None:
                     item = _item_for_export(tx, pkg, ctx, request.options, person.id)
-                    if item is None:
-                        result.unchanged.append(pkg.handle)
+                    if item is None:  # not planned, so not reached: a safety net
+                        result.unchanged += 1
                         meter.advance(current=pkg.handle)
                         continue
                     pending.append((index, pkg, item))
@@ -498,7 +590,7 @@ def export(repo: Repository, request: ExportRequest, *,
                     send()  # keep plan order: items gathered so far go first
                     built = build_package(tx, pkg, ctx, request.options, person.id)
                     if built is None:
-                        result.unchanged.append(pkg.handle)
+                        result.unchanged += 1
                         meter.advance(current=pkg.handle)
                         continue
                     if request.options.validate:
@@ -524,8 +616,8 @@ def export(repo: Repository, request: ExportRequest, *,
             if processes is not None:
                 processes.shutdown(wait=True, cancel_futures=True)
     result.seconds = time.monotonic() - started
-    log.info("aip.export.done", handle=request.handle, written=len(result.written),
-             unchanged=len(result.unchanged), skipped=len(result.skipped),
+    log.info("aip.export.done", handle=request.handle, written=result.written,
+             unchanged=result.unchanged, skipped=len(result.skipped),
              bytes=result.bytes_in, duration_s=round(result.seconds, 3))
     return result
 
@@ -606,14 +698,15 @@ def _commit(output: BatchWriter) -> None:
                           detail=exc.strerror or str(exc)) from exc
 
 
-def _prefetch(tx: Tx, packages: list[PlannedPackage], start: int, options: ExportOptions,
-              skipped: set[str], virtual: bool = False) -> None:
-    """Load the next item models in bulk (a few queries per batch instead of per item)."""
+def _prefetch(tx: Tx, current: PlannedPackage, upcoming: Iterable[PlannedPackage],
+              options: ExportOptions, skipped: set[str], virtual: bool = False) -> None:
+    """Load the next item models in bulk (a few queries per batch instead of per item):
+    ``current`` and the packages after it."""
     cache: dict[int, Item] = tx.cache.setdefault("item_prefetch", {})
-    if packages[start].id in cache:
+    if current.id in cache:
         return
     ids: list[int] = []
-    for pkg in packages[start:]:
+    for pkg in itertools.chain((current,), upcoming):
         if len(ids) >= PREFETCH_ITEMS:
             break
         if pkg.type == C.TYPE_ITEM and pkg.handle not in skipped \

@@ -603,14 +603,30 @@ def collection_items(tx: Tx, coll_id: int) -> list[str]:
     return [handle for _, handle in collection_item_ids(tx, coll_id)]
 
 
-def collection_item_ids(tx: Tx, coll_id: int) -> list[tuple[int, str]]:
-    """(id, handle) of archived member items, in ``collection_items`` order."""
+def collection_item_ids(tx: Tx, coll_id: int, *, modified_after: dt.datetime | None = None
+                        ) -> list[tuple[int, str]]:
+    """(id, handle) of archived member items, in ``collection_items`` order; with
+    ``modified_after`` (naive UTC) only those modified after it."""
     ci = T.collection_item
-    rows = tx.execute(sa.select(T.item.c.id, T.item.c.handle)
-                      .join(ci, ci.c.item_id == T.item.c.id)
-                      .where(ci.c.collection_id == coll_id, T.item.c.handle.is_not(None),
-                             sa.or_(T.item.c.in_archive, T.item.c.withdrawn))).all()
+    query = (sa.select(T.item.c.id, T.item.c.handle)
+             .join(ci, ci.c.item_id == T.item.c.id)
+             .where(ci.c.collection_id == coll_id, T.item.c.handle.is_not(None),
+                    sa.or_(T.item.c.in_archive, T.item.c.withdrawn)))
+    if modified_after is not None:
+        query = query.where(T.item.c.last_modified > modified_after)
+    rows = tx.execute(query).all()
     return sorted(((int(r[0]), str(r[1])) for r in rows), key=lambda r: handle_sort_key(r[1]))
+
+
+def count_archived_items(tx: Tx) -> int:
+    """How many items a site export writes: archived or withdrawn, with a handle, in a
+    collection (an item in none is in no package's tree)."""
+    ci = T.collection_item
+    return int(tx.scalar(
+        sa.select(sa.func.count(sa.distinct(T.item.c.id)))
+        .join(ci, ci.c.item_id == T.item.c.id)
+        .where(T.item.c.handle.is_not(None),
+               sa.or_(T.item.c.in_archive, T.item.c.withdrawn))) or 0)
 
 
 def collection_model(tx: Tx, coll_id: int) -> Collection:

@@ -48,7 +48,7 @@ def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
     else:
         print(f"backup: {result.plan.kind} export ({result.plan.reason})", file=out)
         if staged is not None:
-            print(f"  staging: {len(staged.staged)} AIPs exported, {len(staged.unchanged)} "
+            print(f"  staging: {len(staged.staged)} AIPs exported, {staged.unchanged} "
                   f"unchanged since updatedAfter, {len(staged.removed)} removed "
                   f"(objects deleted)", file=out)
         if mirrored is not None:

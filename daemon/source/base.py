@@ -51,16 +51,17 @@ log = structlog.get_logger(__name__)
 class ExportOutcome:
     """What one export wrote into its folder.
 
-    ``written``: file names (no folder) of the packages written.  ``unchanged``: handles the
-    export left alone because of ``updatedAfter`` (the embedded packager reports them; DSpace
-    does not, so it is empty there).  ``expected``: for a full export, every file name the
-    site's AIPs have, i.e. what staging should hold afterwards; None when that is not known
-    for sure (an incremental run, or objects skipped as unauthorised), so nothing is removed.
+    ``written``: file names (no folder) of the packages written.  ``unchanged``: how many
+    items the export left alone because of ``updatedAfter`` (the embedded packager counts
+    them; DSpace does not say, so it is 0 there).  ``expected``: for a full export, every
+    file name the site's AIPs have, i.e. what staging should hold afterwards; None when that
+    is not known for sure (an incremental run, or objects skipped as unauthorised), so
+    nothing is removed.
     """
 
     written: tuple[str, ...]
     full: bool
-    unchanged: tuple[str, ...] = ()
+    unchanged: int = 0
     expected: frozenset[str] | None = None
     bytes: int = 0
     seconds: float = 0.0

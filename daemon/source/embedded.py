@@ -35,6 +35,7 @@ from daemon.source.base import (
     IngestOutcome,
     IngestSpec,
     export_options,
+    packages_in,
     site_package_name,
 )
 
@@ -87,21 +88,19 @@ class EmbeddedSource:
             result = export(repo, request, progress=check_stop if watched else None)
         finally:
             repo.close()
-        written = []
-        for pkg in result.written:
-            if pkg.path.parent != out_dir:
-                raise SourceError(source=self.name,
-                                  detail=f"the packager wrote {pkg.path} outside {out_dir}")
-            written.append(pkg.path.name)
+        written = packages_in(out_dir)
+        if len(written) != result.written:
+            raise SourceError(source=self.name,
+                              detail=f"the packager wrote {result.written} package(s) but "
+                                     f"{out_dir} holds {len(written)}")
         full = updated_after is None
         expected: frozenset[str] | None = frozenset(written) if full else None
         if full and result.skipped:
             log.warning("source.export.incomplete", skipped=len(result.skipped),
                         detail="objects skipped as unauthorised: no staged AIP is removed")
             expected = None
-        return ExportOutcome(written=tuple(written), full=full,
-                             unchanged=tuple(result.unchanged), expected=expected,
-                             bytes=sum(p.size for p in result.written), seconds=result.seconds)
+        return ExportOutcome(written=tuple(written), full=full, unchanged=result.unchanged,
+                             expected=expected, bytes=result.bytes_out, seconds=result.seconds)
 
     def ingest(self, spec: IngestSpec, *, stop: StopFlag | None = None) -> IngestOutcome:
         mode = spec.mode

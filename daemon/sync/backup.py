@@ -130,7 +130,7 @@ class CycleResult:
             "updated_after": (self.plan.updated_after.isoformat()
                               if self.plan.updated_after else None),
             "exported": len(staged.staged) if staged else 0,
-            "unchanged": len(staged.unchanged) if staged else 0,
+            "unchanged": staged.unchanged if staged else 0,
             "removed_from_staging": list(staged.removed) if staged else [],
             "uploaded": list(mirrored.uploaded) if mirrored else [],
             "skipped": mirrored.skipped if mirrored else 0,
@@ -216,7 +216,7 @@ def run_cycle(config: Config, *, source: Source | None = None, clock: Clock | No
             state.set_last_full_export(started)
         state.finish_run(run_id, "ok", counts, snapshot_id=mirrored.snapshot_id)
         log.info("backup.cycle.done", run_id=run_id, kind=plan.kind,
-                 exported=len(staged.staged), unchanged=len(staged.unchanged),
+                 exported=len(staged.staged), unchanged=staged.unchanged,
                  removed=len(staged.removed), uploaded=len(mirrored.uploaded),
                  bytes=mirrored.bytes_uploaded, snapshot=mirrored.snapshot_id,
                  snapshot_written=mirrored.snapshot_written,
@@ -228,6 +228,6 @@ def _counts(staged: StagingResult | None, mirrored: MirrorResult | None) -> RunC
     return RunCounts(
         seen=len(staged.staged) if staged else 0,
         uploaded=len(mirrored.uploaded) if mirrored else 0,
-        skipped=len(staged.unchanged) if staged else 0,
+        skipped=staged.unchanged if staged else 0,
         failed=len(mirrored.failed) if mirrored else 0,
         bytes_uploaded=mirrored.bytes_uploaded if mirrored else 0)

@@ -58,15 +58,15 @@ class StagingResult:
     """What one export did to staging.
 
     ``staged``: file names moved into staging (new or replaced).  ``removed``: file names
-    that left staging (full exports only).  ``unchanged``: handles the export skipped
-    because of ``updatedAfter`` (their staged copies stay).
+    that left staging (full exports only).  ``unchanged``: how many items the export left
+    alone because of ``updatedAfter`` (their staged copies stay).
     """
 
     full: bool
     updated_after: datetime | None
     staged: tuple[str, ...]
     removed: tuple[str, ...] = ()
-    unchanged: tuple[str, ...] = ()
+    unchanged: int = 0
     bytes: int = 0
     seconds: float = 0.0
 
@@ -182,7 +182,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
                            removed=tuple(removed), unchanged=outcome.unchanged,
                            bytes=outcome.bytes, seconds=time.monotonic() - started)
     log.info("staging.export.done", full=full, staged=len(result.staged),
-             removed=len(result.removed), unchanged=len(result.unchanged), bytes=result.bytes,
+             removed=len(result.removed), unchanged=result.unchanged, bytes=result.bytes,
              duration_s=round(result.seconds, 3))
     return result
 

@@ -69,7 +69,7 @@ class FakeSource:
                 files[name] = data
         for name, data in files.items():
             (out_dir / name).write_bytes(data)
-        unchanged = tuple(n for n in self.items if n not in files)
+        unchanged = sum(1 for n in self.items if n not in files)
         self.changed = set()
         return ExportOutcome(written=tuple(sorted(files)), full=full, unchanged=unchanged,
                              expected=frozenset(files) if full else None,

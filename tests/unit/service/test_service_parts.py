@@ -162,7 +162,7 @@ def test_export_to_staging_replaces_atomically_and_keeps_unchanged_items(
     source.changed = {"ITEM@123456789-3.zip"}
     incr = export_to_staging(cfg, source, updated_after=datetime(2026, 1, 1, tzinfo=UTC))
     assert "ITEM@123456789-4.zip" not in incr.staged
-    assert incr.unchanged == ("ITEM@123456789-4.zip",)
+    assert incr.unchanged == 1  # ITEM@123456789-4.zip
     assert (cfg.staging.dir / "ITEM@123456789-4.zip").stat().st_ino == inode
     assert (cfg.staging.dir / "ITEM@123456789-3.zip").read_bytes() == b"item 3 v2"
     assert sorted(p.name for p in cfg.staging.dir.iterdir()) == sorted(full.staged)
