@@ -253,10 +253,13 @@ class Repository:
         tx: Tx | None = None
         try:
             with conn.begin():
+                conn.info[_CHANGED] = False
                 tx = Tx(conn=conn, assetstore=self.assetstore, now=self.clock(),
                         journal=journal, dialect=self.engine.dialect.name, uuids=self.uuids)
                 try:
                     yield tx
+                    if conn.info.get(_CHANGED):
+                        _next_generation(conn)
                     self.assetstore.sync(journal.keys)
                 except BaseException:
                     self.assetstore.delete(journal.keys)
@@ -270,6 +273,38 @@ class Repository:
         finally:
             journal.close()
             conn.close()
+
+
+    def generation(self) -> int:
+        """The repository's change counter: every transaction that changed a row moved it
+        on.  Equal counters mean equal content (a backup that saw one need not export)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(T.repository_info.c.value)
+                                 .where(T.repository_info.c.key == _GENERATION)).scalar()
+        return int(value) if value is not None else 0
+
+
+#: ``repository_info`` key of the change counter, and the connection flag that says a
+#: transaction changed something (set by a cursor event, read before its commit).
+_GENERATION = "generation"
+_CHANGED = "aipsync_changed"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _next_generation(conn: sa.Connection) -> None:
+    info = T.repository_info
+    current = conn.execute(sa.select(info.c.value).where(info.c.key == _GENERATION)).scalar()
+    if current is None:
+        conn.execute(sa.insert(info).values(key=_GENERATION, value="1"))
+    else:
+        conn.execute(sa.update(info).where(info.c.key == _GENERATION)
+                     .values(value=str(int(current) + 1)))
+
+
+def _note_writes(conn: sa.Connection, _cursor: Any, statement: str, *_: Any) -> None:
+    """Cursor event: a statement that changes rows marks its transaction as changing."""
+    if statement.lstrip()[:7].upper().startswith(_WRITES):
+        conn.info[_CHANGED] = True
 
 
 def _short_db_error(exc: sa.exc.DBAPIError) -> str:
@@ -303,7 +338,10 @@ def make_engine(db_url: str) -> sa.Engine:
             write = conn.get_execution_options().get("aipsync_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+        event.listen(engine, "after_cursor_execute", _note_writes)
         return engine
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "after_cursor_execute", _note_writes)
+    return engine

@@ -192,6 +192,7 @@ _META_VERSIONING = "versioning"
 _META_BOOTSTRAPPED = "bootstrapped"
 _META_LAST_FULL = "last_full_export"
 _META_FINGERPRINT = "staging_fingerprint"
+_META_EXPORT_TOKEN = "export_token"
 
 
 def _now() -> str:
@@ -686,6 +687,17 @@ class StateDB:
             found.update(r[0] for r in self._rows(
                 f"SELECT v FROM temp.set_{name} WHERE v IN ({marks})", batch))
         return found
+
+    # --- the source's export token: "staging holds the repository as of this" ---------------
+    @property
+    def export_token(self) -> str | None:
+        """What the source said of the repository at its last export (the embedded source:
+        its change counter), so an incremental export of an unchanged repository is skipped."""
+        return self.get_meta(_META_EXPORT_TOKEN)
+
+    def set_export_token(self, token: str | None) -> None:
+        """Record (or, with None, forget: an export that did not reach staging) the token."""
+        self.set_meta(_META_EXPORT_TOKEN, token)
 
     # --- the staging fingerprint: a cycle with nothing changed reads no per-file row ------
     @property

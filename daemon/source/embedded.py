@@ -28,6 +28,7 @@ from aip.repository.store import Repository
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import SourceError, StopRequestedError
+from daemon.core.state import open_state
 from daemon.core.stop import StopFlag
 from daemon.source.base import (
     Existing,
@@ -85,9 +86,17 @@ class EmbeddedSource:
         watched = stop is not None or faultpoints.armed("export.package")
         repo = self._open()
         try:
+            # Read before the export: a change committed while it runs moves the counter on,
+            # so the next export looks again (never the other way round).
+            generation = f"{repo.location or self.name}|{repo.generation()}"
+            if updated_after is not None and generation == self._exported_generation():
+                log.info("source.export.unchanged", generation=generation,
+                         detail="nothing in the repository changed since the last export")
+                return ExportOutcome(written=(), full=False)
             result = export(repo, request, progress=check_stop if watched else None)
         finally:
             repo.close()
+        self._remember_generation(generation)
         written = packages_in(out_dir)
         if len(written) != result.written:
             raise SourceError(source=self.name,
@@ -101,6 +110,17 @@ class EmbeddedSource:
             expected = None
         return ExportOutcome(written=tuple(written), full=full, unchanged=result.unchanged,
                              expected=expected, bytes=result.bytes_out, seconds=result.seconds)
+
+    def _exported_generation(self) -> str | None:
+        with open_state(self._config.state.dir) as state:
+            return state.export_token
+
+    def _remember_generation(self, generation: str) -> None:
+        """The repository's change counter as the last export saw it: staging holds what it
+        held then, so an incremental export with the counter unchanged has nothing to do.
+        (The backup cycle forgets it if the export does not reach staging.)"""
+        with open_state(self._config.state.dir) as state:
+            state.set_export_token(generation)
 
     def ingest(self, spec: IngestSpec, *, stop: StopFlag | None = None) -> IngestOutcome:
         mode = spec.mode

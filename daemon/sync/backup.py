@@ -194,11 +194,15 @@ def run_cycle(config: Config, *, source: Source | None = None, clock: Clock | No
             mirrored = run_mirror(config, stop=stop, target=target,
                                   lock_wait=wait_mirror, now=clock.now())
         except StopRequestedError:
+            if staged is None:
+                state.set_export_token(None)  # the export did not reach staging
             state.finish_run(run_id, "stopped", _counts(staged, mirrored),
                              snapshot_id=state.newest_snapshot)
             log.info("backup.cycle.stopped", run_id=run_id, kind=plan.kind)
             return CycleResult(run_id, plan, started, staged, mirrored, "stopped")
         except BaseException as exc:
+            if staged is None:
+                state.set_export_token(None)  # the export did not reach staging
             state.finish_run(run_id, "failed", _counts(staged, mirrored),
                              snapshot_id=state.newest_snapshot,
                              error=f"{type(exc).__name__}: {exc}")

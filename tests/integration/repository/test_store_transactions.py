@@ -207,3 +207,22 @@ def test_open_during_a_running_transaction_keeps_its_files(tmp_path: Path,
                 assert repo.assetstore.exists(key)
     finally:
         drop_database(pg_url)
+
+
+def test_the_change_counter_moves_only_when_a_transaction_changes_a_row(
+        repo: Repository) -> None:
+    before = repo.generation()
+    with repo.transaction() as tx:  # a write transaction that only reads
+        objects.site_model(tx)
+    with repo.transaction(write=False) as tx:
+        objects.site_model(tx)
+    assert repo.generation() == before
+    iid, _ = _item(repo)
+    changed = repo.generation()
+    assert changed > before
+    with pytest.raises(RuntimeError), repo.transaction() as tx:  # rolled back: no change
+        objects.add_metadata(tx, "ITEM", iid, [])
+        objects.create_item(tx, collection_id=objects.item_row(tx, iid).owning_collection_id,
+                            submitter_id=None)
+        raise RuntimeError("boom")
+    assert repo.generation() == changed
