@@ -36,6 +36,7 @@ from aip.errors import ConfigError, ConfigPermissionError
 from aip.packager.config import AipConfig, parse_aip_config, read_toml
 from aip.packager.modes import IngestMode
 from aip.progress import DEFAULT_INTERVAL_SECONDS
+from daemon.core.cron import cron_fields
 
 __all__ = [
     "Config",
@@ -570,15 +571,13 @@ def _build(cls: type[_T], table: Any, section: str, base: Path) -> _T:
 
 # --- cross-field checks -----------------------------------------------------------------------
 def _check_cron(expr: str, key: str) -> None:
-    if len(expr.split()) != 5:
-        raise ConfigError(f"{key}: expected five cron fields (minute hour day month weekday), "
-                          f"got {expr!r}")
+    fields = cron_fields(expr, key)
     try:
         # Imported only when a cron expression is configured: APScheduler costs every
         # command that loads a configuration about half a second.
         from apscheduler.triggers.cron import CronTrigger
 
-        CronTrigger.from_crontab(expr, timezone="UTC")
+        CronTrigger(**fields, timezone="UTC")
     except ValueError as exc:
         raise ConfigError(f"{key}: not a valid cron expression {expr!r}: {exc}") from exc
 

@@ -54,6 +54,7 @@ from aip.errors import AipError
 from daemon.audit import AuditResult, run_audit
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, ScheduleConfig
+from daemon.core.cron import cron_fields
 from daemon.core.errors import LockedError
 from daemon.service.health import Monitor
 from daemon.service.hooks import Hooks
@@ -96,7 +97,8 @@ def build_trigger(schedule: ScheduleConfig) -> BaseTrigger:
     """The backup job's trigger: the cron expression (in ``schedule_zone``), or the
     interval."""
     if schedule.cron:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule_zone(schedule))
+        return CronTrigger(**cron_fields(schedule.cron, "schedule.cron"),
+                           timezone=schedule_zone(schedule))
     return IntervalTrigger(minutes=schedule.interval_minutes)
 
 
@@ -416,8 +418,9 @@ class Scheduler:
             log.warning("schedule.audit.unavailable",
                         detail="schedule.audit_cron is set but no audit runner was given")
         elif schedule.audit_cron:
-            self._sched.add_job(self._audit, CronTrigger.from_crontab(
-                schedule.audit_cron, timezone=schedule_zone(schedule)),
+            self._sched.add_job(self._audit, CronTrigger(
+                **cron_fields(schedule.audit_cron, "schedule.audit_cron"),
+                timezone=schedule_zone(schedule)),
                                 id=AUDIT_JOB, name="fixity audit", replace_existing=True)
             job = self._sched.get_job(AUDIT_JOB)
             log.info("schedule.audit.set", cron=schedule.audit_cron, deep=schedule.audit_deep,
