@@ -1,8 +1,8 @@
 """What the fuzz targets share: seeds, the budget, the oracle and resource bounds.
 
 - ``SEED_MANIFESTS`` / ``SEED_ZIPS``: valid packages to mutate: the corpus controls
-  (``tests/corpus/good-aips``, always there) and the real DSpace AIPs of
-  ``../shared/fixtures/dspace-aips`` when present.
+  (``tests/corpus/good-aips``) and DSpace's sample AIPs (``tests/fixtures/dspace-aips``),
+  always there, and the UBC export when present (``tests/helpers/dspace_fixtures.py``).
 - ``FUZZ_SECONDS``: ``AIPSYNC_FUZZ_SECONDS`` read at import (the autouse fixture of
   ``tests/conftest.py`` clears AIPSYNC_* before each test runs).  0 (the default): one short
   hypothesis run per target, for ``make test``.  N > 0: each target keeps starting new
@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from helpers.dspace_fixtures import DSPACE_SAMPLES, UBC
 from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
 
@@ -35,7 +36,6 @@ from aip.errors import AipError
 
 HERE = Path(__file__).resolve().parent
 GOOD = HERE.parent / "corpus" / "good-aips"
-SHARED = HERE.parents[2] / "shared" / "fixtures" / "dspace-aips"
 
 FUZZ_SECONDS = float(os.environ.get("AIPSYNC_FUZZ_SECONDS", "0") or 0)
 #: Targets share the long budget (tests/fuzz/README.md).
@@ -55,8 +55,9 @@ TIMEOUT = int(FUZZ_SECONDS / TARGETS) + 240
 
 def _zips() -> list[Path]:
     found = sorted(GOOD.glob("*.zip"))
-    if SHARED.is_dir():
-        found += sorted(p for p in SHARED.glob("*/*.zip") if p.stat().st_size < 512 * 1024)
+    for folder in (DSPACE_SAMPLES, UBC):
+        if folder is not None:
+            found += sorted(p for p in folder.glob("*.zip") if p.stat().st_size < 512 * 1024)
     return found
 
 

@@ -1,10 +1,12 @@
 """Real DSpace 1.7 AIPs: aipsync reads them, and rebuilds packages of the same structure.
 
-For every manifest in ``shared/fixtures/dspace-aips``: parse and validate it, read it into the
-model with ``parse_package``, build the package aipsync would write for that model, and compare
-the two *structures* with :func:`skeleton`: same sections (MDTYPE/OTHERMDTYPE per amdSec
-kind), same attributes on mets/metsHdr/agent/fileGrp/file/FLocat/div/mptr/fptr, same DIM fields
-and values, same METSRights contexts, same DSPACE-ROLES groups and people, same PREMIS facts.
+For every manifest of DSpace's vendored samples (``tests/fixtures/dspace-aips``) and of the
+UBC export when present (``tests/helpers/dspace_fixtures.py``): parse and validate it, read it
+into the model with ``parse_package``, build the package aipsync would write for that model,
+and compare the two *structures* with :func:`skeleton`: same sections (MDTYPE/OTHERMDTYPE per
+amdSec kind), same attributes on mets/metsHdr/agent/fileGrp/file/FLocat/div/mptr/fptr, same DIM
+fields and values, same METSRights contexts, same DSPACE-ROLES groups and people, same PREMIS
+facts.
 Ignored: id values (compared by position), dates, PREMIS identifier URLs, the CREATOR name,
 zip entry names, MODS content (1.7 wrote other container MODS), the 4.0+ METSRights context
 attributes, DSPACE-ROLES ``ID`` attributes, and aipsync's own AIPSYNC-EXT amdSec (which must
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.dspace_fixtures import DSPACE_SAMPLES, per_manifest
 from lxml import etree
 
 from aip import constants as C
@@ -37,9 +40,8 @@ from aip.packager.manifest import (
     parse_package,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "dspace-aips"
-MANIFESTS = sorted(FIXTURES.glob("*/*.mets.xml")) if FIXTURES.is_dir() else []
-pytestmark = pytest.mark.skipif(not MANIFESTS, reason=f"no DSpace fixtures at {FIXTURES}")
+#: DSpace's sample ITEM manifest (vendored, always there).
+SAMPLE_ITEM = DSPACE_SAMPLES / "ITEM@123456789-8.mets.xml"
 
 M = f"{{{C.NS_METS}}}"
 XLINK_HREF = f"{{{C.NS_XLINK}}}href"
@@ -210,11 +212,7 @@ def _rebuild(parsed: ParsedPackage, ctx: BuildContext) -> bytes:
     return build_site_package(parsed.site, parsed.groups, parsed.people, ctx).manifest
 
 
-def _ids(manifest: Path) -> str:
-    return f"{manifest.parent.name}/{manifest.name}"
-
-
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=_ids)
+@pytest.mark.parametrize("manifest", per_manifest())
 def test_fixture_parses_validates_and_reads(manifest: Path) -> None:
     data = manifest.read_bytes()
     assert validate_manifest(parse_bytes(data)) == []
@@ -229,7 +227,7 @@ def test_fixture_parses_validates_and_reads(manifest: Path) -> None:
 
 @pytest.mark.parametrize("config", [DSPACE_CONFIG, DisseminateConfig()],
                          ids=["dspace-config", "aipsync-config"])
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=_ids)
+@pytest.mark.parametrize("manifest", per_manifest())
 def test_rebuilt_package_has_dspace_structure(manifest: Path, config: DisseminateConfig) -> None:
     data = manifest.read_bytes()
     parsed = parse_package(data)
@@ -265,7 +263,7 @@ def _keyed(obj: Any) -> Any:
 
 
 def test_diff_helper_finds_differences() -> None:
-    data = MANIFESTS[0].read_bytes()
+    data = SAMPLE_ITEM.read_bytes()
     broken: list[Callable[[bytes], bytes]] = [
         lambda b: b.replace(b'OTHERMDTYPE="AIP-TECHMD"', b'OTHERMDTYPE="AIP-TECH"', 1),
         lambda b: b.replace(b'element="title"', b'element="titel"', 1),
@@ -278,7 +276,7 @@ def test_diff_helper_finds_differences() -> None:
 
 
 def test_referenced_ext_sections_finds_an_ext_section_dspace_would_read() -> None:
-    data = next(m for m in MANIFESTS if m.name.startswith("ITEM@")).read_bytes()
+    data = SAMPLE_ITEM.read_bytes()
     ctx = BuildContext(site_handle=_custodian(data), site_url="http://localhost:8080/xmlui",
                        today=dt.date(2010, 10, 1))
     ours = _rebuild(parse_package(data), ctx)

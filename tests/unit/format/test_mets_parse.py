@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.dspace_fixtures import DSPACE_SAMPLES, fixture_sets, manifests
 from lxml import etree
 
 from aip import constants as C
@@ -15,7 +16,6 @@ from aip.mets.parse import from_bytes, parse_bytes, parse_manifest
 
 METS = C.NS_METS
 PROFILE = C.AIP_PROFILE
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "dspace-aips"
 
 
 def _mets(body: str = "", attrs: str = f'PROFILE="{PROFILE}"') -> bytes:
@@ -153,11 +153,12 @@ def test_comments_and_processing_instructions_are_harmless() -> None:
     assert parse_manifest(root).agents == ()
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"DSpace fixtures not found at {FIXTURES}")
-def test_every_fixture_parses() -> None:
-    manifests = sorted(FIXTURES.glob("*/*.mets.xml"))
-    assert len(manifests) == 14
-    for path in manifests:
+@pytest.mark.parametrize("folder", fixture_sets())
+def test_every_fixture_parses(folder: Path) -> None:
+    found = manifests(folder)
+    # DSpace's four samples; the UBC collection and its nine items
+    assert len(found) == (4 if folder == DSPACE_SAMPLES else 10)
+    for path in found:
         man = from_bytes(path.read_bytes(), path=path.name)
         assert man.profile == PROFILE
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.dspace_fixtures import UBC, fixture_sets, manifests, needs_ubc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -15,10 +16,6 @@ from aip import constants as C
 from aip.mets import build as B
 from aip.mets import validate as V
 from aip.mets.parse import parse_bytes
-
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "dspace-aips"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                    reason=f"DSpace fixtures not found at {FIXTURES}")
 
 
 @pytest.fixture
@@ -77,12 +74,13 @@ def test_schema_violations_and_broken_references_are_errors() -> None:
     assert "AIP-E041" in codes  # our IDREF check names the broken reference
 
 
-@needs_fixtures
-def test_dspace_fixtures_are_valid_and_validation_is_cheap(capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("folder", fixture_sets())
+def test_dspace_fixtures_are_valid_and_validation_is_cheap(folder: Path,
+                                                           capsys: pytest.CaptureFixture[str],
                                                            no_network: None) -> None:
     V.mets_schema()  # compile outside the measurement
     timings = []
-    for path in sorted(FIXTURES.glob("*/*.mets.xml")):
+    for path in manifests(folder):
         root = parse_bytes(path.read_bytes())
         start = time.perf_counter()
         problems = V.validate_manifest(root)
@@ -94,10 +92,10 @@ def test_dspace_fixtures_are_valid_and_validation_is_cheap(capsys: pytest.Captur
     assert max(timings) < 0.05  # measured ~0.3 ms; a generous bound against slow CI
 
 
-@needs_fixtures
+@needs_ubc
 def test_inner_sections_give_warnings_only() -> None:
-    ubc = parse_bytes((FIXTURES / "archivematica-sampledata-dspace-1.7.0" /
-                       "ITEM@2429-2697.mets.xml").read_bytes())
+    assert UBC is not None
+    ubc = parse_bytes((UBC / "ITEM@2429-2697.mets.xml").read_bytes())
     warnings = V.inner_problems(ubc)
     # DSpace's MODS puts text straight into relatedItem: invalid MODS 3.1, a warning
     assert [w.code for w in warnings] == ["AIP-W040"]
