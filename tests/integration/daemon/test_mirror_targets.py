@@ -358,9 +358,8 @@ def test_versioned_keys_keep_old_bytes_reachable(env: MirrorEnv) -> None:
     assert dest2.read_bytes() == payload(21, 13_000)
 
 
+@pytest.mark.parametrize("env", ["s3"], indirect=True)  # bucket versioning is S3's own
 def test_bucket_versioning_is_detected_and_used(env: MirrorEnv) -> None:
-    if env.kind != "s3":
-        pytest.skip("bucket versioning is an S3 feature")
     env.raw_s3().put_bucket_versioning(Bucket=env.bucket,
                                        VersioningConfiguration={"Status": "Enabled"})
     files = seed(env)
