@@ -15,9 +15,10 @@ Two sets of DSpace 1.7.0 AIPs:
 The variable is read at import, as test modules are collected: the autouse fixture of
 ``tests/conftest.py`` removes every ``AIPSYNC_*`` variable before each test runs.
 
-Tests over the UBC set skip *once* per test function, or once per module, when it is absent
-(``ubc_or_skip_module``, ``needs_ubc``, ``per_manifest``), so a clone without it reports a
-handful of skips with one reason rather than a skip per package.
+Tests over the UBC set skip *once* per test function (``needs_ubc``, ``per_manifest``,
+``fixture_sets``), or once per module (a module-level ``pytest.skip`` with ``UBC_MISSING``),
+when it is absent, so a clone without it reports a handful of skips with one reason rather
+than a skip per package.
 """
 
 from __future__ import annotations
@@ -62,14 +63,6 @@ UBC, UBC_MISSING = _ubc_folder()
 
 #: Marks a test that reads the UBC set.
 needs_ubc = pytest.mark.skipif(UBC is None, reason=UBC_MISSING)
-
-
-def ubc_or_skip_module() -> Path:
-    """The UBC folder; called at the top of a module whose tests all need it, it skips the
-    whole module (one skip in the report) when the set is absent."""
-    if UBC is None:
-        pytest.skip(UBC_MISSING, allow_module_level=True)
-    return UBC
 
 
 def manifests(folder: Path) -> list[Path]:
