@@ -135,8 +135,6 @@ def _pg_reachable(url: str) -> bool:
 
 #: How the session got its PostgreSQL server, for the summary (empty: no test needed one).
 _PG_USED: list[str] = []
-NO_PG = ("no PostgreSQL: install its server (Debian: apt-get install postgresql) for a "
-         f"throwaway cluster, or name a server in {C.ENV_PREFIX}TEST_PG_URL")
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +157,7 @@ def pg_server() -> Iterator[str]:
         return
     binaries = pgcluster.find_binaries()
     if binaries is None:
-        pytest.skip(NO_PG)
+        pytest.skip(pgcluster.NOT_INSTALLED)
     cluster = pgcluster.ThrowawayCluster(binaries)
     try:
         cluster.start()

@@ -66,6 +66,9 @@ SETTINGS = {
     "logging_collector": "off",
 }
 _PROGRAMS = ("initdb", "pg_ctl", "postgres")
+#: Why there is no throwaway cluster when ``find_binaries`` finds nothing (a skip reason).
+NOT_INSTALLED = ("no PostgreSQL: install its server (Debian: apt-get install postgresql) for a "
+                 "throwaway cluster, or name a server in AIPSYNC_TEST_PG_URL")
 
 
 class ClusterError(RuntimeError):

@@ -62,8 +62,7 @@ def test_without_binaries_on_path_debians_newest_complete_version_is_used(
 def _binaries() -> pgcluster.Binaries:
     found = pgcluster.find_binaries()
     if found is None:
-        pytest.skip("no PostgreSQL: install its server (Debian: apt-get install postgresql) "
-                    "for a throwaway cluster")
+        pytest.skip(pgcluster.NOT_INSTALLED)
     return found
 
 
