@@ -102,11 +102,13 @@ def create_database(server_url: str, *, jdbc_form: str = "plain") -> Database:
     name = f"dspace_standin_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # the password libpq used: the URL's, or one from its password file (PGPASSFILE, as
+        # for the test session's throwaway cluster), which DSpace's keys must then hold
+        password = str(info.get("password") or conn.info.password or "")
     jdbc = f"jdbc:postgresql://{info.get('host') or '127.0.0.1'}:{info.get('port') or 5432}/{name}"
     if jdbc_form == "params":
         jdbc += "?ApplicationName=DSpace&sslmode=disable"
-    return Database(jdbc, str(info.get("user") or ""), str(info.get("password") or ""),
-                    server_url, name)
+    return Database(jdbc, str(info.get("user") or ""), password, server_url, name)
 
 
 def drop_database(database: Database) -> None:
