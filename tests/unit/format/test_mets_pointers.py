@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from format_strategies import TODAY, collections, communities, items
+from helpers.dspace_fixtures import DSPACE_SAMPLES
 from hypothesis import HealthCheck, given, settings
 
 from aip.mets.pointers import read_parent
@@ -21,8 +20,6 @@ from aip.packager.manifest import (
 
 CTX = BuildContext(site_handle="123456789/0", site_url="https://repo.example.org", today=TODAY)
 SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-VENDORED = Path(__file__).parents[2] / "fixtures" / "dspace-aips" / "dspace-1.7.0"
-SHARED = Path(__file__).parents[4] / "shared" / "fixtures" / "dspace-aips" / "dspace-1.7.0"
 
 
 def full_parser_parent(manifest: bytes) -> str | None:
@@ -52,13 +49,12 @@ def test_a_site_manifest_has_no_parent() -> None:
 
 
 def test_dspaces_own_manifests() -> None:
-    """DSpace 1.7's sample AIPs (vendored, or beside the project)."""
-    folder = VENDORED if VENDORED.is_dir() else SHARED
+    """DSpace 1.7's sample AIPs (vendored)."""
     expected = {"SITE-example.mets.xml": None, "COMMUNITY@123456789-1.mets.xml": "123456789/0",
                 "COLLECTION@123456789-2.mets.xml": "123456789/1",
                 "ITEM@123456789-8.mets.xml": "123456789/5"}
     for name, parent in expected.items():
-        assert read_parent((folder / name).read_bytes()) == parent, name
+        assert read_parent((DSPACE_SAMPLES / name).read_bytes()) == parent, name
 
 
 def test_hostile_or_broken_xml_gives_no_parent() -> None:
