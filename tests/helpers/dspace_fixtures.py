@@ -15,10 +15,9 @@ Two sets of DSpace 1.7.0 AIPs:
 The variable is read at import, as test modules are collected: the autouse fixture of
 ``tests/conftest.py`` removes every ``AIPSYNC_*`` variable before each test runs.
 
-Tests over the UBC set skip *once* per test function (``needs_ubc``, ``per_manifest``,
-``fixture_sets``), or once per module (a module-level ``pytest.skip`` with ``UBC_MISSING``),
-when it is absent, so a clone without it reports a handful of skips with one reason rather
-than a skip per package.
+Tests over the UBC set are written so that it costs one skip per module at most when absent
+(one test over all its packages with ``needs_ubc``, a ``fixture_sets`` param, or a
+module-level ``pytest.skip`` with ``UBC_MISSING``), not a skip per package.
 """
 
 from __future__ import annotations
@@ -68,18 +67,6 @@ needs_ubc = pytest.mark.skipif(UBC is None, reason=UBC_MISSING)
 def manifests(folder: Path) -> list[Path]:
     """The ``*.mets.xml`` manifests of one set, sorted by name."""
     return sorted(folder.glob("*.mets.xml"))
-
-
-def per_manifest() -> list[Any]:
-    """``pytest.param`` for each manifest of both sets (id ``set/file``); the UBC set stands
-    as one skipped param when absent."""
-    params = [pytest.param(p, id=f"{p.parent.name}/{p.name}")
-              for p in manifests(DSPACE_SAMPLES)]
-    if UBC is None:
-        params.append(pytest.param(None, id="ubc", marks=pytest.mark.skip(reason=UBC_MISSING)))
-    else:
-        params += [pytest.param(p, id=f"ubc/{p.name}") for p in manifests(UBC)]
-    return params
 
 
 def fixture_sets() -> list[Any]:

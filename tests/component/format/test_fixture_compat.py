@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.dspace_fixtures import DSPACE_SAMPLES, per_manifest
+from helpers.dspace_fixtures import DSPACE_SAMPLES, UBC, manifests, needs_ubc
 from lxml import etree
 
 from aip import constants as C
@@ -212,8 +212,37 @@ def _rebuild(parsed: ParsedPackage, ctx: BuildContext) -> bytes:
     return build_site_package(parsed.site, parsed.groups, parsed.people, ctx).manifest
 
 
-@pytest.mark.parametrize("manifest", per_manifest())
+CONFIGS = [pytest.param(DSPACE_CONFIG, id="dspace-config"),
+           pytest.param(DisseminateConfig(), id="aipsync-config")]
+SAMPLES = [pytest.param(p, id=p.name) for p in manifests(DSPACE_SAMPLES)]
+
+
+@pytest.mark.parametrize("manifest", SAMPLES)
 def test_fixture_parses_validates_and_reads(manifest: Path) -> None:
+    check_reads(manifest)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("manifest", SAMPLES)
+def test_rebuilt_package_has_dspace_structure(manifest: Path, config: DisseminateConfig) -> None:
+    check_rebuild(manifest, config)
+
+
+@needs_ubc
+def test_the_ubc_manifests_read_and_rebuild_alike() -> None:
+    """The two checks above on every manifest of the UBC export, in one test (a clone
+    without the set reports one skip here, not one per manifest)."""
+    assert UBC is not None
+    found = manifests(UBC)
+    assert len(found) == 10
+    for manifest in found:
+        check_reads(manifest)
+        for config in CONFIGS:
+            check_rebuild(manifest, config.values[0])
+
+
+def check_reads(manifest: Path) -> None:
+    """The manifest is valid, and reads into the model without warnings."""
     data = manifest.read_bytes()
     assert validate_manifest(parse_bytes(data)) == []
     parsed = parse_package(data, path=manifest.name.replace(".mets.xml", ".zip"))
@@ -225,10 +254,9 @@ def test_fixture_parses_validates_and_reads(manifest: Path) -> None:
             assert ref.size and ref.md5 and ref.sequence_id is not None
 
 
-@pytest.mark.parametrize("config", [DSPACE_CONFIG, DisseminateConfig()],
-                         ids=["dspace-config", "aipsync-config"])
-@pytest.mark.parametrize("manifest", per_manifest())
-def test_rebuilt_package_has_dspace_structure(manifest: Path, config: DisseminateConfig) -> None:
+def check_rebuild(manifest: Path, config: DisseminateConfig) -> None:
+    """What aipsync builds from the manifest's model has DSpace's structure, and reads back
+    to the same model."""
     data = manifest.read_bytes()
     parsed = parse_package(data)
     ctx = BuildContext(site_handle=_custodian(data), site_url="http://localhost:8080/xmlui",
