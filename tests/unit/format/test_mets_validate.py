@@ -74,20 +74,12 @@ def test_schema_violations_and_broken_references_are_errors() -> None:
     assert "AIP-E041" in codes  # our IDREF check names the broken reference
 
 
-def test_dspace_fixtures_are_valid_and_validation_is_cheap(capsys: pytest.CaptureFixture[str],
-                                                           no_network: None) -> None:
-    V.mets_schema()  # compile outside the measurement
-    timings = []
+def test_dspace_fixtures_are_valid(no_network: None) -> None:
+    """DSpace's own sample manifests pass the METS schema and the structure checks (how long
+    that takes is bench/'s business, never a test's)."""
     for path in manifests(DSPACE_SAMPLES):  # the UBC set: the test below
-        root = parse_bytes(path.read_bytes())
-        start = time.perf_counter()
-        problems = V.validate_manifest(root)
-        timings.append(time.perf_counter() - start)
+        problems = V.validate_manifest(parse_bytes(path.read_bytes()))
         assert problems == [], (path.name, problems)
-    with capsys.disabled():
-        print(f"\nMETS validation per manifest: mean {1000 * sum(timings) / len(timings):.2f} ms,"
-              f" max {1000 * max(timings):.2f} ms over {len(timings)} DSpace manifests")
-    assert max(timings) < 0.05  # measured ~0.3 ms; a generous bound against slow CI
 
 
 @needs_ubc
