@@ -726,6 +726,9 @@ def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
                          create_fields=run.options.create_metadata_fields, fresh=True)
     if item.places:  # fields whose values leave places to relationships (useForPlace)
         objects.set_places(tx, C.TYPE_ITEM, iid, item.places)
+    # Every policy of the item, its bundles and bitstreams, in that order of objects as
+    # before, written in one statement at the end.
+    policies: list[tuple[str, int, list[ResourcePolicy]]] = []
     for bundle_position, bundle in enumerate(item.bundles):
         bid = objects.create_bundle(tx, iid, bundle.name, position=bundle_position)
         for position, bs in enumerate(bundle.bitstreams):
@@ -742,13 +745,12 @@ def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
             if bundle.primary_sequence_id == bs.sequence_id:
                 objects.set_primary(tx, bid, bsid)
             if parsed.rights_present:
-                auth.set_policies(tx, C.TYPE_BITSTREAM, bsid, _policies(run, bs.policies),
-                                  fresh=True)
+                policies.append((C.TYPE_BITSTREAM, bsid, _policies(run, bs.policies)))
         if parsed.rights_present:
-            auth.set_policies(tx, C.TYPE_BUNDLE, bid, _policies(run, bundle.policies),
-                              fresh=True)
+            policies.append((C.TYPE_BUNDLE, bid, _policies(run, bundle.policies)))
     if parsed.rights_present:
-        auth.set_policies(tx, C.TYPE_ITEM, iid, _policies(run, item.policies), fresh=True)
+        policies.append((C.TYPE_ITEM, iid, _policies(run, item.policies)))
+        auth.add_fresh_policies(tx, policies)
 
 
 def _item_mappings(run: _Run, item: Item, iid: int) -> None:

@@ -404,16 +404,24 @@ def set_policies(tx: Tx, resource_type: str, resource_id: int,
     ``fresh``: the object was created in this transaction and has none yet (skips the
     delete).
     """
-    rows = []
-    for position, policy in enumerate(new):
-        gid, eid = resolve_policy_subject(tx, policy)
-        rows.append(dict(resource_type=resource_type, resource_id=resource_id,
-                         position=position, action=int(policy.action), group_id=gid,
-                         eperson_id=eid, name=policy.name, description=policy.description,
-                         policy_type=policy.policy_type, start_date=policy.start_date,
-                         end_date=policy.end_date))
     if not fresh:
         clear_policies(tx, resource_type, resource_id)
+    add_fresh_policies(tx, [(resource_type, resource_id, new)])
+
+
+def add_fresh_policies(tx: Tx, objects_: Iterable[tuple[str, int, Iterable[ResourcePolicy]]]
+                       ) -> None:
+    """The policies of objects that have none yet (made in this transaction), in one
+    statement: an item's, its bundles' and its bitstreams' together."""
+    rows = []
+    for resource_type, resource_id, new in objects_:
+        for position, policy in enumerate(new):
+            gid, eid = resolve_policy_subject(tx, policy)
+            rows.append(dict(resource_type=resource_type, resource_id=resource_id,
+                             position=position, action=int(policy.action), group_id=gid,
+                             eperson_id=eid, name=policy.name,
+                             description=policy.description, policy_type=policy.policy_type,
+                             start_date=policy.start_date, end_date=policy.end_date))
     if rows:
         tx.execute(_INSERT_POLICY, rows)
 

@@ -35,12 +35,24 @@ _RESOLVE = (sa.select(T.handle.c.resource_type, T.handle.c.resource_id)
             .where(T.handle.c.handle == sa.bindparam("handle")))
 
 
+def _known(tx: Tx) -> dict[str, tuple[str, int] | None]:
+    """What this transaction has learnt of handles (every change to the handle table goes
+    through this module, which keeps it true): a restore asks for the same collection's
+    handle for each of its items."""
+    known: dict[str, tuple[str, int] | None] = tx.cache.setdefault("handles_known", {})
+    return known
+
+
 def resolve(tx: Tx, handle: str) -> tuple[str, int] | None:
     """``(type, id)`` of the live object a handle names, or ``None``."""
+    known = _known(tx)
+    if handle in known:
+        return known[handle]
     row = tx.execute(_RESOLVE, {"handle": handle}).first()
-    if row is None or row.resource_type is None:
-        return None
-    return str(row.resource_type), int(row.resource_id)
+    found = (None if row is None or row.resource_type is None
+             else (str(row.resource_type), int(row.resource_id)))
+    known[handle] = found
+    return found
 
 
 def resolve_many(tx: Tx, wanted: Iterable[str]) -> dict[str, tuple[str, int]]:
@@ -105,6 +117,7 @@ def mint(tx: Tx, resource_type: str, resource_id: int) -> str:
     tx.execute(sa.insert(T.handle).values(handle=handle, prefix=prefix,
                                           resource_type=resource_type,
                                           resource_id=resource_id))
+    _known(tx)[handle] = (resource_type, resource_id)
     return handle
 
 
@@ -127,6 +140,7 @@ def bind(tx: Tx, handle: str, resource_type: str, resource_id: int) -> str:
         tx.execute(sa.update(T.handle).where(T.handle.c.handle == handle)
                    .values(resource_type=resource_type, resource_id=resource_id))
     _bump(tx, prefix, suffix)
+    _known(tx)[handle] = (resource_type, resource_id)
     return handle
 
 
@@ -136,6 +150,9 @@ def release(tx: Tx, resource_type: str, resource_id: int) -> None:
                .where(T.handle.c.resource_type == resource_type,
                       T.handle.c.resource_id == resource_id)
                .values(resource_type=None, resource_id=None))
+    known = _known(tx)
+    for handle in [h for h, found in known.items() if found == (resource_type, resource_id)]:
+        known[handle] = None
 
 
 def handle_of(tx: Tx, resource_type: str, resource_id: int) -> str | None:
