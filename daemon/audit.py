@@ -12,9 +12,13 @@ Owns: ``run_audit`` and its checks, cheap ones first (docs/style.md E3):
   a temporary file while it is hashed (never held in memory), its size and SHA-256 compared
   with the inventory, and the file removed.
 - **Extent** (newest snapshot only): every object of the repository has an AIP in the
-  snapshot.  Embedded: the packages a full site export would write (the packager's own plan);
-  ``kind = "dspace"``: the AIPs in staging (what the last export wrote).  An object without a
-  copy is reported as not backed up (a warning: the next cycle usually uploads it).
+  snapshot.  The source says what the repository holds (``Source.expected_packages``):
+  embedded, the packages a full site export would write (the packager's own plan);
+  ``kind = "dspace"``, DSpace's own list of objects from its database (the site, every
+  community and collection, archived and withdrawn items), or, when that database cannot
+  be read, the AIPs in staging, which the result says plainly (``extent_note``: withdrawn
+  items never backed up cannot be counted then).  An object without a copy is reported as
+  not backed up (a warning: the next cycle usually uploads it).
 
 Results go to the log (``audit.*`` events), to the state database (``status`` shows the last
 audit) and so to the metrics.  A key of the newest snapshot found missing or corrupted is
@@ -117,6 +121,8 @@ class AuditResult:
     extent_objects: int
     seconds: float
     stopped: bool = False
+    extent_basis: str = ""
+    extent_note: str = ""
 
     @property
     def status(self) -> str:
@@ -143,7 +149,8 @@ class AuditResult:
             "bytes_read": counts.bytes_read, "missing": counts.missing,
             "corrupted": counts.corrupted, "unverifiable": counts.unverifiable,
             "not_backed_up": counts.not_backed_up, "extent_checked": self.extent_checked,
-            "extent_objects": self.extent_objects,
+            "extent_objects": self.extent_objects, "extent_basis": self.extent_basis,
+            "extent_note": self.extent_note,
             "problems": [p.as_json() for p in self.problems], "exit_code": self.exit_code,
         }
 
@@ -451,11 +458,15 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                     audit.run_content(sample_positions(inventory.object_count, sample_percent,
                                                        run_seed))
                 extent_objects = 0
+                basis = note = ""
                 if extent and newest and not audit.stopped:
                     expected = (source or open_source(config)).expected_packages()
-                    extent_objects = len(expected)
+                    extent_objects, basis, note = (len(expected.names), expected.basis,
+                                                   expected.note)
+                    if not expected.complete:
+                        log.warning("audit.extent.incomplete", basis=basis, detail=note)
                     missing, gone = extent_problems(
-                        expected, (e.key for e in inventory.entries()))
+                        expected.names, (e.key for e in inventory.entries()))
                     for problem in missing:
                         audit.add(problem)
                     if gone:
@@ -485,7 +496,8 @@ def run_audit(config: Config, *, snapshot_id: str | None = None, deep: bool = Fa
                                  counts=audit.counts, problems=problems,
                                  extent_checked=extent and newest and not audit.stopped,
                                  extent_objects=extent_objects,
-                                 seconds=time.monotonic() - started, stopped=audit.stopped)
+                                 seconds=time.monotonic() - started, stopped=audit.stopped,
+                                 extent_basis=basis, extent_note=note)
             state.finish_audit(audit_id, result.status, result.counts,
                                problems=[p.as_json() for p in problems[:_KEPT_PROBLEMS]])
             counts = result.counts

@@ -44,8 +44,11 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
                   if result.sample_percent is not None else "")
         deep = (f", {counts.downloaded} downloaded and re-hashed ({counts.bytes_read} bytes"
                 f"{sample})" if result.deep else "")
-        extent = (f"; extent: {result.extent_objects} repository objects, "
-                  f"{counts.not_backed_up} without a copy" if result.extent_checked else "")
+        extent = (f"; extent: {result.extent_objects} repository objects (from "
+                  f"{result.extent_basis}), {counts.not_backed_up} without a copy"
+                  if result.extent_checked else "")
+        if result.extent_note:
+            print(f"extent: {result.extent_note}", file=out)
         print(f"verify {result.snapshot.id}: {counts.checked} keys checked by metadata{deep}"
               f"{extent}; {counts.missing} missing, {counts.corrupted} corrupted, "
               f"{counts.unverifiable} unverifiable: {result.status}", file=out)

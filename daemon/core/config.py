@@ -76,8 +76,11 @@ DEFAULT_DSPACE_TIMEOUT: Final = 86_400
 class RepositoryConfig:
     """Where AIPs come from and go back to: the embedded repository or a real DSpace.
 
-    ``db_url`` may hold a password; it is left out of ``repr`` and only shown through
-    ``redact_url``.
+    ``db_url`` (the embedded repository's database) and ``dspace_db_url`` (DSpace's own
+    database, read-only: where withdrawn items are found when DSpace's ``config/local.cfg``
+    cannot be read) may hold a password; they are left out of ``repr`` and only shown through
+    ``redact_url``.  ``dspace_env``: names of environment variables the DSpace child gets
+    besides PATH, HOME, LANG/LC_*, JAVA_HOME, JAVA_OPTS and DSPACE_*.
     """
 
     eperson: str
@@ -89,6 +92,8 @@ class RepositoryConfig:
     dspace_bin: Path | None = None
     dspace_options: tuple[str, ...] = ()
     dspace_timeout: int = DEFAULT_DSPACE_TIMEOUT
+    dspace_env: tuple[str, ...] = ()
+    dspace_db_url: str | None = field(default=None, repr=False, metadata={"secret_url": True})
 
 
 # --- [schedule] -------------------------------------------------------------------------------
@@ -380,6 +385,7 @@ class Config:
         """True when the file holds a credential (so it must not be readable by others)."""
         return bool(self.target.secret_access_key or self.target.session_token
                     or _url_has_password(self.repository.db_url)
+                    or _url_has_password(self.repository.dspace_db_url)
                     or any(_url_has_password(u) for u in self.notify.urls))
 
 
@@ -582,6 +588,12 @@ def _check_cron(expr: str, key: str) -> None:
         raise ConfigError(f"{key}: not a valid cron expression {expr!r}: {exc}") from exc
 
 
+#: An environment variable's name (POSIX: letters, digits, underscores; no leading digit).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Prefixes of variables ``repository.dspace_env`` may not name: boto3's credential chain
+#: (the target's credentials) and aipsync's own.
+_NEVER_TO_DSPACE = ("AWS_", C.ENV_PREFIX)
+
 #: Packager options the backup cycle decides itself; a config file must not set them.
 _DAEMON_OWNED_OPTIONS = frozenset({"updatedAfter", "manifestOnly"})
 
@@ -607,6 +619,24 @@ def _check_repository(repo: RepositoryConfig) -> None:
             urlsplit(repo.db_url).port  # noqa: B018  (validates the port)
         except ValueError as exc:
             raise ConfigError("repository.db_url: not a valid URL") from exc
+    if repo.dspace_db_url is not None:
+        try:
+            parts = urlsplit(repo.dspace_db_url)
+            parts.port  # noqa: B018  (validates the port)
+        except ValueError as exc:
+            raise ConfigError("repository.dspace_db_url: not a valid URL") from exc
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError("repository.dspace_db_url: expected postgresql://user@host:port/"
+                              f"database (DSpace's PostgreSQL), got scheme "
+                              f"{parts.scheme or '(none)'!r}")
+    for name in repo.dspace_env:
+        if _ENV_NAME.match(name) is None:
+            raise ConfigError(f"repository.dspace_env: {name!r} is not an environment "
+                              "variable name")
+        if name.upper().startswith(_NEVER_TO_DSPACE):
+            raise ConfigError(f"repository.dspace_env: {name} is never passed to DSpace "
+                              "(the target's credentials and aipsync's own settings stay "
+                              "with aipsync)")
 
 
 def _check_schedule(sched: ScheduleConfig, table: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ from aip.errors import PackageValidationError, Problem, UsageError
 from aip.model import package_file_name
 from aip.packager.modes import IngestMode
 from daemon.core.config import Config
-from daemon.source.base import IngestSpec
+from daemon.source.base import IngestSpec, TreePackage, key_handle
 
 __all__ = [
     "Planned",
@@ -61,24 +61,6 @@ def parse_at(text: str) -> datetime:
     if when.microsecond == 0 and "." not in value:
         when = when.replace(microsecond=999_999)
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def key_handle(key: str) -> tuple[str, str]:
-    """``ITEM@123456789-42.zip`` -> ``("ITEM", "123456789/42")``.  Pure.
-
-    The handle prefix never holds a ``-`` (``[0-9A-Za-z.]+``), so the first one is the ``/``.
-
-    Raises:
-        ValueError: not an AIP key.
-    """
-    match = C.PACKAGE_NAME_RE.match(key)
-    if match is None or match["ext"] != C.PACKAGE_EXTENSION or "/" in key:
-        raise ValueError(f"not an AIP file name: {key!r}")
-    prefix, sep, suffix = match["ident"].partition("-")
-    handle = f"{prefix}/{suffix}"
-    if not sep or C.HANDLE_RE.match(handle) is None:
-        raise ValueError(f"no handle in the AIP file name {key!r}")
-    return match["type"], handle
 
 
 def candidate_keys(handle: str) -> list[str]:
@@ -272,16 +254,18 @@ def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bo
 
 
 def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
-                parent: str | None) -> IngestSpec:
+                parent: str | None, tree: Sequence[TreeEntry] = ()) -> IngestSpec:
     """The one ingest of a restore: the top package with its children (``-a``).  Pure.
 
     A whole-site replace names the site (``-i <prefix>/0``), as DSpace's documented full
     restore does; other restores let the packager find each object by the handle in its
-    package (so a missing object is restored, an existing one replaced or skipped).
+    package (so a missing object is restored, an existing one replaced or skipped).  The
+    walked ``tree`` goes along for the sources that need it (DSpace's keep-existing).
     """
     return IngestSpec(
         package=package, mode=mode, recursive=True, parent=parent,
         identifier=config.repository.site_handle if site and mode == IngestMode.REPLACE else None,
-        options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else ())
+        options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else (),
+        tree=tuple(TreePackage(e.key, e.type, e.handle, e.listed_by) for e in tree))
 
 

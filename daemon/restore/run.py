@@ -496,7 +496,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         if stop is not None and stop.is_set():
             raise StopRequestedError(what="the ingest started")
         spec = ingest_spec(config, run_dir / root_key, mode=mode, site=site,
-                           parent=request.parent)
+                           parent=request.parent, tree=tree)
         waited, outcome = _ingest_locked(config, source, spec, stop)
         exit_code = outcome.exit_code
         result = RestoreResult(

@@ -19,6 +19,11 @@ schedule, watch settings, staging folder, target, source and log level apply fro
 run.  ``state.dir`` and ``[metrics]`` need a restart (the lock and the listening socket
 belong to the process); their old values are kept and ``service.reload.restart_needed`` says so.
 
+Source: one ``Source`` for the service's life (made again only when a reload changes
+``[repository]``, staging or state), checked at start-up with ``Source.describe`` before
+``READY=1`` (a DSpace source reads ``dspace version`` there, once; an unsupported version is
+exit 10, a DSpace that cannot be run 56) and handed to every cycle and scheduled audit.
+
 Threads: APScheduler's (the backup cycle and the scheduled fixity audit run on its pool
 threads), the watcher's observer and mirror worker, the metrics HTTP server, the ``[notify]``
 hooks' senders.  ``STATUS=`` shows what a running step does and how far it is (``backup
@@ -48,6 +53,7 @@ import structlog
 from aip import constants as C
 from aip import logconfig
 from aip.errors import AipError
+from daemon.audit import AuditResult, run_audit
 from daemon.core.clock import Clock, SystemClock
 from daemon.core.config import Config, load_config
 from daemon.core.errors import ConfigError, LockedError
@@ -117,6 +123,9 @@ class Service:
         self.reload_event = threading.Event()
         self._work = threading.Lock()
         self._config: Config | None = None
+        self._source: Source | None = None
+        self._source_key: tuple[object, ...] | None = None
+        self._source_lock = threading.Lock()
         self._metrics: Metrics | None = None
         self._scheduler: Scheduler | None = None
         self._runner: CycleRunner | None = None
@@ -173,16 +182,18 @@ class Service:
         previous = self._install_signals()
         try:
             self._start_metrics(config)
+            self._source_for(config)
             with open_state(config.state.dir) as state:
                 watermark = state.export_watermark
             last = datetime.fromisoformat(watermark) if watermark else None
             run_now = missed_run(config.schedule, last, self.clock.now())
             self._runner = CycleRunner(lambda: self.config, clock=self.clock,
                                        stop=self.stop_event, work_lock=self._work,
-                                       source_factory=self.source_factory,
+                                       source_factory=self._source_for,
                                        on_done=self._on_cycle, monitor=self.monitor)
             self._auditor = AuditRunner(lambda: self.config, stop=self.stop_event,
-                                        on_done=self._on_audit, monitor=self.monitor)
+                                        on_done=self._on_audit, monitor=self.monitor,
+                                        audit=self._audit)
             self._scheduler = Scheduler(self._runner, config.schedule, run_now=run_now,
                                         audit=self._auditor.run)
             self._scheduler.start()
@@ -204,6 +215,22 @@ class Service:
             self._restore_signals(previous)
             if self._metrics is not None:
                 self._metrics.stop_server()
+
+    def _source_for(self, config: Config) -> Source:
+        """The service's source: made, and checked with ``describe`` (logged), on first use
+        and again only after a reload changed what it is built from."""
+        key = (config.repository, config.staging, config.state)
+        with self._source_lock:
+            if self._source is None or self._source_key != key:
+                source = self.source_factory(config)
+                facts = source.describe()
+                log.info("service.source", source=source.name, facts=dict(facts))
+                self._source, self._source_key = source, key
+            return self._source
+
+    def _audit(self, config: Config, **kwargs: Any) -> AuditResult:
+        """A scheduled audit, asking the service's source what the repository holds."""
+        return run_audit(config, source=self._source_for(config), **kwargs)
 
     def _stop_threads(self) -> None:
         """Stop whatever is still running (after an error in start-up; idempotent)."""

@@ -1,6 +1,8 @@
 """How fresh the backup is: ``aipsync status`` and the figures behind the metrics.
 
-Owns: ``Status`` (read from the state database and the staging folder only: the last run,
+Owns: ``Status`` (read from the state database, the staging folder and, for a DSpace source,
+DSpace's configuration files only: the source (DSpace's version as last read, how withdrawn
+items are found), the last run,
 the last successful cycle and mirror, the newest complete snapshot and its age (the recovery
 point), the staged files not yet uploaded, the failed uploads, the export watermark, whether a
 daemon holds the state folder, the last fixity audit and the last restore), which renders
@@ -18,7 +20,7 @@ from __future__ import annotations
 import heapq
 import os
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from daemon.core.state import (
     RunRecord,
     open_state,
 )
+from daemon.source import source_status
 from daemon.sync.mirror import pending_uploads
 from daemon.sync.scan import count_staged, iter_staged_names
 
@@ -96,6 +99,7 @@ class Status:
     failures: tuple[Failure, ...] = ()
     last_audit: AuditRecord | None = None
     last_restore: RestoreRecord | None = None
+    source: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The ``status --json`` document (format ``aipsync-status/1``)."""
@@ -120,13 +124,14 @@ class Status:
             "failed": {"count": self.failed_count,
                        "uploads": [f.as_json() for f in self.failures]},
             "staged": self.staged, "last_audit": opt(self.last_audit),
-            "last_restore": opt(self.last_restore),
+            "last_restore": opt(self.last_restore), "source": dict(self.source),
         }
 
     def render(self) -> str:
         """The status as lines for a terminal."""
         lines = [f"target:          {self.target}",
                  f"staging:         {self.staging_dir} ({self.staged} AIPs)"]
+        lines += [f"{label + ':':<17}{text}" for label, text in self.source.items()]
         daemon = self.daemon
         lines.append("daemon:          " + (f"running (pid {daemon.pid}, since {daemon.since})"
                                             if daemon.running else "not running"))
@@ -230,7 +235,8 @@ def collect_status(config: Config, *, now: datetime | None = None) -> Status:
                   staged=count_staged(config.staging.dir))
     if not (config.state.dir / STATE_FILE_NAME).exists():
         first = heapq.nsmallest(_MAX_LISTED, iter_staged_names(config.staging.dir))
-        return replace(base, pending_count=base.staged, pending=tuple(first))
+        return replace(base, pending_count=base.staged, pending=tuple(first),
+                       source=source_status(config, lambda _: None))
     with open_state(config.state.dir) as state:
         newest = state.newest_snapshot
         snap = state.snapshot(newest) if newest else None
@@ -249,7 +255,8 @@ def collect_status(config: Config, *, now: datetime | None = None) -> Status:
             recovery_point=point,
             pending_count=pending.count, pending=pending.names,
             failed_count=len(failures), failures=tuple(failures[:_MAX_LISTED]),
-            last_audit=state.last_audit(), last_restore=state.last_restore())
+            last_audit=state.last_audit(), last_restore=state.last_restore(),
+            source=source_status(config, state.get_meta))
 
 
 def _human_age(seconds: float | None) -> str:

@@ -2,15 +2,18 @@
 
 Owns: ``open_source``, the one place that turns ``[repository]`` into a ``Source``
 (``daemon.source.base``): ``EmbeddedSource`` (``daemon.source.embedded``) or ``DSpaceSource``
-(``daemon.source.dspace``).  Only the sources know which kind of repository is behind them.
+(``daemon.source.dspace``), and ``source_status``, what ``status`` shows about the source
+without running it.  Only the sources know which kind of repository is behind them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from daemon.core.config import Config
 from daemon.source.base import Source
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "open_source", "source_status"]
 
 
 def open_source(config: Config) -> Source:
@@ -31,3 +34,24 @@ def open_source(config: Config) -> Source:
     from daemon.source.embedded import EmbeddedSource
 
     return EmbeddedSource(config)
+
+
+def source_status(config: Config, meta: Callable[[str], str | None]) -> dict[str, str]:
+    """What ``status`` shows about the source (label -> one line), without running it.
+
+    For DSpace: the version its last start-up read (``meta`` reads the state database's
+    ``meta`` table) and how withdrawn items are found, worked out now from the
+    configuration (no connection is made).  Nothing for the embedded repository.
+    """
+    if config.repository.kind != "dspace" or config.repository.dspace_bin is None:
+        return {}
+    from daemon.source.dspace import META_VERSION, withdrawn_discovery
+    from daemon.source.dspacedb import find_database
+
+    version = meta(META_VERSION)
+    major = version.partition(".")[0] if version else ""
+    found = find_database(config.repository.dspace_bin, config.repository.dspace_db_url,
+                          local_cfg=not major.isdigit() or int(major) >= 6)
+    return {"dspace": version or "not read yet (the daemon reads `dspace version` when it "
+                                 "starts, a backup or restore on its first call)",
+            "withdrawn items": withdrawn_discovery(found)}

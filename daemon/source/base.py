@@ -1,15 +1,17 @@
 """What a source is: the ``Source`` protocol, its requests and results, and shared helpers.
 
-Owns: the ``Source`` protocol (``export`` a whole site into a folder, optionally only Items
-changed after ``updatedAfter``; ``ingest`` one package tree, for restores; ``preflight``,
-``existing`` and ``expected_packages`` for restore and audit), ``ExportOutcome``,
-``IngestSpec``, ``IngestOutcome`` (per object an ``aip.errors.Outcome``), ``Existing``, and
-what both implementations share: ``format_updated_after``, ``site_package_name``,
-``export_options`` and ``packages_in``.
+Owns: the ``Source`` protocol (``describe`` what the source is, checked once at start-up;
+``export`` a whole site into a folder, optionally only Items changed after ``updatedAfter``;
+``ingest`` one package tree, for restores; ``preflight``, ``existing`` and
+``expected_packages`` for restore and audit), ``ExportOutcome``, ``TreePackage``,
+``IngestSpec``, ``IngestOutcome`` (per object an ``aip.errors.Outcome``), ``Existing``,
+``Extent``, and what the implementations share: ``format_updated_after``,
+``site_package_name``, ``key_handle``, ``export_options`` and ``packages_in``.
 
 Every source writes DSpace's file names (``ITEM@123456789-42.zip``) into the folder it is
-given and reports what it wrote.  For a full export the set written is the whole site: the
-staging layer uses it to drop the AIPs of deleted objects.
+given and reports what it wrote.  For a full export ``expected`` is every AIP the site has
+now: the staging layer drops the staged AIPs of objects outside it (deleted ones).  A source
+that cannot tell for sure says None, and nothing is removed.
 
 Must not: touch the staging folder itself (``daemon.sync.staging`` moves files), take locks,
 or log a secret.
@@ -18,7 +20,7 @@ or log a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +38,13 @@ from daemon.core.stop import StopFlag
 __all__ = [
     "Existing",
     "ExportOutcome",
+    "Extent",
     "IngestOutcome",
     "IngestSpec",
     "Source",
+    "TreePackage",
     "format_updated_after",
+    "key_handle",
     "site_package_name",
 ]
 
@@ -56,7 +61,8 @@ class ExportOutcome:
     them; DSpace does not say, so it is 0 there).  ``expected``: for a full export, every
     file name the site's AIPs have, i.e. what staging should hold afterwards; None when that
     is not known for sure (an incremental run, or objects skipped as unauthorised), so
-    nothing is removed.
+    nothing is removed.  ``gone``: file names of staged AIPs whose objects the repository
+    says no longer exist (DSpace: "Cannot resolve handle"), for the log.
     """
 
     written: tuple[str, ...]
@@ -65,6 +71,18 @@ class ExportOutcome:
     expected: frozenset[str] | None = None
     bytes: int = 0
     seconds: float = 0.0
+    gone: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TreePackage:
+    """One AIP of a restore's tree: its file name, type, handle, and the file names of the
+    packages whose manifests list it (none for the top; two for a mapped item)."""
+
+    key: str
+    type: str
+    handle: str
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +91,10 @@ class IngestSpec:
 
     ``mode``: ``restore`` (-r), ``keep-existing`` (-r -k), ``replace`` (-r -f) or ``submit``
     (-s).  ``identifier``: the object to replace (``replace`` only).  ``options``: ``-o``
-    strings such as ``skipIfParentMissing=true``.
+    strings such as ``skipIfParentMissing=true``.  ``tree``: every package of the tree below
+    ``package`` (itself first, parents before children; they lie beside it), when the caller
+    walked it (a restore does): DSpace's keep-existing needs it to restore what is missing
+    below an existing object.
     """
 
     package: Path
@@ -82,6 +103,7 @@ class IngestSpec:
     parent: str | None = None
     identifier: str | None = None
     options: tuple[str, ...] = ()
+    tree: tuple[TreePackage, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", IngestMode(self.mode))
@@ -109,6 +131,18 @@ class Existing:
     owners: Mapping[str, str | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """What a complete backup must hold (the audit's extent check): AIP file names, and
+    where the list comes from.  ``complete`` is False when the list is known to miss objects
+    (``note`` says which and why)."""
+
+    names: frozenset[str]
+    basis: str
+    complete: bool = True
+    note: str = ""
+
+
 class Source(Protocol):
     """A repository the daemon exports from and restores into."""
 
@@ -116,14 +150,27 @@ class Source(Protocol):
     def name(self) -> str:
         """A short description for logs and errors (no secret)."""
 
+    def describe(self) -> Mapping[str, str]:
+        """What the source is, checked once (DSpace: its version, refused when unsupported,
+        and how its withdrawn items are found): label -> one line, logged at start-up and
+        shown by ``status``.  Later calls answer from memory.
+
+        Raises:
+            SourceError: the repository cannot be reached.
+            ConfigError: it is of a version aipsync does not support.
+        """
+
     def export(self, out_dir: Path, *, updated_after: datetime | None,
-               stop: StopFlag | None = None) -> ExportOutcome:
+               stop: StopFlag | None = None,
+               staged: Collection[str] = ()) -> ExportOutcome:
         """Export the whole site as AIPs into the existing, empty folder ``out_dir``.
 
         Args:
             out_dir: where the packages go (the SITE AIP and its children, side by side).
             updated_after: only Items modified after this time (None: a full export).
             stop: checked between packages; when set the export is abandoned.
+            staged: the AIP file names staging holds now (a source whose full export leaves
+                some objects out, as DSpace leaves out withdrawn items, checks those itself).
 
         Returns:
             What was written.
@@ -156,9 +203,8 @@ class Source(Protocol):
         """Which ``handles`` exist now (and, with ``owners``, each existing item's owning
         collection), or None when this source cannot tell."""
 
-    def expected_packages(self) -> frozenset[str]:
-        """The AIP file names a full export of the site would write now: what a complete
-        backup must hold (the audit's extent check)."""
+    def expected_packages(self) -> Extent:
+        """The AIPs a complete backup of the site must hold now (the audit's extent check)."""
 
 
 def format_updated_after(when: datetime) -> str:
@@ -172,6 +218,24 @@ def format_updated_after(when: datetime) -> str:
 def site_package_name(site_handle: str) -> str:
     """The file name of the SITE AIP (``SITE@123456789-0.zip``)."""
     return package_file_name(C.TYPE_SITE, site_handle, C.PACKAGE_EXTENSION)
+
+
+def key_handle(key: str) -> tuple[str, str]:
+    """``ITEM@123456789-42.zip`` -> ``("ITEM", "123456789/42")``.  Pure.
+
+    The handle prefix never holds a ``-`` (``[0-9A-Za-z.]+``), so the first one is the ``/``.
+
+    Raises:
+        ValueError: not an AIP key.
+    """
+    match = C.PACKAGE_NAME_RE.match(key)
+    if match is None or match["ext"] != C.PACKAGE_EXTENSION or "/" in key:
+        raise ValueError(f"not an AIP file name: {key!r}")
+    prefix, sep, suffix = match["ident"].partition("-")
+    handle = f"{prefix}/{suffix}"
+    if not sep or C.HANDLE_RE.match(handle) is None:
+        raise ValueError(f"no handle in the AIP file name {key!r}")
+    return match["type"], handle
 
 
 def export_options(extra: Sequence[str], updated_after: datetime | None) -> list[str]:

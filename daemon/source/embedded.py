@@ -12,7 +12,7 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from daemon.core.stop import StopFlag
 from daemon.source.base import (
     Existing,
     ExportOutcome,
+    Extent,
     IngestOutcome,
     IngestSpec,
     export_options,
@@ -68,8 +69,13 @@ class EmbeddedSource:
     def _open(self) -> Repository:
         return Repository.open(self._folder, db_url=self._db_url, assetstore=self._assetstore)
 
+    def describe(self) -> Mapping[str, str]:
+        # Nothing to check at start-up: the packager is aipsync's own, of this version.
+        return {"repository": self.name}
+
     def export(self, out_dir: Path, *, updated_after: datetime | None,
-               stop: StopFlag | None = None) -> ExportOutcome:
+               stop: StopFlag | None = None, staged: Collection[str] = ()) -> ExportOutcome:
+        del staged  # the packager's export of the site is the whole site, withdrawn items too
         options = ExportOptions.parse(parse_option_strings(
             export_options(self._options, updated_after)))
         request = ExportRequest(handle=self._site, eperson=self._eperson,
@@ -160,7 +166,7 @@ class EmbeddedSource:
             repo.close()
         return Existing({h: h in live for h in handles_}, owning)
 
-    def expected_packages(self) -> frozenset[str]:
+    def expected_packages(self) -> Extent:
         # The packager's own export plan of the site: no package is built.
         repo = self._open()
         try:
@@ -168,6 +174,7 @@ class EmbeddedSource:
                 request = ExportRequest(handle=self._site, eperson=self._eperson,
                                         output=Path("/") / site_package_name(self._site),
                                         recursive=True)
-                return frozenset(p.path.name for p in plan(tx, request))
+                names = frozenset(p.path.name for p in plan(tx, request))
         finally:
             repo.close()
+        return Extent(names, "the embedded repository (the packager's export plan)")

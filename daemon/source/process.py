@@ -1,8 +1,10 @@
 """Running a repository's command line: a child process, logged line by line, within a timeout.
 
-Owns: ``run_logged`` (the child in its own session and process group, stdin closed, every
-output line logged and redacted, killed with its whole group on timeout or stop) and
-``redact_line`` (masks what looks like a credential in a line the child printed).
+Owns: ``run_logged`` (the child in its own session and process group, stdin ``/dev/null``
+(never a terminal), only the environment it is given, every output line made printable,
+redacted and logged, killed with its whole group on timeout or stop), ``child_environment``
+(the few variables a DSpace child gets from aipsync's environment) and ``redact_line`` (masks
+what looks like a credential in a line the child printed).
 
 Must not: pass a credential to the child or into a log line.
 """
@@ -17,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO
 
 import structlog
@@ -25,7 +27,7 @@ import structlog
 from daemon.core.errors import SourceError, StopRequestedError
 from daemon.core.stop import StopFlag
 
-__all__ = ["redact_line", "run_logged"]
+__all__ = ["LineSink", "child_environment", "printable", "redact_line", "run_logged"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +41,25 @@ _KEY_VALUE_SECRET = re.compile(
 
 #: Longest output line kept in a log event (a stack trace line can be huge).
 _MAX_LINE = 2000
+
+
+#: Longest output line handed to a ``LineSink`` (a result line is short; garbage is cut).
+_MAX_PARSED_LINE = 65_536
+
+
+#: Control characters (ANSI escapes, NUL, a lone CR...) are shown as ``\xNN`` in logs.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+#: What a DSpace child inherits from aipsync's environment (besides ``repository.dspace_env``):
+#: the search path (DSpace's bin/dspace runs ``java`` from it), home, locale, the JVM's
+#: settings and DSpace's own variables.  Never the target's credentials.
+_PASSED_NAMES = frozenset({"PATH", "HOME", "LANG", "JAVA_HOME", "JAVA_OPTS"})
+_PASSED_PREFIXES = ("LC_", "DSPACE_")
+
+
+#: Receives each output line of the child: (``stdout`` or ``stderr``, the line).
+LineSink = Callable[[str, str], None]
 
 
 #: Lines of output kept for the error message of a failed call.
@@ -62,18 +83,35 @@ def redact_line(line: str) -> str:
     return _KEY_VALUE_SECRET.sub(lambda m: f"{m['head']}***", line)
 
 
+def child_environment(environ: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """The environment of a DSpace child: PATH, HOME, LANG, LC_*, JAVA_HOME, JAVA_OPTS,
+    DSPACE_* and the ``extra`` names, taken from ``environ`` where set.  Pure.
+
+    ``repository.dspace_env`` (the ``extra``) cannot name AWS_* or AIPSYNC_* variables (the
+    configuration refuses them), so the target's credentials never reach the child.
+    """
+    wanted = set(extra)
+    return {name: value for name, value in environ.items()
+            if name in _PASSED_NAMES or name in wanted or name.startswith(_PASSED_PREFIXES)}
+
+
+def printable(line: str) -> str:
+    """``line`` with control characters written as ``\\xNN`` (for logs and messages)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+
+
 def _pump(stream: IO[str], name: str, source: str, tail: collections.deque[str],
-          collect: list[str] | None) -> None:
+          sink: LineSink | None) -> None:
     """Log each line of a child's output stream (a reader thread; ends at EOF)."""
     for raw in stream:
         line = raw.rstrip("\r\n")
-        if not line:
+        if not line.strip():
             continue
-        line = redact_line(line[:_MAX_LINE])
-        tail.append(line)
-        if collect is not None:
-            collect.append(line)
-        log.info("source.dspace.output", stream=name, line=line, source=source)
+        shown = redact_line(printable(line[:_MAX_LINE]))
+        tail.append(shown)
+        if sink is not None:
+            sink(name, line[:_MAX_PARSED_LINE])
+        log.info("source.dspace.output", stream=name, line=shown, source=source)
 
 
 def _terminate(proc: subprocess.Popen[str]) -> None:
@@ -88,22 +126,25 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def run_logged(argv: Sequence[str], *, source: str, timeout: float,
+def run_logged(argv: Sequence[str], *, source: str, timeout: float, env: Mapping[str, str],
                stop: StopFlag | None = None, what: str = "command", check: bool = True,
-               collect: list[str] | None = None) -> int:
+               sink: LineSink | None = None) -> int:
     """Run ``argv``, logging every output line, within ``timeout`` seconds.
 
     The child runs in its own session (so its whole process group, e.g. DSpace's JVM, can
-    be stopped), with stdin closed and the daemon's environment.
+    be stopped), with stdin ``/dev/null`` (a question finds the end of input at once, never
+    a terminal) and exactly the environment ``env``.
 
     Args:
         argv: the command line (logged; it must hold no secret).
         source: names the source in logs and errors.
         timeout: seconds before the child is killed.
+        env: the child's whole environment (``child_environment``).
         stop: when set, the child is terminated and ``StopRequestedError`` raised.
         what: what the command does, for messages.
         check: raise ``SourceError`` on a non-zero exit.
-        collect: a list that receives every output line.
+        sink: receives every non-blank output line, as printed (cut at 64 KiB), with its
+            stream's name; called from the reader threads, one stream each.
 
     Returns:
         The exit code.
@@ -113,18 +154,18 @@ def run_logged(argv: Sequence[str], *, source: str, timeout: float,
         StopRequestedError: ``stop`` was set.
     """
     log.info("source.dspace.start", argv=[redact_line(a) for a in argv], what=what,
-             timeout_s=timeout)
+             timeout_s=timeout, env=sorted(env))
     started = time.monotonic()
     try:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace",
-                                start_new_session=True)
+                                env=dict(env), start_new_session=True)
     except OSError as exc:
         raise SourceError(source=source,
                           detail=f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     assert proc.stdout is not None and proc.stderr is not None
-    readers = [threading.Thread(target=_pump, args=(stream, name, source, tail, collect),
+    readers = [threading.Thread(target=_pump, args=(stream, name, source, tail, sink),
                                 name=f"aipsync-dspace-{name}", daemon=True)
                for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))]
     for reader in readers:

@@ -10,7 +10,10 @@ and ``pending_names`` (which staged files are not yet in the target, with or wit
 Staging keeps each object's AIP under DSpace's file name (``ITEM@123456789-42.zip``).  An
 incremental export (``updatedAfter``) writes only changed Items (and every container), so the
 staged copies of unchanged Items stay.  Nothing leaves staging on an incremental run, nor when
-an export fails or is stopped: then staging is exactly as it was.
+an export fails or is stopped: then staging is exactly as it was.  What a full export removes
+is decided by the source's ``expected`` (every AIP the site has now), never by what the
+export happened to write: the source is told what staging holds, so one whose full export
+leaves objects out (DSpace leaves out withdrawn items) checks those itself.
 
 Must not: upload (``daemon.sync.mirror`` does), decide when to run (``daemon.sync.backup``),
 or delete anything outside the staging folder.  Removing a staged AIP never deletes it from
@@ -153,7 +156,8 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
         try:
             log.info("staging.export.start", full=full, source=source.name,
                      updated_after=updated_after.isoformat() if updated_after else None)
-            outcome = source.export(tmp, updated_after=updated_after, stop=stop)
+            outcome = source.export(tmp, updated_after=updated_after, stop=stop,
+                                    staged=frozenset(staged_names(staging)))
             _check_stop(stop, "the export was staged")
             if full and not outcome.written:
                 raise SourceError(source=source.name, detail="a full export wrote no package")
@@ -169,7 +173,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             moved = _move_into(staging, tmp, outcome.written)
             removed: list[str] = []
             if full and outcome.expected is not None:
-                removed = _remove_gone(staging, outcome.expected)
+                removed = _remove_gone(staging, outcome.expected, set(outcome.gone))
         except (AipError, OSError) as exc:
             # The packager reports a full disk as an unwritable output (36), staging as a
             # staging error (59): both are the disk, and the operator's fix is to free space.
@@ -210,14 +214,17 @@ def _move_order(name: str) -> tuple[int, str]:
     return (rank.get(kind, 0), name)
 
 
-def _remove_gone(staging: Path, expected: frozenset[str]) -> list[str]:
-    """After a full export: staged AIPs of objects that are gone leave staging."""
+def _remove_gone(staging: Path, expected: frozenset[str], confirmed: set[str]) -> list[str]:
+    """After a full export: staged AIPs of objects that are gone leave staging
+    (``confirmed``: those the repository itself said do not exist any more)."""
     gone = sorted(staged_names(staging) - expected)
     for name in gone:
         with contextlib.suppress(FileNotFoundError):
             (staging / name).unlink()
         log.info("staging.removed", file=name,
-                 detail="not written by the full export (object deleted); the target keeps it")
+                 detail=("the repository says it does not exist" if name in confirmed
+                         else "not in the full export (object deleted)")
+                 + "; the target keeps it")
     if gone:
         fsync_dir(staging)
     return gone

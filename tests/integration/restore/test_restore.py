@@ -296,11 +296,11 @@ class GatedEmbeddedSource(EmbeddedSource):
         self._gate_ingest = gate_ingest
 
     def export(self, out_dir: Path, *, updated_after: Any,
-               stop: Any = None) -> ExportOutcome:
+               stop: Any = None, staged: Any = ()) -> ExportOutcome:
         if self._gate_export:
             self.entered.set()
             assert self.gate.wait(60), "the test never opened the gate"
-        return super().export(out_dir, updated_after=updated_after, stop=stop)
+        return super().export(out_dir, updated_after=updated_after, stop=stop, staged=staged)
 
     def ingest(self, spec: IngestSpec, *, stop: Any = None) -> IngestOutcome:
         if self._gate_ingest:

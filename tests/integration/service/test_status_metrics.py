@@ -149,7 +149,8 @@ def test_apscheduler_skips_a_run_that_would_overlap(folder_env: BackupEnv) -> No
     class Held:
         name = "held source"
 
-        def export(self, out_dir: Path, *, updated_after: Any, stop: Any = None) -> Any:
+        def export(self, out_dir: Path, *, updated_after: Any, stop: Any = None,
+                   staged: Any = ()) -> Any:
             entered.set()
             assert gate.wait(30)
             from daemon.source.embedded import EmbeddedSource

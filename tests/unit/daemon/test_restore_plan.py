@@ -1,5 +1,6 @@
 """The pure part of restore and audit: keys and handles, the tree walk, the mode rules, what a
-dry run predicts, the ingest call, DSpace's output, sampling and the metadata judgement."""
+dry run predicts, the ingest call, sampling and the metadata judgement.  (The DSpace command
+lines and output: tests/unit/daemon/test_dspace_driver.py.)"""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from daemon.restore.plan import (
     walk_tree,
 )
 from daemon.restore.run import prune_work_dirs
-from daemon.source.dspace import DSpaceSource, parse_packager_output
+from daemon.source.base import TreePackage
 from daemon.sync.inventory import InventoryEntry
 from daemon.sync.layout import is_snapshot_id, new_snapshot_id
 from daemon.targets.base import RemoteObject
@@ -152,7 +153,7 @@ def test_predict_a_missing_parent_and_an_unknown_repository() -> None:
 
 
 # --- the ingest call --------------------------------------------------------------------------
-def test_ingest_spec_and_the_dspace_command_line(tmp_path: Path) -> None:
+def test_ingest_spec(tmp_path: Path) -> None:
     config = parse_config({
         "repository": {"kind": "dspace", "dspace_bin": "/dspace/bin/dspace",
                        "eperson": "admin@example.org", "site_handle": "123456789/0"},
@@ -161,39 +162,19 @@ def test_ingest_spec_and_the_dspace_command_line(tmp_path: Path) -> None:
         "restore": {"skip_if_parent_missing": True}})
     site = ingest_spec(config, Path("/w/SITE@123456789-0.zip"), mode="replace", site=True,
                        parent=None)
-    assert DSpaceSource(config).ingest_argv(site) == [
-        "/dspace/bin/dspace", "packager", "-r", "-f", "-a", "-u", "-t", "AIP", "-e",
-        "admin@example.org", "-i", "123456789/0", "-o", "skipIfParentMissing=true",
-        "/w/SITE@123456789-0.zip"]
-    one = ingest_spec(config, Path("/w/COLLECTION@123456789-7.zip"), mode="keep-existing",
-                      site=False, parent="123456789/3")
-    assert DSpaceSource(config).ingest_argv(one) == [
-        "/dspace/bin/dspace", "packager", "-r", "-k", "-a", "-u", "-t", "AIP", "-e",
-        "admin@example.org", "-p", "123456789/3", "-o", "skipIfParentMissing=true",
-        "/w/COLLECTION@123456789-7.zip"]
+    assert (site.mode, site.recursive, site.identifier, site.parent, site.options) == (
+        "replace", True, "123456789/0", None, ("skipIfParentMissing=true",))
+    tree = walk_tree(COLL_B, expand_from(TREE, []))  # type: ignore[arg-type]
+    one = ingest_spec(config, Path("/w/COLLECTION@1-3.zip"), mode="keep-existing",
+                      site=False, parent="123456789/3", tree=tree)
+    assert (one.identifier, one.parent) == (None, "123456789/3")
+    assert one.tree == (TreePackage(COLL_B, "COLLECTION", "1/3"),
+                        TreePackage(ITEM_3, "ITEM", "1/6", (COLL_B,)),
+                        TreePackage(ITEM_2, "ITEM", "1/5", (COLL_B,)))
     replace_one = ingest_spec(config, Path("/w/ITEM@123456789-9.zip"), mode="replace",
                               site=False, parent=None)
     assert replace_one.identifier is None  # found by the package's handle, missing restored
-
-
-def test_parse_packager_output_reads_dspace_and_aipsync_lines() -> None:
-    lines = [
-        "INFO org.dspace.app.packager.Packager @ starting",
-        "RESTORED DSpace COLLECTION [ hdl=123456789/7, dbID=12 ]",
-        "REPLACED DSpace ITEM [ hdl=123456789/42, dbID=99 ] ",
-        "restored   123456789/8 [ITEM@123456789-8.zip]",
-        "mapped     123456789/9 (into 123456789/7)",
-        "skipped    - (parent missing) [ITEM@123456789-10.zip]",
-        "warning    AIP-W101 x: parent missing",
-        "restore: 2 restored",
-    ]
-    objects, warnings = parse_packager_output(lines)
-    assert [(o.handle, o.action) for o in objects] == [
-        ("123456789/7", "restored"), ("123456789/42", "replaced"), ("123456789/8", "restored"),
-        ("123456789/9", "mapped")]
-    assert objects[3].detail == "into 123456789/7"
-    assert objects[2].package == "ITEM@123456789-8.zip"
-    assert warnings == ("AIP-W101 x: parent missing",)
+    assert replace_one.tree == ()
 
 
 # --- the audit's pure part --------------------------------------------------------------------

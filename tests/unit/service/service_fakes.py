@@ -55,7 +55,7 @@ class FakeSource:
         self.entered = threading.Event()
 
     def export(self, out_dir: Path, *, updated_after: datetime | None,
-               stop: Any = None) -> ExportOutcome:
+               stop: Any = None, staged: Any = ()) -> ExportOutcome:
         self.calls.append(updated_after)
         self.entered.set()
         if self.gate is not None:

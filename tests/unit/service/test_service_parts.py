@@ -1,5 +1,6 @@
-"""The small parts of the service: sd_notify, the debouncer, triggers, the DSpace command line,
-the configuration keys the daemon owns, and the staging rules that need no repository.
+"""The small parts of the service: sd_notify, the debouncer, triggers, the configuration keys
+the daemon owns, and the staging rules that need no repository.  (The DSpace command lines:
+tests/unit/daemon/test_dspace_driver.py.)
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from daemon.core.state import open_state
 from daemon.service.scheduler import build_trigger
 from daemon.service.systemd import Notifier, watchdog_interval
 from daemon.service.watcher import Debouncer
-from daemon.source import open_source
-from daemon.source.base import IngestSpec, format_updated_after, site_package_name
-from daemon.source.dspace import DSpaceSource
+from daemon.source.base import format_updated_after, site_package_name
 from daemon.sync.layout import is_staged_name
 from daemon.sync.mirror import pending_uploads, run_mirror
 from daemon.sync.staging import EXPORT_DIR_PREFIX, export_to_staging
@@ -121,28 +120,7 @@ def test_updated_after_is_utc_whole_seconds_rounded_down() -> None:
     assert site_package_name("123456789/0") == "SITE@123456789-0.zip"
 
 
-# --- the DSpace command line --------------------------------------------------------------------
-def test_dspace_export_and_ingest_argv(tmp_path: Path) -> None:
-    cfg = folder_config(tmp_path, repository={
-        "kind": "dspace", "dspace_bin": "/dspace/bin/dspace", "site_handle": "10673/0",
-        "dspace_options": ["unauthorized=zero"]})
-    source = open_source(cfg)
-    assert isinstance(source, DSpaceSource)
-    since = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
-    assert source.export_argv(tmp_path, since) == [
-        "/dspace/bin/dspace", "packager", "-d", "-a", "-t", "AIP", "-e", "admin@example.org",
-        "-i", "10673/0", "-o", "unauthorized=zero", "-o", "updatedAfter=2026-03-02T03:00:00Z",
-        f"{tmp_path}/SITE@10673-0.zip"]
-    assert source.export_argv(tmp_path, None)[-3:] == [
-        "-o", "unauthorized=zero", f"{tmp_path}/SITE@10673-0.zip"]
-    spec = IngestSpec(tmp_path / "SITE@10673-0.zip", mode="replace", identifier="10673/0",
-                      options=("skipIfParentMissing=true",))
-    assert source.ingest_argv(spec) == [
-        "/dspace/bin/dspace", "packager", "-r", "-f", "-a", "-u", "-t", "AIP", "-e",
-        "admin@example.org", "-i", "10673/0", "-o", "skipIfParentMissing=true",
-        f"{tmp_path}/SITE@10673-0.zip"]
-
-
+# --- configuration keys the daemon owns ------------------------------------------------------
 @pytest.mark.parametrize("option", ["updatedAfter=2020-01-01T00:00:00", "manifestOnly=true"])
 def test_the_daemon_owns_updated_after_and_manifest_only(tmp_path: Path, option: str) -> None:
     with pytest.raises(ConfigError, match=r"repository\.dspace_options"):
