@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import drop_database
 from restore_support import BackupEnv, seeded_repo
 
 
@@ -29,6 +30,7 @@ def _env(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[
     yield e
     for tgt in e.opened:
         tgt.close()
+    e.drop_installs()
 
 
 @pytest.fixture(params=["s3", "folder"])
@@ -44,3 +46,11 @@ def s3_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv
 @pytest.fixture
 def folder_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
     yield from _env(request, "folder", tmp_path)
+
+
+@pytest.fixture
+def pg_server(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL server for the DSpace stand-in's databases (``BackupEnv.dspace``);
+    skipped when none answers."""
+    yield pg_url
+    drop_database(pg_url)

@@ -23,7 +23,7 @@ if str(_SERVICE) not in sys.path:
 
 from helpers import ADMIN, CliResult, wait_for  # noqa: E402
 from service_support import (  # noqa: E402
-    FAKE_DSPACE,
+    GENERATIONS,
     SITE_FILE,
     BackupEnv,
     handle_of,
@@ -36,7 +36,7 @@ from aip.repository import objects  # noqa: E402
 from daemon.cli import add_daemon_commands  # noqa: E402
 from daemon.targets import Target  # noqa: E402
 
-__all__ = ["ADMIN", "FAKE_DSPACE", "SITE_FILE", "BackupEnv", "CutStream", "aipsync",
+__all__ = ["ADMIN", "GENERATIONS", "SITE_FILE", "BackupEnv", "CutStream", "aipsync",
            "boto_client", "collections_with_items", "corrupt", "error_line", "handle_of",
            "remove",
            "seeded_repo", "to_toml", "wait_for"]

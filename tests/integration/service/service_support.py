@@ -3,14 +3,15 @@ state folder, and a target (moto's S3 server on 127.0.0.1, or a file:// folder).
 
 ``BackupEnv`` builds configurations (as TOML files too, for subprocesses), opens targets whose
 ``requests`` counters tests read, edits the repository through the ``repo`` CLI and answers
-"what does the target hold" questions the same way for both targets.
+"what does the target hold" questions the same way for both targets.  ``BackupEnv.dspace``
+installs the DSpace stand-in (tests/fixtures/dspace-standin) over the same repository, for
+``kind = "dspace"`` (``dspace_sections``); the fixtures drop its database after the test.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from helpers import (
     run_cli,
     to_toml,
 )
+from helpers.dspace_standin import Standin, make_standin
 
 from aip.repository import seed as seedmod
 from daemon.core.config import Config, parse_config
@@ -31,8 +33,11 @@ from daemon.sync.snapshots import list_snapshots, read_inventory
 from daemon.targets import Target, open_target
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-FAKE_DSPACE = REPO_ROOT / "tests" / "fixtures" / "fake-dspace" / "bin" / "dspace"
 SITE_FILE = f"SITE@{PREFIX}-0.zip"
+#: One version string per DSpace generation the stand-in models (and the driver supports).
+GENERATIONS = ["5.10", "6.3", "7.6.2", "8.1", "9.1", "10.0"]
+#: What a DSpace child may get from aipsync's environment (``sh`` adds PWD).
+CHILD_ENV = {"PATH", "HOME", "LANG", "JAVA_HOME", "JAVA_OPTS", "PWD"}
 
 
 @dataclass
@@ -46,6 +51,7 @@ class BackupEnv(DaemonFolders):
     bucket: str | None
     repo: RepoLocation
     opened: list[Target] = field(default_factory=list)
+    installs: list[Standin] = field(default_factory=list)
 
     def tables(self, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
         target: dict[str, Any] = {"url": self.url, "max_attempts": 2, "transfers": 4}
@@ -72,9 +78,25 @@ class BackupEnv(DaemonFolders):
         path.write_text(to_toml(self.tables(**sections)))
         return path
 
-    def dspace_sections(self) -> dict[str, dict[str, Any]]:
-        return {"repository": {"kind": "dspace", "dspace_bin": str(FAKE_DSPACE),
-                               "dspace_timeout": 120}}
+    # --- the DSpace stand-in -------------------------------------------------------------------
+    def dspace(self, version: str = "7.6.2", *, pg_url: str | None = None,
+               **options: Any) -> Standin:
+        """The stand-in for DSpace ``version`` over this repository; with ``pg_url`` (the
+        ``pg_url`` fixture's) it gets its own database with DSpace's tables, made through the
+        server's maintenance database (so it outlives the fixture's own database)."""
+        server = None if pg_url is None else pg_url.rpartition("/")[0] + "/postgres"
+        installed = make_standin(self.root / f"dspace-{len(self.installs)}", self.repo.folder,
+                                 version, pg_url=server, **options)
+        self.installs.append(installed)
+        return installed
+
+    def dspace_sections(self, dspace: Standin, **repository: Any) -> dict[str, dict[str, Any]]:
+        return {"repository": {"kind": "dspace", "dspace_bin": str(dspace.bin),
+                               "dspace_timeout": 120, **repository}}
+
+    def drop_installs(self) -> None:
+        for installed in self.installs:
+            installed.drop()
 
     def target(self, config: Config | None = None) -> Target:
         tgt = open_target((config or self.config()).target)
@@ -82,10 +104,7 @@ class BackupEnv(DaemonFolders):
         return tgt
 
     def subprocess_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIPSYNC_")}
-        env["FAKE_DSPACE_REPO"] = str(self.repo.folder)
-        env["FAKE_DSPACE_PYTHON"] = sys.executable
-        return env
+        return {k: v for k, v in os.environ.items() if not k.startswith("AIPSYNC_")}
 
     # --- the repository -----------------------------------------------------------------------
     def edit_item(self, handle: str, title: str) -> None:
@@ -93,6 +112,9 @@ class BackupEnv(DaemonFolders):
 
     def delete(self, handle: str) -> None:
         run_cli(*self.repo.argv, "repo", "delete", handle, expect=0)
+
+    def withdraw(self, handle: str) -> None:
+        run_cli(*self.repo.argv, "repo", "withdraw", handle, expect=0)
 
     def staged(self) -> dict[str, str]:
         """File name -> SHA-256 of every AIP in staging."""

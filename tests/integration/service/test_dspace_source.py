@@ -1,43 +1,270 @@
-"""The DSpace source through a stand-in ``bin/dspace`` (tests/fixtures/fake-dspace).
+"""Backups through DSpace's command line: the daemon against the DSpace stand-in
+(tests/fixtures/dspace-standin, README.md there), generation by generation.
 
-The stand-in runs aipsync's own packager as DSpace's ``packager`` command, so the AIPs are
-real; it can also fail on demand (after writing files, as a JVM dying late would) and sleep.
+The stand-in behaves as DSpace's ``bin/dspace`` does (its questions, its NullPointerException
+at the end of input, withdrawn items left out of ``-d -a``, its lines and exit codes, its
+database); its call log records every call's arguments, stdin, environment *names* and the
+questions reached, which is what "no prompt reached" and "no credential in the child's
+environment" are checked against.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
-from helpers import PROJECT_ROOT, RepoLocation, make_repo, run_cli, wait_for
-from service_support import FAKE_DSPACE, SITE_FILE, BackupEnv, handle_of
+from helpers import PROJECT_ROOT, wait_for
+from helpers.dspace_standin import Standin
+from service_support import CHILD_ENV, GENERATIONS, SITE_FILE, BackupEnv, handle_of
 
 from aip import constants as C
+from aip.repository import objects
+from daemon.audit import run_audit
 from daemon.core.errors import SourceError
 from daemon.core.state import open_state
-from daemon.source.base import IngestSpec
-from daemon.source.dspace import DSpaceSource
+from daemon.service.status import collect_status
 from daemon.source.embedded import EmbeddedSource
 from daemon.sync.backup import run_cycle
 
 
-@pytest.fixture
-def dspace_env(folder_env: BackupEnv, monkeypatch: pytest.MonkeyPatch,
-               tmp_path: Path) -> BackupEnv:
-    for key, value in folder_env.subprocess_env().items():
-        if key.startswith("FAKE_DSPACE_"):
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("FAKE_DSPACE_ARGS", str(tmp_path / "dspace-args.txt"))
-    return folder_env
+# --- helpers -----------------------------------------------------------------------------------
+def item_handles(env: BackupEnv) -> list[str]:
+    """The handles of the repository's archived items, in handle order."""
+    with env.repo.opened() as repo, repo.transaction(write=False) as tx:
+        return sorted({h for cid in objects.collection_handles(tx)
+                       for _, h in objects.collection_item_ids(tx, cid)})
 
 
+def item_file(handle: str) -> str:
+    return f"ITEM@{handle.replace('/', '-')}.zip"
+
+
+def staging_state(staging: Path) -> dict[str, tuple[int, int, int]]:
+    """Every entry of staging (temporary ones too) with its size, mtime and inode."""
+    if not staging.exists():
+        return {}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in staging.iterdir()}
+
+
+def assert_calls_clean(dspace: Standin, *, extra_env: set[str] = frozenset()) -> None:
+    """Every call: stdin /dev/null, -u on packager calls, no question reached, and an
+    environment of the allowed names only."""
+    calls = dspace.calls()
+    assert calls
+    for call in calls:
+        argv = call["argv"]
+        assert call["stdin"] == "devnull", call
+        assert call["prompts"] == [], call
+        if argv[0] == "packager":
+            assert "-u" in argv, argv
+        names = set(call["env"])
+        allowed = {n for n in names if n.startswith(("LC_", "DSPACE_"))} | CHILD_ENV
+        assert names <= allowed | extra_env, names - allowed - extra_env
+
+
+def no_db_config(dspace: Standin) -> None:
+    """DSpace's db.* keys out of its configuration files (a DSpace 7+ site that sets them
+    through environment variables, which aipsync does not read)."""
+    for name in ("local.cfg", "dspace.cfg"):
+        path = dspace.home / "config" / name
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines()
+                    if not line.startswith("db.")]
+            path.write_text("\n".join(kept) + "\n")
+
+
+# --- a full and an incremental cycle, each generation ------------------------------------------
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, pg_server: str,
+                                                        tmp_path: Path, version: str) -> None:
+    env = folder_env
+    items = item_handles(env)
+    env.withdraw(items[0])   # withdrawn before the first backup: -d -a never writes it
+    dspace = env.dspace(version, pg_url=pg_server)
+    cfg = env.config(**env.dspace_sections(dspace))
+
+    first = run_cycle(cfg)
+
+    assert first.status == "ok" and first.plan.full
+    staged = env.staged()
+    assert item_file(items[0]) in staged, "found in DSpace's database, exported on its own"
+    assert env.snapshot_entries(first.snapshot_id) == staged
+    # the same set of AIPs as aipsync's own export of the same repository (withdrawn included)
+    embedded = tmp_path / "embedded"
+    embedded.mkdir()
+    EmbeddedSource(env.config()).export(embedded, updated_after=None)
+    assert {p.name for p in embedded.glob("*.zip")} == set(staged)
+    argv = [c["argv"] for c in dspace.calls()]
+    assert argv[0] == ["version"]
+    assert argv[2][:9] == ["packager", "-d", "-u", "-t", "AIP", "-e", "admin@example.org",
+                           "-i", items[0]]
+
+    env.edit_item(items[1], "Changed through DSpace")
+    dspace.sync_db()
+    second = run_cycle(cfg)
+
+    assert second.status == "ok" and not second.plan.full
+    assert second.mirror.uploaded == (item_file(items[1]),)
+    last = [c["argv"] for c in dspace.calls() if "-a" in c["argv"]][-1]
+    assert re.fullmatch(r"updatedAfter=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+                        last[last.index("-o") + 1])
+    assert [c["argv"][0] for c in dspace.calls()].count("version") == 2  # once per command
+    assert_calls_clean(dspace)
+
+    # the audit's extent: DSpace's own list of objects, from its database
+    audit = run_audit(cfg)
+    assert audit.status == "ok", audit.problems
+    assert audit.extent_basis.startswith("DSpace's database postgresql://")
+    assert audit.extent_objects == len(staged) and audit.extent_note == ""
+
+
+# --- withdrawn items kept, deleted ones removed, nothing else in the child's environment -------
+@pytest.mark.parametrize("version", ["5.10", "9.1"])
+def test_withdrawn_items_stay_deleted_ones_leave(folder_env: BackupEnv,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 version: str) -> None:
+    env = folder_env
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+                        "AWS_SESSION_TOKEN": "tok", "AIPSYNC_TEST_SECRET": "x",
+                        "PGPASSWORD": "pw", "TZ": "UTC", "LC_ALL": "C.UTF-8",
+                        "DSPACE_EXTRA": "1", "JAVA_OPTS": "-Xmx1g"}.items():
+        monkeypatch.setenv(name, value)
+    items = item_handles(env)
+    dspace = env.dspace(version)
+    no_db_config(dspace)
+    cfg = env.config(**env.dspace_sections(dspace, dspace_env=["TZ"]))
+    with structlog.testing.capture_logs() as logs:
+        first = run_cycle(cfg)
+    assert first.status == "ok"
+    said = [e for e in logs if e["event"] == "source.dspace.withdrawn"]
+    assert said and said[0]["how"].startswith("cannot be discovered: DSpace's database is "
+                                              "unknown: no db.url in ")
+    assert "withdrawn items: cannot be discovered" in collect_status(cfg).render()
+
+    env.withdraw(items[0])
+    second = run_cycle(cfg, force_full=True)
+    assert second.plan.full
+    assert item_file(items[0]) in env.staged(), "a withdrawn item never leaves staging"
+    assert item_file(items[0]) in env.snapshot_entries(second.snapshot_id)
+    assert item_file(items[0]) in second.staging.staged  # exported again, on its own
+
+    env.delete(items[1])
+    third = run_cycle(cfg, force_full=True)
+    assert item_file(items[0]) in env.snapshot_entries(third.snapshot_id)
+    assert item_file(items[1]) not in env.staged()
+    assert item_file(items[1]) not in env.snapshot_entries(third.snapshot_id)
+    assert third.staging.removed == (item_file(items[1]),)
+    gone = [c for c in dspace.calls() if items[1] in c["argv"]]
+    assert [c["exit_code"] for c in gone] == [1], "DSpace said the handle does not exist"
+
+    assert_calls_clean(dspace, extra_env={"TZ"})
+    for call in dspace.calls():
+        assert not {n for n in call["env"] if n.startswith(("AWS_", "AIPSYNC_"))}
+        assert "PGPASSWORD" not in call["env"]
+    audit = run_audit(cfg)
+    assert audit.extent_basis.startswith("staging")
+    assert "withdrawn items never backed up are not counted" in audit.extent_note
+    assert "cannot be discovered" in audit.extent_note
+
+
+# --- faults: one-line errors, staging unchanged, no snapshot moved ----------------------------
+@pytest.mark.parametrize(("faults", "timeout", "message"), [
+    ({"sleep_seconds": 60, "sleep_at": "package:2"}, 2, "export timed out after 2 s"),
+    ({"omit_top_file": True}, 60, f"the export exited 0 but wrote no {SITE_FILE}"),
+    ({"fail_at": "package:3"}, 60,
+     "the export exited with code 1: java.io.IOException: No space left on device"),
+    ({"kill_at": "package:2"}, 60, "the export exited with code -9"),
+    ({"garbage_output": True, "omit_top_file": True}, 60, "wrote no SITE@"),
+], ids=["hang", "no-site-file", "fails-half-way", "killed", "garbage-and-no-site-file"])
+def test_a_failing_dspace_changes_nothing(folder_env: BackupEnv, faults: dict[str, Any],
+                                          timeout: int, message: str) -> None:
+    env = folder_env
+    dspace = env.dspace("7.6.2")
+    no_db_config(dspace)
+    cfg = env.config(**env.dspace_sections(dspace, dspace_timeout=timeout))
+    first = run_cycle(cfg)
+    env.edit_item(item_handles(env)[0], "Never staged: the export fails")
+    before = staging_state(env.staging)
+    with open_state(env.state_dir) as state:
+        watermark = state.export_watermark
+    dspace.set_faults(**faults)
+
+    with pytest.raises(SourceError) as info:
+        run_cycle(cfg, force_full=True)
+
+    assert info.value.exit_code == C.EXIT_SOURCE
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    assert staging_state(env.staging) == before, "a failed export must change nothing"
+    assert env.snapshot_ids() == [first.snapshot_id]
+    with open_state(env.state_dir) as state:
+        assert state.export_watermark == watermark
+    call = dspace.last_call()
+    if "exit_code" not in call:  # killed (or hung and killed by aipsync): the process is gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(call["pid"], 0)
+
+
+@pytest.mark.usefixtures("all_log_levels")
+def test_garbage_output_is_logged_printable(folder_env: BackupEnv) -> None:
+    env = folder_env
+    dspace = env.dspace("8.1", faults={"garbage_output": True})
+    no_db_config(dspace)
+    with structlog.testing.capture_logs() as logs:
+        result = run_cycle(env.config(**env.dspace_sections(dspace)))
+    assert result.status == "ok" and SITE_FILE in env.staged()
+    lines = [e["line"] for e in logs if e["event"] == "source.dspace.output"]
+    assert any("\\x1b[31m" in line for line in lines)
+    assert not any(re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line) for line in lines)
+    assert max(len(line) for line in lines) <= 2000
+
+
+def test_a_missing_launcher_is_a_source_error(folder_env: BackupEnv) -> None:
+    missing = folder_env.config(repository={"kind": "dspace",
+                                             "dspace_bin": str(folder_env.root / "nope")})
+    with pytest.raises(SourceError, match="cannot run"):
+        run_cycle(missing)
+    assert folder_env.staged() == {}
+    assert not list(folder_env.staging.glob(".aipsync-tmp-*"))
+
+
+# --- the service: dspace version once, at start-up ----------------------------------------------
+def test_the_service_reads_the_version_once(folder_env: BackupEnv) -> None:
+    from daemon.service.lifecycle import Service
+
+    env = folder_env
+    dspace = env.dspace("10.0")
+    no_db_config(dspace)
+    cfg_file = env.write_config(**env.dspace_sections(dspace))
+    service = Service(cfg_file, environ={}, install_signals=False, log_stream=io.StringIO())
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        wait_for(lambda: service._runner is not None and service._runner.completed >= 1,
+                 timeout=60, what="the first cycle")
+        assert service._runner is not None
+        assert service._runner.run(trigger="test") is not None
+    finally:
+        service.request_stop()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert [c["argv"][0] for c in dspace.calls()] == ["version", "packager", "packager"]
+    with open_state(env.state_dir) as state:
+        assert (state.get_meta("dspace.version") or "").startswith("10.0 (10.x), read ")
+
+
+# --- kill -9 of aipsync during the export -----------------------------------------------------------
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (from /proc), children first."""
     parents: dict[int, int] = {}
@@ -63,135 +290,36 @@ def kill_tree(pid: int) -> None:
             os.kill(victim, signal.SIGKILL)
 
 
-def staging_state(staging: Path) -> dict[str, tuple[int, int, int]]:
-    """Every entry of staging (temporary ones too) with its size, mtime and inode."""
-    if not staging.exists():
-        return {}
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino)
-            for p in staging.iterdir()}
-
-
-@pytest.mark.usefixtures("all_log_levels")
-def test_a_full_cycle_through_the_dspace_cli(dspace_env: BackupEnv, tmp_path: Path) -> None:
-    cfg = dspace_env.config(**dspace_env.dspace_sections())
-    with structlog.testing.capture_logs() as logs:
-        result = run_cycle(cfg)
-
-    assert result.status == "ok" and result.plan.full
-    staged = dspace_env.staged()
-    assert SITE_FILE in staged and len(staged) >= 10
-    assert set(result.mirror.uploaded) == set(staged)
-    assert dspace_env.snapshot_entries(result.snapshot_id) == staged
-    calls = (tmp_path / "dspace-args.txt").read_text().splitlines()
-    assert calls == [f"packager -d -a -t AIP -e admin@example.org -i 123456789/0 "
-                     f"{dspace_env.staging}/{calls[0].rpartition('/')[0].rpartition('/')[2]}/"
-                     f"{SITE_FILE}"]
-    # Its output went into the structured log, line by line.
-    lines = [e["line"] for e in logs if e["event"] == "source.dspace.output"]
-    assert any("exported" in line for line in lines), lines
-    assert any("org.dspace.app.packager.Packager" in line for line in lines), lines
-
-    # The same bytes as the embedded packager writes (same repository, same AIP format).
-    embedded_dir = tmp_path / "embedded"
-    embedded_dir.mkdir()
-    EmbeddedSource(dspace_env.config()).export(embedded_dir, updated_after=None)
-    assert {p.name for p in embedded_dir.glob("*.zip")} == set(staged)
-
-    item = dspace_env.staged_items()[1]
-    dspace_env.edit_item(handle_of(item), "Changed for the DSpace source")
-    second = run_cycle(cfg)
-    assert not second.plan.full
-    assert second.mirror.uploaded == (item,)
-    last = (tmp_path / "dspace-args.txt").read_text().splitlines()[-1]
-    assert " -o updatedAfter=" in last and last.split("updatedAfter=")[1].split()[0].endswith("Z")
-
-
-def test_a_failing_dspace_cli_gives_source_error_and_changes_nothing(
-        dspace_env: BackupEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = dspace_env.config(**dspace_env.dspace_sections())
-    first = run_cycle(cfg)
-    item = dspace_env.staged_items()[0]
-    dspace_env.edit_item(handle_of(item), "Never staged: the export fails")
-    before = staging_state(dspace_env.staging)
-    with open_state(dspace_env.state_dir) as state:
-        watermark = state.export_watermark
-
-    monkeypatch.setenv("FAKE_DSPACE_FAIL", "3")
-    with pytest.raises(SourceError) as info:
-        run_cycle(cfg)
-
-    assert info.value.exit_code == C.EXIT_SOURCE
-    assert "exited with code 3" in str(info.value)
-    assert "simulated failure" in str(info.value)  # the last output lines name the cause
-    assert staging_state(dspace_env.staging) == before, "a failed export must change nothing"
-    assert dspace_env.snapshot_ids() == [first.snapshot_id]
-    with open_state(dspace_env.state_dir) as state:
-        assert state.export_watermark == watermark
-        run = state.last_run("incremental")
-        assert run is not None and run.status == "failed" and "SourceError" in (run.error or "")
-
-    monkeypatch.delenv("FAKE_DSPACE_FAIL")
-    again = run_cycle(cfg)  # the same Items are exported again: nothing was lost
-    assert again.mirror.uploaded == (item,)
-
-
-def test_a_missing_launcher_and_a_timeout_are_source_errors(
-        dspace_env: BackupEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = dspace_env.config(repository={"kind": "dspace",
-                                            "dspace_bin": str(dspace_env.root / "nope")})
-    with pytest.raises(SourceError, match="cannot run"):
-        run_cycle(missing)
-    monkeypatch.setenv("FAKE_DSPACE_SLEEP", "30")
-    slow = dspace_env.config(repository={"kind": "dspace", "dspace_bin": str(FAKE_DSPACE),
-                                         "dspace_timeout": 1})
-    with pytest.raises(SourceError, match="timed out after 1 s"):
-        run_cycle(slow)
-    assert dspace_env.staged() == {}
-    assert not list(dspace_env.staging.glob(".aipsync-tmp-*"))
-
-
 def test_kill_9_during_the_export_leaves_staging_alone_and_the_next_run_cleans_up(
-        dspace_env: BackupEnv) -> None:
-    cfg_file = dspace_env.write_config(**dspace_env.dspace_sections())
-    run_cycle(dspace_env.config(**dspace_env.dspace_sections()))
-    before = staging_state(dspace_env.staging)
-    env = dspace_env.subprocess_env() | {"FAKE_DSPACE_SLEEP": "30"}
+        folder_env: BackupEnv) -> None:
+    env = folder_env
+    dspace = env.dspace("6.3")
+    no_db_config(dspace)
+    sections = env.dspace_sections(dspace)
+    cfg_file = env.write_config(**sections)
+    run_cycle(env.config(**sections))
+    before = staging_state(env.staging)
+    dspace.set_faults(sleep_seconds=30, sleep_at="package:1")
     proc = subprocess.Popen([sys.executable, "-m", "daemon", "backup", "--config",
-                             str(cfg_file)], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                             str(cfg_file), "--full"], cwd=PROJECT_ROOT,
+                            env=env.subprocess_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for(lambda: list(dspace_env.staging.glob(".aipsync-tmp-export-*")), timeout=30,
+        wait_for(lambda: len(dspace.calls()) >= 4, timeout=60,
+                 what="the second export's DSpace call")
+        wait_for(lambda: list(env.staging.glob(".aipsync-tmp-export-*")), timeout=30,
                  what="the export folder")
     finally:
         kill_tree(proc.pid)  # aipsync, and the stand-in DSpace in its own session
         proc.wait(timeout=30)
 
-    now = staging_state(dspace_env.staging)
+    now = staging_state(env.staging)
     left = set(now) - set(before)
     assert left and all(n.startswith(".aipsync-tmp-export-") for n in left), (left, before)
     assert {k: v for k, v in now.items() if k in before} == before
 
-    result = run_cycle(dspace_env.config(**dspace_env.dspace_sections()))
+    dspace.set_faults()
+    result = run_cycle(env.config(**sections))
     assert result.status == "ok"
-    assert not list(dspace_env.staging.glob(".aipsync-tmp-*"))
-
-
-def test_ingest_through_both_sources(dspace_env: BackupEnv, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The restore path a restore builds on: ``packager -r -a -f`` into an empty repository."""
-    run_cycle(dspace_env.config())
-    site = dspace_env.staging / SITE_FILE
-    wanted = {handle_of(n) for n in dspace_env.staged()}
-    for kind in ("embedded", "dspace"):
-        fresh = make_repo(RepoLocation(tmp_path / f"restored-{kind}"))
-        repository: dict[str, object] = {"path": str(fresh.folder)}
-        if kind == "dspace":
-            monkeypatch.setenv("FAKE_DSPACE_REPO", str(fresh.folder))
-            repository.update(kind="dspace", dspace_bin=str(FAKE_DSPACE))
-        cfg = dspace_env.config(repository=repository)
-        source = DSpaceSource(cfg) if kind == "dspace" else EmbeddedSource(cfg)
-        outcome = source.ingest(IngestSpec(site, mode="replace", recursive=True))
-        assert outcome.exit_code == 0, outcome.lines
-        dump = run_cli(*fresh.argv, "repo", "dump", "--json", expect=0).out
-        assert wanted <= set(re.findall(r"\b123456789/\d+\b", dump)), kind
+    assert not list(env.staging.glob(".aipsync-tmp-*"))
+    assert {handle_of(n) for n in env.staged()} >= set(item_handles(env))
