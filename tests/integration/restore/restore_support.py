@@ -27,6 +27,7 @@ from service_support import (  # noqa: E402
     SITE_FILE,
     BackupEnv,
     handle_of,
+    no_db_config,
     seeded_repo,
     to_toml,
 )
@@ -38,6 +39,7 @@ from daemon.targets import Target  # noqa: E402
 
 __all__ = ["ADMIN", "GENERATIONS", "SITE_FILE", "BackupEnv", "CutStream", "aipsync",
            "boto_client", "collections_with_items", "corrupt", "error_line", "handle_of",
+           "no_db_config",
            "remove",
            "seeded_repo", "to_toml", "wait_for"]
 

@@ -149,3 +149,15 @@ def seeded_repo(folder: Path, *, items: int = 6) -> RepoLocation:
         seedmod.seed(repo, seedmod.SeedOptions(communities=1, depth=1, collections=2,
                                                items=items, seed=3))
     return loc
+
+
+def no_db_config(dspace: Standin) -> None:
+    """DSpace's db.* keys out of the install's configuration files: a DSpace whose database
+    aipsync cannot find (a 7.x+ site that sets them through environment variables, which
+    aipsync does not read).  The stand-in itself needs them only for its own database."""
+    for name in ("local.cfg", "dspace.cfg"):
+        path = dspace.home / "config" / name
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines()
+                    if not line.startswith("db.")]
+            path.write_text("\n".join(kept) + "\n")

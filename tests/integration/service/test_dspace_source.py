@@ -25,7 +25,14 @@ import pytest
 import structlog
 from helpers import PROJECT_ROOT, wait_for
 from helpers.dspace_standin import Standin
-from service_support import CHILD_ENV, GENERATIONS, SITE_FILE, BackupEnv, handle_of
+from service_support import (
+    CHILD_ENV,
+    GENERATIONS,
+    SITE_FILE,
+    BackupEnv,
+    handle_of,
+    no_db_config,
+)
 
 from aip import constants as C
 from aip.repository import objects
@@ -37,7 +44,7 @@ from daemon.source.embedded import EmbeddedSource
 from daemon.sync.backup import run_cycle
 
 
-# --- helpers -----------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------------
 def item_handles(env: BackupEnv) -> list[str]:
     """The handles of the repository's archived items, in handle order."""
     with env.repo.opened() as repo, repo.transaction(write=False) as tx:
@@ -73,18 +80,7 @@ def assert_calls_clean(dspace: Standin, *, extra_env: set[str] = frozenset()) ->
         assert names <= allowed | extra_env, names - allowed - extra_env
 
 
-def no_db_config(dspace: Standin) -> None:
-    """DSpace's db.* keys out of its configuration files (a DSpace 7+ site that sets them
-    through environment variables, which aipsync does not read)."""
-    for name in ("local.cfg", "dspace.cfg"):
-        path = dspace.home / "config" / name
-        if path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if not line.startswith("db.")]
-            path.write_text("\n".join(kept) + "\n")
-
-
-# --- a full and an incremental cycle, each generation ------------------------------------------
+# --- a full and an incremental cycle, each generation -----------------------------------------
 @pytest.mark.parametrize("version", GENERATIONS)
 def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, pg_server: str,
                                                         tmp_path: Path, version: str) -> None:
@@ -129,7 +125,7 @@ def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, p
     assert audit.extent_objects == len(staged) and audit.extent_note == ""
 
 
-# --- withdrawn items kept, deleted ones removed, nothing else in the child's environment -------
+# --- withdrawn items kept, deleted ones removed, nothing else in the child's environment ------
 @pytest.mark.parametrize("version", ["5.10", "9.1"])
 def test_withdrawn_items_stay_deleted_ones_leave(folder_env: BackupEnv,
                                                  monkeypatch: pytest.MonkeyPatch,
@@ -239,7 +235,7 @@ def test_a_missing_launcher_is_a_source_error(folder_env: BackupEnv) -> None:
     assert not list(folder_env.staging.glob(".aipsync-tmp-*"))
 
 
-# --- the service: dspace version once, at start-up ----------------------------------------------
+# --- the service: dspace version once, at start-up --------------------------------------------
 def test_the_service_reads_the_version_once(folder_env: BackupEnv) -> None:
     from daemon.service.lifecycle import Service
 
@@ -264,7 +260,7 @@ def test_the_service_reads_the_version_once(folder_env: BackupEnv) -> None:
         assert (state.get_meta("dspace.version") or "").startswith("10.0 (10.x), read ")
 
 
-# --- kill -9 of aipsync during the export -----------------------------------------------------------
+# --- kill -9 of aipsync during the export -----------------------------------------------------
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (from /proc), children first."""
     parents: dict[int, int] = {}
