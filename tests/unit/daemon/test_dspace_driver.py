@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aip.errors import ConfigError
 from daemon.core.config import parse_config
+from daemon.core.errors import SourceError
 from daemon.source.base import IngestSpec, TreePackage
 from daemon.source.dspace import DSpaceSource, withdrawn_discovery
 from daemon.source.dspacedb import (
@@ -358,3 +360,57 @@ def test_settle_without_the_database() -> None:
     assert settle.next_call() is None
     assert settle.existing == {COMM, COLL_B, I5, I6}
     assert settle.restored == {"1/2", "1/4"}
+
+
+# --- the version check at start-up --------------------------------------------------------------
+def printing(lines: list[str], rc: int = 0) -> Any:
+    """A runner that prints ``lines`` on stdout and exits ``rc`` (what ``run_logged`` would
+    hand over), recording each command line."""
+    calls: list[list[str]] = []
+
+    def run(argv: list[str], *, sink: Any, **_: Any) -> int:
+        calls.append(argv)
+        for line in lines:
+            sink("stdout", line)
+        return rc
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run
+
+
+def test_an_unsupported_version_is_refused_once_read(tmp_path: Path) -> None:
+    # what Version.java of dspace-4.9 prints first (the same printf as 5.x to 10.x)
+    runner = printing(["DSpace version:  4.9", "  SCM revision:  null", "    SCM branch:  null"])
+    source = DSpaceSource(config(tmp_path), runner=runner)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as info:
+        source.describe()
+    assert info.value.exit_code == 10
+    assert str(info.value) == (
+        "repository.dspace_bin: DSpace /dspace is DSpace 4.9, which this aipsync does not "
+        "support (supported: DSpace 5.x, 6.x and 7.x to 10.x)")
+    assert runner.calls == [["/dspace/bin/dspace", "version"]]
+
+
+def test_a_version_is_read_once(tmp_path: Path) -> None:
+    runner = printing(["DSpace version:  7.6.2", "   DSpace home:  /dspace"])
+    source = DSpaceSource(config(tmp_path), runner=runner)  # type: ignore[arg-type]
+    facts = source.describe()
+    assert facts["DSpace"] == "7.6.2 (7.x) in /dspace"
+    assert facts["withdrawn items"].startswith("cannot be discovered: DSpace's database is "
+                                               "unknown: no db.url in /dspace/config/")
+    source.describe()
+    assert source.version().major == 7
+    assert len(runner.calls) == 1
+
+
+@pytest.mark.parametrize(("lines", "rc", "message"), [
+    (["Exception: boom", "java.lang.IllegalStateException: boom"], 1,
+     "'dspace version' exited with code 1: java.lang.IllegalStateException: boom"),
+    (["\x00garbage"], 0, "'dspace version' exited 0 but: no 'DSpace version:' line"),
+])
+def test_a_failing_version_is_a_source_error(tmp_path: Path, lines: list[str], rc: int,
+                                             message: str) -> None:
+    source = DSpaceSource(config(tmp_path), runner=printing(lines, rc))  # type: ignore[arg-type]
+    with pytest.raises(SourceError) as info:
+        source.describe()
+    assert info.value.exit_code == 56 and message in str(info.value)

@@ -7,6 +7,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DAEMON_UNIT = REPO_ROOT / "systemd" / "aipsync.service"
 RESTORE_UNIT = REPO_ROOT / "systemd" / "aipsync-restore@.service"
+#: The drop-ins for ``kind = "dspace"``, beside each unit as systemd looks for them.
+DAEMON_DSPACE_DROPIN = REPO_ROOT / "systemd" / "aipsync.service.d" / "dspace.conf"
+RESTORE_DSPACE_DROPIN = REPO_ROOT / "systemd" / "aipsync-restore@.service.d" / "dspace.conf"
 
 
 def unit_settings(path: Path) -> dict[str, list[str]]:
