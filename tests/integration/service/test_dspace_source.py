@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import signal
@@ -172,6 +173,29 @@ def test_withdrawn_items_stay_deleted_ones_leave(folder_env: BackupEnv,
     assert audit.extent_basis.startswith("staging")
     assert "withdrawn items never backed up are not counted" in audit.extent_note
     assert "cannot be discovered" in audit.extent_note
+
+
+def test_dspace_db_url_finds_withdrawn_items_and_its_password_is_never_shown(
+        folder_env: BackupEnv, pg_server: str) -> None:
+    env = folder_env
+    items = item_handles(env)
+    env.withdraw(items[0])
+    dspace = env.dspace("6.3", pg_url=pg_server)
+    database = dspace.database
+    assert database is not None and database.password
+    no_db_config(dspace)  # only repository.dspace_db_url says where DSpace's database is
+    where = database.jdbc_url.removeprefix("jdbc:postgresql://")
+    url = f"postgresql://{database.username}:{database.password}@{where}"
+    cfg = env.config(**env.dspace_sections(dspace, dspace_db_url=url))
+    with structlog.testing.capture_logs() as logs:
+        result = run_cycle(cfg)
+    assert result.status == "ok"
+    assert item_file(items[0]) in env.staged()
+    status = collect_status(cfg)
+    assert (f"withdrawn items: read from DSpace's database postgresql://{database.username}@"
+            f"{where} (from repository.dspace_db_url)") in status.render()
+    shown = status.render() + json.dumps(status.as_json()) + repr(logs) + repr(cfg)
+    assert database.password not in shown
 
 
 # --- faults: one-line errors, staging unchanged, no snapshot moved ----------------------------

@@ -53,8 +53,9 @@ def test_status_json_shape(folder_env: BackupEnv) -> None:
                         "state_dir", "daemon", "last_run", "last_success",
                         "last_mirror_success", "export_watermark", "last_full_export",
                         "recovery_point", "pending", "failed", "staged", "last_audit",
-                        "last_restore"}
+                        "last_restore", "source"}
     assert doc["last_audit"] is None and doc["last_restore"] is None
+    assert doc["source"] == {}  # the embedded repository: nothing to tell (DSpace: its version)
     assert set(doc["last_run"]) == RUN_KEYS and set(doc["last_success"]) == RUN_KEYS
     assert doc["last_success"]["kind"] == "full" and doc["last_success"]["status"] == "ok"
     assert doc["last_success"]["snapshot_id"] == first.snapshot_id

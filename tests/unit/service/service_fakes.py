@@ -75,6 +75,9 @@ class FakeSource:
                              expected=frozenset(files) if full else None,
                              bytes=sum(len(d) for d in files.values()))
 
+    def describe(self) -> dict[str, str]:
+        return {"fake": "a source that writes fixed files"}
+
     def ingest(self, spec: IngestSpec, *, stop: Any = None) -> IngestOutcome:
         raise NotImplementedError
 
