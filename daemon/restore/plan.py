@@ -175,7 +175,8 @@ class Planned:
 def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bool] | None,
             *, owners: Mapping[str, str | None] | None = None,
             top_parent: str | None = None, top_parent_exists: bool | None = None,
-            skip_if_parent_missing: bool = False) -> list[Planned]:
+            skip_if_parent_missing: bool = False,
+            keep_below_existing: bool = False) -> list[Planned]:
     """What the ingest would do to each object of the tree, by the ingester's mode table.
 
     Pure.  Exact for the top object and for containers; for an item that exists and is
@@ -190,6 +191,8 @@ def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bo
         top_parent: the parent the top package names (None for the SITE, or with ``--parent``).
         top_parent_exists: whether ``top_parent`` exists now.
         skip_if_parent_missing: ``[restore] skip_if_parent_missing``.
+        keep_below_existing: the source's keep-existing restores missing objects below an
+            existing one (``Source.keep_below_existing``) instead of skipping them.
 
     Returns:
         One ``Planned`` per entry, in tree order.
@@ -233,6 +236,9 @@ def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bo
             continue
         if not known:
             out.append(plan("restore", "missing now"))
+            continue
+        if mode == IngestMode.KEEP and keep_below_existing:
+            out.append(plan("skip", "exists now; missing objects below it are restored"))
             continue
         mapped_only = (entry.type == C.TYPE_ITEM and entry.listed_by
                        and owners.get(entry.handle) is not None

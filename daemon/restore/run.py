@@ -470,7 +470,8 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
                           top_parent_exists=None if exists is None or top_parent is None
                           else exists.get(top_parent, False),
-                          skip_if_parent_missing=config.restore.skip_if_parent_missing
+                          skip_if_parent_missing=config.restore.skip_if_parent_missing,
+                          keep_below_existing=source.keep_below_existing
                           ) if request.dry_run else []
         base = RestoreResult(run_id=run_id, snapshot=chosen, mode=mode, root=root,
                              tree=tuple(tree), dry_run=request.dry_run, work_dir=run_dir,

@@ -150,6 +150,12 @@ class Source(Protocol):
     def name(self) -> str:
         """A short description for logs and errors (no secret)."""
 
+    @property
+    def keep_below_existing(self) -> bool:
+        """Whether keep-existing restores the missing objects below an existing one (DSpace's
+        driver does), or skips an existing object with its children (the embedded packager,
+        as DSpace's own ``packager -r -k -a``)."""
+
     def describe(self) -> Mapping[str, str]:
         """What the source is, checked once (DSpace: its version, refused when unsupported,
         and how its withdrawn items are found): label -> one line, logged at start-up and

@@ -141,6 +141,9 @@ class DSpaceSource:
         self._version: DSpaceVersion | None = None
         self._found: DatabaseSettings | NoDatabase | None = None
 
+    #: Every missing object of the tree is ingested (daemon.source.dspacekeep).
+    keep_below_existing = True
+
     @property
     def name(self) -> str:
         return f"DSpace {dspace_home(self._bin)}"

@@ -62,6 +62,9 @@ class EmbeddedSource:
         self._site = repo.site_handle
         self._options = repo.dspace_options
 
+    #: The packager's keep-existing skips an existing object's children, as DSpace's -k.
+    keep_below_existing = False
+
     @property
     def name(self) -> str:
         return f"embedded repository {self._folder or '(database URL)'}"

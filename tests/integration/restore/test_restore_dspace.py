@@ -110,6 +110,12 @@ def test_keep_existing_restores_what_is_missing_below_existing_objects(
     if database:
         dspace.sync_db()
     calls = len(dspace.calls())
+    if database:  # the dry run says what the driver will do
+        dry = aipsync("restore", "--config", config_file, "--handle", COLL, "--mode",
+                      "keep-existing", "--dry-run", expect=0)
+        assert re.search(rf"would skip\s+{re.escape(COLL)}\s+exists\s+exists now; missing "
+                         "objects below it are restored", dry.out), dry.out
+        assert re.search(rf"would restore\s+{re.escape(items[0])}\s+missing", dry.out)
 
     result = aipsync("restore", "--config", config_file, "--handle", COLL, "--mode",
                      "keep-existing", expect=0)

@@ -137,6 +137,13 @@ def test_predict_existing_objects() -> None:
         ("skip", "its parent is skipped"), ("skip", "its parent is skipped")]
     replace = predict("replace", _tree(), exists, owners=owners)
     assert [p.action for p in replace] == ["replace", "replace", "replace"]
+    # DSpace's driver restores what is missing below an existing object
+    below = predict("keep-existing", _tree(), {"1/3": True, "1/6": False, "1/5": True},
+                    owners=owners, keep_below_existing=True)
+    assert [(p.action, p.detail) for p in below] == [
+        ("skip", "exists now; missing objects below it are restored"),
+        ("restore", "missing now"),
+        ("skip", "exists now; missing objects below it are restored")]
 
 
 def test_predict_a_missing_parent_and_an_unknown_repository() -> None:
