@@ -236,13 +236,16 @@ def find_database(dspace_bin: Path, dspace_db_url: str | None, *, local_cfg: boo
         where = "; ".join(problems) or f"no db.url in {' or '.join(str(f) for f in files)}"
         return NoDatabase(f"DSpace's database is unknown: {where}, and "
                           "repository.dspace_db_url is not set")
+    # Only the URL's scheme is ever shown: some JDBC URLs hold credentials (jdbc:oracle:thin:
+    # user/password@host), and a reference may stand for anything
+    scheme = ":".join(url.split(":")[:2])
     if "${" in url:
         return NoDatabase(f"db.url in {origin} holds a reference aipsync cannot resolve "
-                          f"({url}); set repository.dspace_db_url")
+                          f"(${{...}}); set repository.dspace_db_url")
     try:
         params = jdbc_to_libpq(url)
     except ValueError as exc:
-        return NoDatabase(f"db.url in {origin} is {url.split('?')[0]}: {exc}; aipsync reads "
+        return NoDatabase(f"db.url in {origin} is a {scheme}: URL ({exc}); aipsync reads "
                           "only PostgreSQL (set repository.dspace_db_url)")
     for key, name in (("db.username", "user"), ("db.password", "password")):
         value = _expand(merged, merged.get(key, ""))

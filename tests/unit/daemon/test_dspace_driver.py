@@ -6,6 +6,7 @@ them); the driver against the stand-in: tests/integration/service/test_dspace_so
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -311,9 +312,10 @@ def test_no_database_says_why(tmp_path: Path) -> None:
     assert "repository.dspace_db_url is not set" in none.reason
     assert withdrawn_discovery(none).startswith("cannot be discovered: ")
     (tmp_path / "dspace" / "config" / "dspace.cfg").write_text(
-        "db.url = jdbc:oracle:thin:@h:1521:xe\n")
+        "db.url = jdbc:oracle:thin:scott/tiger@h:1521:xe\n")
     oracle = find_database(launcher, None, local_cfg=True)
     assert isinstance(oracle, NoDatabase) and "only PostgreSQL" in oracle.reason
+    assert "a jdbc:oracle: URL" in oracle.reason and "tiger" not in oracle.reason
     (tmp_path / "dspace" / "config" / "dspace.cfg").write_text("db.url = ${db.url}\n")
     unresolved = find_database(launcher, None, local_cfg=True)
     assert isinstance(unresolved, NoDatabase) and "cannot resolve" in unresolved.reason
@@ -414,3 +416,15 @@ def test_a_failing_version_is_a_source_error(tmp_path: Path, lines: list[str], r
     with pytest.raises(SourceError) as info:
         source.describe()
     assert info.value.exit_code == 56 and message in str(info.value)
+
+
+def test_without_psycopg_the_database_cannot_be_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.source.dspacedb import DSpaceDatabase
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an install without the extra has
+    settings = DatabaseSettings({"host": "127.0.0.1", "dbname": "dspace"}, "config/local.cfg")
+    assert withdrawn_discovery(settings) == (
+        "cannot be discovered: psycopg is not installed (pip install 'aipsync[postgres]'); "
+        "only withdrawn items already in staging are kept")
+    with pytest.raises(SourceError, match=r"psycopg is not installed"):
+        DSpaceDatabase(settings, uuids=True, site_handle="1/0").withdrawn()
