@@ -517,16 +517,9 @@ class DSpaceSource:
                     if n.handle not in restored]
         return self._outcome(objects, None)
 
-    def _exists(self, handles: Sequence[str]) -> dict[str, bool] | None:
-        database = self._database()
-        if database is None:
-            return None
-        try:
-            exists, _ = database.existing(handles)
-        except SourceError as exc:
-            log.warning("source.dspace.existing.unknown", error=str(exc))
-            return None
-        return exists
+    def _exists(self, handles: Sequence[str]) -> Mapping[str, bool] | None:
+        found = self.existing(handles)
+        return None if found is None else found.exists
 
     # --- questions ----------------------------------------------------------------------------
     def preflight(self) -> None:

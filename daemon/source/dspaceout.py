@@ -34,7 +34,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aip import constants as C
 from aip.errors import Outcome
 
 __all__ = [
@@ -144,6 +143,17 @@ class _Lines:
             return True
         return False
 
+    def __call__(self, stream: str, line: str) -> None:
+        """One output line (``run_logged``'s sink): exceptions from either stream, the rest
+        from stdout only (DSpace prints its results there)."""
+        text = line.strip()  # result lines end with a space; a stray CR is not DSpace's
+        with self._lock:
+            if not self._exception(stream, text) and stream == "stdout":
+                self._result(text)
+
+    def _result(self, text: str) -> None:
+        """A stdout line that is not an exception (under the lock)."""
+
     @property
     def error(self) -> str | None:
         """The exception that ended the run, as one line: what ``System.out.println(e)``
@@ -165,18 +175,14 @@ class ExportLines(_Lines):
         self.total: int | None = None
         self.files: list[str] = []
 
-    def __call__(self, stream: str, line: str) -> None:
-        text = line.strip()
-        with self._lock:
-            if self._exception(stream, text) or stream != "stdout":
-                return
-            match = _EXPORT_TOTAL.match(text)
-            if match:
-                self.total = int(match["n"])
-                return
-            match = _EXPORT_FILE.match(text)
-            if match:
-                self.files.append(match["path"])
+    def _result(self, text: str) -> None:
+        match = _EXPORT_TOTAL.match(text)
+        if match:
+            self.total = int(match["n"])
+            return
+        match = _EXPORT_FILE.match(text)
+        if match:
+            self.files.append(match["path"])
 
 
 class IngestLines(_Lines):
@@ -191,32 +197,25 @@ class IngestLines(_Lines):
         self.skipped_packages: list[str] = []
         self.workflow: list[str] = []
 
-    def __call__(self, stream: str, line: str) -> None:
-        # Result lines end with a space; a stray CR or indentation is not DSpace's
-        text = line.strip()
-        with self._lock:
-            if self._exception(stream, text) or stream != "stdout":
-                return
-            match = _INGEST_TOTAL.match(text)
-            if match:
-                self.total, self.total_verb = int(match["n"]), match["verb"]
-                return
-            match = _RESULT.match(text)
-            if match:
-                self.lines += 1
-                action = _VERBS[match["verb"]]
-                detail = f"DSpace {match['type']}" + (f", dbID={match['dbid']}"
-                                                      if match["dbid"] else "")
-                handle = match["handle"]
-                if handle == "null":  # an item left in a collection's workflow
-                    self.workflow.append(detail)
-                    return
-                if handle not in self.objects:
-                    self.objects[handle] = Outcome(handle, action, detail)
-                return
-            match = _SKIPPED.match(text)
-            if match:
-                self.skipped_packages.append(match["file"])
+    def _result(self, text: str) -> None:
+        match = _INGEST_TOTAL.match(text)
+        if match:
+            self.total, self.total_verb = int(match["n"]), match["verb"]
+            return
+        match = _RESULT.match(text)
+        if match:
+            self.lines += 1
+            detail = f"DSpace {match['type']}" + (f", dbID={match['dbid']}"
+                                                  if match["dbid"] else "")
+            handle = match["handle"]
+            if handle == "null":  # an item left in a collection's workflow
+                self.workflow.append(detail)
+            elif handle not in self.objects:
+                self.objects[handle] = Outcome(handle, _VERBS[match["verb"]], detail)
+            return
+        match = _SKIPPED.match(text)
+        if match:
+            self.skipped_packages.append(match["file"])
 
 
 def parse_packager_output(lines: Iterable[str]) -> tuple[tuple[Outcome, ...], str | None]:
@@ -227,12 +226,3 @@ def parse_packager_output(lines: Iterable[str]) -> tuple[tuple[Outcome, ...], st
         sink("stdout", line)
     return tuple(sink.objects.values()), sink.error
 
-
-def handle_of_package(name: str) -> str | None:
-    """``ITEM@123456789-42.zip`` -> ``123456789/42`` (None for another name).  Pure."""
-    match = C.PACKAGE_NAME_RE.match(name)
-    if match is None:
-        return None
-    prefix, sep, suffix = match["ident"].partition("-")
-    handle = f"{prefix}/{suffix}"
-    return handle if sep and C.HANDLE_RE.match(handle) else None

@@ -10,8 +10,12 @@ installs the DSpace stand-in (tests/fixtures/dspace-standin) over the same repos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from helpers.dspace_standin import Standin, make_standin
 
 from aip.repository import seed as seedmod
 from daemon.core.config import Config, parse_config
+from daemon.service.lifecycle import Service
 from daemon.sync.snapshots import list_snapshots, read_inventory
 from daemon.targets import Target, open_target
 
@@ -161,3 +166,18 @@ def no_db_config(dspace: Standin) -> None:
             kept = [line for line in path.read_text().splitlines()
                     if not line.startswith("db.")]
             path.write_text("\n".join(kept) + "\n")
+
+
+@contextlib.contextmanager
+def running_service(cfg_file: Path) -> Iterator[Service]:
+    """``aipsync daemon`` on ``cfg_file`` in a thread (no signal handlers, logs discarded),
+    stopped and joined on leaving; the thread must have ended."""
+    service = Service(cfg_file, environ={}, install_signals=False, log_stream=io.StringIO())
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.request_stop()
+        thread.join(30)
+    assert not thread.is_alive()

@@ -11,14 +11,12 @@ environment" are checked against.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from service_support import (
     BackupEnv,
     handle_of,
     no_db_config,
+    running_service,
 )
 
 from aip import constants as C
@@ -261,24 +260,14 @@ def test_a_missing_launcher_is_a_source_error(folder_env: BackupEnv) -> None:
 
 # --- the service: dspace version once, at start-up --------------------------------------------
 def test_the_service_reads_the_version_once(folder_env: BackupEnv) -> None:
-    from daemon.service.lifecycle import Service
-
     env = folder_env
     dspace = env.dspace("10.0")
     no_db_config(dspace)
-    cfg_file = env.write_config(**env.dspace_sections(dspace))
-    service = Service(cfg_file, environ={}, install_signals=False, log_stream=io.StringIO())
-    thread = threading.Thread(target=service.run, name="test-service")
-    thread.start()
-    try:
+    with running_service(env.write_config(**env.dspace_sections(dspace))) as service:
         wait_for(lambda: service._runner is not None and service._runner.completed >= 1,
                  timeout=60, what="the first cycle")
         assert service._runner is not None
         assert service._runner.run(trigger="test") is not None
-    finally:
-        service.request_stop()
-        thread.join(30)
-    assert not thread.is_alive()
     assert [c["argv"][0] for c in dspace.calls()] == ["version", "packager", "packager"]
     with open_state(env.state_dir) as state:
         assert (state.get_meta("dspace.version") or "").startswith("10.0 (10.x), read ")

@@ -7,7 +7,6 @@ staging by hand is uploaded within seconds.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import time
@@ -16,10 +15,9 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_for
-from service_support import BackupEnv
+from service_support import BackupEnv, running_service
 
 from daemon.core.state import open_state
-from daemon.service.lifecycle import Service
 from daemon.service.watcher import Watcher
 from daemon.sync.backup import run_cycle
 
@@ -144,11 +142,7 @@ def test_a_failing_mirror_does_not_end_the_worker(tmp_path: Path) -> None:
 def test_a_zip_dropped_into_staging_by_hand_is_uploaded_within_seconds(env: BackupEnv) -> None:
     run_cycle(env.config())  # the daemon then starts with nothing to do
     first = env.snapshot_ids()[0]
-    cfg_file = env.write_config()
-    service = Service(cfg_file, environ={}, install_signals=False, log_stream=io.StringIO())
-    thread = threading.Thread(target=service.run, name="test-service")
-    thread.start()
-    try:
+    with running_service(env.write_config()) as service:
         wait_for(lambda: service._watcher is not None and service._watcher.scans >= 1,
                  timeout=20, what="the service's watcher")
         data = b"PK\x05\x06" + b"\0" * 18  # an empty zip, put there by an operator
@@ -160,9 +154,5 @@ def test_a_zip_dropped_into_staging_by_hand_is_uploaded_within_seconds(env: Back
         newest = wait_for(lambda: env.snapshot_ids()[0] != first and env.snapshot_ids()[0],
                           timeout=10, what="the new snapshot")
         assert "ITEM@123456789-900.zip" in env.snapshot_entries(newest)
-    finally:
-        service.request_stop()
-        thread.join(30)
-    assert not thread.is_alive()
     with open_state(env.state_dir) as state:
         assert state.runs(kind="mirror")[0].status == "ok"
