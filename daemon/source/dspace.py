@@ -551,7 +551,7 @@ class DSpaceSource:
             except SourceError as exc:
                 reason = f"cannot be discovered: {exc}"
         staged = frozenset(packages_in(self._staging)) if self._staging.is_dir() else frozenset()
-        return Extent(staged, "staging (what the last export wrote)", complete=False,
+        return Extent(staged, "staging, what the last export wrote", complete=False,
                       note=f"DSpace's own list of objects is not readable, so withdrawn "
                            f"items never backed up are not counted (withdrawn items "
                            f"{reason})")

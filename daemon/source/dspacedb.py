@@ -280,7 +280,7 @@ class DSpaceDatabase:
 
     @property
     def display(self) -> str:
-        return f"{self.settings.display} (from {self.settings.origin})"
+        return f"{self.settings.display}, found in {self.settings.origin}"
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:

@@ -180,4 +180,4 @@ class EmbeddedSource:
                 names = frozenset(p.path.name for p in plan(tx, request))
         finally:
             repo.close()
-        return Extent(names, "the embedded repository (the packager's export plan)")
+        return Extent(names, "the embedded repository's export plan")

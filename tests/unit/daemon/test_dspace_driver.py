@@ -428,3 +428,23 @@ def test_without_psycopg_the_database_cannot_be_read(monkeypatch: pytest.MonkeyP
         "only withdrawn items already in staging are kept")
     with pytest.raises(SourceError, match=r"psycopg is not installed"):
         DSpaceDatabase(settings, uuids=True, site_handle="1/0").withdrawn()
+
+
+def test_the_service_refuses_an_unsupported_dspace_before_ready(tmp_path: Path) -> None:
+    import io
+
+    from daemon.service.lifecycle import Service
+
+    cfg_file = tmp_path / "aipsync.toml"
+    cfg_file.write_text(
+        '[repository]\nkind = "dspace"\ndspace_bin = "/dspace/bin/dspace"\n'
+        'eperson = "admin@example.org"\n'
+        f'[staging]\ndir = "{tmp_path / "s"}"\n[state]\ndir = "{tmp_path / "t"}"\n'
+        f'[target]\nurl = "file://{tmp_path}"\n')
+    runner = printing(["DSpace version:  11.0"])
+    logs = io.StringIO()
+    service = Service(cfg_file, environ={}, install_signals=False, log_stream=logs,
+                      source_factory=lambda c: DSpaceSource(c, runner=runner))
+    assert service.run() == 10   # a configuration error: no restart loop
+    assert "DSpace 11.0, which this aipsync does not support" in logs.getvalue()
+    assert runner.calls == [["/dspace/bin/dspace", "version"]]
