@@ -131,7 +131,8 @@ class Status:
         """The status as lines for a terminal."""
         lines = [f"target:          {self.target}",
                  f"staging:         {self.staging_dir} ({self.staged} AIPs)"]
-        lines += [f"{label + ':':<17}{text}" for label, text in self.source.items()]
+        lines += [f"{label + ':':<17}{text}" if len(label) < 17 else f"{label}: {text}"
+                  for label, text in self.source.items()]
         daemon = self.daemon
         lines.append("daemon:          " + (f"running (pid {daemon.pid}, since {daemon.since})"
                                             if daemon.running else "not running"))

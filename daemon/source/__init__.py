@@ -40,18 +40,23 @@ def source_status(config: Config, meta: Callable[[str], str | None]) -> dict[str
     """What ``status`` shows about the source (label -> one line), without running it.
 
     For DSpace: the version its last start-up read (``meta`` reads the state database's
-    ``meta`` table) and how withdrawn items are found, worked out now from the
-    configuration (no connection is made).  Nothing for the embedded repository.
+    ``meta`` table), how withdrawn items are found, worked out now from the configuration
+    (no connection is made), and what the last export's look into DSpace's database found.
+    Nothing for the embedded repository.
     """
     if config.repository.kind != "dspace" or config.repository.dspace_bin is None:
         return {}
-    from daemon.source.dspace import META_VERSION, withdrawn_discovery
+    from daemon.source.dspace import META_VERSION, META_WITHDRAWN, withdrawn_discovery
     from daemon.source.dspacedb import find_database
 
     version = meta(META_VERSION)
     major = version.partition(".")[0] if version else ""
     found = find_database(config.repository.dspace_bin, config.repository.dspace_db_url,
                           local_cfg=not major.isdigit() or int(major) >= 6)
-    return {"dspace": version or "not read yet (the daemon reads `dspace version` when it "
-                                 "starts, a backup or restore on its first call)",
-            "withdrawn items": withdrawn_discovery(found)}
+    facts = {"dspace": version or "not read yet (the daemon reads `dspace version` when it "
+                                  "starts, a backup or restore on its first call)",
+             "withdrawn items": withdrawn_discovery(found)}
+    last = meta(META_WITHDRAWN)
+    if last:
+        facts["last withdrawn check"] = last
+    return facts

@@ -313,14 +313,19 @@ class DSpaceSource:
         database = self._database()
         if database is not None:
             try:
-                for handle in database.withdrawn(updated_after):
-                    name = package_file_name(C.TYPE_ITEM, handle)
-                    if name not in done:
-                        left_out.add(name)
+                withdrawn = database.withdrawn(updated_after)
             except SourceError as exc:
                 log.warning("source.dspace.withdrawn.unknown", error=str(exc),
                             detail="withdrawn items never staged cannot be discovered this "
                                    "run; staged ones are kept")
+                self._record({META_WITHDRAWN: f"{_now()}: DSpace's database could not be "
+                                              f"read ({exc})"})
+            else:
+                left_out.update(package_file_name(C.TYPE_ITEM, h) for h in withdrawn)
+                left_out -= done
+                since = "" if updated_after is None else " modified since updatedAfter"
+                self._record({META_WITHDRAWN: f"{_now()}: DSpace's database listed "
+                                              f"{len(withdrawn)} withdrawn item(s){since}"})
         kept: list[str] = []
         gone: list[str] = []
         for name in sorted(left_out):
