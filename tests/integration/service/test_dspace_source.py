@@ -104,7 +104,7 @@ def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, p
     argv = [c["argv"] for c in dspace.calls()]
     assert argv[0] == ["version"]
     shown = collect_status(cfg).render()
-    assert f"dspace:          {version} ({version.split('.')[0]}.x), read " in shown
+    assert f"dspace:          {version} ({version.partition('.')[0]}.x), read " in shown
     assert ": DSpace's database listed 1 withdrawn item(s)" in shown
     assert argv[2][:9] == ["packager", "-d", "-u", "-t", "AIP", "-e", "admin@example.org",
                            "-i", items[0]]
