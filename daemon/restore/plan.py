@@ -112,13 +112,17 @@ def resolve_mode(requested: IngestMode | None, *, site: bool, default: IngestMod
 @dataclass(frozen=True, slots=True)
 class TreeEntry:
     """One AIP of the tree: its key, type and handle, how deep below the top it was met, and
-    the containers whose manifests list it (none for the top; two for a mapped item)."""
+    the containers whose manifests list it (none for the top; two for a mapped item).
+    ``pointed`` is False for an item whose owning collection is in the tree but whose AIP
+    that collection's manifest does not point at (a withdrawn item of a DSpace-made backup);
+    ``listed_by`` then names the collection."""
 
     key: str
     type: str
     handle: str
     depth: int
     listed_by: tuple[str, ...] = ()
+    pointed: bool = True
 
 
 def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
@@ -209,7 +213,7 @@ def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bo
                  known: bool | None = known) -> Planned:
             return Planned(entry.handle, entry.type, entry.key, known, action, detail)
 
-        if entry.listed_by and all(p in skipped for p in entry.listed_by):
+        if entry.listed_by and entry.pointed and all(p in skipped for p in entry.listed_by):
             skipped.add(key)
             out.append(plan("skip", "its parent is skipped"))
             continue
@@ -272,6 +276,6 @@ def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
         package=package, mode=mode, recursive=True, parent=parent,
         identifier=config.repository.site_handle if site and mode == IngestMode.REPLACE else None,
         options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else (),
-        tree=tuple(TreePackage(e.key, e.type, e.handle, e.listed_by) for e in tree))
+        tree=tuple(TreePackage(e.key, e.type, e.handle, e.listed_by, e.pointed) for e in tree))
 
 

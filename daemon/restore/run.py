@@ -425,6 +425,38 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         local.unlink(missing_ok=True)
 
 
+def _unpointed_items(tree: Sequence[TreeEntry], inventory: InventoryReader,
+                     fetcher: _Fetcher) -> list[TreeEntry]:
+    """Items whose owning collection is in the tree although its AIP does not point at them,
+    downloaded and verified like the rest.
+
+    DSpace's collection AIPs leave withdrawn items out (its export walks archived items
+    only), but the snapshot holds their own AIPs, each with its parent (the owning
+    collection, ``InventoryEntry.parent``), so a restore of the collection brings them back
+    too.  The inventory is read through once, only when the tree holds a collection.
+    """
+    collections = {e.handle: e for e in tree if e.type == C.TYPE_COLLECTION}
+    if not collections:
+        return []
+    have = {e.key for e in tree}
+    found = {entry.key: entry for entry in inventory.entries()
+             if entry.parent in collections and entry.key not in have
+             and entry.key.startswith(f"{C.TYPE_ITEM}@")}
+    if not found:
+        return []
+    fetcher.entries.update(found)
+    fetcher.expand(sorted(found))
+    log.info("restore.unpointed", items=len(found),
+             detail="items of the restored collections their AIPs do not point at (withdrawn "
+                    "items of a DSpace-made backup): ingested explicitly")
+    out = []
+    for key in sorted(found):
+        owner = collections[str(found[key].parent)]
+        out.append(TreeEntry(key, C.TYPE_ITEM, key_handle(key)[1], owner.depth + 1,
+                             (owner.key,), pointed=False))
+    return out
+
+
 def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site: bool,
              target: Target, source: Source, confirm: Callable[[str], bool] | None,
              stop: threading.Event | None, state: StateDB, chosen: SnapshotInfo,
@@ -453,6 +485,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         started = time.monotonic()
         fetcher = _Fetcher(config, target, inventory, run_dir, root_key, stop)
         tree = walk_tree(root_key, fetcher.expand)
+        tree += _unpointed_items(tree, inventory, fetcher)
         fetcher.meter.finish()
         stats = DownloadStats(fetcher.downloaded, fetcher.reused, fetcher.bytes,
                               time.monotonic() - started)

@@ -43,6 +43,7 @@ __all__ = [
     "IngestSpec",
     "Source",
     "TreePackage",
+    "explicit_packages",
     "format_updated_after",
     "key_handle",
     "site_package_name",
@@ -77,12 +78,16 @@ class ExportOutcome:
 @dataclass(frozen=True, slots=True)
 class TreePackage:
     """One AIP of a restore's tree: its file name, type, handle, and the file names of the
-    packages whose manifests list it (none for the top; two for a mapped item)."""
+    packages whose manifests list it (none for the top; two for a mapped item).  An item
+    that is not ``pointed`` at (a withdrawn item of a DSpace-made backup: its collection's
+    AIP leaves it out) names its collection in ``parents``; a recursive ingest of the
+    collection does not reach it, so the source ingests it explicitly."""
 
     key: str
     type: str
     handle: str
     parents: tuple[str, ...] = ()
+    pointed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,8 @@ class IngestSpec:
     strings such as ``skipIfParentMissing=true``.  ``tree``: every package of the tree below
     ``package`` (itself first, parents before children; they lie beside it), when the caller
     walked it (a restore does): DSpace's keep-existing needs it to restore what is missing
-    below an existing object.
+    below an existing object, and every source ingests its packages that are not pointed at
+    (``TreePackage.pointed``) explicitly, after the rest.
     """
 
     package: Path
@@ -224,6 +230,18 @@ def format_updated_after(when: datetime) -> str:
 def site_package_name(site_handle: str) -> str:
     """The file name of the SITE AIP (``SITE@123456789-0.zip``)."""
     return package_file_name(C.TYPE_SITE, site_handle, C.PACKAGE_EXTENSION)
+
+
+def explicit_packages(spec: IngestSpec) -> tuple[list[TreePackage], str | None]:
+    """The packages of ``spec.tree`` a recursive ingest of the top does not reach (not
+    pointed at), to ingest one by one after it, and a warning when they cannot be: a submit
+    gives their collection a new handle, which their own packages do not know.  Pure."""
+    extra = [node for node in spec.tree if not node.pointed]
+    if extra and spec.mode == IngestMode.SUBMIT:
+        return [], (f"{len(extra)} item(s) their collection's AIP does not point at "
+                    "(withdrawn items of a DSpace-made backup) were not submitted: submit "
+                    "each with --parent <the collection's new handle>")
+    return extra, None
 
 
 def key_handle(key: str) -> tuple[str, str]:

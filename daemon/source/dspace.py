@@ -64,6 +64,7 @@ from daemon.source.base import (
     IngestOutcome,
     IngestSpec,
     TreePackage,
+    explicit_packages,
     export_options,
     key_handle,
     packages_in,
@@ -394,14 +395,25 @@ class DSpaceSource:
         lines = self._ingest_call(spec, spec.package, recursive=spec.recursive, top=True,
                                   stop=stop, done=())
         assert lines is not None  # nothing tolerated
-        objects = list(lines.objects.values())
+        objects = dict(lines.objects)
         if spec.mode == IngestMode.KEEP and lines.skipped_packages:
             _, handle = key_handle(spec.package.name)
-            objects.append(Outcome(handle, "skipped", "exists in DSpace", spec.package.name))
-        return self._outcome(objects, lines)
+            objects[handle] = Outcome(handle, "skipped", "exists in DSpace", spec.package.name)
+        extra, note = explicit_packages(spec)
+        for node in extra:  # items the collection AIPs do not point at: one call each
+            if stop is not None and stop.is_set():
+                raise StopRequestedError(what="the DSpace ingest calls finished"
+                                              + _earlier(list(objects.values())))
+            more = self._ingest_call(spec, spec.package.parent / node.key, recursive=False,
+                                     top=False, stop=stop, done=list(objects.values()))
+            assert more is not None
+            for handle, outcome in more.objects.items():
+                objects.setdefault(handle, outcome)
+        return self._outcome(list(objects.values()), lines, [note] if note else [])
 
-    def _outcome(self, objects: Sequence[Outcome], lines: IngestLines | None) -> IngestOutcome:
-        warnings = []
+    def _outcome(self, objects: Sequence[Outcome], lines: IngestLines | None,
+                 notes: Sequence[str] = ()) -> IngestOutcome:
+        warnings = list(notes)
         if lines is not None and lines.workflow:
             warnings.append(f"{len(lines.workflow)} item(s) were left in a collection's "
                             "workflow, without a handle")

@@ -8,6 +8,10 @@ skipping it (their ``HandleIdentifierProvider.register()`` wraps the handle conf
 who asks to keep what exists and restore what is missing wants every missing object of the
 tree back, in every generation, so the driver ingests the missing objects' own AIPs:
 
+Items not pointed at by their collection's AIP (``TreePackage.pointed``: withdrawn items of a
+DSpace-made backup) are never reached by a call of their collection: each missing one gets a
+call of its own.
+
 - ``keep_existing_calls``: when DSpace's database says which handles exist, the plan is
   exact: every existing object is skipped without a call, a missing object whose whole
   subtree is missing is one recursive call (``-a``), and a missing object with existing
@@ -41,8 +45,11 @@ class KeepCall:
 
 
 def _children(tree: Sequence[TreePackage]) -> dict[str, list[str]]:
+    """Package -> the packages its manifest points at (what a recursive call reaches)."""
     out: dict[str, list[str]] = {node.key: [] for node in tree}
     for node in tree:
+        if not node.pointed:
+            continue
         for parent in node.parents:
             if parent in out and node.key not in out[parent]:
                 out[parent].append(node.key)
@@ -138,7 +145,13 @@ class Settle:
             for node in self.tree:
                 if self._settled(node.key) or not node.parents:
                     continue
-                if any(p in visited for p in node.parents):
+                if not node.pointed:
+                    # no call reaches it: its own, once its collection is there
+                    if (all(self._settled(p) for p in node.parents if p in self._by_key)
+                            and node.key not in self._called
+                            and node.key not in self._queued):
+                        self._queued.append(node.key)
+                elif any(p in visited for p in node.parents):
                     # listed by a package restored in a call: DSpace visited it, and it was
                     # not restored, so it existed (skipped silently)
                     self.existing.add(node.key)

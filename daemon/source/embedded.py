@@ -12,6 +12,7 @@ them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from daemon.source.base import (
     Extent,
     IngestOutcome,
     IngestSpec,
+    explicit_packages,
     export_options,
     packages_in,
     site_package_name,
@@ -140,16 +142,27 @@ class EmbeddedSource:
             package=spec.package, eperson=self._eperson, mode=mode, options=opts,
             recursive=spec.recursive, parent=spec.parent, identifier=spec.identifier,
             config=self._config.aip.ingest)
+        extra, note = explicit_packages(spec)
         repo = self._open()
         faultpoints.watch_inserts(repo.engine, "restore.ingest")
         try:
             report = ingester.ingest(repo, request)
+            # Items the tree's manifests do not point at: each its own run (and transaction),
+            # after the tree that holds their collection.
+            code = report.exit_code
+            for node in extra:
+                more = ingester.ingest(repo, dataclasses.replace(
+                    request, package=spec.package.parent / node.key, recursive=False,
+                    parent=None, identifier=None))
+                report.extend(more)
+                code = max(code, more.exit_code)
         finally:
             repo.close()
+        warnings = [str(w) for w in report.warnings] + ([note] if note else [])
         return IngestOutcome(
-            report.exit_code, tuple(ingester.report_lines(report)),
-            objects=tuple(report.outcomes),
-            warnings=tuple(str(w) for w in report.warnings))
+            max(code, C.EXIT_WARNING if note else C.EXIT_OK),
+            tuple(ingester.report_lines(report)), objects=tuple(report.outcomes),
+            warnings=tuple(warnings))
 
     def preflight(self) -> None:
         self._open().close()

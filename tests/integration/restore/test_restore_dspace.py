@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from helpers import PREFIX, dump_text, snapshot
 from helpers.dspace_standin import Standin
+from helpers.packager import child_hrefs, manifest_of
 from restore_support import (
     BackupEnv,
     aipsync,
@@ -218,3 +219,30 @@ def test_replace_submit_and_a_corrupted_copy(folder_env: BackupEnv) -> None:
     assert ingests(dspace, calls) == []
     assert snapshot(env.repo) == after_submit
     assert before != after_submit
+
+
+@pytest.mark.parametrize("version", ["6.3", "9.1"])
+def test_restoring_a_collection_brings_back_its_withdrawn_items(folder_env: BackupEnv,
+                                                                version: str) -> None:
+    """DSpace's collection AIP does not point at a withdrawn item; the snapshot knows the
+    item's owning collection, so the restore ingests its AIP explicitly."""
+    env = folder_env
+    dspace, config_file = backed_up(env, version)
+    items = collections_with_items(env)[COLL]
+    env.withdraw(items[0])
+    assert run_cycle(env.config(**env.dspace_sections(dspace)), force_full=True).status == "ok"
+    withdrawn_pkg = f"ITEM@{items[0].replace('/', '-')}.zip"
+    coll_pkg = env.staging / f"COLLECTION@{COLL.replace('/', '-')}.zip"
+    assert withdrawn_pkg in env.staged()
+    assert withdrawn_pkg not in child_hrefs(manifest_of(coll_pkg)), "DSpace leaves it out"
+    before = dump_text(env.repo)
+    env.delete(COLL)
+    calls = len(dspace.calls())
+
+    result = aipsync("restore", "--config", config_file, "--handle", COLL, expect=0)
+
+    assert dump_text(env.repo) == before
+    assert restored_handles(result.out) == dict.fromkeys([COLL, *items], "restored")
+    argv = ingests(dspace, calls)
+    assert len(argv) == 2 and argv[1][-1].endswith(withdrawn_pkg)
+    assert argv[1][:4] == ["packager", "-r", "-u", "-t"]   # on its own, not recursive

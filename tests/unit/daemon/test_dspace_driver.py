@@ -448,3 +448,25 @@ def test_the_service_refuses_an_unsupported_dspace_before_ready(tmp_path: Path) 
     assert service.run() == 10   # a configuration error: no restart loop
     assert "DSpace 11.0, which this aipsync does not support" in logs.getvalue()
     assert runner.calls == [["/dspace/bin/dspace", "version"]]
+
+
+W7 = "ITEM@1-7.zip"   # withdrawn, owned by B: B's AIP (made by DSpace) does not point at it
+
+
+def test_keep_plan_calls_items_their_collection_does_not_point_at() -> None:
+    tree = [*TREE, TreePackage(W7, "ITEM", "1/7", (COLL_B,), pointed=False)]
+    calls, _ = keep_existing_calls(tree, {})
+    assert calls == [KeepCall(COMM, recursive=True), KeepCall(W7, recursive=True)]
+    calls, existing = keep_existing_calls(tree, {"1/7": True})
+    assert calls == [KeepCall(COMM, recursive=True)] and [n.key for n in existing] == [W7]
+
+
+def test_settle_queues_an_unpointed_item_once_its_collection_is_there() -> None:
+    tree = [node(COLL_B), node(I6, COLL_B), TreePackage(W7, "ITEM", "1/7", (COLL_B,),
+                                                         pointed=False)]
+    settle = Settle(tree)
+    assert settle.next_call() == COLL_B
+    settle.record(COLL_B, ["1/3", "1/6"])   # the collection and its pointed item restored
+    assert settle.next_call() == W7          # the withdrawn item: a call of its own
+    settle.record(W7, ["1/7"])
+    assert settle.next_call() is None and settle.existing == set()
