@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import drop_database
 from restore_support import BackupEnv, seeded_repo
 
 
@@ -46,11 +45,3 @@ def s3_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv
 @pytest.fixture
 def folder_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackupEnv]:
     yield from _env(request, "folder", tmp_path)
-
-
-@pytest.fixture
-def pg_server(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL server for the DSpace stand-in's databases (``BackupEnv.dspace``);
-    skipped when none answers."""
-    yield pg_url
-    drop_database(pg_url)

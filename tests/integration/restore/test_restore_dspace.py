@@ -40,7 +40,7 @@ def ingests(dspace: Standin, since: int = 0) -> list[list[str]]:
 def backed_up(env: BackupEnv, version: str, pg: str | None = None, **repository: Any
               ) -> tuple[Standin, str]:
     """A stand-in over the env's repository, one backup through it, and the config file."""
-    dspace = env.dspace(version, pg_url=pg)
+    dspace = env.dspace(version, pg_server=pg)
     sections = env.dspace_sections(dspace, **repository)
     assert run_cycle(env.config(**sections)).status == "ok"
     return dspace, str(env.write_config(**sections))

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import drop_database
 from service_support import BackupEnv, seeded_repo
 
 
@@ -42,11 +41,3 @@ def folder_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backu
     for tgt in e.opened:
         tgt.close()
     e.drop_installs()
-
-
-@pytest.fixture
-def pg_server(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL server for the DSpace stand-in's databases (``BackupEnv.dspace``);
-    skipped when none answers."""
-    yield pg_url
-    drop_database(pg_url)

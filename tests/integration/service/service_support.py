@@ -84,14 +84,13 @@ class BackupEnv(DaemonFolders):
         return path
 
     # --- the DSpace stand-in -------------------------------------------------------------------
-    def dspace(self, version: str = "7.6.2", *, pg_url: str | None = None,
+    def dspace(self, version: str = "7.6.2", *, pg_server: str | None = None,
                **options: Any) -> Standin:
-        """The stand-in for DSpace ``version`` over this repository; with ``pg_url`` (the
-        ``pg_url`` fixture's) it gets its own database with DSpace's tables, made through the
-        server's maintenance database (so it outlives the fixture's own database)."""
-        server = None if pg_url is None else pg_url.rpartition("/")[0] + "/postgres"
+        """The stand-in for DSpace ``version`` over this repository; with ``pg_server`` (the
+        session's PostgreSQL server, ``tests/conftest.py``) it gets its own database there
+        with DSpace's tables, dropped by the fixtures after the test."""
         installed = make_standin(self.root / f"dspace-{len(self.installs)}", self.repo.folder,
-                                 version, pg_url=server, **options)
+                                 version, pg_url=pg_server, **options)
         self.installs.append(installed)
         return installed
 

@@ -87,7 +87,7 @@ def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, p
     env = folder_env
     items = item_handles(env)
     env.withdraw(items[0])   # withdrawn before the first backup: -d -a never writes it
-    dspace = env.dspace(version, pg_url=pg_server)
+    dspace = env.dspace(version, pg_server=pg_server)
     cfg = env.config(**env.dspace_sections(dspace))
 
     first = run_cycle(cfg)
@@ -182,7 +182,7 @@ def test_dspace_db_url_finds_withdrawn_items_and_its_password_is_never_shown(
     env = folder_env
     items = item_handles(env)
     env.withdraw(items[0])
-    dspace = env.dspace("6.3", pg_url=pg_server)
+    dspace = env.dspace("6.3", pg_server=pg_server)
     database = dspace.database
     assert database is not None and database.password
     no_db_config(dspace)  # only repository.dspace_db_url says where DSpace's database is
