@@ -15,6 +15,7 @@ own short transaction, so a crash loses at most the write in flight.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -401,17 +402,26 @@ class StateDB:
         log.debug("state.opened", path=str(self.path), schema=SCHEMA_VERSION)
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _version(self) -> int:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise StateError(path=str(self.path),
                              detail=f"schema {version} is newer than this aipsync "
                                     f"({SCHEMA_VERSION}); upgrade aipsync")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._tx() as conn:
-                conn.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[target]
-                                   + f"; PRAGMA user_version = {target}; COMMIT;")
-            log.info("state.migrated", path=str(self.path), schema=target)
+        return version
+
+    def _migrate(self) -> None:
+        if self._version() == SCHEMA_VERSION:
+            return
+        # Two openers of a new (or old) file, in two processes or two threads, must not both
+        # migrate it: the version is read again under a lock of the state folder's own.
+        with open(self.path.with_name(self.path.name + ".migrate"), "a") as guard:
+            fcntl.flock(guard.fileno(), fcntl.LOCK_EX)
+            for target in range(self._version() + 1, SCHEMA_VERSION + 1):
+                with self._tx() as conn:
+                    conn.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[target]
+                                       + f"; PRAGMA user_version = {target}; COMMIT;")
+                log.info("state.migrated", path=str(self.path), schema=target)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

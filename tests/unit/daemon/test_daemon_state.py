@@ -103,3 +103,29 @@ def test_a_schema_2_state_gains_parents_and_keeps_its_rows(tmp_path: Path) -> No
         assert [r[0] for r in state.scan_stale()] == ["A.zip"], "its parent is to be read"
         state.record_hashes([CachedHash("A.zip", 10, 123, 7, "s", "m", "1/2")])
         assert state.scan_stale() == []
+
+
+def test_openers_racing_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+    """The service and its first cycle open a new state file at the same moment."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            open_state(tmp_path).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with open_state(tmp_path) as state:
+        from daemon.core import state as state_mod
+
+        assert state.schema_version == state_mod.SCHEMA_VERSION
