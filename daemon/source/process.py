@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -126,6 +127,58 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
+#: The guard of a child process group: it waits for its standard input to end.  "done"
+#: first means the child was dealt with; an end without it means aipsync died (kill -9
+#: included), and then the group goes: SIGTERM, and SIGKILL after the grace period.
+_GUARD = """
+import os, signal, sys, time
+group, grace = int(sys.argv[1]), float(sys.argv[2])
+if sys.stdin.read() != "done":
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            continue
+        break
+"""
+
+
+def _guard(group: int) -> subprocess.Popen[str] | None:
+    """A process that ends the child's group if this process ends first, however it ends:
+    the child runs in a session of its own (so that it can be stopped as a whole), where
+    no signal of ours reaches it.  None if it cannot be started (the child then runs
+    unguarded, as before: a warning says so)."""
+    try:
+        return subprocess.Popen([sys.executable, "-I", "-c", _GUARD, str(group),
+                                 str(_KILL_GRACE)], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                text=True, env={}, start_new_session=True, close_fds=True)
+    except OSError as exc:
+        log.warning("source.dspace.unguarded", error=str(exc),
+                    detail="the DSpace process would outlive a killed aipsync")
+        return None
+
+
+def _release(guard: subprocess.Popen[str] | None) -> None:
+    """The child is dealt with: the guard leaves it alone and ends."""
+    if guard is None or guard.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, OSError):
+        guard.stdin.write("done")
+        guard.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        guard.wait(timeout=5)
+
+
 def run_logged(argv: Sequence[str], *, source: str, timeout: float, env: Mapping[str, str],
                stop: StopFlag | None = None, what: str = "command", check: bool = True,
                sink: LineSink | None = None) -> int:
@@ -163,6 +216,7 @@ def run_logged(argv: Sequence[str], *, source: str, timeout: float, env: Mapping
     except OSError as exc:
         raise SourceError(source=source,
                           detail=f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    guard = _guard(proc.pid)
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     assert proc.stdout is not None and proc.stderr is not None
     readers = [threading.Thread(target=_pump, args=(stream, name, source, tail, sink),
@@ -191,6 +245,7 @@ def run_logged(argv: Sequence[str], *, source: str, timeout: float, env: Mapping
             _terminate(proc)
         raise
     finally:
+        _release(guard)
         for reader in readers:
             reader.join(timeout=5)
         for stream in (proc.stdout, proc.stderr):

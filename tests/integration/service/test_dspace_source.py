@@ -335,3 +335,40 @@ def test_kill_9_during_the_export_leaves_staging_alone_and_the_next_run_cleans_u
     assert result.status == "ok"
     assert not list(env.staging.glob(".aipsync-tmp-*"))
     assert {handle_of(n) for n in env.staged()} >= set(item_handles(env))
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent's wait() does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_killed_aipsync_takes_its_dspace_process_with_it(folder_env: BackupEnv) -> None:
+    """DSpace runs in a session of its own; kill -9 of aipsync alone (no signal reaches that
+    session) still ends it, through the guard process (daemon/source/process.py)."""
+    env = folder_env
+    dspace = env.dspace("6.3")
+    no_db_config(dspace)
+    sections = env.dspace_sections(dspace)
+    cfg_file = env.write_config(**sections)
+    dspace.set_faults(sleep_seconds=120, sleep_at="package:1")
+    proc = subprocess.Popen([sys.executable, "-m", "daemon", "backup", "--config",
+                             str(cfg_file), "--full"], cwd=PROJECT_ROOT,
+                            env=env.subprocess_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    children: list[int] = []
+    try:
+        wait_for(lambda: len(dspace.calls()) >= 2, timeout=60, what="the export's DSpace call")
+        children = descendants(proc.pid)
+        assert children
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        wait_for(lambda: not any(alive(p) for p in children), timeout=60,
+                 what="the DSpace process to end with aipsync")
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
