@@ -25,6 +25,7 @@ import structlog
 from aip import constants as C
 from aip.errors import (
     AipError,
+    ConfigError,
     InputFileError,
     InvalidValueError,
     MissingParentError,
@@ -765,7 +766,8 @@ def add_packager_command(sub: Any) -> None:
     p.add_argument("-u", "--no-user-interaction", action="store_true",
                    help="answer yes to every question")
     p.add_argument("--config", type=Path, metavar="FILE",
-                   help="TOML file whose [aip] table configures the crosswalks")
+                   help="TOML file whose [aip] table configures the crosswalks and whose "
+                        "[log] table the log (as for the daemon's commands)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="export: processes building item packages (0 = one per CPU, "
                         "1 = none); the bytes are the same either way")
@@ -785,13 +787,24 @@ def show_progress(args: argparse.Namespace,
 
 
 def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
-    from aip.packager.config import load_aip_config
+    from aip.packager.config import parse_aip_config, read_toml
     from aip.packager.options import ExportOptions, parse_option_strings
 
     if args.type.upper() != "AIP":
         raise UsageError(f"unknown package type {args.type!r}: aipsync handles -t AIP")
     options = parse_option_strings(args.option)
-    config = load_aip_config(args.config)
+    data = read_toml(args.config) if args.config is not None else {}
+    config = parse_aip_config(data.get("aip", {}))
+    interval = DEFAULT_INTERVAL_SECONDS
+    if "log" in data:  # the file's [log] table, under --log-level / --log-format
+        from aip import logconfig
+
+        if not isinstance(data["log"], dict):
+            raise ConfigError("log: expected a table")
+        settings = logconfig.file_settings(data["log"])
+        logconfig.configure(args.log_level or settings.level or "warning",
+                            args.log_format or settings.format or "auto", args.err_stream)
+        interval = settings.progress_interval_seconds or interval
     if args.disseminate and not args.restore:
         from aip.packager.disseminator import ExportRequest, export
 
@@ -803,7 +816,7 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
                                 config=config.disseminate, workers=args.workers)
         repo = open_repository(args)
         try:
-            with show_progress(args):
+            with show_progress(args, interval):
                 result = export(repo, request)
         finally:
             repo.close()
@@ -822,7 +835,7 @@ def cmd_packager(args: argparse.Namespace, out: TextIO) -> int:
         return C.EXIT_RESTORE_DECLINED
     repo = open_repository(args)
     try:
-        with show_progress(args):
+        with show_progress(args, interval):
             report = ingester.ingest(repo, ingest_request)
     finally:
         repo.close()

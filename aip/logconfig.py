@@ -11,10 +11,13 @@ import contextlib
 import logging
 import re
 import sys
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
+
+from aip.errors import ConfigError
 
 _SECRET_KEYS = re.compile(r"(password|secret|token|credential|access_key|authorization)",
                           re.IGNORECASE)
@@ -23,6 +26,44 @@ _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@"
 REDACTED = "***"
 #: Where log lines go now (``configure`` sets it; ``routed_to`` swaps it for a while).
 _output: list[TextIO] = [sys.stderr]
+
+
+#: The values of ``[log] level`` and ``[log] format`` (the daemon's ``LogConfig`` takes the same).
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("auto", "json", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class FileSettings:
+    """What a configuration file's ``[log]`` table sets (None: not set there)."""
+
+    level: str | None = None
+    format: str | None = None
+    progress_interval_seconds: float | None = None
+
+
+def file_settings(table: Mapping[str, Any]) -> FileSettings:
+    """The ``[log]`` table's level, format and progress interval, for commands that read a
+    configuration file for other tables (``packager --config``); the daemon's own commands
+    read the whole file through ``daemon.core.config``.  Other keys are left to that reader.
+
+    Raises:
+        ConfigError: a value of the wrong type or outside its choices, naming the key.
+    """
+    def choice(key: str, choices: tuple[str, ...]) -> str | None:
+        value = table.get(key)
+        if value is not None and value not in choices:
+            raise ConfigError(f"log.{key}: expected one of {', '.join(choices)}, "
+                              f"got {value!r}")
+        return value
+
+    interval = table.get("progress_interval_seconds")
+    if interval is not None and (isinstance(interval, bool)
+                                 or not isinstance(interval, (int, float)) or interval <= 0):
+        raise ConfigError(f"log.progress_interval_seconds: expected a number above 0, "
+                          f"got {interval!r}")
+    return FileSettings(level=choice("level", LEVELS), format=choice("format", FORMATS),
+                        progress_interval_seconds=None if interval is None else float(interval))
 
 
 def redact_text(text: str) -> str:

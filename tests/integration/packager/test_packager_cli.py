@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,4 +97,37 @@ def test_bad_config_file(seeded: RepoLocation, tmp_path: Path) -> None:
     result = packager(seeded, "-d", "-t", "AIP", "-e", ADMIN, "-i", SITE, "--config",
                       str(config), str(out / "a.zip"), expect=C.EXIT_CONFIG)
     assert_one_line_error(result, C.EXIT_CONFIG, "aip.disseminate.dmd")
+    assert folder_listing(out) == set()
+
+
+def test_config_file_log_table_sets_level_and_format(seeded: RepoLocation,
+                                                     tmp_path: Path) -> None:
+    """``--config``'s ``[log]`` table applies to the packager as to the daemon's commands;
+    ``--log-level`` goes above it."""
+    config = tmp_path / "aip.toml"
+    config.write_text('[log]\nlevel = "info"\nformat = "json"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    result = packager(seeded, "-d", "-a", "-t", "AIP", "-e", ADMIN, "-i", SITE, "--config",
+                      str(config), str(out / "a.zip"), expect=0)
+    events = [json.loads(line) for line in result.err.splitlines()]
+    assert events and {e["level"] for e in events} == {"info"}
+    quiet = run_cli(*seeded.argv, "--log-level", "error", "packager", "-d", "-a", "-t", "AIP",
+                    "-e", ADMIN, "-i", SITE, "--config", str(config), str(out / "b.zip"),
+                    expect=0)
+    assert quiet.err == ""
+
+
+@pytest.mark.parametrize(("table", "key"), [('level = "loud"', "log.level"),
+                                            ("format = 3", "log.format"),
+                                            ("progress_interval_seconds = 0",
+                                             "log.progress_interval_seconds")])
+def test_bad_log_table(seeded: RepoLocation, tmp_path: Path, table: str, key: str) -> None:
+    config = tmp_path / "aip.toml"
+    config.write_text(f"[log]\n{table}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = packager(seeded, "-d", "-t", "AIP", "-e", ADMIN, "-i", SITE, "--config",
+                      str(config), str(out / "a.zip"), expect=C.EXIT_CONFIG)
+    assert_one_line_error(result, C.EXIT_CONFIG, key)
     assert folder_listing(out) == set()
