@@ -1,7 +1,7 @@
 """Named crash points for the crash tests: the process kills itself (SIGKILL) at a chosen one.
 
 Owns: ``checkpoint(name)``, which the daemon's code calls at the moments where a crash
-teaches the most, and ``arm(spec)``, which only the entry point calls: ``daemon/cli.py``
+teaches the most, and ``arm(spec)``, which only the entry point calls: ``daemon/cli/``
 arms the point named by the ``AIPSYNC_TEST_CRASH_AT`` environment variable, and nothing else
 reads it.  Unarmed (always, outside the crash tests) a checkpoint is one comparison, and
 ``watch_inserts`` registers nothing.
@@ -13,16 +13,16 @@ power cut or the OOM killer, made deterministic (tests/faults/test_crashes.py).
 =======================  ==================================================================
 point                    reached
 =======================  ==================================================================
-``export.package``       after each package the embedded export wrote (``daemon/source.py``)
-``export.staged``        the export is in staging; nothing uploaded yet (``daemon/backup.py``)
+``export.package``       after each package the embedded export wrote (``daemon/source/embedded.py``)
+``export.staged``        the export is in staging; nothing uploaded yet (``daemon/sync/backup.py``)
 ``upload.part``          after each multipart part was sent and journalled
                          (``daemon/targets/s3.py``)
-``upload.recorded``      after each upload was verified and recorded (``daemon/mirror.py``)
-``snapshot.write``       every upload recorded, the inventory not written (``daemon/mirror.py``)
+``upload.recorded``      after each upload was verified and recorded (``daemon/sync/mirror.py``)
+``snapshot.write``       every upload recorded, the inventory not written (``daemon/sync/mirror.py``)
 ``restore.downloaded``   after each AIP of a restore was downloaded and verified
-                         (``daemon/restore.py``)
+                         (``daemon/restore/run.py``)
 ``restore.ingest``       inside the ingest's transaction, before each SQL INSERT
-                         (``daemon/source.py``)
+                         (``daemon/source/embedded.py``)
 =======================  ==================================================================
 
 Must not: do anything when unarmed, read the environment, or be armed by library code.

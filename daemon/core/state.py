@@ -15,6 +15,7 @@ own short transaction, so a crash loses at most the write in flight.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -380,12 +381,11 @@ class StateDB:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fresh = not self.path.exists()
-            if fresh:
-                # Create it private: later sessions may record things an operator considers
-                # sensitive (keys, handles); it never holds a credential.
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-                os.close(fd)
+            # Create it private: later sessions may record things an operator considers
+            # sensitive (keys, handles); it never holds a credential.  Another opener may
+            # create it first; then it is that one's file.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
             self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                          check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
@@ -415,8 +415,9 @@ class StateDB:
             return
         # Two openers of a new (or old) file, in two processes or two threads, must not both
         # migrate it: the version is read again under a lock of the state folder's own.
-        with open(self.path.with_name(self.path.name + ".migrate"), "a") as guard:
-            fcntl.flock(guard.fileno(), fcntl.LOCK_EX)
+        guard = self.path.with_name(self.path.name + ".migrate")
+        with open(os.open(guard, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
             for target in range(self._version() + 1, SCHEMA_VERSION + 1):
                 with self._tx() as conn:
                     conn.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[target]

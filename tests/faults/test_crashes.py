@@ -147,7 +147,8 @@ def test_a_backup_killed_then_restarted(fenv: FaultEnv, point: str, stage: str) 
 
 RESTORE_POINTS = [
     pytest.param("restore.downloaded:3", id="mid-download"),
-    pytest.param("restore.ingest:120", id="mid-ingest"),
+    # The 10-package site takes 80 to 110 INSERTs to restore: the 60th is well inside.
+    pytest.param("restore.ingest:60", id="mid-ingest"),
 ]
 
 

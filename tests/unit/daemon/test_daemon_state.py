@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,8 +108,6 @@ def test_a_schema_2_state_gains_parents_and_keeps_its_rows(tmp_path: Path) -> No
 
 def test_openers_racing_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
     """The service and its first cycle open a new state file at the same moment."""
-    import threading
-
     errors: list[BaseException] = []
     start = threading.Barrier(8)
 
@@ -126,6 +125,4 @@ def test_openers_racing_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     with open_state(tmp_path) as state:
-        from daemon.core import state as state_mod
-
-        assert state.schema_version == state_mod.SCHEMA_VERSION
+        assert state.schema_version == SCHEMA_VERSION
