@@ -13,12 +13,14 @@ power cut or the OOM killer, made deterministic (tests/faults/test_crashes.py).
 =======================  ==================================================================
 point                    reached
 =======================  ==================================================================
-``export.package``       after each package the embedded export wrote (``daemon/source/embedded.py``)
+``export.package``       after each package the embedded export wrote
+                         (``daemon/source/embedded.py``)
 ``export.staged``        the export is in staging; nothing uploaded yet (``daemon/sync/backup.py``)
 ``upload.part``          after each multipart part was sent and journalled
                          (``daemon/targets/s3.py``)
 ``upload.recorded``      after each upload was verified and recorded (``daemon/sync/mirror.py``)
-``snapshot.write``       every upload recorded, the inventory not written (``daemon/sync/mirror.py``)
+``snapshot.write``       every upload recorded, the inventory not written
+                         (``daemon/sync/mirror.py``)
 ``restore.downloaded``   after each AIP of a restore was downloaded and verified
                          (``daemon/restore/run.py``)
 ``restore.ingest``       inside the ingest's transaction, before each SQL INSERT
