@@ -769,8 +769,9 @@ def add_packager_command(sub: Any) -> None:
                    help="TOML file whose [aip] table configures the crosswalks and whose "
                         "[log] table the log (as for the daemon's commands)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="export: processes building item packages (0 = one per CPU, "
-                        "1 = none); the bytes are the same either way")
+                   help="processes building item packages (export) or reading packages "
+                        "ahead (-a ingest: parse, check, store bitstreams); 0 = one per "
+                        "CPU, 1 = none; the result is the same either way")
     p.add_argument("package", type=Path, metavar="FILE", help="the package file")
     p.set_defaults(handler=cmd_packager)
 

@@ -16,13 +16,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import multiprocessing as mp
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,11 +46,11 @@ from aip.packager.manifest import (
     build_site_package,
 )
 from aip.packager.options import ExportOptions
+from aip.packager.pool import process_pool, worker_count
 from aip.packager.zipwriter import (
     AssetReader,
     ItemTask,
     Written,
-    start_worker,
     validate_built,
     warm_up,
     work_items,
@@ -78,9 +76,6 @@ MAX_INFLIGHT = 8
 #: Item packages sent to a worker process in one task (one pickled context and one
 #: round trip per batch instead of per item).
 ITEMS_PER_TASK = 16
-#: Worker processes for item packages: used from this many items up, at most MAX_WORKERS.
-PARALLEL_MIN_ITEMS = 64
-MAX_WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,8 +524,9 @@ def export(repo: Repository, request: ExportRequest, *,
         output = BatchWriter()
         threads = ThreadPoolExecutor(max_workers=WRITE_THREADS,
                                      thread_name_prefix="aipsync-export")
-        workers = _worker_count(request.workers, items)
-        processes = _process_pool(workers) if workers > 1 else None
+        workers = worker_count(request.workers, items)
+        processes = process_pool(workers, preload=["aip.packager.zipwriter"],
+                                 warm_up=warm_up) if workers > 1 else None
         inflight: deque[_InFlight] = deque()
         limit = MAX_INFLIGHT * max(1, workers)
         task = ItemTask(ctx=replace(ctx, stream_reader=None),
@@ -633,46 +629,7 @@ def _write_one(store: Assetstore, pkg: PlannedPackage, built: BuiltPackage,
     return [write_temp(store, built, pkg.path, manifest_only)]
 
 
-# -- parallel item packages (worker processes) -------------------------------------------------
-def _worker_count(requested: int, items: int) -> int:
-    if requested == 1 or items < PARALLEL_MIN_ITEMS:
-        return 1
-    if requested > 1:
-        return requested
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-
-
-def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes started by a fork server (never forked from this process, which
-    holds database connections that must not be shared with a child).
-
-    The fork server imports ``aip.packager.zipwriter`` (the workers' task, with the builders
-    and validators, without the database layer) once, and every worker is started at once
-    with a warm-up task (the METS schema compiled), so the workers are ready while this
-    process still plans and builds the container packages.
-    """
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    context = mp.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(["aip.packager.zipwriter"])
-    # Each worker ends when this process does, however it ends (start_worker): a worker
-    # left behind would keep the fork server and the resource tracker alive with it.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=start_worker)
-    # Starting a worker waits for the fork server's imports: on a thread of its own, so
-    # this process goes on meanwhile (``submit`` is thread-safe; the pool's shutdown waits
-    # for a start under way).
-    threading.Thread(target=_start_workers, args=(pool, workers),
-                     name="aipsync-export-start", daemon=True).start()
-    return pool
-
-
-def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
-    with contextlib.suppress(RuntimeError):  # the export already ended (shut down)
-        for _ in range(workers):
-            pool.submit(warm_up)
-
-
+# -- after a failure, and committing -----------------------------------------------------------
 def _discard(inflight: deque[_InFlight]) -> None:
     """After a failure: stop queued work and remove temp files workers already wrote."""
     for _, future in inflight:

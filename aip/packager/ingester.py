@@ -29,12 +29,13 @@ visiting order; restoring a collection re-maps the existing items it lists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import io
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -81,6 +82,7 @@ from aip.packager.config import AipConfig, IngestConfig
 from aip.packager.manifest import ParsedPackage, parse_package
 from aip.packager.modes import IngestMode
 from aip.packager.options import IngestOptions
+from aip.packager.prepare import Prefetcher, PreparedPackage, PrepareTask, check_files
 from aip.packager.reader import PackageZip
 from aip.packager.relationship_restore import RelationshipRestore
 from aip.progress import Meter
@@ -90,6 +92,10 @@ from aip.repository.assetstore import StoredFile
 from aip.repository.store import Repository, Tx
 
 log = structlog.get_logger(__name__)
+
+#: A package's contents as the ingester reads them: the open zip, or what a worker process
+#: read ahead (``aip.packager.prepare``).
+Contents = PackageZip | PreparedPackage
 
 _EXPORTED_ROLE_RE = re.compile(r"^(COMMUNITY|COLLECTION|ITEM)_hdl:([^_]+/[^_]+)_(.+)$")
 
@@ -107,6 +113,10 @@ class IngestRequest:
     identifier: str | None = None
     skip_workflow: bool = False
     config: IngestConfig = field(default_factory=IngestConfig)
+    #: Processes reading packages ahead of a recursive ingest (parsing, checking, storing
+    #: bitstreams): 0 = one per CPU (at most 4), 1 = all in this process.  The result is
+    #: the same either way.
+    workers: int = 0
 
 
 class _Defer(Exception):
@@ -130,6 +140,7 @@ class _Run:
     #: DSPACE-ROLES ``Person@ID`` -> e-mail, from every package of the run
     person_refs: dict[str, str] = field(default_factory=dict)
     virtual: VirtualConfig = field(default_factory=VirtualConfig)
+    prefetch: Prefetcher | None = None
 
     @property
     def mode(self) -> IngestMode:
@@ -183,14 +194,34 @@ def ingest(repo: Repository, request: IngestRequest) -> Report:
         run = _Run(tx=tx, request=request, person=person, report=report,
                    today=tx.now.date(), meter=meter,
                    virtual=relationships.virtual_config(tx))
-        top_parent = request.parent
-        _visit(run, request.package.resolve(), explicit_parent=top_parent, via=None,
-               ancestors=(), top=True)
+        run.prefetch = _prefetcher(run, repo)
+        failed = True
+        try:
+            _visit(run, request.package.resolve(), explicit_parent=request.parent, via=None,
+                   ancestors=(), top=True)
+            failed = False
+        finally:
+            if run.prefetch is not None:
+                run.prefetch.close(failed=failed)
         _finish(run)
         meter.finish()
     log.info("aip.ingest.done", package=str(request.package), mode=request.mode.value,
              objects=len(report.outcomes), warnings=len(report.warnings))
     return report
+
+
+def _prefetcher(run: _Run, repo: Repository) -> Prefetcher | None:
+    """Worker processes reading a recursive ingest's packages ahead of it; they store the
+    bitstreams too unless most packages may be skipped (keep-existing)."""
+    request = run.request
+    if not request.recursive or request.options.manifest_only or request.workers == 1:
+        return None
+    store = request.mode != IngestMode.KEEP
+    task = PrepareTask(config=request.config, dmd=request.options.dmd, virtual=run.virtual,
+                       assetstore=repo.assetstore.root if store else None)
+    done = run.done
+    return Prefetcher(task, workers=request.workers, journal=run.tx.journal,
+                      assetstore=run.tx.assetstore, wanted=lambda path: path not in done)
 
 
 def prevalidate(request: IngestRequest) -> int:
@@ -294,10 +325,7 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         parsed, handle, visit_children = _ingest_manifest_only(run, path, explicit_parent,
                                                                via, top)
     else:
-        with PackageZip(path) as package:
-            manifest = package.read_manifest()
-            parsed = parse_package(manifest, config=run.request.config, dmd=run.options.dmd,
-                                   path=str(path), virtual=run.virtual)
+        with _read(run, path) as (parsed, package):
             for problem in parsed.warnings:
                 run.report.warnings.append(problem)
             try:
@@ -317,15 +345,34 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
     if via is not None and parsed.type == C.TYPE_ITEM:
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:
-        for child in parsed.children:
-            child_path = _child_path(path, child.href)
+        child_paths = [_child_path(path, child.href) for child in parsed.children]
+        for child, child_path in zip(parsed.children, child_paths, strict=True):
             if child_path == path:
                 raise ChildPointerError(path=str(path), href=child.href)
-            child_parent = handle if _needs_explicit_parent(run) else None
+        if run.prefetch is not None:
+            run.prefetch.expect(child_paths)
+        child_parent = handle if _needs_explicit_parent(run) else None
+        for child_path in child_paths:
             _visit(run, child_path, explicit_parent=child_parent,
                    via=handle if parsed.type == C.TYPE_COLLECTION else None,
                    ancestors=(*ancestors, path))
     return handle
+
+
+@contextlib.contextmanager
+def _read(run: _Run, path: Path) -> Iterator[tuple[ParsedPackage, Contents]]:
+    """The package at ``path``, parsed: read ahead by a worker process, or here."""
+    prepared = run.prefetch.take(path) if run.prefetch is not None else None
+    if prepared is not None:
+        assert run.prefetch is not None
+        try:
+            yield prepared.parsed, prepared
+        finally:
+            run.prefetch.release(prepared)
+        return
+    with PackageZip(path) as package:
+        yield parse_package(package.read_manifest(), config=run.request.config,
+                            dmd=run.options.dmd, path=str(path), virtual=run.virtual), package
 
 
 def _needs_explicit_parent(run: _Run) -> bool:
@@ -377,11 +424,11 @@ def _map_into(run: _Run, item_handle: str, collection_handle: str) -> None:
 # =============================================================================================
 # One package
 # =============================================================================================
-def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: Path,
+def _apply(run: _Run, parsed: ParsedPackage, package: Contents | None, path: Path,
            explicit_parent: str | None, via: str | None, top: bool
            ) -> tuple[str | None, bool]:
     """Apply one parsed package; returns (its handle or None if skipped, visit children)."""
-    dropped = _check_files(parsed, package, path)
+    dropped = check_files(parsed, package, path) if package is not None else set()
     if dropped:
         parsed = _without_entries(run, parsed, dropped, path)
     if run.mode == IngestMode.SUBMIT and parsed.type == C.TYPE_SITE:
@@ -422,35 +469,6 @@ def _apply(run: _Run, parsed: ParsedPackage, package: PackageZip | None, path: P
     if made is not None and parsed.handle:
         run.handle_map[parsed.handle] = made
     return made, made is not None
-
-
-def _check_files(parsed: ParsedPackage, package: PackageZip | None, path: Path) -> set[str]:
-    """Every file the manifest names must be in the zip, with the size the manifest gives it
-    (cheap checks from the zip directory, before any write; the bytes themselves are checked
-    while they are streamed in, ``_store_checked``).
-
-    Returns the bitstream entries to leave out: in a package DSpace wrote, a zero-length
-    entry whose manifest gives a size stands for a bitstream that was missing from DSpace's
-    assetstore (DSpace 7.6.7, 8.4, 9.3 and 10.0 write one and go on,
-    ``AbstractMETSDisseminator``; their ingester leaves it out, ``AbstractMETSIngester``).
-    In a package aipsync wrote such an entry is damage, and refused like any size mismatch.
-    """
-    if package is None:
-        return set()
-    for ref in parsed.files:
-        if not package.has(ref.entry):
-            raise MissingFileError(path=str(path), entry=ref.entry)
-    dropped: set[str] = set()
-    for ref in parsed.files:
-        if ref.size is not None and ref.size >= 0 and package.size(ref.entry) != ref.size:
-            if (package.size(ref.entry) == 0 and ref.sequence_id is not None
-                    and parsed.creator != C.CREATOR_NAME):
-                dropped.add(ref.entry)
-                continue
-            raise ChecksumMismatchError(what=f"{path.name}: {ref.entry}", algorithm="size",
-                                        expected=str(ref.size),
-                                        found=str(package.size(ref.entry)))
-    return dropped
 
 
 def _without_entries(run: _Run, parsed: ParsedPackage, dropped: set[str], path: Path
@@ -539,7 +557,7 @@ def _parent_of(run: _Run, parsed: ParsedPackage, explicit_parent: str | None,
 # =============================================================================================
 # Creating objects
 # =============================================================================================
-def _create(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+def _create(run: _Run, parsed: ParsedPackage, package: Contents | None,
             parent: tuple[str, int], path: Path) -> str | None:
     tx = run.tx
     handle_wanted = run.new_handle(parsed.handle)
@@ -576,7 +594,7 @@ def _create(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
     return handle
 
 
-def _container_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+def _container_contents(run: _Run, parsed: ParsedPackage, package: Contents | None,
                         obj_type: str, obj_id: int, obj: Community | Collection,
                         path: Path) -> None:
     """Metadata, roles, policies, logo (and template, harvest settings) of a container."""
@@ -627,7 +645,7 @@ def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> N
             _map_into(run, handle, coll_handle)
 
 
-def _create_item(run: _Run, parsed: ParsedPackage, package: PackageZip | None, item: Item,
+def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, item: Item,
                  coll_id: int, handle_wanted: str | None, path: Path) -> str | None:
     tx = run.tx
     submitter = _submitter(run, item.submitter)
@@ -714,7 +732,7 @@ def _add_deposit_licence(run: _Run, iid: int, coll_id: int) -> None:
                           source="Written by aipsync at submission")
 
 
-def _item_contents(run: _Run, parsed: ParsedPackage, package: PackageZip | None,
+def _item_contents(run: _Run, parsed: ParsedPackage, package: Contents | None,
                    item: Item, iid: int, path: Path) -> None:
     """Metadata, bundles, bitstreams and policies of an item (new or emptied).
 
@@ -772,11 +790,17 @@ def _submitter(run: _Run, email: str | None) -> int | None:
     return None
 
 
-def _store_checked(run: _Run, package: PackageZip, bs: Bitstream, path: Path) -> StoredFile:
-    """Stream a zip entry into the assetstore and check it against the manifest."""
+def _store_checked(run: _Run, package: Contents, bs: Bitstream, path: Path) -> StoredFile:
+    """Stream a zip entry into the assetstore (or take the file a worker process stored)
+    and check it against the manifest."""
     assert bs.key is not None
-    with package.open(bs.key) as src:
-        stored = run.tx.assetstore.write(src, run.tx.journal)
+    stored = package.take(bs.key) if isinstance(package, PreparedPackage) else None
+    if stored is None:
+        with contextlib.ExitStack() as stack:
+            zipped = stack.enter_context(PackageZip(package.path)) \
+                if isinstance(package, PreparedPackage) else package
+            src = stack.enter_context(zipped.open(bs.key))
+            stored = run.tx.assetstore.write(src, run.tx.journal)
     if bs.size is not None and bs.size >= 0 and stored.size != bs.size:
         raise ChecksumMismatchError(what=f"{path.name}: {bs.key}", algorithm="size",
                                     expected=str(bs.size), found=str(stored.size))
@@ -807,7 +831,7 @@ def _policies(run: _Run, policies: Sequence[ResourcePolicy]) -> list[ResourcePol
 # =============================================================================================
 # Replacing objects
 # =============================================================================================
-def _replace(run: _Run, parsed: ParsedPackage, package: PackageZip | None, obj_type: str,
+def _replace(run: _Run, parsed: ParsedPackage, package: Contents | None, obj_type: str,
              obj_id: int, handle: str) -> None:
     tx = run.tx
     path = package.path if package is not None else Path(handle)
@@ -1017,7 +1041,7 @@ def request_from_args(args: argparse.Namespace, options: dict[str, str],
     return IngestRequest(package=args.package, eperson=args.eperson, mode=mode,
                          options=opts, recursive=args.all, parent=parent,
                          identifier=args.identifier, skip_workflow=args.install,
-                         config=config.ingest)
+                         config=config.ingest, workers=getattr(args, "workers", 0))
 
 
 def confirm_replace(request: IngestRequest, args: argparse.Namespace,

@@ -16,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import multiprocessing
-import multiprocessing.connection
 import os
-import threading
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -190,30 +187,6 @@ def work_items(task: ItemTask) -> list[Written]:
                 os.unlink(tmp)
         raise
     return done
-
-
-def start_worker() -> None:
-    """A worker process's initialiser: end this worker as soon as the process that started
-    the export ends, however it ends (``kill -9`` included).
-
-    A worker's parent process is the fork server, not the exporting process, so a parent-death
-    signal would not fire; the worker watches instead the pipe multiprocessing gives it to the
-    exporting process (``multiprocessing.parent_process().sentinel``), whose other end only
-    that process holds: it reads end-of-file when that process is gone, and a daemon thread
-    then exits the worker at once.  Without this, a worker blocked on its task queue (whose
-    writing end it holds itself) would live on, and keep the fork server and the resource
-    tracker alive with it.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-    sentinel = parent.sentinel
-
-    def watch() -> None:
-        multiprocessing.connection.wait([sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="aipsync-export-lifeline", daemon=True).start()
 
 
 def warm_up() -> None:

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from aip import constants as C
 from aip.errors import AssetstoreCorruptError, StoreError
@@ -89,7 +89,7 @@ class Assetstore:
         self._folder_uses += 1
         return self._folder + secrets.token_hex(14)
 
-    def write(self, src: BinaryIO, journal: Journal | None = None,
+    def write(self, src: BinaryIO, journal: KeyRecorder | None = None,
               block_size: int = C.HASH_BLOCK_SIZE) -> StoredFile:
         """Stream ``src`` into a new file; hash while writing; no file on failure.
 
@@ -208,6 +208,28 @@ class Assetstore:
         return sorted(p for p in self.root.iterdir() if p.name.startswith(JOURNAL_PREFIX))
 
 
+class KeyAppender:
+    """A worker process's side of a transaction's journal: each key appended (one
+    ``O_APPEND`` write, whole lines never interleave) before its file is created.  The
+    journal's owner keeps it created and locked (``Journal.open``), so recovery leaves it
+    alone while the transaction lives, and finds the workers' keys in it if it dies."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def record(self, key: str) -> None:
+        os.write(self._fd, key.encode("ascii") + b"\n")
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class KeyRecorder(Protocol):
+    """Where ``Assetstore.write`` records a key before its file exists."""
+
+    def record(self, key: str) -> None: ...
+
+
 def _create(tmp: Path) -> BinaryIO:
     """Open a new temp file for writing; its folder is made again if a rollback elsewhere
     removed it (emptied) since this store made it."""
@@ -233,14 +255,43 @@ class Journal:
         self.keys: list[str] = []
         self._handle: BinaryIO | None = None
 
-    def record(self, key: str) -> None:
+    def open(self) -> Path:
+        """Create and lock the journal now (``record`` does on its first key); returns its
+        path, for worker processes to append their keys to (``KeyAppender``)."""
         if self._handle is None:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._handle = os.fdopen(fd, "ab")
+        return self.path
+
+    def record(self, key: str) -> None:
+        self.open()
+        assert self._handle is not None
         self._handle.write(key.encode("ascii") + b"\n")
         self._handle.flush()
         self.keys.append(key)
+
+    def adopt(self, keys: Iterable[str]) -> None:
+        """Keys a worker process appended to this journal (``KeyAppender``) whose files
+        belong to this transaction now: synced at commit, deleted at rollback."""
+        self.keys.extend(keys)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Keys whose files were deleted before the end of the transaction."""
+        gone = set(keys)
+        if gone:
+            self.keys = [k for k in self.keys if k not in gone]
+
+    def all_keys(self) -> Iterator[str]:
+        """Every key the file holds, those worker processes appended included, streamed."""
+        try:
+            with open(self.path, "rb") as handle:
+                for line in handle:
+                    key = line.strip().decode("ascii", errors="replace")
+                    if key:
+                        yield key
+        except FileNotFoundError:
+            return
 
     def close(self) -> None:
         # Unlink while still holding the lock, so recovery never claims a finished journal.

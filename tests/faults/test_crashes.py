@@ -54,7 +54,7 @@ from helpers import (
 from proxy import FaultProxy
 
 from aip import constants as C
-from aip.packager.disseminator import PARALLEL_MIN_ITEMS
+from aip.packager.pool import PARALLEL_MIN_ITEMS
 from daemon.core.state import PendingUpload
 
 KILLED = -signal.SIGKILL

@@ -18,13 +18,14 @@ from helpers.packager import folder_listing, seed, write_tx, zips
 from aip.errors import AssetstoreCorruptError
 from aip.packager import disseminator
 from aip.packager.disseminator import ExportRequest, export
+from aip.packager.pool import PARALLEL_MIN_ITEMS
 from aip.repository import objects
 
 
 @pytest.fixture(scope="module")
 def many_items(tmp_path_factory: pytest.TempPathFactory) -> RepoLocation:
     location = make_repo(RepoLocation(tmp_path_factory.mktemp("parallel") / "repo"))
-    seed(location, items=disseminator.PARALLEL_MIN_ITEMS + 6, bitstream_size=300)
+    seed(location, items=PARALLEL_MIN_ITEMS + 6, bitstream_size=300)
     return location
 
 
@@ -42,7 +43,7 @@ def test_worker_processes_write_the_same_bytes(many_items: RepoLocation,
     _export(many_items, tmp_path / "one", workers=1)
     _export(many_items, tmp_path / "two", workers=2)
     one, two = zips(tmp_path / "one"), zips(tmp_path / "two")
-    assert len(one) > disseminator.PARALLEL_MIN_ITEMS
+    assert len(one) > PARALLEL_MIN_ITEMS
     assert one == two
 
 
