@@ -97,6 +97,9 @@ log = structlog.get_logger(__name__)
 #: read ahead (``aip.packager.prepare``).
 Contents = PackageZip | PreparedPackage
 
+#: Submitters remembered by a run before it starts again (memory stays bounded).
+_SUBMITTERS_KEPT = 10_000
+
 _EXPORTED_ROLE_RE = re.compile(r"^(COMMUNITY|COLLECTION|ITEM)_hdl:([^_]+/[^_]+)_(.+)$")
 
 
@@ -141,6 +144,11 @@ class _Run:
     person_refs: dict[str, str] = field(default_factory=dict)
     virtual: VirtualConfig = field(default_factory=VirtualConfig)
     prefetch: Prefetcher | None = None
+    #: submitter e-mail -> e-person id, as found (a site has few submitters; bounded)
+    submitters: dict[str, int] = field(default_factory=dict)
+    #: (handle, owning collection id) of the item created last (its collection's visit
+    #: need not map it there)
+    created: tuple[str, int] | None = None
 
     @property
     def mode(self) -> IngestMode:
@@ -411,8 +419,10 @@ def _finish(run: _Run) -> None:
 
 
 def _map_into(run: _Run, item_handle: str, collection_handle: str) -> None:
-    found = handles.resolve(run.tx, item_handle)
     coll = handles.resolve(run.tx, collection_handle)
+    if coll is not None and run.created == (item_handle, coll[1]):
+        return  # just made in that collection: nothing to map
+    found = handles.resolve(run.tx, item_handle)
     if found is None or coll is None or found[0] != C.TYPE_ITEM \
             or coll[0] != C.TYPE_COLLECTION:
         return
@@ -672,7 +682,9 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, ite
     _item_mappings(run, item, iid)
     if not parsed.rights_present:
         objects.apply_default_read_policies(tx, iid, coll_id, run.today)
-    objects.touch_item(tx, iid, item.last_modified)
+    # (the row was written with the package's last-modified date, and nothing since
+    # changes it)
+    run.created = (handle, coll_id)
     run.report.add(handle, "restored", package=path.name)
     log.info("aip.ingest.package", handle=handle, action="restored", package=path.name)
     return handle
@@ -744,22 +756,27 @@ def _item_contents(run: _Run, parsed: ParsedPackage, package: Contents | None,
                          create_fields=run.options.create_metadata_fields, fresh=True)
     if item.places:  # fields whose values leave places to relationships (useForPlace)
         objects.set_places(tx, C.TYPE_ITEM, iid, item.places)
-    # Every policy of the item, its bundles and bitstreams, in that order of objects as
-    # before, written in one statement at the end.
-    policies: list[tuple[str, int, list[ResourcePolicy]]] = []
-    for bundle_position, bundle in enumerate(item.bundles):
-        bid = objects.create_bundle(tx, iid, bundle.name, position=bundle_position)
+    # Bundles in one statement, then bitstreams in one (their files stored and checked
+    # first), then every policy of the item, its bundles and bitstreams, in that order of
+    # objects as before, in one statement.
+    bids = objects.create_bundles(tx, iid, [bundle.name for bundle in item.bundles])
+    rows: list[objects.NewBitstream] = []
+    for bid, bundle in zip(bids, item.bundles, strict=True):
         for position, bs in enumerate(bundle.bitstreams):
             if package is None or bs.key is None:
                 raise InvalidValueError(f"{path.name}: bitstream {bs.name!r} has no content "
                                         "in the package")
-            stored = _store_checked(run, package, bs, path)
-            fmt = registry.format_id(tx, bs.format)
-            bsid = objects.insert_bitstream(
-                tx, stored, name=bs.name, bundle_id=bid, sequence_id=bs.sequence_id,
-                position=position, format_id=fmt, source=bs.source,
+            rows.append(objects.NewBitstream(
+                stored=_store_checked(run, package, bs, path), name=bs.name, bundle_id=bid,
+                sequence_id=bs.sequence_id, position=position,
+                format_id=registry.format_id(tx, bs.format), source=bs.source,
                 description=bs.description,
-                user_format_description=bs.user_format_description)
+                user_format_description=bs.user_format_description))
+    bsids = iter(objects.insert_bitstreams(tx, rows))
+    policies: list[tuple[str, int, list[ResourcePolicy]]] = []
+    for bid, bundle in zip(bids, item.bundles, strict=True):
+        for bs in bundle.bitstreams:
+            bsid = next(bsids)
             if bundle.primary_sequence_id == bs.sequence_id:
                 objects.set_primary(tx, bid, bsid)
             if parsed.rights_present:
@@ -781,13 +798,21 @@ def _item_mappings(run: _Run, item: Item, iid: int) -> None:
 def _submitter(run: _Run, email: str | None) -> int | None:
     if not email:
         return None
+    if email in run.submitters:
+        return run.submitters[email]
     person = auth.find_eperson(run.tx, email)
+    found: int | None
     if person is not None:
-        return person.id
-    if run.request.config.create_submitter:
-        return auth.create_eperson(run.tx, EPerson(email=email, can_log_in=False))
-    run.report.warn("AIP-W110", f"submitter {email} does not exist; the item has none")
-    return None
+        found = person.id
+    elif run.request.config.create_submitter:
+        found = auth.create_eperson(run.tx, EPerson(email=email, can_log_in=False))
+    else:
+        run.report.warn("AIP-W110", f"submitter {email} does not exist; the item has none")
+        return None
+    if len(run.submitters) >= _SUBMITTERS_KEPT:
+        run.submitters.clear()
+    run.submitters[email] = found
+    return found
 
 
 def _store_checked(run: _Run, package: Contents, bs: Bitstream, path: Path) -> StoredFile:

@@ -33,23 +33,48 @@ def site_prefix(tx: Tx) -> str:
 # more than running it, in restores of thousands of objects.
 _RESOLVE = (sa.select(T.handle.c.resource_type, T.handle.c.resource_id)
             .where(T.handle.c.handle == sa.bindparam("handle")))
+_INSERT_HANDLE = sa.insert(T.handle)
+_SET_COUNTER = (sa.update(T.handle_sequence)
+                .where(T.handle_sequence.c.prefix == sa.bindparam("key"))
+                .values(next_suffix=sa.bindparam("value")))
+
+
+#: ``_known``'s mark of a handle that was never assigned (a restore binds it without asking).
+_NEVER: tuple[str, int] = ("", -1)
+#: ``_known`` forgets everything past this many handles (a restore of a million items must
+#: not keep each one's; the containers it asks for again are looked up again).
+_KNOWN_MAX = 20_000
 
 
 def _known(tx: Tx) -> dict[str, tuple[str, int] | None]:
     """What this transaction has learnt of handles (every change to the handle table goes
-    through this module, which keeps it true): a restore asks for the same collection's
-    handle for each of its items."""
+    through this module, which keeps it true): handle -> (type, id) of its live object,
+    None (assigned, its object gone) or ``_NEVER``.  A restore asks for the same
+    collection's handle for each of its items."""
     known: dict[str, tuple[str, int] | None] = tx.cache.setdefault("handles_known", {})
+    if len(known) > _KNOWN_MAX:
+        known.clear()
     return known
+
+
+def forget(tx: Tx) -> None:
+    """Drop what this transaction has learnt of handles and counters (after writing the
+    tables directly, as the seeder's bulk inserts do)."""
+    tx.cache.pop("handles_known", None)
+    tx.cache.pop("handle_sequence", None)
 
 
 def resolve(tx: Tx, handle: str) -> tuple[str, int] | None:
     """``(type, id)`` of the live object a handle names, or ``None``."""
     known = _known(tx)
     if handle in known:
-        return known[handle]
+        found = known[handle]
+        return None if found is _NEVER else found
     row = tx.execute(_RESOLVE, {"handle": handle}).first()
-    found = (None if row is None or row.resource_type is None
+    if row is None:
+        known[handle] = _NEVER
+        return None
+    found = (None if row.resource_type is None
              else (str(row.resource_type), int(row.resource_id)))
     known[handle] = found
     return found
@@ -81,36 +106,47 @@ def require(tx: Tx, handle: str, *types: str) -> tuple[str, int]:
 
 def was_assigned(tx: Tx, handle: str) -> bool:
     """True if the handle was ever assigned (even if its object is gone)."""
+    known = _known(tx)
+    if handle in known:
+        return known[handle] is not _NEVER
     return bool(tx.scalar(sa.select(sa.func.count()).select_from(T.handle)
                           .where(T.handle.c.handle == handle)))
+
+
+def _next_suffix(tx: Tx, prefix: str) -> int | None:
+    """The prefix's counter (None: no handle of it yet), read once per transaction (this
+    module is the only writer)."""
+    counters: dict[str, int | None] = tx.cache.setdefault("handle_sequence", {})
+    if prefix not in counters:
+        counters[prefix] = tx.scalar(sa.select(T.handle_sequence.c.next_suffix)
+                                     .where(T.handle_sequence.c.prefix == prefix))
+    return counters[prefix]
+
+
+def _set_next_suffix(tx: Tx, prefix: str, value: int) -> None:
+    counters: dict[str, int | None] = tx.cache.setdefault("handle_sequence", {})
+    if _next_suffix(tx, prefix) is None:
+        tx.execute(sa.insert(T.handle_sequence).values(prefix=prefix, next_suffix=value))
+    else:
+        tx.execute(_SET_COUNTER, {"key": prefix, "value": value})
+    counters[prefix] = value
 
 
 def _bump(tx: Tx, prefix: str, suffix: str) -> None:
     if not suffix.isdigit():
         return
     needed = int(suffix) + 1
-    current = tx.scalar(sa.select(T.handle_sequence.c.next_suffix)
-                        .where(T.handle_sequence.c.prefix == prefix))
-    if current is None:
-        tx.execute(sa.insert(T.handle_sequence).values(prefix=prefix, next_suffix=needed))
-    elif current < needed:
-        tx.execute(sa.update(T.handle_sequence).where(T.handle_sequence.c.prefix == prefix)
-                   .values(next_suffix=needed))
+    current = _next_suffix(tx, prefix)
+    if current is None or current < needed:
+        _set_next_suffix(tx, prefix, needed)
 
 
 def mint(tx: Tx, resource_type: str, resource_id: int) -> str:
     """Assign the next free handle of the site's prefix to an object."""
     prefix = site_prefix(tx)
     while True:
-        current = tx.scalar(sa.select(T.handle_sequence.c.next_suffix)
-                            .where(T.handle_sequence.c.prefix == prefix))
-        if current is None:
-            current = 1
-            tx.execute(sa.insert(T.handle_sequence).values(prefix=prefix, next_suffix=2))
-        else:
-            tx.execute(sa.update(T.handle_sequence)
-                       .where(T.handle_sequence.c.prefix == prefix)
-                       .values(next_suffix=current + 1))
+        current = _next_suffix(tx, prefix) or 1
+        _set_next_suffix(tx, prefix, current + 1)
         handle = f"{prefix}/{current}"
         if not was_assigned(tx, handle):
             break
@@ -121,21 +157,41 @@ def mint(tx: Tx, resource_type: str, resource_id: int) -> str:
     return handle
 
 
-def bind(tx: Tx, handle: str, resource_type: str, resource_id: int) -> str:
+def claim(tx: Tx, handle: str) -> bool:
+    """Check that a given handle may be bound (restore): unassigned, or its object gone.
+    Returns whether it was ever assigned (``bind`` takes it, sparing a look-up).
+
+    Raises:
+        AlreadyExistsError: the handle names a live object.
+    """
+    known = _known(tx)
+    if handle in known:
+        found = known[handle]
+        if found is not None and found is not _NEVER:
+            raise AlreadyExistsError(what=found[0].lower(), key=handle)
+        return found is None
+    row = tx.execute(sa.select(T.handle.c.resource_type).where(T.handle.c.handle == handle)
+                     ).first()
+    if row is not None and row.resource_type is not None:
+        raise AlreadyExistsError(what=str(row.resource_type).lower(), key=handle)
+    return row is not None
+
+
+def bind(tx: Tx, handle: str, resource_type: str, resource_id: int, *,
+         assigned: bool | None = None) -> str:
     """Assign a given handle (restore): allowed if unassigned or its object is gone.
+    ``assigned``: what ``claim`` answered for it, if the caller asked already.
 
     Raises:
         AlreadyExistsError: the handle names a live object.
     """
     prefix, suffix = split_handle(handle)
-    row = tx.execute(sa.select(T.handle.c.resource_type).where(T.handle.c.handle == handle)
-                     ).first()
-    if row is not None and row.resource_type is not None:
-        raise AlreadyExistsError(what=str(row.resource_type).lower(), key=handle)
-    if row is None:
-        tx.execute(sa.insert(T.handle).values(handle=handle, prefix=prefix,
-                                              resource_type=resource_type,
-                                              resource_id=resource_id))
+    if assigned is None:
+        assigned = claim(tx, handle)
+    if not assigned:
+        tx.execute(_INSERT_HANDLE, {"handle": handle, "prefix": prefix,
+                                    "resource_type": resource_type,
+                                    "resource_id": resource_id})
     else:
         tx.execute(sa.update(T.handle).where(T.handle.c.handle == handle)
                    .values(resource_type=resource_type, resource_id=resource_id))

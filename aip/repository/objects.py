@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, BinaryIO
 
@@ -344,6 +345,43 @@ def insert_bitstream(tx: Tx, stored: StoredFile, *, name: str | None, bundle_id:
         user_format_description=user_format_description, format_id=format_id,
         size=stored.size, md5=stored.md5, sha256=stored.sha256,
         store_key=stored.key)))
+
+
+@dataclass(frozen=True, slots=True)
+class NewBitstream:
+    """The row of a bitstream whose bytes are already in the assetstore (``stored``)."""
+
+    stored: StoredFile
+    name: str | None
+    bundle_id: int
+    sequence_id: int
+    position: int
+    format_id: int
+    source: str | None = None
+    description: str | None = None
+    user_format_description: str | None = None
+
+
+_INSERT_BITSTREAMS = sa.insert(T.bitstream).returning(T.bitstream.c.id,
+                                                      sort_by_parameter_order=True)
+
+
+def insert_bitstreams(tx: Tx, rows: Sequence[NewBitstream]) -> list[int]:
+    """Add the rows of bitstreams in one statement; their ids, in the order given."""
+    if len(rows) <= 1:
+        return [insert_bitstream(tx, r.stored, name=r.name, bundle_id=r.bundle_id,
+                                 sequence_id=r.sequence_id, position=r.position,
+                                 format_id=r.format_id, source=r.source,
+                                 description=r.description,
+                                 user_format_description=r.user_format_description)
+                for r in rows]
+    result = tx.execute(_INSERT_BITSTREAMS, [dict(
+        bundle_id=r.bundle_id, position=r.position, sequence_id=r.sequence_id, name=r.name,
+        source=r.source, description=r.description,
+        user_format_description=r.user_format_description, format_id=r.format_id,
+        size=r.stored.size, md5=r.stored.md5, sha256=r.stored.sha256,
+        store_key=r.stored.key) for r in rows])
+    return [int(row[0]) for row in result]
 
 
 def bitstream_row(tx: Tx, bitstream_id: int) -> AnyRow:
@@ -684,19 +722,24 @@ def create_item(tx: Tx, *, collection_id: int, submitter_id: int | None,
 
     ``uuid``: the item's UUID (a restore keeps DSpace's); a new one when not given.
     """
-    new_id = pk(tx.execute(sa.insert(T.item).values(
+    # A given handle is checked before the row is written, which then carries it.
+    assigned = handles.claim(tx, handle) if handle is not None else None
+    new_id = pk(tx.execute(_INSERT_ITEM, dict(
         owning_collection_id=collection_id, submitter_id=submitter_id, in_archive=in_archive,
-        withdrawn=withdrawn, discoverable=discoverable,
+        withdrawn=withdrawn, discoverable=discoverable, handle=handle,
         last_modified=_naive(last_modified or tx.now), uuid=uuid or tx.uuids())))
     if handle is not None:
-        handles.bind(tx, handle, C.TYPE_ITEM, new_id)
+        handles.bind(tx, handle, C.TYPE_ITEM, new_id, assigned=assigned)
     elif mint_handle:
         handle = handles.mint(tx, C.TYPE_ITEM, new_id)
-    if handle is not None:
         tx.execute(sa.update(T.item).where(T.item.c.id == new_id).values(handle=handle))
-    tx.execute(sa.insert(T.collection_item).values(collection_id=collection_id,
-                                                   item_id=new_id))
+    tx.execute(_INSERT_COLLECTION_ITEM, {"collection_id": collection_id, "item_id": new_id})
     return new_id, handle
+
+
+# Built once: a restore runs these for every item.
+_INSERT_ITEM = sa.insert(T.item)
+_INSERT_COLLECTION_ITEM = sa.insert(T.collection_item)
 
 
 def touch_item(tx: Tx, iid: int, when: dt.datetime | None = None) -> None:
@@ -738,6 +781,22 @@ def create_bundle(tx: Tx, iid: int, name: str, *, position: int | None = None) -
                                           "position": position}))
 
 
+_INSERT_BUNDLES = sa.insert(T.bundle).returning(T.bundle.c.id, sort_by_parameter_order=True)
+
+
+def create_bundles(tx: Tx, iid: int, names: Sequence[str]) -> list[int]:
+    """An item's bundles at positions 0, 1, ... in the order given (the item has none yet),
+    in one statement; their ids in that order."""
+    for name in names:
+        if not name or not name.strip():
+            raise InvalidValueError("a bundle needs a name")
+    if len(names) <= 1:
+        return [create_bundle(tx, iid, name, position=0) for name in names]
+    result = tx.execute(_INSERT_BUNDLES, [{"item_id": iid, "name": name, "position": position}
+                                          for position, name in enumerate(names)])
+    return [int(row[0]) for row in result]
+
+
 def bundle_id(tx: Tx, iid: int, name: str, *, create: bool = True) -> int | None:
     found = tx.scalar(sa.select(T.bundle.c.id).where(T.bundle.c.item_id == iid,
                                                      T.bundle.c.name == name)
@@ -772,9 +831,12 @@ def add_bitstream(tx: Tx, iid: int, bundle_name: str, src: BinaryIO, *, name: st
                            user_format_description=user_format_description)
 
 
+_SET_PRIMARY = (sa.update(T.bundle).where(T.bundle.c.id == sa.bindparam("bundle"))
+                .values(primary_bitstream_id=sa.bindparam("bitstream")))
+
+
 def set_primary(tx: Tx, bundle_id_: int, bitstream_id: int | None) -> None:
-    tx.execute(sa.update(T.bundle).where(T.bundle.c.id == bundle_id_)
-               .values(primary_bitstream_id=bitstream_id))
+    tx.execute(_SET_PRIMARY, {"bundle": bundle_id_, "bitstream": bitstream_id})
 
 
 def remove_bundles(tx: Tx, iid: int) -> None:

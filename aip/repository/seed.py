@@ -35,7 +35,7 @@ from aip.model import (
     ResourcePolicy,
 )
 from aip.progress import Meter
-from aip.repository import auth, objects, registry
+from aip.repository import auth, handles, objects, registry
 from aip.repository import tables as T
 from aip.repository.seed_entities import EntityGraph
 from aip.repository.store import Repository, Tx
@@ -540,6 +540,7 @@ class _Seeder:
         seq = T.handle_sequence
         self.tx.execute(sa.update(seq).where(seq.c.prefix == self.prefix)
                         .values(next_suffix=self.next_suffix))
+        handles.forget(self.tx)  # handles and the counter written here, not through it
         self.tx.sync_sequences(T.item, T.bundle, T.bitstream, T.resource_policy,
                                T.relationship)
 
