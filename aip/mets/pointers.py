@@ -32,17 +32,31 @@ def read_parent(data: bytes) -> str | None:
     manifest, no Parent structMap, a pointer that is not a handle, or unreadable XML)."""
     if len(data) > C.MAX_MANIFEST_BYTES:
         return None
+    wanted = C.STRUCTMAP_PARENT_LABEL.lower()
+    in_parent = False
     try:
-        for _, element in etree.iterparse(io.BytesIO(data), events=("end",), tag=_STRUCT_MAP,
-                                          resolve_entities=False, no_network=True,
-                                          load_dtd=False, huge_tree=False):
-            if (element.get("LABEL") or "").lower() == C.STRUCTMAP_PARENT_LABEL.lower():
-                mptr = next(element.iter(_MPTR), None)
-                href = (mptr.get(_HREF) or "").strip() if mptr is not None else ""
-                if not href or href.startswith("DSpace_DB_"):
-                    return None
-                return check_handle(handle_from_uri(href) or href)
+        for event, element in etree.iterparse(io.BytesIO(data), events=("start", "end"),
+                                              resolve_entities=False, no_network=True,
+                                              load_dtd=False, huge_tree=False):
+            if event == "start":
+                if element.tag == _STRUCT_MAP \
+                        and (element.get("LABEL") or "").lower() == wanted:
+                    in_parent = True
+                continue
+            if in_parent:
+                if element.tag == _MPTR:
+                    href = (element.get(_HREF) or "").strip()
+                    if not href or href.startswith("DSpace_DB_"):
+                        return None
+                    return check_handle(handle_from_uri(href) or href)
+                if element.tag == _STRUCT_MAP:
+                    return None  # a Parent structMap without a pointer
+                continue
+            # Done with this element and everything before it: a collection's manifest
+            # lists thousands of children, none of which may stay in memory.
             element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
     except (etree.XMLSyntaxError, AipError):
         return None
     return None
