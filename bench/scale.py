@@ -1,26 +1,37 @@
-"""Load benchmark: a seeded repository of N items (default 100,000) backed up to moto's S3.
+"""Load benchmark: a seeded repository of N items (default 100,000), every command an operator
+runs at that size, each timed and its whole process tree's peak memory taken.
 
-Steps, each a separate ``python -m daemon`` process started the way an operator would:
+Steps, each a separate ``python -m daemon`` process started the way an operator would and
+measured from outside by ``bench/measure.py`` (wall time, start-up included; peak RSS of the
+process and all its descendants, sampled every 50 ms and summed):
 
 1. ``repo init`` + ``repo seed --items N`` (reused when the repository under ``--out`` already
-   has that shape);
-2. a first ``aipsync backup`` (a full export of the site into staging, then every AIP
-   uploaded to moto's S3 server, which runs in its own process on 127.0.0.1 as in
-   ``bench/mirror.py``): wall time, the backup process's peak RSS (``os.wait4``), the peak RSS
-   of its whole process tree (sampled; the export's worker processes are separate), the
-   state database size and the staging size;
-3. ``--edit`` items (default 100, a seeded sample) changed with ``aipsync repo set-metadata``;
-4. an incremental ``aipsync backup``: the same figures, what was uploaded counted by type,
-   and the check that it is *exactly* the edited items' AIPs plus the containers whose
-   staged bytes changed (staging is hashed before and after), and nothing else;
-5. a cycle with nothing changed: no upload at all.
+   has that shape; the seed's own time is printed, not judged);
+2. ``backup``: the first cycle (a full export of the site into staging, every AIP copied to
+   the target);
+3. ``--edit-percent`` of the items (default 1%, a seeded sample) changed with
+   ``repo set-metadata`` (not timed as a figure);
+4. ``backup``: the incremental cycle.  Checked, not timed: what it uploaded is *exactly* the
+   edited items' AIPs plus the containers whose staged bytes changed (staging is hashed
+   before and after), and nothing else;
+5. ``backup`` with nothing changed: checked to upload nothing;
+6. ``verify``: the fixity and extent audit of the newest snapshot (metadata);
+7. ``restore --site --yes`` into an empty repository, from the target;
+8. ``packager -d -a`` of the site into an empty folder.
 
-Prints a table and writes ``<out>/scale-<N>.json``.  Asserts the upload sets, never a time.
+The target is a folder (``file://``, the default) or moto's S3 server on 127.0.0.1 in its own
+process (``--target s3``; its CPU and memory are not in the figures).  Prints each step's
+time and tree peak against the targets (tree peak under 200 MB = 190.7 MiB at 100,000 items;
+incremental at most 5% and no-op at most 2% of the full backup's time; with
+``--compare-to scale-100000.json``, each peak at most 1.25x that run's) and writes
+``<out>/<N>/scale-<N>.json``.  Asserts the upload sets, never a time.
 
 Usage::
 
-    .venv/bin/python bench/scale.py                  # 100,000 items
-    .venv/bin/python bench/scale.py --items 10000    # a smaller run
+    .venv/bin/python bench/scale.py                       # 100,000 items to a folder
+    .venv/bin/python bench/scale.py --items 20000
+    .venv/bin/python bench/scale.py --items 1000000 \
+        --compare-to bench/out/scale/100000/scale-100000.json
 """
 
 from __future__ import annotations
@@ -31,75 +42,30 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import measure
 from s3server import environment, moto_server
 
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
+#: The issue's targets: whole-tree peak RSS at 100,000 items, and time ratios to the full run.
+PEAK_TARGET = 200_000_000
+INCREMENTAL_TARGET = 0.05
+NOOP_TARGET = 0.02
+GROWTH_TARGET = 1.25
+PREFIX = "123456789"
+ADMIN = "admin@example.org"
 
 
 def aipsync(*args: str) -> list[str]:
     return [sys.executable, "-m", "daemon", *args]
-
-
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and its descendants now (Linux /proc), 0 when gone."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
-            pid, ppid = int(entry), int(fields[1])
-            rss[pid] = int(fields[21]) * page
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
-    return total
-
-
-def measure(cmd: list[str], env: dict[str, str], log_to: Path) -> dict[str, Any]:
-    """Run ``cmd``: wall seconds, its peak RSS (wait4), the tree's sampled peak, stdout."""
-    peak_tree = 0
-    with open(log_to, "a") as log, open(log_to.with_suffix(".out"), "w+") as out:
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=log)
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak_tree
-            while not done.wait(0.2):
-                peak_tree = max(peak_tree, tree_rss(proc.pid))
-
-        sampler = threading.Thread(target=sample, name="rss-sampler")
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.monotonic() - started
-        done.set()
-        sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        stdout = out.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[2:])} failed with exit code {proc.returncode}; "
-                         f"see {log_to}")
-    return {"seconds": elapsed, "peak_rss": usage.ru_maxrss * 1024,
-            "peak_tree_rss": max(peak_tree, usage.ru_maxrss * 1024), "stdout": stdout}
 
 
 def hash_staging(staging: Path) -> dict[str, str]:
@@ -124,136 +90,227 @@ def kind_of(name: str) -> str:
     return name.partition("@")[0]
 
 
-def seed_repository(repo: Path, items: int, seed: int, log: Path) -> float | None:
-    """Seed ``repo`` unless it already has this shape; the seconds it took (None: reused)."""
+def seed_repository(repo: Path, items: int, seed: int, env: dict[str, str]
+                    ) -> measure.Measured | None:
+    """Seed ``repo`` unless it already has this shape; the seed's figures (None: reused)."""
     marker = repo / ".bench-shape.json"
     shape = json.dumps({"items": items, "seed": seed})
     if marker.exists() and marker.read_text() == shape:
         return None
     if repo.exists():
         shutil.rmtree(repo)
-    env = environment()
-    subprocess.run(aipsync("--repo", str(repo), "repo", "init", "--handle-prefix",
-                           "123456789", "--admin", "admin@example.org"),
-                   check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
-    started = time.monotonic()
-    with open(log, "a") as err:
-        subprocess.run(aipsync("--repo", str(repo), "repo", "seed", "--items", str(items),
-                               "--seed", str(seed)),
-                       check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    measure.run(aipsync("--repo", str(repo), "repo", "init", "--handle-prefix", PREFIX,
+                        "--admin", ADMIN), env=env, cwd=REPO)
+    seeded = measure.run(aipsync("--repo", str(repo), "repo", "seed", "--items", str(items),
+                                 "--seed", str(seed)), env=env, cwd=REPO)
     marker.write_text(shape)
+    return seeded
+
+
+def folder_config(path: Path, *, repo: Path, staging: Path, state: Path, target: Path) -> Path:
+    """An aipsync config backing ``repo`` up to the folder ``target``."""
+    path.write_text("\n".join([
+        "[repository]", f'path = "{repo}"', f'eperson = "{ADMIN}"',
+        "[staging]", f'dir = "{staging}"', "[state]", f'dir = "{state}"',
+        "[target]", f'url = "{target.resolve().as_uri()}"', ""]))
+    return path
+
+
+@contextmanager
+def target_configs(kind: str, out: Path, repo: Path, fresh: Path, staging: Path, state: Path,
+                   transfers: int, env: dict[str, str]) -> Iterator[tuple[Path, Path, list[int]]]:
+    """(backup config, restore config, companion pids) for a folder or a moto S3 target."""
+    backup, restore = out / "aipsync.toml", out / "restore.toml"
+    if kind == "folder":
+        target = out / "target"
+        target.mkdir()
+        folder_config(backup, repo=repo, staging=staging, state=state, target=target)
+        folder_config(restore, repo=fresh, staging=out / "restore-staging",
+                      state=out / "restore-state", target=target)
+        yield backup, restore, []
+        return
+    with moto_server(out / "moto.log", env) as server:
+        server.client().create_bucket(Bucket="scale")
+        server.write_config(backup, repo=repo, staging=staging, state=state, bucket="scale",
+                            transfers=transfers)
+        server.write_config(restore, repo=fresh, staging=out / "restore-staging",
+                            state=out / "restore-state", bucket="scale", transfers=transfers)
+        yield backup, restore, [server.pid]
+
+
+def edit_items(repo: Path, names: list[str], env: dict[str, str]) -> float:
+    """Change each item's title with ``repo set-metadata`` (in this process); seconds taken."""
+    from aip import cli
+
+    started = time.monotonic()
+    with open(os.devnull, "w") as sink:
+        for n, name in enumerate(names):
+            rc = cli.run(["--repo", str(repo), "repo", "set-metadata", handle_of(name),
+                          "dc.title", f"Edited for the scale bench ({n})"], out=sink)
+            if rc != 0:
+                raise SystemExit(f"set-metadata {handle_of(name)} exited {rc}")
     return time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--edit", type=int, default=100, help="items edited before the "
-                        "incremental run")
+    parser.add_argument("--edit-percent", type=float, default=1.0,
+                        help="percent of the items edited before the incremental cycle")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--transfers", type=int, default=8)
+    parser.add_argument("--target", choices=("folder", "s3"), default="folder")
+    parser.add_argument("--transfers", type=int, default=8, help="S3 target only")
+    parser.add_argument("--cpus", default=None, metavar="LIST",
+                        help="pin every measured process to these CPUs (e.g. 0,1)")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="STEP",
+                        choices=("verify", "restore", "export"),
+                        help="leave out these steps (e.g. at 1,000,000 items)")
+    parser.add_argument("--compare-to", type=Path, default=None, metavar="JSON",
+                        help="another run's scale-<N>.json: print each peak's growth")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "scale")
     args = parser.parse_args(argv)
+    cpus = measure.cpu_list(args.cpus)
 
     out: Path = args.out / str(args.items)
     out.mkdir(parents=True, exist_ok=True)
+    print(measure.machine(out), flush=True)
     repo, staging, state = out / "repo", out / "staging", out / "state"
-    for folder in (staging, state):
+    fresh, exported = out / "restored", out / "exported"
+    for folder in (staging, state, out / "target", out / "restore-staging",
+                   out / "restore-state", fresh, exported):
         if folder.exists():
             shutil.rmtree(folder)
     log = out / "aipsync.log"
     log.write_text("")
-    figures: dict[str, Any] = {"items": args.items, "seed": args.seed, "edited": args.edit}
+    env = environment()
+    figures: dict[str, Any] = {"items": args.items, "seed": args.seed, "target": args.target,
+                               "machine": measure.machine(out)}
 
     print(f"seeding {args.items} items (seed {args.seed}) in {repo} ...", flush=True)
-    seeded = seed_repository(repo, args.items, args.seed, log)
-    figures["seed_seconds"] = seeded
-    print(f"  {'reused' if seeded is None else f'{seeded:.1f} s'}", flush=True)
+    seeded = seed_repository(repo, args.items, args.seed, env)
+    figures["seed_seconds"] = seeded.seconds if seeded else None
+    print(f"  {'reused' if seeded is None else f'{seeded.seconds:.1f} s'}", flush=True)
 
-    env = environment()
-    with moto_server(out / "moto.log", env) as server:
-        s3 = server.client()
-        s3.create_bucket(Bucket="scale")
-        config = out / "aipsync.toml"
-        server.write_config(config, repo=repo, staging=staging, state=state, bucket="scale",
-                            transfers=args.transfers)
+    steps: dict[str, measure.Measured] = {}
+    commands: dict[str, list[str]] = {}
+
+    def step(label: str, argv: list[str], companions: list[int]) -> measure.Measured:
+        print(f"{label} ...", flush=True)
+        with open(log, "a") as err:
+            got = measure.run(argv, env=env, cwd=REPO, cpus=cpus, stderr=err, capture=True,
+                              companions=companions)
+        steps[label], commands[label] = got, argv
+        print(f"  {got.seconds:.1f} s, tree peak {got.peak_tree_mib:.0f} MiB (largest "
+              f"process {got.peak_own_rss / MiB:.0f} MiB, {got.processes} processes), others "
+              f"{got.others_cores:.2f} cores", flush=True)
+        return got
+
+    with target_configs(args.target, out, repo, fresh, staging, state, args.transfers,
+                        env) as (config, restore_config, companions):
         backup = aipsync("--log-level", "info", "--log-format", "json", "backup", "--json",
                          "--config", str(config))
 
         def cycle(label: str) -> dict[str, Any]:
-            print(f"{label} ...", flush=True)
-            run = measure(backup, env, log)
-            doc = json.loads(run.pop("stdout"))
-            run.update(kind=doc["kind"], exported=doc["exported"],
-                       uploaded=len(doc["uploaded"]),
-                       uploaded_by_type=dict(Counter(kind_of(n) for n in doc["uploaded"])),
-                       bytes_uploaded=doc["bytes_uploaded"], requests=doc["requests"],
-                       state_db_bytes=size_of([state / "state.db", state / "state.db-wal"]),
-                       staging_bytes=sum(p.stat().st_size for p in staging.glob("*.zip")),
-                       staged=sum(1 for _ in staging.glob("*.zip")))
-            run["uploaded_names"] = doc["uploaded"]
-            print(f"  {run['seconds']:.1f} s, peak RSS {run['peak_rss'] / MiB:.0f} MiB "
-                  f"(tree {run['peak_tree_rss'] / MiB:.0f} MiB), {run['uploaded']} uploaded "
-                  f"{run['uploaded_by_type']}, state db {run['state_db_bytes'] / MiB:.1f} MiB",
-                  flush=True)
-            return run
+            got = step(label, backup, companions)
+            doc = json.loads(got.stdout)
+            return {"kind": doc["kind"], "exported": doc["exported"],
+                    "uploaded": doc["uploaded"],
+                    "state_db_bytes": size_of([state / "state.db", state / "state.db-wal"])}
 
-        first = cycle("first backup (full export, every AIP uploaded)")
+        first = cycle("backup, full")
         before = hash_staging(staging)
         items = sorted(n for n in before if kind_of(n) == "ITEM")
-        edited = random.Random(args.seed).sample(items, min(args.edit, len(items)))
+        count = max(1, round(len(items) * args.edit_percent / 100))
+        edited = random.Random(args.seed).sample(items, min(count, len(items)))
         print(f"editing {len(edited)} items with 'aipsync repo set-metadata' ...", flush=True)
-        from aip import cli
-
-        started = time.monotonic()
-        with open(os.devnull, "w") as sink:
-            for n, name in enumerate(edited):
-                rc = cli.run(["--repo", str(repo), "repo", "set-metadata", handle_of(name),
-                              "dc.title", f"Edited for the scale bench ({n})"], out=sink)
-                if rc != 0:
-                    raise SystemExit(f"set-metadata {handle_of(name)} exited {rc}")
-        figures["edit_seconds"] = time.monotonic() - started
-
-        second = cycle(f"incremental backup after {len(edited)} edits")
+        figures["edit_seconds"] = edit_items(repo, edited, env)
+        second = cycle(f"backup, incremental ({len(edited)} items edited)")
         after = hash_staging(staging)
         changed = {n for n in after if before.get(n) != after[n]}
-        uploaded = set(second.pop("uploaded_names"))
+        uploaded = set(second["uploaded"])
         assert {n for n in changed if kind_of(n) == "ITEM"} == set(edited), \
             "the staged items that changed are not the edited ones"
         assert uploaded == changed, (
             f"uploaded {len(uploaded)} AIPs, {len(changed)} changed: extra "
             f"{sorted(uploaded - changed)[:5]}, missing {sorted(changed - uploaded)[:5]}")
-        second["changed_containers"] = dict(Counter(kind_of(n) for n in changed
-                                                    if kind_of(n) != "ITEM"))
-        third = cycle("a cycle with nothing changed")
-        assert third.pop("uploaded_names") == [], "a no-op cycle uploaded something"
-        first.pop("uploaded_names")
-        objects = sum(page.get("KeyCount", 0) for page in
-                      s3.get_paginator("list_objects_v2").paginate(Bucket="scale"))
-        figures.update(first=first, incremental=second, noop=third, bucket_objects=objects,
-                       repository_bytes=sum(p.stat().st_size for p in repo.rglob("*")
-                                            if p.is_file()))
+        third = cycle("backup, nothing changed")
+        assert third["uploaded"] == [], "a no-op cycle uploaded something"
+        if "verify" not in args.skip:
+            step("verify", aipsync("--log-level", "warning", "verify", "--json", "--config",
+                                   str(config)), companions)
+        if "restore" not in args.skip:
+            measure.run(aipsync("--repo", str(fresh), "repo", "init", "--handle-prefix",
+                                PREFIX, "--admin", ADMIN), env=env, cwd=REPO)
+            step("restore --site (empty repository)",
+                 aipsync("--log-level", "warning", "restore", "--config", str(restore_config),
+                         "--site", "--yes"), companions)
+        if "export" not in args.skip:
+            exported.mkdir()
+            step("packager -d -a", aipsync("--repo", str(repo), "packager", "-d", "-a", "-t",
+                                            "AIP", "-e", ADMIN, "-i", f"{PREFIX}/0",
+                                            str(exported / f"SITE@{PREFIX}-0.zip")), [])
 
+    staged = list(staging.glob("*.zip"))
+    figures.update(
+        edited=len(edited), staged=len(staged), staging_bytes=size_of(staged),
+        first={k: v for k, v in first.items() if k != "uploaded"} | {
+            "uploaded": len(first["uploaded"])},
+        incremental={"uploaded_by_type": dict(Counter(kind_of(n) for n in second["uploaded"])),
+                     "exported": second["exported"]},
+        noop={"exported": third["exported"]},
+        steps={label: {"seconds": got.seconds, "peak_tree_rss": got.peak_tree_rss,
+                       "peak_own_rss": got.peak_own_rss, "processes": got.processes,
+                       "cpu_seconds": got.tree_cpu, "others_cores": got.others_cores,
+                       "command": " ".join(commands[label])}
+               for label, got in steps.items()})
     (out / f"scale-{args.items}.json").write_text(json.dumps(figures, indent=1))
-    print(f"\n{args.items} items, moto S3 in its own process on 127.0.0.1, transfers "
-          f"{args.transfers}")
-    print(f"{'run':<13} {'wall s':>8} {'peak RSS MiB':>13} {'tree MiB':>9} {'exported':>9} "
-          f"{'uploaded':>9} {'requests':>9} {'state db MiB':>13}  uploaded by type")
-    for label, run in (("full", figures["first"]), ("incremental", figures["incremental"]),
-                       ("no change", figures["noop"])):
-        print(f"{label:<13} {run['seconds']:>8.1f} {run['peak_rss'] / MiB:>13.0f} "
-              f"{run['peak_tree_rss'] / MiB:>9.0f} {run['exported']:>9} {run['uploaded']:>9} "
-              f"{run['requests']:>9} {run['state_db_bytes'] / MiB:>13.1f}  "
-              f"{run['uploaded_by_type']}")
-    inc = figures["incremental"]
-    print(f"incremental: {len(edited)} items edited; uploaded exactly those "
-          f"{inc['uploaded_by_type'].get('ITEM', 0)} item AIPs plus the containers whose "
-          f"bytes changed {inc['changed_containers']}; nothing else")
-    print(f"staging {figures['first']['staging_bytes'] / MiB:.0f} MiB in "
-          f"{figures['first']['staged']} AIPs; bucket {figures['bucket_objects']} objects; "
-          f"seed {seeded if seeded is None else round(seeded, 1)} s; figures in "
-          f"{out / f'scale-{args.items}.json'}")
+
+    full = steps["backup, full"].seconds
+    earlier = json.loads(args.compare_to.read_text()) if args.compare_to else None
+    print(f"\n{args.items} items, {args.target} target; pinned to CPUs {cpus or 'not pinned'};"
+          " each step a process timed from outside; tree = the process and its descendants, "
+          "RSS summed")
+    for label in steps:
+        print(f"  {label}: {' '.join(commands[label])}")
+    head = f"{'step':<36} {'wall s':>8} {'of full':>8} {'tree MiB':>9} {'1 proc MiB':>10} " \
+           f"{'procs':>6} {'CPU s':>7}  vs 200 MB"
+    print(head + ("   vs --compare-to" if earlier else ""))
+    for label, got in steps.items():
+        verdict = "met" if got.peak_tree_rss < PEAK_TARGET else "NOT met"
+        line = (f"{label:<36} {got.seconds:>8.1f} {got.seconds / full:>8.1%} "
+                f"{got.peak_tree_mib:>9.1f} {got.peak_own_rss / MiB:>10.1f} "
+                f"{got.processes:>6} {got.tree_cpu:>7.1f}  {verdict}")
+        if earlier is not None:
+            base = _matching(earlier["steps"], label)
+            if base is not None:
+                growth = got.peak_tree_rss / base["peak_tree_rss"]
+                line += (f"   {growth:.2f}x ({'met' if growth <= GROWTH_TARGET else 'NOT met'}"
+                         f" <= {GROWTH_TARGET}x)")
+        print(line)
+    inc = steps[f"backup, incremental ({len(edited)} items edited)"].seconds / full
+    noop = steps["backup, nothing changed"].seconds / full
+    print(f"incremental / full: {inc:.1%} (target at most {INCREMENTAL_TARGET:.0%}: "
+          f"{'met' if inc <= INCREMENTAL_TARGET else 'NOT met'}); no-op / full: {noop:.1%} "
+          f"(target at most {NOOP_TARGET:.0%}: {'met' if noop <= NOOP_TARGET else 'NOT met'})")
+    print(f"incremental: {len(edited)} items edited; uploaded exactly those item AIPs plus the "
+          f"containers whose bytes changed {figures['incremental']['uploaded_by_type']}; "
+          f"exported {second['exported']} (no-op: {third['exported']})")
+    print(f"staging {figures['staging_bytes'] / MiB:.0f} MiB in {len(staged)} AIPs; state db "
+          f"{first['state_db_bytes'] / MiB:.1f} MiB; seed "
+          f"{'reused' if seeded is None else f'{seeded.seconds:.1f} s'}; edits "
+          f"{figures['edit_seconds']:.1f} s")
+    print(measure.others_note(steps.values()))
+    print(f"figures in {out / f'scale-{args.items}.json'}")
     return 0
+
+
+def _matching(steps: dict[str, Any], label: str) -> dict[str, Any] | None:
+    """The step of another run with the same label (the edit count aside)."""
+    stem = label.partition(" (")[0] if label.startswith("backup, incremental") else label
+    for other, figures in steps.items():
+        if other == label or other.partition(" (")[0] == stem:
+            return dict(figures)
+    return None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,11 @@ Usage::
     .venv/bin/python bench/seed.py                        # 10,000 and 100,000 items
     .venv/bin/python bench/seed.py --items 10000
     .venv/bin/python bench/seed.py --items 1000 --keep /tmp/seeded   # keep the repositories
+    .venv/bin/python bench/seed.py --items 10000 100000 --project 1000000
+
+``--project N`` prints what seeding N items would take: at the largest run's rate (linear),
+and by the power law t = a * n^b through the two largest runs (b > 1 when the seed slows
+down as the repository grows); the same for the database and the folder on disk.
 """
 
 from __future__ import annotations
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the seed's --bitstream-size (default 2048)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="make the repositories under DIR and keep them")
+    parser.add_argument("--project", type=int, metavar="N",
+                        help="project the seed's time and size at N items from these runs")
     args = parser.parse_args(argv)
 
     runs = []
@@ -135,7 +142,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repo seed --seed {args.seed} --bitstream-size {args.bitstream_size} "
           f"(SQLite, {sys.platform}, Python {sys.version.split()[0]})")
     print(table(runs))
+    if args.project:
+        print(projection(runs, args.project))
     return 0
+
+
+def projection(runs: list[Run], target: int) -> str:
+    """What seeding ``target`` items would take, from the measured runs (see the usage)."""
+    import math
+
+    ordered = sorted(runs, key=lambda r: r.items)
+    last = ordered[-1]
+    scale = target / last.items
+    lines = [f"projected for {target:,} items from the {last.items:,}-item run: "
+             f"{last.seconds * scale:,.0f} s at its rate (linear), database "
+             f"{last.database_bytes * scale / 1024**3:.1f} GiB, on disk "
+             f"{last.disk_bytes * scale / 1024**3:.1f} GiB"]
+    if len(ordered) > 1:
+        small = ordered[-2]
+        b = math.log(last.seconds / small.seconds) / math.log(last.items / small.items)
+        lines.append(f"  power law through {small.items:,} and {last.items:,} items: "
+                     f"t ~ n^{b:.2f}, {last.seconds * scale ** b:,.0f} s")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
