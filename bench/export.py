@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import measure  # noqa: E402  (bench/ is on sys.path only from here on)
+from measure import aipsync  # noqa: E402
 
 PREFIX = "123456789"
 ADMIN = "admin@example.org"
@@ -63,10 +64,6 @@ SITE_FILE = f"SITE@{PREFIX}-0.zip"
 FLOOR_TASK = 16
 COPY_BLOCK = 1024 * 1024
 _BITSTREAM_ENTRY = re.compile(r"^bitstream_(-?\d+)(\.[^/]*)?$")
-
-
-def aipsync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "daemon", *args]
 
 
 def export_argv(repo: Path, out: Path, workers: int) -> list[str]:

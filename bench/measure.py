@@ -155,6 +155,11 @@ class TreeSampler:
                 return
 
 
+def aipsync(*args: str) -> list[str]:
+    """The command line of ``aipsync ARGS`` as an operator runs it (the console path)."""
+    return [sys.executable, "-m", "daemon", *args]
+
+
 def pinned(argv: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
     """``argv`` run by ``taskset`` on ``cpus`` (it execs the command in the same process, so
     the command and everything it starts keep to those CPUs); unchanged without ``cpus``."""

@@ -44,14 +44,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import measure  # noqa: E402  (bench/ is on sys.path only from here on)
+from measure import aipsync  # noqa: E402
 
 PREFIX = "123456789"
 ADMIN = "admin@example.org"
 SITE_FILE = f"SITE@{PREFIX}-0.zip"
-
-
-def aipsync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "daemon", *args]
 
 
 def init(repo: Path) -> None:

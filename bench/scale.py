@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import measure
+from measure import aipsync
 from s3server import environment, moto_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,10 +63,6 @@ NOOP_TARGET = 0.02
 GROWTH_TARGET = 1.25
 PREFIX = "123456789"
 ADMIN = "admin@example.org"
-
-
-def aipsync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "daemon", *args]
 
 
 def hash_staging(staging: Path) -> dict[str, str]:
