@@ -280,6 +280,7 @@ def main() -> int:
     cpus = measure.cpu_list(args.cpus)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    work = work.resolve()  # configs name folders; relative ones would be read as the configs'
     print(measure.machine(work), flush=True)
     repos = {"export": work / f"site-{args.items}"}
     if args.entities:

@@ -152,6 +152,7 @@ def main() -> int:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-profile-"))
     work.mkdir(parents=True, exist_ok=True)
+    work = work.resolve()  # configs name folders; relative ones would be read as the configs'
     print(measure.machine(work), flush=True)
     repo = work / f"site-{args.items}"
     if not (repo / "repository.sqlite").exists():
