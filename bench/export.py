@@ -338,7 +338,7 @@ def main() -> int:
         print(f"{name:<9} {zips:>6} {size / 1e6:>7.1f} {spread.best:>7.2f} "
               f"{spread.median:>9.2f} {spread.worst:>8.2f} {zips / spread.best:>7.1f} "
               f"{max(r.peak_tree_mib for r in runs[name]):>9.1f} "
-              f"{max(r.peak_own_rss for r in runs[name]) / measure.MiB:>10.1f} "
+              f"{max(r.peak_largest_rss for r in runs[name]) / measure.MiB:>10.1f} "
               f"{max(r.processes for r in runs[name]):>6} "
               f"{sorted(r.tree_cpu for r in runs[name])[len(runs[name]) // 2]:>6.1f}")
     print(f"floor zips byte-identical to the export's: {identical} of {len(floor_made)} "

@@ -13,6 +13,10 @@ v2's ``memory.peak`` does not exist, and v1's ``memory.max_usage_in_bytes`` coun
 cache, which an export writing gigabytes of zips fills with reclaimable pages.  Summed RSS
 counts a page shared by two processes (the fork server's modules in each worker) twice, so it
 is an upper bound of what the tree needs; a peak shorter than one interval can be missed.
+``wait4``'s ``ru_maxrss`` is not used for memory: a child started by fork (or vfork) and exec
+inherits the starting process's high-water mark at exec (Linux keeps the old address
+space's peak in the process's ``maxrss``), so it reports at least the measuring process's
+own size.
 
 The sampler reads the process table once (``/proc/<pid>/stat`` of every process) and then
 only the stat file of new processes and of the tree's own, so a sample costs well under a
@@ -53,7 +57,7 @@ class Measured:
     argv: list[str]
     seconds: float
     peak_tree_rss: int
-    peak_own_rss: int  # wait4's: the largest single process (it or a reaped descendant)
+    peak_largest_rss: int  # the largest single process of the tree (sampled)
     processes: int  # the most processes alive in the tree at one sample
     tree_cpu: float  # CPU seconds of the tree's processes (sampled)
     others_cores: float  # CPU used meanwhile by every other process, in cores
@@ -104,6 +108,7 @@ class TreeSampler:
         self.root = root
         self.interval = interval
         self.peak_rss = 0
+        self.largest = 0
         self.processes = 0
         self.cpu: dict[int, float] = {}
         self.names: dict[int, str] = {}
@@ -139,6 +144,7 @@ class TreeSampler:
                 continue
             _, rss, cpu = found
             total += rss
+            self.largest = max(self.largest, rss)
             count += 1
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu)
             if pid not in self.names:
@@ -202,14 +208,13 @@ def run(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | N
         text = captured.read() if capture else ""
         errors.seek(0)
         tail = errors.read()[-3000:]
-    own_peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     tree_cpu = max(sum(sampler.cpu.values()), usage.ru_utime + usage.ru_stime)
     others = max(0.0, busy - tree_cpu - helpers - (_own_cpu() - own0))
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(str(a) for a in argv)} exited {proc.returncode}"
                          + (f":\n{tail}" if tail else ""))
     return Measured(argv=[str(a) for a in argv], seconds=seconds,
-                    peak_tree_rss=max(sampler.peak_rss, own_peak), peak_own_rss=own_peak,
+                    peak_tree_rss=sampler.peak_rss, peak_largest_rss=sampler.largest,
                     processes=sampler.processes, tree_cpu=tree_cpu,
                     others_cores=others / seconds if seconds > 0 else 0.0,
                     returncode=proc.returncode, stdout=text, names=dict(sampler.names),

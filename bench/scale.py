@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                               companions=companions)
         steps[label], commands[label] = got, argv
         print(f"  {got.seconds:.1f} s, tree peak {got.peak_tree_mib:.0f} MiB (largest "
-              f"process {got.peak_own_rss / MiB:.0f} MiB, {got.processes} processes), others "
+              f"process {got.peak_largest_rss / MiB:.0f} MiB, {got.processes} processes), others "
               f"{got.others_cores:.2f} cores", flush=True)
         return got
 
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                      "exported": second["exported"]},
         noop={"exported": third["exported"]},
         steps={label: {"seconds": got.seconds, "peak_tree_rss": got.peak_tree_rss,
-                       "peak_own_rss": got.peak_own_rss, "processes": got.processes,
+                       "peak_largest_rss": got.peak_largest_rss, "processes": got.processes,
                        "cpu_seconds": got.tree_cpu, "others_cores": got.others_cores,
                        "command": " ".join(commands[label])}
                for label, got in steps.items()})
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, got in steps.items():
         verdict = "met" if got.peak_tree_rss < PEAK_TARGET else "NOT met"
         line = (f"{label:<40} {got.seconds:>8.1f} {got.seconds / full:>8.1%} "
-                f"{got.peak_tree_mib:>9.1f} {got.peak_own_rss / MiB:>10.1f} "
+                f"{got.peak_tree_mib:>9.1f} {got.peak_largest_rss / MiB:>10.1f} "
                 f"{got.processes:>6} {got.tree_cpu:>7.1f}  {verdict}")
         if earlier is not None:
             base = _matching(earlier["steps"], label)

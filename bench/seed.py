@@ -2,9 +2,8 @@
 
 For each N (default 10,000 and 100,000) a fresh embedded repository (SQLite) is made in a
 temporary folder with ``repo init``, then ``repo seed --items N`` runs in a child process
-(``python -m daemon``, the console path).  Only the seed is timed.  Peak memory is the
-child's RSS high-water mark, read with ``os.wait4`` (the rusage of that one child; the
-``RUSAGE_CHILDREN`` total would be the maximum over every child so far).  Prints a table and
+(``python -m daemon``, the console path).  Only the seed is timed, from outside, start-up
+included; peak memory is the process tree's peak RSS (``bench/measure.py``).  Prints a table and
 asserts nothing: a benchmark reports, the tests judge.  "assetstore MiB" is the bitstreams'
 content; "on disk MiB" is what the whole repository folder occupies (``du``), which the
 assetstore's three levels of small folders make much larger.
@@ -26,12 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import measure
+from measure import aipsync
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ITEMS = (10_000, 100_000)
@@ -55,15 +55,6 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AIPSYNC_")}
 
 
-def _aipsync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "daemon", *args]
-
-
-def _max_rss_bytes(ru_maxrss: int) -> int:
-    # Linux reports KiB, macOS bytes.
-    return ru_maxrss if sys.platform == "darwin" else ru_maxrss * 1024
-
-
 def _tree_bytes(path: Path) -> int:
     """Content bytes of the files under ``path``."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -74,28 +65,18 @@ def _disk_bytes(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in [path, *path.rglob("*")])
 
 
-def measure(items: int, folder: Path, *, seed: int, bitstream_size: int) -> Run:
-    """Initialise ``folder`` and time ``repo seed --items N`` there."""
+def seed_once(items: int, folder: Path, *, seed: int, bitstream_size: int) -> Run:
+    """Initialise ``folder`` and time ``repo seed --items N`` there (``bench/measure.py``:
+    timed from outside, peak RSS of the process tree)."""
     repo = ["--repo", str(folder), "repo"]
-    subprocess.run(_aipsync(*repo, "init", "--handle-prefix", "123456789",
-                            "--admin", "admin@example.org"),
-                   check=True, cwd=PROJECT_ROOT, env=_env(), stdout=subprocess.DEVNULL)
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            _aipsync(*repo, "seed", "--items", str(items), "--seed", str(seed),
-                     "--bitstream-size", str(bitstream_size)),
-            cwd=PROJECT_ROOT, env=_env(), stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        report = out.read().strip().splitlines()
-        if proc.returncode != 0:
-            raise SystemExit(f"seed --items {items} failed with exit code {proc.returncode}:"
-                             f"\n{err.read()}")
-    return Run(items=items, seconds=seconds, peak_rss_bytes=_max_rss_bytes(usage.ru_maxrss),
+    measure.run(aipsync(*repo, "init", "--handle-prefix", "123456789", "--admin",
+                        "admin@example.org"), cwd=PROJECT_ROOT, env=_env())
+    got = measure.run(aipsync(*repo, "seed", "--items", str(items), "--seed", str(seed),
+                              "--bitstream-size", str(bitstream_size)),
+                      cwd=PROJECT_ROOT, env=_env(), capture=True)
+    report = got.stdout.strip().splitlines()
+    seconds = got.seconds
+    return Run(items=items, seconds=seconds, peak_rss_bytes=got.peak_tree_rss,
                assetstore_bytes=_tree_bytes(folder / "assetstore"),
                database_bytes=sum(p.stat().st_size for p in folder.glob("repository.sqlite*")),
                disk_bytes=_disk_bytes(folder), report=report[0] if report else "")
@@ -132,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tempfile.mkdtemp(prefix="aipsync-bench-", dir=args.keep))
         try:
             print(f"seeding {items:,} items in {base} ...", file=sys.stderr, flush=True)
-            run = measure(items, base / "repo", seed=args.seed,
+            run = seed_once(items, base / "repo", seed=args.seed,
                           bitstream_size=args.bitstream_size)
             print(f"  {run.report}", file=sys.stderr, flush=True)
             runs.append(run)

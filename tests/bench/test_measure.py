@@ -31,8 +31,8 @@ def test_the_peak_sums_every_descendant() -> None:
     assert got.returncode == 0
     assert got.processes >= 3
     assert got.peak_tree_rss >= 128 * MiB
-    # wait4 gives the largest single process (the child or a reaped grandchild), not the sum
-    assert 64 * MiB <= got.peak_own_rss < 128 * MiB
+    # the largest single process holds one block, not both
+    assert 64 * MiB <= got.peak_largest_rss < 128 * MiB
     assert got.seconds > 0
     assert any("python" in name for name in got.names.values())
 
