@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     inc = steps[f"backup, incremental ({len(edited)} items edited)"].seconds / full
     noop = steps["backup, nothing changed"].seconds / full
-    print(f"incremental / full: {inc:.1%} (target at most {INCREMENTAL_TARGET:.0%}: "
-          f"{'met' if inc <= INCREMENTAL_TARGET else 'NOT met'}); no-op / full: {noop:.1%} "
+    print(f"incremental / full: {inc:.2%} (target at most {INCREMENTAL_TARGET:.0%}: "
+          f"{'met' if inc <= INCREMENTAL_TARGET else 'NOT met'}); no-op / full: {noop:.2%} "
           f"(target at most {NOOP_TARGET:.0%}: {'met' if noop <= NOOP_TARGET else 'NOT met'})")
     print(f"incremental: {len(edited)} items edited; uploaded exactly those item AIPs plus the "
           f"containers whose bytes changed {figures['incremental']['uploaded_by_type']}; "
