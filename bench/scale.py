@@ -173,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-to", type=Path, default=None, metavar="JSON",
                         help="another run's scale-<N>.json: print each peak's growth")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "scale")
+    parser.add_argument("--phases", type=Path, default=None, metavar="LOG",
+                        help="only print where each backup cycle of an earlier run's "
+                             "aipsync.log spent its time")
     args = parser.parse_args(argv)
+    if args.phases is not None:
+        print("\n".join(phases(args.phases)))
+        return 0
     cpus = measure.cpu_list(args.cpus)
 
     out: Path = args.out / str(args.items)
@@ -305,8 +311,44 @@ def main(argv: list[str] | None = None) -> int:
           f"{'reused' if seeded is None else f'{seeded.seconds:.1f} s'}; edits "
           f"{figures['edit_seconds']:.1f} s")
     print(measure.others_note(steps.values()))
+    print("where each backup cycle's time went (aipsync's own log; the process start-up is the "
+          "difference to the wall time above):")
+    print("\n".join(phases(log)))
     print(f"figures in {out / f'scale-{args.items}.json'}")
     return 0
+
+
+#: The ``*.done`` log events whose ``duration_s`` splits a backup cycle into its phases.
+PHASES = {"staging.export.done": "export into staging", "mirror.hash.done": "mirror: hash scan",
+          "mirror.run.done": "mirror (all)", "backup.cycle.done": "cycle"}
+
+
+def phases(log: Path) -> list[str]:
+    """Where each backup cycle in ``log`` (aipsync's JSON log lines) spent its time, from
+    the durations aipsync logs itself; one line per cycle."""
+    lines, cycle = [], {}
+    with open(log) as handle:
+        for line in handle:
+            if '"duration_s"' not in line and "backup.cycle.start" not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            name = event.get("event")
+            if name == "backup.cycle.start":
+                cycle = {"kind": event.get("kind", "?")}
+            elif name in PHASES:
+                cycle[name] = float(event.get("duration_s", 0.0))
+                if name == "backup.cycle.done":
+                    rest = cycle[name] - cycle.get("staging.export.done", 0.0) \
+                        - cycle.get("mirror.run.done", 0.0)
+                    lines.append(
+                        f"  {cycle['kind']:<12} cycle {cycle[name]:7.1f} s: export into "
+                        f"staging {cycle.get('staging.export.done', 0.0):6.1f} s, mirror "
+                        f"{cycle.get('mirror.run.done', 0.0):6.1f} s (of which the hash scan "
+                        f"{cycle.get('mirror.hash.done', 0.0):5.1f} s), the rest {rest:5.1f} s")
+    return lines
 
 
 def _matching(steps: dict[str, Any], label: str) -> dict[str, Any] | None:

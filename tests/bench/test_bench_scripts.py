@@ -94,6 +94,9 @@ def test_scale_runs_every_step_to_a_folder(tmp_path: Path) -> None:
     assert re.search(r"incremental / full: [\d.]+% \(target at most 5%", out)
     assert re.search(r"no-op / full: [\d.]+% \(target at most 2%", out)
     assert "uploaded exactly those item AIPs" in out
+    assert re.search(r"^  full +cycle +[\d.]+ s: export into staging +[\d.]+ s, mirror", out,
+                     re.M)
+    assert len(re.findall(r"^  incremental +cycle ", out, re.M)) == 2
     assert (tmp_path / "120" / "scale-120.json").exists()
     again = bench("scale.py", "--items", "120", "--edit-percent", "5", "--out", str(tmp_path),
                   "--skip", "verify", "restore", "export", "--compare-to",
