@@ -12,7 +12,9 @@ controllers; the v2 hierarchy at ``/sys/fs/cgroup/unified`` has no memory contro
 v2's ``memory.peak`` does not exist, and v1's ``memory.max_usage_in_bytes`` counts the page
 cache, which an export writing gigabytes of zips fills with reclaimable pages.  Summed RSS
 counts a page shared by two processes (the fork server's modules in each worker) twice, so it
-is an upper bound of what the tree needs; a peak shorter than one interval can be missed.
+is an upper bound of what the tree needs; the same samples also sum each process's PSS
+(``/proc/<pid>/smaps_rollup``: a shared page counted once, split between its sharers), the
+tree's own share of memory, given beside it.  A peak shorter than one interval can be missed.
 ``wait4``'s ``ru_maxrss`` is not used for memory: a child started by fork (or vfork) and exec
 inherits the starting process's high-water mark at exec (Linux keeps the old address
 space's peak in the process's ``maxrss``), so it reports at least the measuring process's
@@ -58,6 +60,7 @@ class Measured:
     seconds: float
     peak_tree_rss: int
     peak_largest_rss: int  # the largest single process of the tree (sampled)
+    peak_tree_pss: int  # the tree's summed PSS (shared pages counted once)
     processes: int  # the most processes alive in the tree at one sample
     tree_cpu: float  # CPU seconds of the tree's processes (sampled)
     others_cores: float  # CPU used meanwhile by every other process, in cores
@@ -70,6 +73,10 @@ class Measured:
     def peak_tree_mib(self) -> float:
         return self.peak_tree_rss / MiB
 
+    @property
+    def peak_pss_mib(self) -> float:
+        return self.peak_tree_pss / MiB
+
 
 def _stat(pid: int) -> tuple[int, int, float] | None:
     """(ppid, RSS bytes, CPU seconds) of ``pid``, None when it is gone."""
@@ -81,6 +88,18 @@ def _stat(pid: int) -> tuple[int, int, float] | None:
     fields = text.rsplit(b")", 1)[1].split()
     # Fields after "(comm)": state ppid ... utime(12) stime(13) ... rss(22), 1-based after comm.
     return int(fields[1]), int(fields[21]) * _PAGE, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _pss(pid: int) -> int:
+    """The proportional set size of ``pid`` in bytes (0 when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _busy_seconds() -> float:
@@ -108,6 +127,7 @@ class TreeSampler:
         self.root = root
         self.interval = interval
         self.peak_rss = 0
+        self.peak_pss = 0
         self.largest = 0
         self.processes = 0
         self.cpu: dict[int, float] = {}
@@ -136,7 +156,7 @@ class TreeSampler:
         children: dict[int, list[int]] = {}
         for pid, ppid in self._parent.items():
             children.setdefault(ppid, []).append(pid)
-        total, count, todo = 0, 0, [self.root]
+        total, pss, count, todo = 0, 0, 0, [self.root]
         while todo:
             pid = todo.pop()
             found = _stat(pid)
@@ -144,6 +164,7 @@ class TreeSampler:
                 continue
             _, rss, cpu = found
             total += rss
+            pss += _pss(pid)
             self.largest = max(self.largest, rss)
             count += 1
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu)
@@ -151,6 +172,7 @@ class TreeSampler:
                 self.names[pid] = _cmdline(pid)
             todo.extend(children.get(pid, ()))
         self.peak_rss = max(self.peak_rss, total)
+        self.peak_pss = max(self.peak_pss, pss)
         self.processes = max(self.processes, count)
         return total
 
@@ -215,6 +237,7 @@ def run(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | N
                          + (f":\n{tail}" if tail else ""))
     return Measured(argv=[str(a) for a in argv], seconds=seconds,
                     peak_tree_rss=sampler.peak_rss, peak_largest_rss=sampler.largest,
+                    peak_tree_pss=sampler.peak_pss,
                     processes=sampler.processes, tree_cpu=tree_cpu,
                     others_cores=others / seconds if seconds > 0 else 0.0,
                     returncode=proc.returncode, stdout=text, names=dict(sampler.names),

@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             got = measure.run(argv, env=env, cwd=REPO, cpus=cpus, stderr=err, capture=True,
                               companions=companions)
         steps[label], commands[label] = got, argv
-        print(f"  {got.seconds:.1f} s, tree peak {got.peak_tree_mib:.0f} MiB (largest "
-              f"process {got.peak_largest_rss / MiB:.0f} MiB, {got.processes} processes), others "
+        print(f"  {got.seconds:.1f} s, tree peak {got.peak_tree_mib:.0f} MiB RSS, "
+              f"{got.peak_pss_mib:.0f} MiB PSS (largest process "
+              f"{got.peak_largest_rss / MiB:.0f} MiB, {got.processes} processes), others "
               f"{got.others_cores:.2f} cores", flush=True)
         return got
 
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                      "exported": second["exported"]},
         noop={"exported": third["exported"]},
         steps={label: {"seconds": got.seconds, "peak_tree_rss": got.peak_tree_rss,
+                       "peak_tree_pss": got.peak_tree_pss,
                        "peak_largest_rss": got.peak_largest_rss, "processes": got.processes,
                        "cpu_seconds": got.tree_cpu, "others_cores": got.others_cores,
                        "command": " ".join(commands[label])}
@@ -280,16 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     earlier = json.loads(args.compare_to.read_text()) if args.compare_to else None
     print(f"\n{args.items} items, {args.target} target, [schedule] overlap_seconds = 0; "
           f"pinned to CPUs {cpus or 'not pinned'}; each step a process timed from outside; "
-          "tree = the process and its descendants, RSS summed")
+          "tree = the process and its descendants, RSS summed (a page shared by two "
+          "processes counted twice) and PSS summed (counted once)")
     for label in steps:
         print(f"  {label}: {' '.join(commands[label])}")
-    head = f"{'step':<40} {'wall s':>8} {'of full':>8} {'tree MiB':>9} {'1 proc MiB':>10} " \
-           f"{'procs':>6} {'CPU s':>7}  vs 200 MB"
+    head = f"{'step':<40} {'wall s':>8} {'of full':>8} {'tree RSS MiB':>12} " \
+           f"{'tree PSS MiB':>12} {'1 proc MiB':>10} {'procs':>6} {'CPU s':>7}  RSS vs 200 MB"
     print(head + ("   vs --compare-to" if earlier else ""))
     for label, got in steps.items():
         verdict = "met" if got.peak_tree_rss < PEAK_TARGET else "NOT met"
         line = (f"{label:<40} {got.seconds:>8.1f} {got.seconds / full:>8.1%} "
-                f"{got.peak_tree_mib:>9.1f} {got.peak_largest_rss / MiB:>10.1f} "
+                f"{got.peak_tree_mib:>12.1f} {got.peak_pss_mib:>12.1f} "
+                f"{got.peak_largest_rss / MiB:>10.1f} "
                 f"{got.processes:>6} {got.tree_cpu:>7.1f}  {verdict}")
         if earlier is not None:
             base = _matching(earlier["steps"], label)
