@@ -164,6 +164,12 @@ class _Run:
             return None
         return old
 
+    def map_handle(self, old: str | None, new: str) -> None:
+        """The package's handle ``old`` is ``new`` in this run (only a different one is
+        kept: a restore keeps its handles, and a million of them are not worth a map)."""
+        if old and old != new:
+            self.handle_map[old] = new
+
     def translate(self, handle: str | None) -> str | None:
         """An old handle named in a package -> the handle that object has in this run."""
         if handle is None:
@@ -464,8 +470,7 @@ def _apply(run: _Run, parsed: ParsedPackage, package: Contents | None, path: Pat
             return None, False
         if run.mode in (IngestMode.RESTORE,):
             raise AlreadyExistsError(what=f"{obj_type.lower()} (from {path.name})", key=handle)
-        if parsed.handle:
-            run.handle_map[parsed.handle] = handle
+        run.map_handle(parsed.handle, handle)
         _replace(run, parsed, package, obj_type, obj_id, handle)
         run.report.add(handle, "replaced", package=path.name)
         return handle, True
@@ -476,8 +481,8 @@ def _apply(run: _Run, parsed: ParsedPackage, package: Contents | None, path: Pat
     if parent is None:
         return None, False
     made = _create(run, parsed, package, parent, path)
-    if made is not None and parsed.handle:
-        run.handle_map[parsed.handle] = made
+    if made is not None:
+        run.map_handle(parsed.handle, made)
     return made, made is not None
 
 
@@ -577,8 +582,7 @@ def _create(run: _Run, parsed: ParsedPackage, package: Contents | None,
         assert comm is not None
         parent_id = parent[1] if parent[0] == C.TYPE_COMMUNITY else None
         cid, handle = objects.create_community(tx, parent_id=parent_id, handle=handle_wanted)
-        if parsed.handle:
-            run.handle_map[parsed.handle] = handle
+        run.map_handle(parsed.handle, handle)
         _container_contents(run, parsed, package, C.TYPE_COMMUNITY, cid, comm, path)
     elif parsed.type == C.TYPE_COLLECTION:
         coll = parsed.collection
@@ -589,8 +593,7 @@ def _create(run: _Run, parsed: ParsedPackage, package: Contents | None,
             if found is not None and found[0] == C.TYPE_COMMUNITY and found[1] not in parents:
                 parents.append(found[1])
         cid, handle = objects.create_collection(tx, parent_ids=parents, handle=handle_wanted)
-        if parsed.handle:
-            run.handle_map[parsed.handle] = handle
+        run.map_handle(parsed.handle, handle)
         _container_contents(run, parsed, package, C.TYPE_COLLECTION, cid, coll, path)
         if run.mode != IngestMode.SUBMIT:
             _remap_listed_items(run, parsed, handle)
@@ -677,8 +680,7 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, ite
         return made
     assert handle is not None
     run.rels.add(iid, handle, parsed.claims, parsed.places_known)
-    if parsed.handle:
-        run.handle_map[parsed.handle] = handle
+    run.map_handle(parsed.handle, handle)
     _item_mappings(run, item, iid)
     if not parsed.rights_present:
         objects.apply_default_read_policies(tx, iid, coll_id, run.today)
