@@ -49,6 +49,7 @@ import structlog
 from aip import constants as C
 from aip.errors import AipError, Outcome, UsageError, count_actions
 from aip.files import Digests, sha256_file
+from aip.mets.pointers import read_parent
 from aip.model import check_handle
 from aip.packager.manifest import parse_package
 from aip.packager.modes import IngestMode
@@ -281,6 +282,13 @@ class _Fetcher:
     def _children(self, key: str, path: Path) -> list[str]:
         with PackageZip(path) as package:
             manifest = package.read_manifest()
+        if key.startswith(f"{C.TYPE_ITEM}@"):
+            # An item points at no child: its parent is all the walk needs, read by a
+            # streaming parse (the ingest parses the whole manifest, once).
+            parent = read_parent(manifest)
+            with self._lock:
+                self.parents[key] = parent
+            return []
         parsed = parse_package(manifest, config=self.config.aip.ingest, path=str(path))
         with self._lock:
             self.parents[key] = parsed.parent
