@@ -134,7 +134,8 @@ class _Run:
     report: Report
     today: dt.date
     handle_map: dict[str, str] = field(default_factory=dict)
-    done: dict[Path, str] = field(default_factory=dict)
+    #: package path (as text: a million Path objects cost more) -> the handle it got
+    done: dict[str, str] = field(default_factory=dict)
     deferred: dict[Path, list[str]] = field(default_factory=dict)
     pending_subgroups: list[tuple[int, str]] = field(default_factory=list)
     pending_groups: list[str] = field(default_factory=list)
@@ -235,7 +236,8 @@ def _prefetcher(run: _Run, repo: Repository) -> Prefetcher | None:
                        assetstore=repo.assetstore.root if store else None)
     done = run.done
     return Prefetcher(task, workers=request.workers, journal=run.tx.journal,
-                      assetstore=run.tx.assetstore, wanted=lambda path: path not in done)
+                      assetstore=run.tx.assetstore,
+                      wanted=lambda path: str(path) not in done)
 
 
 def prevalidate(request: IngestRequest) -> int:
@@ -329,8 +331,8 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
                ancestors: tuple[Path, ...], top: bool) -> str | None:
     if path in ancestors:
         raise ChildPointerError(path=str(ancestors[-1]), href=path.name)
-    if path in run.done:
-        done_handle = run.done[path]
+    done_handle = run.done.get(str(path))
+    if done_handle is not None:
         if via is not None:
             _map_into(run, done_handle, via)
         return done_handle
@@ -350,9 +352,10 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
                 if via is not None:
                     run.deferred[path].append(via)
                 return None
+        del package  # (what a worker read ahead holds the parsed manifest too)
     if handle is None:
         return None
-    run.done[path] = handle
+    run.done[str(path)] = handle
     run.deferred.pop(path, None)
     if run.meter is not None:
         run.meter.advance(current=handle)
@@ -363,12 +366,15 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         for child, child_path in zip(parsed.children, child_paths, strict=True):
             if child_path == path:
                 raise ChildPointerError(path=str(path), href=child.href)
+        child_via = handle if parsed.type == C.TYPE_COLLECTION else None
+        # The parsed manifest is not needed below: a collection of 100,000 items must not
+        # keep it while they are visited.
+        del parsed
         if run.prefetch is not None:
             run.prefetch.expect(child_paths)
         child_parent = handle if _needs_explicit_parent(run) else None
         for child_path in child_paths:
-            _visit(run, child_path, explicit_parent=child_parent,
-                   via=handle if parsed.type == C.TYPE_COLLECTION else None,
+            _visit(run, child_path, explicit_parent=child_parent, via=child_via,
                    ancestors=(*ancestors, path))
     return handle
 
@@ -398,7 +404,7 @@ def _finish(run: _Run) -> None:
     """Deferred items whose owner never came, group memberships left pending, and the
     relationships of the items restored (``relationship_restore``)."""
     for path, vias in list(run.deferred.items()):
-        if path in run.done:
+        if str(path) in run.done:
             continue
         message = (f"{path.name}: its owning collection was not restored in this run; "
                    f"it was listed by {', '.join(vias) or 'its parent'}")
