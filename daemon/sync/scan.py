@@ -1,8 +1,9 @@
 """What staging holds: the finished AIPs, with digests computed only for what changed.
 
 Owns: ``StagedFile`` (a staged AIP with the stat key its digests belong to, and its parent),
-``staged_names`` (the names alone, no hashing), ``fingerprint_staging`` (one number for the
-names and stat keys of every staged file, in one pass and constant memory) and
+``StagedNames`` (the names alone, read from the folder when asked), ``fingerprint_staging``
+(one number for the names and stat keys of every staged file, in one pass and constant
+memory) and
 ``scan_staging``, which brings the state database's hash cache up to date with staging:
 files whose (size, mtime, inode) differ from the cache are hashed (MD5 and SHA-256 in one
 pass) and their parent read from their manifest; files that left staging leave the cache.
@@ -19,7 +20,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ from daemon.core.errors import StagingError
 from daemon.core.state import PAGE, CachedHash, StateDB
 from daemon.sync.layout import is_staged_name
 
-__all__ = ["ScanResult", "StagedFile", "count_staged", "fingerprint_staging", "iter_staged_names",
-           "scan_staging", "staged_names", "staged_stats"]
+__all__ = ["ScanResult", "StagedFile", "StagedNames", "count_staged", "fingerprint_staging",
+           "iter_staged_names", "scan_staging", "staged_stats"]
 
 log = structlog.get_logger(__name__)
 
@@ -101,9 +102,23 @@ def iter_staged_names(staging_dir: Path) -> Iterator[str]:
         return
 
 
-def staged_names(staging_dir: Path) -> set[str]:
-    """Names of the finished AIPs in staging (no hashing)."""
-    return set(iter_staged_names(staging_dir))
+class StagedNames(Collection[str]):
+    """The finished AIPs in a staging folder as a collection of names, read from the folder
+    when asked (membership is one ``stat``): a source that never looks costs nothing, and
+    none holds a million names because it was handed them."""
+
+    def __init__(self, staging_dir: Path) -> None:
+        self._folder = staging_dir
+
+    def __contains__(self, name: object) -> bool:
+        return (isinstance(name, str) and is_staged_name(name)
+                and (self._folder / name).is_file())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter_staged_names(self._folder)
+
+    def __len__(self) -> int:
+        return count_staged(self._folder)
 
 
 def count_staged(staging_dir: Path) -> int:

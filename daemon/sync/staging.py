@@ -41,7 +41,7 @@ from daemon.core.errors import DiskFullError, SourceError, StagingError, StopReq
 from daemon.core.locks import Lock, LockName
 from daemon.core.stop import StopFlag
 from daemon.source.base import Source
-from daemon.sync.scan import staged_names
+from daemon.sync.scan import StagedNames, iter_staged_names
 
 __all__ = [
     "EXPORT_DIR_PREFIX",
@@ -157,7 +157,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             log.info("staging.export.start", full=full, source=source.name,
                      updated_after=updated_after.isoformat() if updated_after else None)
             outcome = source.export(tmp, updated_after=updated_after, stop=stop,
-                                    staged=frozenset(staged_names(staging)))
+                                    staged=StagedNames(staging))
             _check_stop(stop, "the export was staged")
             if full and not outcome.written:
                 raise SourceError(source=source.name, detail="a full export wrote no package")
@@ -217,7 +217,7 @@ def _move_order(name: str) -> tuple[int, str]:
 def _remove_gone(staging: Path, expected: frozenset[str], confirmed: set[str]) -> list[str]:
     """After a full export: staged AIPs of objects that are gone leave staging
     (``confirmed``: those the repository itself said do not exist any more)."""
-    gone = sorted(staged_names(staging) - expected)
+    gone = sorted(n for n in iter_staged_names(staging) if n not in expected)
     for name in gone:
         with contextlib.suppress(FileNotFoundError):
             (staging / name).unlink()
