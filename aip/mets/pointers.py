@@ -32,6 +32,8 @@ def read_parent(data: bytes) -> str | None:
     manifest, no Parent structMap, a pointer that is not a handle, or unreadable XML)."""
     if len(data) > C.MAX_MANIFEST_BYTES:
         return None
+    if len(data) <= _SMALL:
+        return _small(data)
     wanted = C.STRUCTMAP_PARENT_LABEL.lower()
     in_parent = False
     try:
@@ -45,10 +47,7 @@ def read_parent(data: bytes) -> str | None:
                 continue
             if in_parent:
                 if element.tag == _MPTR:
-                    href = (element.get(_HREF) or "").strip()
-                    if not href or href.startswith("DSpace_DB_"):
-                        return None
-                    return check_handle(handle_from_uri(href) or href)
+                    return _handle(element.get(_HREF))
                 if element.tag == _STRUCT_MAP:
                     return None  # a Parent structMap without a pointer
                 continue
@@ -60,3 +59,33 @@ def read_parent(data: bytes) -> str | None:
     except (etree.XMLSyntaxError, AipError):
         return None
     return None
+
+
+#: Manifests up to this size (every item's) are read by the quicker parse, which keeps the
+#: elements before the Parent structMap until it ends; larger ones (a collection's thousands
+#: of child pointers) have every element dropped as soon as it is passed.
+_SMALL = 256 * 1024
+
+
+def _small(data: bytes) -> str | None:
+    """``read_parent`` for a small manifest: only structMap ends are reported."""
+    wanted = C.STRUCTMAP_PARENT_LABEL.lower()
+    try:
+        for _, element in etree.iterparse(io.BytesIO(data), events=("end",), tag=_STRUCT_MAP,
+                                          resolve_entities=False, no_network=True,
+                                          load_dtd=False, huge_tree=False):
+            if (element.get("LABEL") or "").lower() == wanted:
+                mptr = next(element.iter(_MPTR), None)
+                return _handle(mptr.get(_HREF) if mptr is not None else None)
+            element.clear()
+    except (etree.XMLSyntaxError, AipError):
+        return None
+    return None
+
+
+def _handle(href: str | None) -> str | None:
+    """The handle a Parent pointer's href names (None: none, or a DSpace database id)."""
+    href = (href or "").strip()
+    if not href or href.startswith("DSpace_DB_"):
+        return None
+    return check_handle(handle_from_uri(href) or href)
