@@ -223,8 +223,16 @@ def scan_staging(staging_dir: Path, state: StateDB, *, names: Iterable[str] | No
     return ScanResult(files, size, hashed, fingerprint)
 
 
+#: Hashing threads at most: the files were just written by the export (in the page cache), so
+#: hashing and reading their parent is CPU work; threads beyond the cores only contend for
+#: the interpreter lock, and each keeps a heap of its own.  (``target.transfers`` still sets
+#: how many uploads run at once.)
+HASH_THREADS_MAX = max(2, os.cpu_count() or 2)
+
+
 def _hash_stale(folder: Path, state: StateDB, workers: int) -> int:
     """Hash the scanned files the cache does not know as they are now; returns how many."""
+    workers = min(workers, HASH_THREADS_MAX)
     started = time.monotonic()
     meter = Meter("hash", label="hashing", unit="AIPs")
     hashed = nbytes = 0
