@@ -386,7 +386,11 @@ def _read(run: _Run, path: Path) -> Iterator[tuple[ParsedPackage, Contents]]:
     if prepared is not None:
         assert run.prefetch is not None
         try:
-            yield prepared.parsed, prepared
+            if run.prefetch.stores:
+                yield prepared.parsed, prepared
+            else:  # parsed ahead only: the bitstreams come from the zip, opened once
+                with PackageZip(path) as package:
+                    yield prepared.parsed, package
         finally:
             run.prefetch.release(prepared)
         return
@@ -829,6 +833,7 @@ def _store_checked(run: _Run, package: Contents, bs: Bitstream, path: Path) -> S
     assert bs.key is not None
     stored = package.take(bs.key) if isinstance(package, PreparedPackage) else None
     if stored is None:
+        # (a prepared package's entry not stored ahead: one named by two bitstreams)
         with contextlib.ExitStack() as stack:
             zipped = stack.enter_context(PackageZip(package.path)) \
                 if isinstance(package, PreparedPackage) else package

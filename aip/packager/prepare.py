@@ -197,6 +197,11 @@ class Prefetcher:
         self._ahead = 0
         self._unused: list[str] = []
 
+    @property
+    def stores(self) -> bool:
+        """Whether the workers store the bitstreams (else they only parse)."""
+        return self._task.assetstore is not None
+
     def expect(self, paths: Sequence[Path]) -> None:
         """The packages the ingester visits next, in its order."""
         self._queue.extendleft(reversed(paths))
