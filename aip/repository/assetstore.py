@@ -124,6 +124,14 @@ class Assetstore:
     def write_bytes(self, data: bytes, journal: Journal | None = None) -> StoredFile:
         return self.write(io.BytesIO(data), journal)
 
+    def sync_journal(self, journal: Journal) -> None:
+        """Make the files a transaction wrote durable (before the commit that names them):
+        one by one while few, else all at once."""
+        if journal.many:
+            os.sync()
+        else:
+            self.sync(journal.keys())
+
     def sync(self, keys: Iterable[str]) -> None:
         """Make the files of ``keys`` durable (before the database commit that names them)."""
         keys = list(keys)
@@ -252,7 +260,11 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.keys: list[str] = []
+        #: The keys, while few; past ``BULK_SYNC_THRESHOLD`` (commit syncs everything at
+        #: once then) they are read back from the file when needed: a restore of a whole
+        #: site writes hundreds of thousands.
+        self._keys: list[str] | None = []
+        self.count = 0
         self._handle: BinaryIO | None = None
 
     def open(self) -> Path:
@@ -269,18 +281,40 @@ class Journal:
         assert self._handle is not None
         self._handle.write(key.encode("ascii") + b"\n")
         self._handle.flush()
-        self.keys.append(key)
+        self._add([key])
 
     def adopt(self, keys: Iterable[str]) -> None:
         """Keys a worker process appended to this journal (``KeyAppender``) whose files
         belong to this transaction now: synced at commit, deleted at rollback."""
-        self.keys.extend(keys)
+        self._add(keys)
+
+    def _add(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.count += 1
+            if self._keys is not None:
+                self._keys.append(key)
+        if self._keys is not None and len(self._keys) > BULK_SYNC_THRESHOLD:
+            self._keys = None
 
     def forget(self, keys: Iterable[str]) -> None:
         """Keys whose files were deleted before the end of the transaction."""
         gone = set(keys)
-        if gone:
-            self.keys = [k for k in self.keys if k not in gone]
+        if gone and self._keys is not None:
+            self._keys = [k for k in self._keys if k not in gone]
+            self.count = len(self._keys)
+
+    @property
+    def many(self) -> bool:
+        """More keys than are worth syncing one by one (``Assetstore.sync_journal``)."""
+        return self._keys is None
+
+    def keys(self) -> Iterator[str]:
+        """The transaction's keys: from memory while few, else streamed from the file (which
+        may also name files a worker stored ahead and the transaction did not take: deleting
+        those at rollback is what recovery would do)."""
+        if self._keys is not None:
+            return iter(list(self._keys))
+        return self.all_keys()
 
     def all_keys(self) -> Iterator[str]:
         """Every key the file holds, those worker processes appended included, streamed."""

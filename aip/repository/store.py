@@ -260,9 +260,9 @@ class Repository:
                     yield tx
                     if conn.info.get(_CHANGED):
                         _next_generation(conn)
-                    self.assetstore.sync(journal.keys)
+                    self.assetstore.sync_journal(journal)
                 except BaseException:
-                    self.assetstore.delete(journal.keys)
+                    self.assetstore.delete(journal.keys())
                     raise
             self.assetstore.delete(tx.delete_on_commit)
         except sa.exc.IntegrityError as exc:

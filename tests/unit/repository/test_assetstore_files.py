@@ -60,10 +60,35 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     journal = store.journal()
     with pytest.raises(OSError, match="source went away"):
         store.write(_Exploding(10_000), journal, block_size=1024)  # type: ignore[arg-type]
-    assert len(journal.keys) == 1  # recorded before the file was created
-    assert not store.exists(journal.keys[0])
+    assert len(list(journal.keys())) == 1  # recorded before the file was created
+    assert not store.exists(next(journal.keys()))
     files = [p.name for p in _all_files(tmp_path / "as")]
     assert files == [journal.path.name]  # only the journal: no temp, no final file
+    journal.close()
+    assert _all_files(tmp_path / "as") == []
+
+
+def test_journal_of_many_keys_reads_them_back_from_its_file(tmp_path: Path) -> None:
+    """Past BULK_SYNC_THRESHOLD keys the journal keeps none in memory; its keys (a worker's
+    appended ones included) come back from the file, and deleting them leaves no file."""
+    from aip.repository.assetstore import BULK_SYNC_THRESHOLD, KeyAppender
+
+    store = Assetstore(tmp_path / "as")
+    journal = store.journal()
+    written = [store.write_bytes(b"x%d" % i, journal).key for i in range(BULK_SYNC_THRESHOLD)]
+    assert not journal.many and list(journal.keys()) == written
+    worker = KeyAppender(journal.open())
+    extra = store.new_key()
+    worker.record(extra)
+    worker.close()
+    store.path(extra).parent.mkdir(parents=True, exist_ok=True)
+    store.path(extra).write_bytes(b"ahead")
+    journal.adopt([extra])
+    written.append(store.write_bytes(b"last", journal).key)
+    assert journal.many and journal._keys is None
+    assert list(journal.keys()) == [*written[:-1], extra, *written[-1:]]
+    store.sync_journal(journal)
+    store.delete(journal.keys())
     journal.close()
     assert _all_files(tmp_path / "as") == []
 
