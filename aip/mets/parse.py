@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,18 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
         ManifestParseError: too large, not well-formed, DTD/entities, over-long attribute,
             wrong root element (see the module docstring).
     """
+    _refuse_prolog(data, path)
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, _parser()))
+    except etree.XMLSyntaxError as exc:
+        raise ManifestParseError(path=path, detail=str(exc)) from exc
+    except ManifestParseError as exc:
+        raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
+    return _checked_root(tree, path)
+
+
+def _refuse_prolog(data: bytes, path: str) -> None:
+    """Too large, or a DOCTYPE in the prolog: refused before libxml2 reads anything."""
     if len(data) > C.MAX_MANIFEST_BYTES:
         raise ManifestParseError(path=path, detail=f"manifest is {len(data)} bytes, more than "
                                  f"the limit of {C.MAX_MANIFEST_BYTES}")
@@ -90,12 +103,10 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
             f"{(system.group(1) or system.group(2)).decode('utf-8', 'backslashreplace')!r}"
             " refused")
         raise ManifestParseError(path=path, detail=detail)
-    try:
-        tree = etree.ElementTree(etree.fromstring(data, _parser()))
-    except etree.XMLSyntaxError as exc:
-        raise ManifestParseError(path=path, detail=str(exc)) from exc
-    except ManifestParseError as exc:
-        raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
+
+
+def _checked_root(tree: etree._ElementTree, path: str) -> Element:
+    """The parsed document's root, once nothing in it is refused (see the module docstring)."""
     docinfo = tree.docinfo
     doctype: str = getattr(docinfo, "doctype", "")  # missing from lxml-stubs
     if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
@@ -107,15 +118,123 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
                                      f"(line {el.sourceline}) is not allowed")
         if not isinstance(el.tag, str):
             continue
-        for key, value in el.attrib.items():
-            if len(value) > C.MAX_ATTRIBUTE_CHARS:
-                raise ManifestParseError(path=path, detail=f"attribute {key!r} on line "
-                                         f"{el.sourceline} is {len(value)} characters long "
-                                         f"(limit {C.MAX_ATTRIBUTE_CHARS})")
+        _check_attributes(el, path)
     if root.tag != _METS_ROOT:
         raise ManifestParseError(path=path, detail=f"root element is {root.tag!r}, not "
                                  f"{_METS_ROOT!r} (wrong namespace or not METS)")
     return root
+
+
+def _check_attributes(el: Element, path: str) -> None:
+    for key, value in el.attrib.items():
+        if len(value) > C.MAX_ATTRIBUTE_CHARS:
+            raise ManifestParseError(path=path, detail=f"attribute {key!r} on line "
+                                     f"{el.sourceline} is {len(value)} characters long "
+                                     f"(limit {C.MAX_ATTRIBUTE_CHARS})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Large manifests: the pointer divs lifted out while parsing
+# ---------------------------------------------------------------------------------------------
+#: Manifests larger than this are parsed by ``parse_bytes_lifted``: a collection's manifest
+#: lists every item in a div of its own (25,000 items: 6 MB of XML, some 80 MB as a libxml2
+#: tree), and only those divs are worth the streaming parse.
+LIFT_ABOVE = 512 * 1024
+
+_STRUCT_MAP = f"{{{C.NS_METS}}}structMap"
+_DIV = f"{{{C.NS_METS}}}div"
+_MPTR = f"{{{C.NS_METS}}}mptr"
+#: A div with only these attributes may be lifted (none is an IDREF, so the structural check
+#: needs only its ID); ``_Reader.div`` reads the same ones.
+_LIFTABLE_DIV_ATTRS = frozenset({"ID", "TYPE", "LABEL", "ORDER"})
+
+
+@dataclass(slots=True)
+class Lifted:
+    """The child divs of the main div (the first structMap's first div) that hold nothing
+    but ``mptr`` elements, taken out of the tree as the parse passed them.
+
+    ``divs``: (place among the main div's child divs, the div read); ``ids``: (ID, element
+    kind, line) of every lifted element with an ID, in document order, for the structural
+    check (``structural_problems``'s ``extra_ids``).
+    """
+
+    divs: list[tuple[int, Div]] = field(default_factory=list)
+    ids: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def parse_bytes_lifted(data: bytes, *, path: str = "") -> tuple[Element, Lifted]:
+    """``parse_bytes`` for a large manifest: the same refusals and errors, but the main div's
+    pointer-only child divs are read into ``Div`` values and dropped from the tree as soon
+    as each ends, so the tree never holds them (``parse_manifest(root, lifted=...)`` puts
+    them back in their places).  A div with anything else in it (metadata references, files,
+    text, comments, nested divs) stays in the tree."""
+    _refuse_prolog(data, path)
+    lifted = Lifted()
+    events = etree.iterparse(
+        io.BytesIO(data), events=("start", "end"), tag=(_STRUCT_MAP, _DIV),
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        huge_tree=False, remove_comments=False, remove_pis=False, collect_ids=False)
+    events.resolvers.add(_DenyResolver())
+    first_map: Element | None = None
+    main: Element | None = None
+    main_done = False
+    place = 0
+    try:
+        for event, el in events:
+            if event == "start":
+                if el.tag == _STRUCT_MAP:
+                    if first_map is None:
+                        first_map = el
+                elif main is None and not main_done and first_map is not None \
+                        and el.getparent() is first_map:
+                    main = el
+                continue
+            if el is main:
+                main, main_done = None, True
+            elif main is not None and el.tag == _DIV and el.getparent() is main:
+                div = _lift(el, path, lifted.ids)
+                if div is not None:
+                    lifted.divs.append((place, div))
+                    main.remove(el)
+                place += 1
+            elif el is first_map:
+                main_done = True
+        tree = etree.ElementTree(events.root)
+    except etree.XMLSyntaxError:
+        # The streaming parser words some errors worse ("no element found"): the whole-tree
+        # parse says what is wrong, as it does for a small manifest.
+        return parse_bytes(data, path=path), Lifted()
+    except ManifestParseError as exc:
+        raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
+    return _checked_root(tree, path), lifted
+
+
+def _lift(el: Element, path: str, ids: list[tuple[str, str, int]]) -> Div | None:
+    """The pointer-only div ``el`` read (its IDs added to ``ids``), or None: it stays."""
+    if not _LIFTABLE_DIV_ATTRS.issuperset(el.attrib) or (el.text or "").strip():
+        return None
+    pointers = []
+    for ptr in el:
+        if ptr.tag != _MPTR or len(ptr) or (ptr.text or "").strip() \
+                or (ptr.tail or "").strip():
+            return None
+        pointers.append(ptr)
+    _check_attributes(el, path)
+    line = _line(el) or 0
+    ident = el.get("ID")
+    if ident is not None:
+        ids.append((ident, "div", line))
+    mptrs = []
+    for ptr in pointers:
+        _check_attributes(ptr, path)
+        ptr_id = ptr.get("ID")
+        if ptr_id is not None:
+            ids.append((ptr_id, "mptr", _line(ptr) or line))
+        mptrs.append(Pointer(id=ptr_id, loctype=ptr.get("LOCTYPE"), href=ptr.get(_XLINK_HREF),
+                             otherloctype=ptr.get("OTHERLOCTYPE")))
+    return Div(id=ident, type=el.get("TYPE"), label=el.get("LABEL"), order=el.get("ORDER"),
+               mptrs=tuple(mptrs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +456,10 @@ class _Reader:
                                  files=tuple(files)))
             self.file_groups(grp, out)  # METS allows nested fileGrps
 
-    def div(self, el: Element) -> Div:
+    def div(self, el: Element, lifted: Lifted | None = None) -> Div:
+        divs = tuple(self.div(d) for d in _kids(el, "div"))
+        if lifted is not None and lifted.divs:
+            divs = _put_back(divs, lifted.divs)
         return Div(
             id=el.get("ID"), type=el.get("TYPE"), label=el.get("LABEL"),
             order=el.get("ORDER"),
@@ -346,17 +468,34 @@ class _Reader:
             mptrs=tuple(Pointer(id=p.get("ID"), loctype=p.get("LOCTYPE"),
                                 href=p.get(_XLINK_HREF), otherloctype=p.get("OTHERLOCTYPE"))
                         for p in _kids(el, "mptr")),
-            divs=tuple(self.div(d) for d in _kids(el, "div")))
+            divs=divs)
 
 
-def parse_manifest(root: Element, *, path: str = "") -> Manifest:
+def _put_back(kept: tuple[Div, ...], lifted: list[tuple[int, Div]]) -> tuple[Div, ...]:
+    """The main div's child divs in document order: ``lifted`` at their places, ``kept``
+    (those left in the tree, in order) in the others."""
+    out: list[Div] = []
+    rest = iter(kept)
+    for place, div in lifted:
+        while len(out) < place:
+            out.append(next(rest))
+        out.append(div)
+    out.extend(rest)
+    return tuple(out)
+
+
+def parse_manifest(root: Element, *, path: str = "", lifted: Lifted | None = None
+                   ) -> Manifest:
     """The generic structure of a parsed ``mets`` element.
+
+    ``lifted``: what ``parse_bytes_lifted`` took out of the tree; its divs are put back in
+    their places among the main div's, its IDs checked with the tree's.
 
     Raises:
         PackageValidationError: every structural problem found (see the module docstring).
     """
     reader = _Reader(path)
-    problems = structural_problems(root)
+    problems = structural_problems(root, extra_ids=lifted.ids if lifted else ())
     agents: list[Agent] = []
     createdate = lastmoddate = None
     for hdr in _kids(root, "metsHdr"):
@@ -378,8 +517,9 @@ def parse_manifest(root: Element, *, path: str = "") -> Manifest:
         reader.file_groups(sec, groups)
     struct_maps = tuple(
         StructMap(id=s.get("ID"), label=s.get("LABEL"), type=s.get("TYPE"),
-                  divs=tuple(reader.div(d) for d in _kids(s, "div")))
-        for s in _kids(root, "structMap"))
+                  divs=tuple(reader.div(d, lifted if i == 0 and j == 0 else None)
+                             for j, d in enumerate(_kids(s, "div"))))
+        for i, s in enumerate(_kids(root, "structMap")))
     problems.extend(reader.problems)
     if problems:
         raise PackageValidationError(problems, path=path)
@@ -401,16 +541,19 @@ def from_bytes(data: bytes, *, path: str = "") -> Manifest:
 
 
 __all__ = [
+    "LIFT_ABOVE",
     "Agent",
     "AmdSec",
     "Div",
     "FileEntry",
     "FileGroup",
+    "Lifted",
     "Manifest",
     "MdSection",
     "Pointer",
     "StructMap",
     "from_bytes",
     "parse_bytes",
+    "parse_bytes_lifted",
     "parse_manifest",
 ]

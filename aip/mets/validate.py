@@ -17,8 +17,9 @@ valid against its schema.
 from __future__ import annotations
 
 import functools
+import heapq
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -180,23 +181,21 @@ _IDREFS: Mapping[str, frozenset[str]] = {
 }
 
 
-def structural_problems(root: Element) -> list[Problem]:
-    """Duplicate IDs and IDREFs (``DMDID``/``ADMID``/``FILEID``) that point nowhere or amiss."""
+def structural_problems(root: Element, *, extra_ids: Iterable[tuple[str, str, int]] = ()
+                        ) -> list[Problem]:
+    """Duplicate IDs and IDREFs (``DMDID``/``ADMID``/``FILEID``) that point nowhere or amiss.
+
+    ``extra_ids``: (ID, element kind, line) of METS elements with no IDREF attribute that are
+    no longer in the tree (``aip.mets.parse.parse_bytes_lifted``), in document order; they
+    are checked with the tree's IDs, in line order.
+    """
     problems: list[Problem] = []
     kinds: dict[str, str] = {}
     elements = list(_mets_elements(root))
-    prefix = f"{{{C.NS_METS}}}"
-    prefix_len = len(prefix)
-    for el in elements:
-        ident = el.get("ID")
-        if ident is None:
-            continue
-        tag = el.tag
-        kind = tag[prefix_len:] if isinstance(tag, str) and tag.startswith(
-            prefix) else etree.QName(el).localname
+    for ident, kind, line in heapq.merge(_ids_of(elements), extra_ids, key=lambda t: t[2] or 0):
         if ident in kinds:
             problems.append(Problem("AIP-E040", f"duplicate ID {ident!r} ({kind})",
-                                    path=f"line {el.sourceline}"))
+                                    path=f"line {line}"))
         else:
             kinds[ident] = kind
     for el in elements:
@@ -218,6 +217,20 @@ def structural_problems(root: Element) -> list[Problem]:
                                             path=where, expected=" or ".join(sorted(allowed)),
                                             found=target))
     return problems
+
+
+def _ids_of(elements: Iterable[Element]) -> Iterator[tuple[str, str, Any]]:
+    """(ID, kind, line) of the elements with an ID, in their order."""
+    prefix = f"{{{C.NS_METS}}}"
+    prefix_len = len(prefix)
+    for el in elements:
+        ident = el.get("ID")
+        if ident is None:
+            continue
+        tag = el.tag
+        kind = tag[prefix_len:] if isinstance(tag, str) and tag.startswith(
+            prefix) else etree.QName(el).localname
+        yield ident, kind, el.sourceline
 
 
 def _copy_parser() -> etree.XMLParser:

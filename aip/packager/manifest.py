@@ -95,7 +95,16 @@ from aip.errors import (
     ProfileError,
 )
 from aip.mets import build as B
-from aip.mets.parse import Div, FileEntry, Manifest, MdSection, parse_bytes, parse_manifest
+from aip.mets.parse import (
+    LIFT_ABOVE,
+    Div,
+    FileEntry,
+    Manifest,
+    MdSection,
+    parse_bytes,
+    parse_bytes_lifted,
+    parse_manifest,
+)
 from aip.model import (
     Bitstream,
     BitstreamFormat,
@@ -1353,9 +1362,14 @@ def parse_package(manifest: bytes, *, config: IngestConfig = _DEFAULT_INGEST,
 
 def _parse_package(manifest: bytes, *, config: IngestConfig, dmd: str | None,
                    path: str, virtual: VirtualConfig) -> ParsedPackage:
-    root = parse_bytes(manifest, path=path)
+    lifted = None
+    if len(manifest) > LIFT_ABOVE:
+        root, lifted = parse_bytes_lifted(manifest, path=path)
+    else:
+        root = parse_bytes(manifest, path=path)
     _check_profile(root, path)
-    man = parse_manifest(root, path=path)
+    man = parse_manifest(root, path=path, lifted=lifted)
+    del lifted
     r = _Reader(man=man, config=config, path=path, virtual=virtual)
     r.load_extension()
     obj_type = _strip_type(man.type)
