@@ -37,7 +37,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -223,6 +223,10 @@ def _reusable(dest: Path, entry: InventoryEntry) -> bool:
     return False
 
 
+#: Keys looked up in the inventory at once while a level downloads.
+_LOOKUP_CHUNK = 1024
+
+
 class _Fetcher:
     """Step 2: downloads a level of the tree at a time, verifies, and reads child pointers."""
 
@@ -231,14 +235,15 @@ class _Fetcher:
         self.config = config
         self.target = target
         self.inventory = inventory
-        # The entries of the tree, looked up a level at a time (never the whole inventory).
-        self.entries: dict[str, InventoryEntry] = {}
         self.snapshot = inventory.id
         self.run_dir = run_dir
         self.root = root
         self.stop = stop
-        self.parents: dict[str, str | None] = {}
-        self.pointed_by: dict[str, str] = {}  # child key -> the key whose AIP points at it
+        #: The parent the top AIP's manifest names.
+        self.root_parent: str | None = None
+        #: child key -> the key whose AIP points at it, for the level being found (a level of
+        #: a large site is every item of it: the previous level's is dropped).
+        self.pointed_by: dict[str, str] = {}
         # Keys mode: which versioned keys exist (one listing), so most downloads are one GET.
         self.versions: set[str] | None = None
         if inventory.versioning == "keys":
@@ -251,11 +256,11 @@ class _Fetcher:
         # The tree is found a level at a time: each level adds to the totals (expand).
         self.meter = Meter("download", label="downloading", unit="AIPs")
 
-    def fetch(self, key: str) -> list[str]:
+    def fetch(self, entry: InventoryEntry) -> list[str]:
         """Download (or reuse) one AIP, verified; its child keys (containers only)."""
+        key = entry.key
         if self.stop is not None and self.stop.is_set():
             raise StopRequestedError(what=f"downloading {key}")
-        entry = self.entries[key]
         dest = _safe_dest(self.run_dir, key)
         if _reusable(dest, entry):
             with self._lock:
@@ -286,17 +291,16 @@ class _Fetcher:
         if key.startswith(f"{C.TYPE_ITEM}@"):
             # An item points at no child: its parent is all the walk needs, read by a
             # streaming parse (the ingest parses the whole manifest, once).
-            parent = read_parent(manifest)
-            with self._lock:
-                self.parents[key] = parent
+            if key == self.root:
+                self.root_parent = read_parent(manifest)
             return []
         # One container manifest parsed at a time: four collections of 25,000 items parsed
         # at once, on four threads, each left its thread's heap at its high-water mark.
         with self._parse_lock:
             parsed = parse_package(manifest, config=self.config.aip.ingest, path=str(path))
         del manifest
-        with self._lock:
-            self.parents[key] = parsed.parent
+        if key == self.root:
+            self.root_parent = parsed.parent
         children = []
         for child in parsed.children:
             href = check_child_href(key, child.href)
@@ -305,28 +309,38 @@ class _Fetcher:
             children.append(href)
         return children
 
+    def _entries(self, level: Sequence[str]) -> Iterator[InventoryEntry]:
+        """The level's inventory entries, in key order, looked up ``_LOOKUP_CHUNK`` at a time
+        (never the whole level's at once); a key the snapshot lacks is an error, raised when
+        its chunk is looked up (what was downloaded before stays, for the next attempt)."""
+        pointed_by, self.pointed_by = self.pointed_by, {}
+        keys = sorted(set(level))
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start:start + _LOOKUP_CHUNK]
+            found = self.inventory.lookup(chunk)
+            for key in chunk:
+                if key not in found:
+                    parent = pointed_by.get(key)
+                    raise NotInSnapshotError(
+                        key=f"{key} (a child of {parent})" if parent else key,
+                        snapshot=self.snapshot)
+            self.meter.grow(len(chunk), sum(e.size for e in found.values()))
+            yield from (found[key] for key in chunk)
+
     def expand(self, level: Sequence[str]) -> dict[str, list[str]]:
         """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time.
 
         The first failure cancels the downloads not yet started (those running finish, so
         their partial files stay resumable) and is raised.
         """
-        found = self.inventory.lookup(k for k in level if k not in self.entries)
-        self.entries.update(found)
-        for key in level:
-            if key not in self.entries:
-                parent = self.pointed_by.get(key)
-                raise NotInSnapshotError(key=f"{key} (a child of {parent})" if parent else key,
-                                         snapshot=self.snapshot)
-        self.meter.grow(len(level), sum(self.entries[k].size for k in level))
+        todo = self._entries(level)
         workers = max(1, min(self.config.target.transfers, len(level)))
         if workers == 1:
-            return {key: self.fetch(key) for key in level}
+            return {entry.key: self.fetch(entry) for entry in todo}
         out: dict[str, list[str]] = {}
         errors: list[BaseException] = []
         # A window of downloads in flight, not a future per key of the level (a level of a
         # large site is every item of it).
-        todo = iter(level)
         with ThreadPoolExecutor(max_workers=workers,
                                 thread_name_prefix="aipsync-restore-get") as pool:
             running: dict[Future[list[str]], str] = {}
@@ -335,7 +349,7 @@ class _Fetcher:
                     upcoming = next(todo, None)
                     if upcoming is None:
                         break
-                    running[pool.submit(self.fetch, upcoming)] = upcoming
+                    running[pool.submit(self.fetch, upcoming)] = upcoming.key
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -465,7 +479,6 @@ def _unpointed_items(tree: Sequence[TreeEntry], inventory: InventoryReader,
              and entry.key.startswith(f"{C.TYPE_ITEM}@")}
     if not found:
         return []
-    fetcher.entries.update(found)
     fetcher.expand(sorted(found))
     log.info("restore.unpointed", items=len(found),
              detail="items of the restored collections their AIPs do not point at (withdrawn "
@@ -514,7 +527,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
                  reused=stats.reused, bytes=stats.bytes, duration_s=round(stats.seconds, 3),
                  detail="every AIP matched the inventory's size and SHA-256")
         root = tree[0]
-        top_parent = None if site or request.parent else fetcher.parents.get(root_key)
+        top_parent = None if site or request.parent else fetcher.root_parent
         handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
         # What exists now: the dry run's answer, and the confirmation's count.  A real run
         # that asks nothing does not need it (the ingester decides, object by object).
