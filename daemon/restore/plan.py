@@ -138,29 +138,38 @@ def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence
         The entries, parents before children.  A key listed again (a mapped item, or a
         pointer back up the tree) is not visited again; its extra listers are recorded.
     """
-    listed: dict[str, list[str]] = {root: []}
-    depth = {root: 0}
-    order: list[str] = []
+    # Per key only its first lister (a million keys: no list each); the keys listed again
+    # (mapped items) keep their other listers apart.
+    first: dict[str, str] = {root: ""}
+    more: dict[str, list[str]] = {}
+    levels: list[list[str]] = []
     level = [root]
     while level:
         children = expand(level)
+        levels.append(level)
         following: list[str] = []
         for key in level:
-            order.append(key)
             for child in children.get(key, ()):
-                if child in listed:
-                    if child != root and key not in listed[child]:
-                        listed[child].append(key)
-                    continue
-                listed[child] = [key]
-                depth[child] = depth[key] + 1
-                following.append(child)
+                lister = first.get(child)
+                if lister is None:
+                    first[child] = key
+                    following.append(child)
+                elif child != root and key != lister and key not in more.get(child, ()):
+                    more.setdefault(child, []).append(key)
         level = following
     entries = []
-    for key in order:
-        obj_type, handle = key_handle(key)
-        entries.append(TreeEntry(key, obj_type, handle, depth[key], tuple(listed[key])))
+    for depth, keys in enumerate(levels):
+        for key in keys:
+            obj_type, handle = key_handle(key)
+            lister = first[key]
+            listed_by = (lister, *more.get(key, ())) if lister else ()
+            entries.append(TreeEntry(key, _TYPES.get(obj_type, obj_type), handle, depth,
+                                     listed_by))
     return entries
+
+
+#: One string per object type, shared by every entry.
+_TYPES = {t: t for t in C.PACKAGE_TYPES}
 
 
 @dataclass(frozen=True, slots=True)
