@@ -43,6 +43,10 @@ from aip.repository.assetstore import Assetstore, Journal, KeyAppender, StoredFi
 AHEAD_PER_WORKER = 32
 #: Packages read in one task of a worker (one round trip per batch instead of per package).
 PACKAGES_PER_TASK = 8
+#: Packages named as containers' AIPs are named are left to the ingester: few, and a large
+#: collection's parse would leave a worker at its high-water mark for the rest of the run
+#: and come back as tens of thousands of pickled child pointers.
+_CONTAINER_PREFIXES = tuple(f"{t}@" for t in (C.TYPE_SITE, C.TYPE_COMMUNITY, C.TYPE_COLLECTION))
 
 
 class Entries(Protocol):
@@ -178,7 +182,8 @@ class Prefetcher:
 
     The ingester says which packages it will visit next (``expect``, a parent's children,
     before it visits them: they go first, as a depth-first visit takes them) and takes each
-    one when it reaches it (``take``; None: not read ahead, read it yourself).  Workers start
+    one when it reaches it (``take``; None: not read ahead, read it yourself; so is every
+    package named as a container's AIP, ``_CONTAINER_PREFIXES``).  Workers start
     when ``PARALLEL_MIN_ITEMS`` packages are expected at once (a small tree is not worth
     them).  ``close`` ends the workers and deletes every file stored ahead and not used.
     """
@@ -229,7 +234,8 @@ class Prefetcher:
             batch: list[Path] = []
             while self._queue and len(batch) < PACKAGES_PER_TASK:
                 path = self._queue.popleft()
-                if path not in self._futures and path not in batch and self._wanted(path):
+                if path not in self._futures and path not in batch and self._wanted(path) \
+                        and not path.name.startswith(_CONTAINER_PREFIXES):
                     batch.append(path)
             if not batch:
                 continue
