@@ -20,7 +20,7 @@ or log a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,13 +119,20 @@ class IngestSpec:
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What an ingest did: the packager's exit code, its report lines, the objects it
-    reports (parsed from the lines for DSpace) and its warnings."""
+    """What an ingest did: the packager's exit code, the objects it reports (parsed from its
+    output for DSpace) and its warnings."""
 
     exit_code: int
-    lines: tuple[str, ...] = field(default_factory=tuple)
     objects: tuple[Outcome, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    def lines(self) -> Iterator[str]:
+        """The report: a line per object, then one per warning (made when read: a site's
+        restore reports every object)."""
+        for outcome in self.objects:
+            yield outcome.line()
+        for warning in self.warnings:
+            yield f"warning    {warning}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -418,7 +418,7 @@ class DSpaceSource:
             warnings.append(f"{len(lines.workflow)} item(s) were left in a collection's "
                             "workflow, without a handle")
         code = C.EXIT_WARNING if warnings else C.EXIT_OK
-        return IngestOutcome(code, tuple(o.line() for o in objects), objects=tuple(objects),
+        return IngestOutcome(code, objects=tuple(objects),
                              warnings=tuple(warnings))
 
     def _ingest_call(self, spec: IngestSpec, package: Path, *, recursive: bool, top: bool,

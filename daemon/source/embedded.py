@@ -159,10 +159,8 @@ class EmbeddedSource:
         finally:
             repo.close()
         warnings = [str(w) for w in report.warnings] + ([note] if note else [])
-        return IngestOutcome(
-            max(code, C.EXIT_WARNING if note else C.EXIT_OK),
-            tuple(ingester.report_lines(report)), objects=tuple(report.outcomes),
-            warnings=tuple(warnings))
+        return IngestOutcome(max(code, C.EXIT_WARNING if note else C.EXIT_OK),
+                             objects=tuple(report.outcomes), warnings=tuple(warnings))
 
     def preflight(self) -> None:
         self._open().close()
