@@ -328,7 +328,8 @@ class _Fetcher:
             yield from (found[key] for key in chunk)
 
     def expand(self, level: Sequence[str]) -> dict[str, list[str]]:
-        """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time.
+        """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time;
+        the child keys of each AIP of the level that has any.
 
         The first failure cancels the downloads not yet started (those running finish, so
         their partial files stay resumable) and is raised.
@@ -336,7 +337,8 @@ class _Fetcher:
         todo = self._entries(level)
         workers = max(1, min(self.config.target.transfers, len(level)))
         if workers == 1:
-            return {entry.key: self.fetch(entry) for entry in todo}
+            # Only keys with children: a level of a large site is every item of it.
+            return {entry.key: found for entry in todo if (found := self.fetch(entry))}
         out: dict[str, list[str]] = {}
         errors: list[BaseException] = []
         # A window of downloads in flight, not a future per key of the level (a level of a
@@ -357,7 +359,9 @@ class _Fetcher:
                     key = running.pop(future)
                     exc = future.exception()
                     if exc is None:
-                        out[key] = future.result()
+                        found = future.result()
+                        if found:
+                            out[key] = found
                     else:
                         errors.append(exc)
         if errors:
