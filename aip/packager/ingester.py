@@ -126,6 +126,27 @@ class _Defer(Exception):
     """An item met through a collection it is only mapped into, before its owner exists."""
 
 
+class _Visited:
+    """Package path -> the handle its object got in this run.
+
+    A package tree lies in one folder (child pointers are plain file names), so the names
+    are kept per folder: a million paths as text cost twice as much.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[str, dict[str, str]] = {}
+
+    def get(self, path: Path) -> str | None:
+        names = self._folders.get(str(path.parent))
+        return names.get(path.name) if names is not None else None
+
+    def add(self, path: Path, handle: str) -> None:
+        self._folders.setdefault(str(path.parent), {})[path.name] = handle
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, Path) and self.get(path) is not None
+
+
 @dataclass
 class _Run:
     tx: Tx
@@ -134,8 +155,8 @@ class _Run:
     report: Report
     today: dt.date
     handle_map: dict[str, str] = field(default_factory=dict)
-    #: package path (as text: a million Path objects cost more) -> the handle it got
-    done: dict[str, str] = field(default_factory=dict)
+    #: the packages visited, and the handle each got
+    done: _Visited = field(default_factory=_Visited)
     deferred: dict[Path, list[str]] = field(default_factory=dict)
     pending_subgroups: list[tuple[int, str]] = field(default_factory=list)
     pending_groups: list[str] = field(default_factory=list)
@@ -237,7 +258,7 @@ def _prefetcher(run: _Run, repo: Repository) -> Prefetcher | None:
     done = run.done
     return Prefetcher(task, workers=request.workers, journal=run.tx.journal,
                       assetstore=run.tx.assetstore,
-                      wanted=lambda path: str(path) not in done)
+                      wanted=lambda path: path not in done)
 
 
 def prevalidate(request: IngestRequest) -> int:
@@ -300,7 +321,10 @@ def _child_path(parent: Path, href: str) -> Path:
         raise PackageValidationError([Problem(
             "AIP-E048", "child pointer is not a plain file name beside the package",
             path=str(parent), found=href)], path=str(parent))
-    return (parent.parent / href).resolve()
+    child = parent.parent / href
+    # ``parent`` is resolved, so only a symbolic link can make the child's path another: one
+    # lstat instead of one per folder of the path.
+    return child.resolve() if child.is_symlink() else child
 
 
 def _require_package_file(path: Path, parent: Path | None) -> None:
@@ -331,7 +355,7 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
                ancestors: tuple[Path, ...], top: bool) -> str | None:
     if path in ancestors:
         raise ChildPointerError(path=str(ancestors[-1]), href=path.name)
-    done_handle = run.done.get(str(path))
+    done_handle = run.done.get(path)
     if done_handle is not None:
         if via is not None:
             _map_into(run, done_handle, via)
@@ -355,26 +379,27 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         del package  # (what a worker read ahead holds the parsed manifest too)
     if handle is None:
         return None
-    run.done[str(path)] = handle
+    run.done.add(path, handle)
     run.deferred.pop(path, None)
     if run.meter is not None:
         run.meter.advance(current=handle)
     if via is not None and parsed.type == C.TYPE_ITEM:
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:
-        child_paths = [_child_path(path, child.href) for child in parsed.children]
-        for child, child_path in zip(parsed.children, child_paths, strict=True):
-            if child_path == path:
-                raise ChildPointerError(path=str(path), href=child.href)
+        # Every pointer checked before any child is visited; then only the names are kept
+        # (a Path is some 480 bytes: a collection of 100,000 items would hold 48 MB of them)
+        # and the parsed manifest goes.
+        hrefs = [child.href for child in parsed.children]
+        for href in hrefs:
+            if _child_path(path, href) == path:
+                raise ChildPointerError(path=str(path), href=href)
         child_via = handle if parsed.type == C.TYPE_COLLECTION else None
-        # The parsed manifest is not needed below: a collection of 100,000 items must not
-        # keep it while they are visited.
         del parsed
         if run.prefetch is not None:
-            run.prefetch.expect(child_paths)
+            run.prefetch.expect((_child_path(path, href) for href in hrefs), len(hrefs))
         child_parent = handle if _needs_explicit_parent(run) else None
-        for child_path in child_paths:
-            _visit(run, child_path, explicit_parent=child_parent, via=child_via,
+        for href in hrefs:
+            _visit(run, _child_path(path, href), explicit_parent=child_parent, via=child_via,
                    ancestors=(*ancestors, path))
     return handle
 
@@ -408,7 +433,7 @@ def _finish(run: _Run) -> None:
     """Deferred items whose owner never came, group memberships left pending, and the
     relationships of the items restored (``relationship_restore``)."""
     for path, vias in list(run.deferred.items()):
-        if str(path) in run.done:
+        if path in run.done:
             continue
         message = (f"{path.name}: its owning collection was not restored in this run; "
                    f"it was listed by {', '.join(vias) or 'its parent'}")
@@ -673,6 +698,7 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, ite
     tx = run.tx
     submitter = _submitter(run, item.submitter)
     submit = run.mode == IngestMode.SUBMIT
+    uuid = (None if submit else _free_uuid(run, item.uuid)) or tx.uuids()
     iid, handle = objects.create_item(
         tx, collection_id=coll_id, submitter_id=submitter, handle=None if submit else
         handle_wanted, mint_handle=not submit and handle_wanted is None,
@@ -680,8 +706,8 @@ def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, ite
         withdrawn=False if submit else item.withdrawn,
         discoverable=item.discoverable,
         last_modified=tx.now if submit else item.last_modified,
-        uuid=None if submit else _free_uuid(run, item.uuid))
-    _keep_uuid_map(run, item.uuid, iid)
+        uuid=uuid)
+    _keep_uuid_map(run, item.uuid, uuid)
     _item_contents(run, parsed, package, item, iid, path)
     if submit:
         made = _submit_install(run, item, iid, coll_id, handle_wanted, path)
@@ -710,10 +736,11 @@ def _free_uuid(run: _Run, wanted: str | None) -> str | None:
     return wanted
 
 
-def _keep_uuid_map(run: _Run, old: str | None, iid: int) -> None:
-    """Remember that the package's UUID ``old`` is item ``iid`` here (it may be another)."""
-    if old is not None:
-        run.rels.uuid_map[old.lower()] = relationships.item_uuids(run.tx, [iid])[iid]
+def _keep_uuid_map(run: _Run, old: str | None, new: str) -> None:
+    """Remember that the item of the package's UUID ``old`` has UUID ``new`` here, when that
+    is another (a restore keeps its UUIDs, and a million of them are not worth a map)."""
+    if old is not None and old.lower() != new:
+        run.rels.uuid_map[old.lower()] = new
 
 
 def _submit_install(run: _Run, item: Item, iid: int, coll_id: int,
@@ -890,7 +917,9 @@ def _replace(run: _Run, parsed: ParsedPackage, package: Contents | None, obj_typ
         uuid = _free_uuid(run, item.uuid)
         if uuid is not None:
             tx.execute(sa.update(T.item).where(T.item.c.id == obj_id).values(uuid=uuid))
-        _keep_uuid_map(run, item.uuid, obj_id)
+        else:
+            uuid = relationships.item_uuids(tx, [obj_id])[obj_id]
+        _keep_uuid_map(run, item.uuid, uuid)
         _item_contents(run, parsed, package, item, obj_id, path)
         _item_mappings(run, item, obj_id)
         objects.touch_item(tx, obj_id, item.last_modified)

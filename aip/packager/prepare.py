@@ -21,8 +21,7 @@ need: no database layer, no logging set-up.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +194,10 @@ class Prefetcher:
         self._journal = journal
         self._assetstore = assetstore
         self._wanted = wanted
-        self._queue: deque[Path] = deque()
+        #: the packages expected, as a stack of iterators (the newest first: a depth-first
+        #: visit takes a parent's children before its siblings), and how many are left
+        self._pending: list[Iterator[Path]] = []
+        self._queued = 0
         #: package -> the future of its task, and its place in the task's results
         self._futures: dict[Path, tuple[Future[list[PreparedPackage | BaseException]], int]] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -207,15 +209,18 @@ class Prefetcher:
         """Whether the workers store the bitstreams (else they only parse)."""
         return self._task.assetstore is not None
 
-    def expect(self, paths: Sequence[Path]) -> None:
-        """The packages the ingester visits next, in its order."""
-        self._queue.extendleft(reversed(paths))
-        if self._pool is None and len(self._queue) >= PARALLEL_MIN_ITEMS:
+    def expect(self, paths: Iterable[Path], count: int) -> None:
+        """The ``count`` packages the ingester visits next, in its order (taken from
+        ``paths`` only as the workers get to them: a collection of 100,000 items is not
+        100,000 Path objects at once)."""
+        self._pending.append(iter(paths))
+        self._queued += count
+        if self._pool is None and self._queued >= PARALLEL_MIN_ITEMS:
             self._start()
         self._fill()
 
     def _start(self) -> None:
-        workers = worker_count(self._requested, len(self._queue))
+        workers = worker_count(self._requested, self._queued)
         if workers <= 1:
             self._requested = 1  # never: the ingester reads every package itself
             return
@@ -230,10 +235,12 @@ class Prefetcher:
     def _fill(self) -> None:
         if self._pool is None:
             return
-        while self._queue and len(self._futures) < self._ahead:
+        while self._queued > 0 and len(self._futures) < self._ahead:
             batch: list[Path] = []
-            while self._queue and len(batch) < PACKAGES_PER_TASK:
-                path = self._queue.popleft()
+            while len(batch) < PACKAGES_PER_TASK:
+                path = self._next_expected()
+                if path is None:
+                    break
                 if path not in self._futures and path not in batch and self._wanted(path) \
                         and not path.name.startswith(_CONTAINER_PREFIXES):
                     batch.append(path)
@@ -242,6 +249,16 @@ class Prefetcher:
             future = self._pool.submit(prepare_many, self._task, batch)
             for index, path in enumerate(batch):
                 self._futures[path] = (future, index)
+
+    def _next_expected(self) -> Path | None:
+        while self._pending:
+            path = next(self._pending[-1], None)
+            if path is not None:
+                self._queued -= 1
+                return path
+            self._pending.pop()
+        self._queued = 0
+        return None
 
     def take(self, path: Path) -> PreparedPackage | None:
         """The package at ``path`` read ahead (its stored files now the transaction's), or
@@ -279,7 +296,8 @@ class Prefetcher:
                 if isinstance(prepared, PreparedPackage):
                     leftovers += [s.key for s in prepared.stored.values()]
         self._futures.clear()
-        self._queue.clear()
+        self._pending.clear()
+        self._queued = 0
         self._assetstore.delete(leftovers)
         if self._unused:
             self._assetstore.delete(self._unused)

@@ -24,6 +24,7 @@ as ``dspace initialize-entities`` does), and relationships of types it lacks are
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,13 +65,15 @@ class RelationshipRestore:
     """Claims collected during one ingest run, resolved by ``finish``."""
 
     restored: list[_Restored] = field(default_factory=list)
-    #: every item restored in this run: (id, handle)
-    arrived: list[tuple[int, str]] = field(default_factory=list)
+    #: every item restored in this run: its id (eight bytes each) and its handle
+    arrived_ids: array[int] = field(default_factory=lambda: array("q"))
+    arrived_handles: list[str] = field(default_factory=list)
     #: items whose plain values must be fitted around their relationships
     fit: list[int] = field(default_factory=list)
     #: the four-tuples of the SITE AIP of this run, when it listed relationship types
     site_types: set[TypeKey] | None = None
-    #: old UUID -> UUID in this repository (items that could not keep theirs)
+    #: old UUID -> UUID in this repository, of the items that could not keep theirs (the
+    #: others are themselves)
     uuid_map: dict[str, str] = field(default_factory=dict)
     warned: set[tuple[frozenset[int], int | str]] = field(default_factory=set)
     #: item id -> handle, of the items ``finish`` looks at
@@ -92,7 +95,8 @@ class RelationshipRestore:
         """An item restored in this run, and what its package says of its relationships;
         ``places_known`` False: its plain values are fitted around its relationships' places
         once they are made (a package that does not say where they sit)."""
-        self.arrived.append((iid, handle))
+        self.arrived_ids.append(iid)
+        self.arrived_handles.append(handle)
         if claims:
             self.restored.append(_Restored(iid, handle, tuple(claims)))
             if not places_known:
@@ -104,18 +108,18 @@ class RelationshipRestore:
 
         ``translate``: old handle -> handle in this run (submit, ``ignoreHandle``).
         """
-        waited = bool(self.arrived) and rel.has_pending(tx)
+        waited = bool(self.arrived_ids) and rel.has_pending(tx)
         if not self.restored and not waited:
             return  # a site without entities: nothing to look up
         sides: list[_Side] = []
         for restored in self.restored:
             sides.extend(_Side(restored.iid, c) for c in restored.claims)
         if waited:  # items of earlier runs waiting for one restored now
-            here = {iid for iid, _ in self.arrived}
+            here = set(self.arrived_ids)
             uuids = list(rel.item_uuids(tx, sorted(here)).values())
             old_uuids = [old for old, new in self.uuid_map.items() if new in uuids]
             for row_id, iid, claim in rel.pending_naming(
-                    tx, [h for _, h in self.arrived], uuids + old_uuids):
+                    tx, self.arrived_handles, uuids + old_uuids):
                 if iid not in here:
                     sides.append(_Side(iid, claim, row_id))
         groups: dict[tuple[int, int, int], list[_Side]] = defaultdict(list)
