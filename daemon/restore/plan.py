@@ -279,12 +279,14 @@ def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
     A whole-site replace names the site (``-i <prefix>/0``), as DSpace's documented full
     restore does; other restores let the packager find each object by the handle in its
     package (so a missing object is restored, an existing one replaced or skipped).  The
-    walked ``tree`` goes along for the sources that need it (DSpace's keep-existing).
+    walked ``tree`` goes along for the sources that need it (DSpace's keep-existing);
+    other modes take only its packages not pointed at.
     """
     return IngestSpec(
         package=package, mode=mode, recursive=True, parent=parent,
         identifier=config.repository.site_handle if site and mode == IngestMode.REPLACE else None,
         options=("skipIfParentMissing=true",) if config.restore.skip_if_parent_missing else (),
-        tree=tuple(TreePackage(e.key, e.type, e.handle, e.listed_by, e.pointed) for e in tree))
+        tree=tuple(TreePackage(e.key, e.type, e.handle, e.listed_by, e.pointed) for e in tree
+                   if mode == IngestMode.KEEP or not e.pointed))
 
 

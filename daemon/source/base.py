@@ -100,7 +100,8 @@ class IngestSpec:
     ``package`` (itself first, parents before children; they lie beside it), when the caller
     walked it (a restore does): DSpace's keep-existing needs it to restore what is missing
     below an existing object, and every source ingests its packages that are not pointed at
-    (``TreePackage.pointed``) explicitly, after the rest.
+    (``TreePackage.pointed``) explicitly, after the rest.  For the other modes a restore
+    gives only those (a whole site's tree is a hundred thousand entries nobody reads).
     """
 
     package: Path

@@ -182,6 +182,12 @@ def test_ingest_spec(tmp_path: Path) -> None:
                               site=False, parent=None)
     assert replace_one.identifier is None  # found by the package's handle, missing restored
     assert replace_one.tree == ()
+    # other modes than keep-existing take only the packages their ingest does not reach
+    withdrawn = TreeEntry("ITEM@1-7.zip", "ITEM", "1/7", 2, (COLL_B,), pointed=False)
+    replace_tree = ingest_spec(config, Path("/w/COLLECTION@1-3.zip"), mode="replace",
+                               site=False, parent=None, tree=[*tree, withdrawn])
+    assert replace_tree.tree == (TreePackage("ITEM@1-7.zip", "ITEM", "1/7", (COLL_B,),
+                                             pointed=False),)
 
 
 # --- the audit's pure part --------------------------------------------------------------------
