@@ -46,7 +46,7 @@ from aip.packager.manifest import (
     build_site_package,
 )
 from aip.packager.options import ExportOptions
-from aip.packager.pool import process_pool, worker_count
+from aip.packager.pool import end_pool, process_pool, worker_count
 from aip.packager.zipwriter import (
     AssetReader,
     ItemTask,
@@ -610,7 +610,7 @@ def export(repo: Repository, request: ExportRequest, *,
         finally:
             threads.shutdown(wait=True)
             if processes is not None:
-                processes.shutdown(wait=True, cancel_futures=True)
+                end_pool(processes)
     result.seconds = time.monotonic() - started
     log.info("aip.export.done", handle=request.handle, written=result.written,
              unchanged=result.unchanged, skipped=len(result.skipped),

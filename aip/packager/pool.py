@@ -3,8 +3,9 @@
 Owns: the worker count (``--workers``: 0 = one per CPU, at most ``MAX_WORKERS``; 1 = all in
 the calling process; none below ``PARALLEL_MIN_ITEMS`` packages, where starting them costs
 more than they save), the pool (started by a fork server, never forked from the calling
-process, which holds database connections a child must not share) and a worker's
-initialiser, which ends it when the calling process ends, however that ends.
+process, which holds database connections a child must not share), its end (``end_pool``:
+the fork server stops with the last pool) and a worker's initialiser, which ends it when the
+calling process ends, however that ends.
 
 Export (``disseminator`` with ``zipwriter``'s task) and ingest (``ingester`` with
 ``prepare``'s task) both use it; this module imports neither.
@@ -34,9 +35,14 @@ def worker_count(requested: int, packages: int) -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
+#: Pools started and not yet ended (``end_pool``), and the lock around the set.
+_live_pools: set[ProcessPoolExecutor] = set()
+_live_lock = threading.Lock()
+
+
 def process_pool(workers: int, *, preload: Sequence[str],
                  warm_up: Callable[[], None] | None = None) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started by a fork server.
+    """A pool of ``workers`` processes started by a fork server; end it with ``end_pool``.
 
     The fork server imports the ``preload`` modules (the workers' task, without the database
     layer) once; every worker is started at once on a thread of this process with a
@@ -50,9 +56,43 @@ def process_pool(workers: int, *, preload: Sequence[str],
         context.set_forkserver_preload(list(preload))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=start_worker)
+    with _live_lock:
+        _live_pools.add(pool)
     threading.Thread(target=_start_workers, args=(pool, workers, warm_up or _nothing),
                      name="aipsync-workers-start", daemon=True).start()
     return pool
+
+
+def end_pool(pool: ProcessPoolExecutor, *, cancel: bool = True) -> None:
+    """Shut ``pool`` down (waiting for its workers; ``cancel``: its tasks not started are
+    dropped) and, when no other pool is alive, stop the fork server too.
+
+    The fork server holds the preloaded modules (26 MiB) for as long as this process lives
+    unless it is stopped; a backup goes on to mirror, and the service to its next cycle,
+    without needing it.  The next pool starts a new one (a fraction of a second, with that
+    pool's own preloads).  ``ForkServer._stop`` is the standard library's own way to stop it
+    (``Lib/multiprocessing/forkserver.py``, there since Python 3.8, used by its tests): it
+    closes the server's "alive" pipe and reaps it.  The resource tracker is left running:
+    stopping it while the pool's semaphores are still referenced makes it report them as
+    leaked, and start again when they are released.
+    """
+    try:
+        pool.shutdown(wait=True, cancel_futures=cancel)
+    finally:
+        with _live_lock:
+            _live_pools.discard(pool)
+            if not _live_pools:
+                _stop_fork_server()
+
+
+def _stop_fork_server() -> None:
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError):
+            stop()
 
 
 def _nothing() -> None:

@@ -33,7 +33,7 @@ from aip.errors import ChecksumMismatchError, MissingFileError
 from aip.model import Bitstream
 from aip.packager.config import IngestConfig
 from aip.packager.manifest import ParsedPackage, parse_package
-from aip.packager.pool import PARALLEL_MIN_ITEMS, process_pool, worker_count
+from aip.packager.pool import PARALLEL_MIN_ITEMS, end_pool, process_pool, worker_count
 from aip.packager.reader import PackageZip
 from aip.repository.assetstore import Assetstore, Journal, KeyAppender, StoredFile
 
@@ -286,7 +286,7 @@ class Prefetcher:
         every file a worker wrote, those of a worker that died half-way included)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            end_pool(pool)
         leftovers: list[str] = []
         for future, index in self._futures.values():
             if future.cancelled():

@@ -8,6 +8,7 @@ single-process path writes, and that a failure inside a worker leaves nothing be
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,31 @@ def test_a_worker_failure_after_committed_batches_leaves_only_whole_packages(
     assert "ITEM@123456789-60.zip" not in written
     # what was committed is whole: the same bytes as a clean export's
     assert {name: whole[name] for name in written} == written
+
+
+def _children_named(word: str) -> list[int]:
+    """Live child processes of this one whose command line holds ``word``."""
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == me and word in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_fork_server_ends_with_the_last_pool_and_a_later_export_starts_another(
+        many_items: RepoLocation, tmp_path: Path) -> None:
+    """A backup mirrors, and the service waits for its next cycle, after the export: the
+    fork server (the preloaded modules) does not stay behind once the workers are gone."""
+    _export(many_items, tmp_path / "first", workers=2)
+    assert _children_named("forkserver") == []
+    _export(many_items, tmp_path / "second", workers=2)
+    assert _children_named("forkserver") == []
+    assert zips(tmp_path / "first") == zips(tmp_path / "second")
