@@ -5,8 +5,11 @@ no network, no huge trees), the limits on hostile input, translating lxml's erro
 ``ManifestParseError`` (docs/style.md D4), and reading the generic METS structure: header, metadata
 sections by ID (with their effective MDTYPE, their ``xmlData`` element, ``binData`` bytes or
 ``mdRef`` address), file groups and files with their ``FLocat``, structMaps with divs, ``fptr``
-and ``mptr``.  Knows nothing of DSpace AIPs (``aip.packager.manifest`` interprets the
-structure), must not import ``aip.crosswalks``, and does no I/O.
+and ``mptr``; a manifest over ``LIFT_ABOVE`` bytes (a collection's, listing every item) is
+parsed with its pointer-only divs lifted out of the tree as they end (``parse_bytes_lifted``),
+the same value or error as the whole-tree parse.  Knows nothing of DSpace AIPs
+(``aip.packager.manifest`` interprets the structure), must not import ``aip.crosswalks``, and
+does no I/O.
 
 What is refused, and how:
 
