@@ -257,8 +257,7 @@ def _prefetcher(run: _Run, repo: Repository) -> Prefetcher | None:
                        assetstore=repo.assetstore.root if store else None)
     done = run.done
     return Prefetcher(task, workers=request.workers, journal=run.tx.journal,
-                      assetstore=run.tx.assetstore,
-                      wanted=lambda path: path not in done)
+                      assetstore=run.tx.assetstore, wanted=lambda path: path not in done)
 
 
 def prevalidate(request: IngestRequest) -> int:

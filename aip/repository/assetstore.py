@@ -264,7 +264,6 @@ class Journal:
         #: once then) they are read back from the file when needed: a restore of a whole
         #: site writes hundreds of thousands.
         self._keys: list[str] | None = []
-        self.count = 0
         self._handle: BinaryIO | None = None
 
     def open(self) -> Path:
@@ -289,19 +288,16 @@ class Journal:
         self._add(keys)
 
     def _add(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.count += 1
-            if self._keys is not None:
-                self._keys.append(key)
-        if self._keys is not None and len(self._keys) > BULK_SYNC_THRESHOLD:
-            self._keys = None
+        if self._keys is not None:
+            self._keys.extend(keys)
+            if len(self._keys) > BULK_SYNC_THRESHOLD:
+                self._keys = None
 
     def forget(self, keys: Iterable[str]) -> None:
         """Keys whose files were deleted before the end of the transaction."""
         gone = set(keys)
         if gone and self._keys is not None:
             self._keys = [k for k in self._keys if k not in gone]
-            self.count = len(self._keys)
 
     @property
     def many(self) -> bool:

@@ -20,7 +20,7 @@ or log a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,14 +126,6 @@ class IngestOutcome:
     exit_code: int
     objects: tuple[Outcome, ...] = ()
     warnings: tuple[str, ...] = ()
-
-    def lines(self) -> Iterator[str]:
-        """The report: a line per object, then one per warning (made when read: a site's
-        restore reports every object)."""
-        for outcome in self.objects:
-            yield outcome.line()
-        for warning in self.warnings:
-            yield f"warning    {warning}"
 
 
 @dataclass(frozen=True, slots=True)
