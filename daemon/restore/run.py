@@ -37,7 +37,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,13 +158,13 @@ class RestoreResult:
     snapshot: SnapshotInfo
     mode: IngestMode
     root: TreeEntry
-    tree: tuple[TreeEntry, ...]
+    packages: int
     dry_run: bool
     work_dir: Path
     source: str
     stats: DownloadStats
     planned: tuple[Planned, ...] = ()
-    objects: tuple[Outcome, ...] = ()
+    objects: Collection[Outcome] = ()
     warnings: tuple[str, ...] = ()
     lock_wait_seconds: float = 0.0
     exit_code: int = C.EXIT_OK
@@ -187,7 +187,7 @@ class RestoreResult:
             "snapshot": self.snapshot.as_json(),
             "handle": self.root.handle, "type": self.root.type, "package": self.root.key,
             "mode": self.mode, "dry_run": self.dry_run, "source": self.source,
-            "packages": len(self.tree), "downloaded": self.stats.downloaded,
+            "packages": self.packages, "downloaded": self.stats.downloaded,
             "reused": self.stats.reused, "bytes_downloaded": self.stats.bytes,
             "work_dir": str(self.work_dir),
             "lock_wait_seconds": round(self.lock_wait_seconds, 3),
@@ -517,6 +517,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
                  detail="downloads of earlier restores of other snapshots, untouched for "
                         "longer than restore.keep_work_days")
     tree: list[TreeEntry] = []
+    packages = 0
     stats = DownloadStats()
     try:
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -524,18 +525,19 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         fetcher = _Fetcher(config, target, inventory, run_dir, root_key, stop)
         tree = walk_tree(root_key, fetcher.expand)
         tree += _unpointed_items(tree, inventory, fetcher)
+        packages = len(tree)
         fetcher.meter.finish()
         stats = DownloadStats(fetcher.downloaded, fetcher.reused, fetcher.bytes,
                               time.monotonic() - started)
-        log.info("restore.verified", packages=len(tree), downloaded=stats.downloaded,
+        log.info("restore.verified", packages=packages, downloaded=stats.downloaded,
                  reused=stats.reused, bytes=stats.bytes, duration_s=round(stats.seconds, 3),
                  detail="every AIP matched the inventory's size and SHA-256")
         root = tree[0]
         top_parent = None if site or request.parent else fetcher.root_parent
-        handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
         # What exists now: the dry run's answer, and the confirmation's count.  A real run
         # that asks nothing does not need it (the ingester decides, object by object).
-        found = (source.existing(handles_, owners=request.dry_run)
+        found = (source.existing([e.handle for e in tree] + ([top_parent] if top_parent else []),
+                                 owners=request.dry_run)
                  if request.dry_run or confirm is not None else None)
         exists, owners = (found.exists, found.owners) if found is not None else (None, {})
         planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
@@ -545,12 +547,12 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
                           keep_below_existing=source.keep_below_existing
                           ) if request.dry_run else []
         base = RestoreResult(run_id=run_id, snapshot=chosen, mode=mode, root=root,
-                             tree=tuple(tree), dry_run=request.dry_run, work_dir=run_dir,
+                             packages=packages, dry_run=request.dry_run, work_dir=run_dir,
                              source=source.name, stats=stats, planned=tuple(planned))
         if request.dry_run:
-            state.finish_restore(run_id, "dry-run", packages=len(tree),
+            state.finish_restore(run_id, "dry-run", packages=packages,
                                  bytes_downloaded=stats.bytes, summary=base.summary)
-            log.info("restore.dry_run.done", packages=len(tree), summary=base.summary,
+            log.info("restore.dry_run.done", packages=packages, summary=base.summary,
                      detail="nothing was changed; the verified downloads are kept for the "
                             "real run")
             return base
@@ -560,7 +562,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
             what = (f"{existing} existing object(s)" if existing is not None
                     else "the existing objects")
             question = (f"Replace {what} ({'the whole site' if site else wanted} and everything "
-                        f"below it, {len(tree)} AIPs) with their copies from snapshot "
+                        f"below it, {packages} AIPs) with their copies from snapshot "
                         f"{chosen.id} ({chosen.created.isoformat(timespec='seconds')})? "
                         "[y/N] ")
             if not confirm(question):
@@ -569,28 +571,31 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
             raise StopRequestedError(what="the ingest started")
         spec = ingest_spec(config, run_dir / root_key, mode=mode, site=site,
                            parent=request.parent, tree=tree)
+        # The spec holds what the ingest needs of the tree (all of it only for keep-existing);
+        # the walked tree itself (a few hundred bytes per AIP) is not kept through the ingest.
+        tree = []
         waited, outcome = _ingest_locked(config, source, spec, stop)
         exit_code = outcome.exit_code
         result = RestoreResult(
-            run_id=run_id, snapshot=chosen, mode=mode, root=root, tree=tuple(tree),
+            run_id=run_id, snapshot=chosen, mode=mode, root=root, packages=packages,
             dry_run=False, work_dir=run_dir, source=source.name, stats=stats,
             planned=tuple(planned), objects=outcome.objects, warnings=outcome.warnings,
             lock_wait_seconds=waited, exit_code=exit_code)
         state.finish_restore(run_id, "ok" if exit_code == C.EXIT_OK else "warning",
-                             packages=len(tree), bytes_downloaded=stats.bytes,
+                             packages=packages, bytes_downloaded=stats.bytes,
                              summary=result.summary)
-        log.info("restore.done", packages=len(tree), summary=result.summary,
+        log.info("restore.done", packages=packages, summary=result.summary,
                  warnings=len(result.warnings), exit_code=exit_code,
                  lock_wait_s=round(waited, 3))
         shutil.rmtree(run_dir, ignore_errors=True)
         return result
     except StopRequestedError as exc:
-        state.finish_restore(run_id, "stopped", packages=len(tree), bytes_downloaded=stats.bytes,
+        state.finish_restore(run_id, "stopped", packages=packages, bytes_downloaded=stats.bytes,
                              error=str(exc))
         log.info("restore.stopped", detail=str(exc))
         raise
     except BaseException as exc:
-        state.finish_restore(run_id, "failed", packages=len(tree), bytes_downloaded=stats.bytes,
+        state.finish_restore(run_id, "failed", packages=packages, bytes_downloaded=stats.bytes,
                              error=f"{type(exc).__name__}: {exc}")
         log.error("restore.failed", error=str(exc), msgid=type(exc).__qualname__,
                   exit_code=getattr(exc, "exit_code", C.EXIT_UNEXPECTED),

@@ -210,7 +210,7 @@ def test_dry_run_downloads_and_verifies_but_changes_nothing(env: BackupEnv) -> N
     assert actions[COLL] == (False, "restore")
     assert actions[mapped] == (True, "map")
     assert sum(1 for a in actions.values() if a == (False, "restore")) == 4
-    assert result.stats.downloaded == len(result.tree) == 5
+    assert result.stats.downloaded == result.packages == 5
     gets = tgt.requests["GetObject"]
 
     # the real run reuses the verified downloads (re-hashed, not fetched again)
