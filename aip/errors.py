@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aip import constants as C
+from aip.spill import SpillList
 
 
 class AipError(Exception):
@@ -396,7 +397,8 @@ class Report:
     """Warnings and outcomes collected during one command; never raised."""
 
     warnings: list[Problem] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
+    #: one per object: a restore of a million items keeps its newest few thousand in memory
+    outcomes: SpillList[Outcome] = field(default_factory=SpillList)
 
     def warn(self, code: str, message: str, path: str = "") -> None:
         self.warnings.append(Problem(code=code, message=message, path=path))

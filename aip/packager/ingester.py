@@ -1125,13 +1125,12 @@ def confirm_replace(request: IngestRequest, args: argparse.Namespace,
     return answer.strip().lower() in ("y", "yes")
 
 
-def report_lines(report: Report) -> list[str]:
-    """Human-readable lines of a report, one per object and per warning."""
-    lines = []
+def report_lines(report: Report) -> Iterator[str]:
+    """Human-readable lines of a report, one per object and per warning, as they are
+    printed (a restore of a million objects is a million lines)."""
     for outcome in report.outcomes:
-        lines.append(outcome.line())
+        yield outcome.line()
     for warning in report.warnings:
-        lines.append(f"warning    {warning}")
-    return lines
+        yield f"warning    {warning}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from aip.packager.modes import IngestMode
@@ -72,31 +73,30 @@ def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
     return result.exit_code
 
 
-def _lines(result: Any) -> list[str]:
+def _lines(result: Any) -> Iterator[str]:
+    """The report, a line at a time as it is printed (a whole-site restore: one per object)."""
     snap = result.snapshot
-    lines = [f"restore of {result.root.handle} ({result.root.type.lower()}) from snapshot "
-             f"{snap.id} ({snap.created.isoformat(timespec='seconds')}), mode {result.mode}, "
-             f"into {result.source}",
-             f"  {len(result.tree)} AIP(s): {result.stats.downloaded} downloaded "
-             f"({result.stats.bytes} bytes), {result.stats.reused} reused; every SHA-256 "
-             "matched the snapshot inventory"]
+    yield (f"restore of {result.root.handle} ({result.root.type.lower()}) from snapshot "
+           f"{snap.id} ({snap.created.isoformat(timespec='seconds')}), mode {result.mode}, "
+           f"into {result.source}")
+    yield (f"  {result.packages} AIP(s): {result.stats.downloaded} downloaded "
+           f"({result.stats.bytes} bytes), {result.stats.reused} reused; every SHA-256 "
+           "matched the snapshot inventory")
     counts = ", ".join(f"{n} {a}" for a, n in result.summary.items())
     if result.dry_run:
         for p in result.planned:
             state = {True: "exists", False: "missing", None: "unknown"}[p.exists]
-            lines.append(f"  would {p.action:<8} {p.handle:<22} {state:<8} {p.detail}")
-        lines.append(f"dry run: nothing was changed ({counts}); the verified AIPs stay in "
-                     f"{result.work_dir} for the real run")
+            yield f"  would {p.action:<8} {p.handle:<22} {state:<8} {p.detail}"
+        yield (f"dry run: nothing was changed ({counts}); the verified AIPs stay in "
+               f"{result.work_dir} for the real run")
         if any(p.action == "fail" for p in result.planned):
-            lines.append("dry run: the restore would fail as asked; see the lines marked "
-                         "'would fail'")
-        return lines
+            yield "dry run: the restore would fail as asked; see the lines marked 'would fail'"
+        return
     for o in result.objects:
-        lines.append(f"  {o.line()}")
+        yield f"  {o.line()}"
     for warning in result.warnings:
-        lines.append(f"  warning    {warning}")
-    lines.append(f"restore: {counts or 'nothing to do'}")
-    return lines
+        yield f"  warning    {warning}"
+    yield f"restore: {counts or 'nothing to do'}"
 
 
 def add_restore_command(sub: Any) -> None:

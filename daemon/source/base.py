@@ -124,7 +124,7 @@ class IngestOutcome:
     output for DSpace) and its warnings."""
 
     exit_code: int
-    objects: tuple[Outcome, ...] = ()
+    objects: Collection[Outcome] = ()
     warnings: tuple[str, ...] = ()
 
 

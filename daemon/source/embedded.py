@@ -160,7 +160,7 @@ class EmbeddedSource:
             repo.close()
         warnings = [str(w) for w in report.warnings] + ([note] if note else [])
         return IngestOutcome(max(code, C.EXIT_WARNING if note else C.EXIT_OK),
-                             objects=tuple(report.outcomes), warnings=tuple(warnings))
+                             objects=report.outcomes, warnings=tuple(warnings))
 
     def preflight(self) -> None:
         self._open().close()

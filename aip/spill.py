@@ -1,0 +1,130 @@
+"""An append-only list that keeps its newest entries in memory and the rest in a temp file.
+
+Owns: ``SpillList``, the per-object record of a run that may touch a million objects (an
+ingest's outcomes: one per object restored, a few hundred bytes each in memory).  Entries
+past ``keep`` go, ``keep`` at a time, to an anonymous temp file (unlinked at creation, so it
+is gone when the list is closed or the process ends, however it ends) as length-prefixed
+pickles; iterating reads them back one chunk at a time, then the entries still in memory.
+
+The file is this process's own scratch: only what this list wrote is ever unpickled from it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import IO, Generic, TypeVar
+
+T = TypeVar("T")
+
+#: Entries kept in memory before a chunk is written to the temp file.
+KEEP = 4096
+
+_LENGTH = struct.Struct("<Q")
+
+
+class SpillList(Generic[T]):
+    """Append, count and iterate (in the order appended); nothing else.
+
+    Memory holds at most ``keep`` entries; the temp file is made at the first spill only, so
+    a small run never touches the disk.  Iterating while appending is allowed: an iterator
+    reads the file by offset (``os.pread``), never through the shared file position, and
+    goes on to what was appended before it reached the end.
+    """
+
+    __slots__ = ("__weakref__", "_closer", "_count", "_end", "_file", "_keep", "_memory",
+                 "_offsets")
+
+    def __init__(self, items: Iterable[T] = (), *, keep: int = KEEP) -> None:
+        if keep < 1:
+            raise ValueError("keep must be at least 1")
+        self._keep = keep
+        self._memory: list[T] = []
+        self._file: IO[bytes] | None = None
+        self._closer: weakref.finalize[[], SpillList[T]] | None = None
+        #: where each chunk starts in the file (a million entries: 245 offsets)
+        self._offsets: list[int] = []
+        self._end = 0
+        self._count = 0
+        self.extend(items)
+
+    def append(self, item: T) -> None:
+        self._memory.append(item)
+        self._count += 1
+        if len(self._memory) >= self._keep:
+            self._spill()
+
+    def extend(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __contains__(self, item: object) -> bool:
+        return any(entry == item for entry in self)
+
+    def __iter__(self) -> Iterator[T]:
+        done = 0
+        while done < self._count:
+            spilled = self._count - len(self._memory)
+            if done < spilled:
+                # Every chunk holds exactly ``keep`` entries: entry n is in chunk n // keep.
+                index = done // self._keep
+                chunk = self._chunk(index)
+                for item in chunk[done - index * self._keep:]:
+                    yield item
+                    done += 1
+            else:
+                yield self._memory[done - spilled]
+                done += 1
+
+    def close(self) -> None:
+        """Drop every entry and the temp file."""
+        self._memory = []
+        self._count = 0
+        self._offsets = []
+        self._end = 0
+        if self._closer is not None:
+            self._closer()
+        self._file = self._closer = None
+
+    def _chunk(self, index: int) -> list[T]:
+        assert self._file is not None
+        fd, offset = self._file.fileno(), self._offsets[index]
+        (size,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size, offset))
+        chunk: list[T] = pickle.loads(_read_exactly(fd, size, offset + _LENGTH.size))
+        return chunk
+
+    def __repr__(self) -> str:
+        return f"SpillList({self._count} entries, {len(self._memory)} in memory)"
+
+    def _spill(self) -> None:
+        if self._file is None:
+            # Lives as long as the list: closed by close(), or when the list is collected.
+            self._file = tempfile.TemporaryFile(prefix="aipsync-spill-")  # noqa: SIM115
+            self._closer = weakref.finalize(self, self._file.close)
+        data = pickle.dumps(self._memory, protocol=pickle.HIGHEST_PROTOCOL)
+        written = os.pwrite(self._file.fileno(), _LENGTH.pack(len(data)) + data, self._end)
+        if written != _LENGTH.size + len(data):
+            raise OSError(f"short write to the spill file ({written} bytes)")
+        self._offsets.append(self._end)
+        self._end += written
+        self._memory = []
+
+
+def _read_exactly(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise OSError(f"the spill file ended early at byte {offset + len(data)}")
+        data += more
+    return data

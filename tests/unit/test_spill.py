@@ -1,0 +1,83 @@
+"""aip.spill.SpillList: the same entries, in the same order, as a list, wherever they are."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aip.errors import Outcome, Report
+from aip.spill import SpillList
+
+# An operation: append this value, or (None) iterate the whole list and check it.
+_OPS = st.lists(st.one_of(st.integers(), st.none()), max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=_OPS, keep=st.integers(min_value=1, max_value=9))
+def test_same_as_a_list(ops: list[int | None], keep: int) -> None:
+    spill: SpillList[int] = SpillList(keep=keep)
+    model: list[int] = []
+    for op in ops:
+        if op is None:
+            assert list(spill) == model
+        else:
+            spill.append(op)
+            model.append(op)
+        assert len(spill) == len(model)
+        assert bool(spill) == bool(model)
+    assert list(spill) == model
+    spill.close()
+    assert list(spill) == [] and len(spill) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(first=st.lists(st.integers(), max_size=40), more=st.lists(st.integers(), max_size=40),
+       stop_at=st.integers(min_value=0, max_value=40), keep=st.integers(min_value=1, max_value=5))
+def test_appending_while_iterating(first: list[int], more: list[int], stop_at: int,
+                                   keep: int) -> None:
+    """An iterator part-way through goes on to what was appended meanwhile, spilled or not."""
+    spill = SpillList(first, keep=keep)
+    seen = []
+    it = iter(spill)
+    for _ in range(min(stop_at, len(first))):
+        seen.append(next(it))
+    spill.extend(more)
+    seen.extend(it)
+    assert seen == first + more
+
+
+def test_memory_holds_at_most_keep_and_the_file_is_unlinked(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spill: SpillList[str] = SpillList(keep=3)
+    spill.extend(["a", "b"])
+    assert spill._file is None  # a small list never touches the disk
+    spill.extend(["c", "d", "e", "f", "g"])
+    assert len(spill._memory) < 3 and spill._file is not None
+    assert list(tmp_path.iterdir()) == []  # no name in the folder: gone with the process
+    assert list(spill) == ["a", "b", "c", "d", "e", "f", "g"]
+    assert "e" in spill and "z" not in spill
+
+
+def test_a_reports_outcomes_spill_and_read_back() -> None:
+    report, other = Report(), Report()
+    for n in range(10_000):
+        report.add(f"123456789/{n}", "restored", package=f"ITEM@123456789-{n}.zip")
+    other.add("123456789/x", "skipped", "its parent is missing")
+    report.extend(other)
+    assert report.outcomes._file is not None  # past KEEP: most are on disk
+    assert len(report.outcomes) == 10_001
+    assert report.summary() == {"restored": 10_000, "skipped": 1}
+    outcomes = list(report.outcomes)
+    assert outcomes[4097] == Outcome("123456789/4097", "restored", "", "ITEM@123456789-4097.zip")
+    assert outcomes[-1].line() == "skipped    123456789/x (its parent is missing)"
+
+
+def test_keep_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="keep"):
+        SpillList(keep=0)
