@@ -101,5 +101,7 @@ def stopped_exit_code(got: Sequence[int]) -> int:
 
 
 def print_json(doc: Any, out: TextIO) -> None:
-    """``doc`` as indented, key-sorted JSON on ``out``."""
-    print(json.dumps(doc, indent=1, sort_keys=True, default=str), file=out)
+    """``doc`` as indented, key-sorted JSON on ``out``, written as it is encoded (a
+    whole-site restore's document has a row per object)."""
+    json.dump(doc, out, indent=1, sort_keys=True, default=str)
+    out.write("\n")
