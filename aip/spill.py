@@ -1,18 +1,24 @@
-"""An append-only list that keeps its newest entries in memory and the rest in a temp file.
+"""Per-object records of a run, kept in memory while few and in a temp file past that.
 
-Owns: ``SpillList``, the per-object record of a run that may touch a million objects (an
-ingest's outcomes: one per object restored, a few hundred bytes each in memory).  Entries
-past ``keep`` go, ``keep`` at a time, to an anonymous temp file (unlinked at creation, so it
-is gone when the list is closed or the process ends, however it ends) as length-prefixed
-pickles; iterating reads them back one chunk at a time, then the entries still in memory.
+Owns the records a run that may touch a million objects keeps about each one (a few hundred
+bytes apiece in memory, a quarter of a gigabyte at a million):
 
-The file is this process's own scratch: only what this list wrote is ever unpickled from it.
+- ``SpillList``: append and iterate (an ingest's outcomes).  Entries past ``keep`` go,
+  ``keep`` at a time, to an anonymous temp file (unlinked at creation, so it is gone when the
+  list is closed or the process ends, however it ends) as length-prefixed pickles;
+  iterating reads them back a chunk at a time, then the entries still in memory.  The file
+  is this process's own scratch: only what this list wrote is ever unpickled from it.
+- ``SpillMap``: text key -> text value, set and looked up (the packages an ingest has
+  visited, and the handle each got).  Past ``keep`` entries it moves to a private temporary
+  SQLite database (the standard library's ``sqlite3`` with an empty file name: SQLite makes
+  an unnamed file and deletes it when the connection closes), looked up by its primary key.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import sqlite3
 import struct
 import tempfile
 import weakref
@@ -21,7 +27,8 @@ from typing import IO, Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Entries kept in memory before a chunk is written to the temp file.
+#: Entries kept in memory before a chunk is written to the temp file (SpillList), or before
+#: the whole map moves to its temp database (SpillMap).
 KEEP = 4096
 
 _LENGTH = struct.Struct("<Q")
@@ -128,3 +135,67 @@ def _read_exactly(fd: int, size: int, offset: int) -> bytes:
             raise OSError(f"the spill file ended early at byte {offset + len(data)}")
         data += more
     return data
+
+
+class SpillMap:
+    """Text key -> text value: set, get, test; nothing else (no iteration, no removal).
+
+    In memory up to ``keep`` entries; then every entry moves to a private temp database and
+    stays there.  Not for sharing between threads.
+    """
+
+    __slots__ = ("__weakref__", "_closer", "_db", "_keep", "_memory")
+
+    def __init__(self, *, keep: int = KEEP) -> None:
+        if keep < 1:
+            raise ValueError("keep must be at least 1")
+        self._keep = keep
+        self._memory: dict[str, str] = {}
+        self._db: sqlite3.Connection | None = None
+        self._closer: weakref.finalize[[], SpillMap] | None = None
+
+    def get(self, key: str) -> str | None:
+        if self._db is None:
+            return self._memory.get(key)
+        row = self._db.execute("SELECT value FROM entry WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if self._db is not None:
+            self._db.execute("INSERT OR REPLACE INTO entry (key, value) VALUES (?, ?)",
+                             (key, value))
+            return
+        self._memory[key] = value
+        if len(self._memory) > self._keep:
+            self._spill()
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the entries are in the temp database."""
+        return self._db is not None
+
+    def close(self) -> None:
+        """Drop every entry and the temp database."""
+        self._memory = {}
+        if self._closer is not None:
+            self._closer()
+        self._db = self._closer = None
+
+    def _spill(self) -> None:
+        # Autocommit off by hand (isolation_level=None) and one transaction never committed:
+        # nothing here needs to outlive the process, so nothing is synced; pages past
+        # SQLite's cache go to its temp file.
+        # check_same_thread off: the finalizer may close it from whatever thread collects it.
+        db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._closer = weakref.finalize(self, db.close)
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("CREATE TABLE entry (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+                   "WITHOUT ROWID")
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO entry (key, value) VALUES (?, ?)", self._memory.items())
+        self._db = db
+        self._memory = {}

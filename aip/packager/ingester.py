@@ -90,6 +90,7 @@ from aip.repository import auth, authorize, handles, objects, registry, relation
 from aip.repository import tables as T
 from aip.repository.assetstore import StoredFile
 from aip.repository.store import Repository, Tx
+from aip.spill import SpillMap
 
 log = structlog.get_logger(__name__)
 
@@ -127,24 +128,24 @@ class _Defer(Exception):
 
 
 class _Visited:
-    """Package path -> the handle its object got in this run.
-
-    A package tree lies in one folder (child pointers are plain file names), so the names
-    are kept per folder: a million paths as text cost twice as much.
-    """
+    """Package path -> the handle its object got in this run: in memory while few, then in
+    a temp database (``aip.spill.SpillMap``): a million paths and handles cost some 250 MB
+    as Python objects."""
 
     def __init__(self) -> None:
-        self._folders: dict[str, dict[str, str]] = {}
+        self._map = SpillMap()
 
     def get(self, path: Path) -> str | None:
-        names = self._folders.get(str(path.parent))
-        return names.get(path.name) if names is not None else None
+        return self._map.get(str(path))
 
     def add(self, path: Path, handle: str) -> None:
-        self._folders.setdefault(str(path.parent), {})[path.name] = handle
+        self._map[str(path)] = handle
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, Path) and self.get(path) is not None
+
+    def close(self) -> None:
+        self._map.close()
 
 
 @dataclass
@@ -240,6 +241,7 @@ def ingest(repo: Repository, request: IngestRequest) -> Report:
             if run.prefetch is not None:
                 run.prefetch.close(failed=failed)
         _finish(run)
+        run.done.close()
         meter.finish()
     log.info("aip.ingest.done", package=str(request.package), mode=request.mode.value,
              objects=len(report.outcomes), warnings=len(report.warnings))
@@ -306,6 +308,17 @@ def _read_manifest(path: Path, options: IngestOptions) -> bytes:
         return data
     with PackageZip(path) as package:
         return package.read_manifest()
+
+
+def _names(joined: str) -> Iterator[str]:
+    """The NUL-separated names of ``joined``, one at a time."""
+    start = 0
+    while start < len(joined):
+        end = joined.find("\0", start)
+        if end < 0:
+            end = len(joined)
+        yield joined[start:end]
+        start = end + 1
 
 
 def _child_path(parent: Path, href: str) -> Path:
@@ -385,19 +398,21 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
     if via is not None and parsed.type == C.TYPE_ITEM:
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:
-        # Every pointer checked before any child is visited; then only the names are kept
-        # (a Path is some 480 bytes: a collection of 100,000 items would hold 48 MB of them)
-        # and the parsed manifest goes.
+        # Every pointer checked before any child is visited; then only the names are kept,
+        # as one string (a Path is some 480 bytes, a short str some 70 and each would pin
+        # the memory of the parse it was made in: a collection of 100,000 items left
+        # 10 MB behind), and the parsed manifest goes.
         hrefs = [child.href for child in parsed.children]
         for href in hrefs:
-            if _child_path(path, href) == path:
+            if _child_path(path, href) == path:  # (refuses a NUL, the names' separator)
                 raise ChildPointerError(path=str(path), href=href)
         child_via = handle if parsed.type == C.TYPE_COLLECTION else None
-        del parsed
+        names, count = "\0".join(hrefs), len(hrefs)
+        del parsed, hrefs
         if run.prefetch is not None:
-            run.prefetch.expect((_child_path(path, href) for href in hrefs), len(hrefs))
+            run.prefetch.expect((_child_path(path, href) for href in _names(names)), count)
         child_parent = handle if _needs_explicit_parent(run) else None
-        for href in hrefs:
+        for href in _names(names):
             _visit(run, _child_path(path, href), explicit_parent=child_parent, via=child_via,
                    ancestors=(*ancestors, path))
     return handle

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aip.errors import Outcome, Report
-from aip.spill import SpillList
+from aip.spill import SpillList, SpillMap
 
 # An operation: append this value, or (None) iterate the whole list and check it.
 _OPS = st.lists(st.one_of(st.integers(), st.none()), max_size=200)
@@ -81,3 +81,43 @@ def test_a_reports_outcomes_spill_and_read_back() -> None:
 def test_keep_must_be_positive() -> None:
     with pytest.raises(ValueError, match="keep"):
         SpillList(keep=0)
+
+
+_KEYS = st.text(alphabet="ab/.-1é", max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(_KEYS, st.one_of(st.none(), _KEYS)), max_size=60),
+       keep=st.integers(min_value=1, max_value=6))
+def test_map_same_as_a_dict(ops: list[tuple[str, str | None]], keep: int) -> None:
+    """Set (a value) or look up (None): the same answers as a dict, before and after it
+    moves to its temp database."""
+    spill = SpillMap(keep=keep)
+    model: dict[str, str] = {}
+    for key, value in ops:
+        if value is None:
+            assert spill.get(key) == model.get(key)
+            assert (key in spill) == (key in model)
+        else:
+            spill[key] = value
+            model[key] = value
+    assert spill.spilled == (len(model) > keep)
+    assert all(spill.get(k) == v for k, v in model.items())
+    assert 3 not in spill  # not a text key
+    spill.close()
+    assert spill.get("a") is None and not spill.spilled
+
+
+def test_map_spills_past_keep_and_keeps_answering() -> None:
+    spill = SpillMap(keep=100)
+    for n in range(1000):
+        spill[f"/w/ITEM@1-{n}.zip"] = f"1/{n}"
+    assert spill.spilled and spill._memory == {}
+    assert spill.get("/w/ITEM@1-999.zip") == "1/999" and spill.get("/w/ITEM@1-0.zip") == "1/0"
+    spill["/w/ITEM@1-0.zip"] = "1/new"
+    assert spill.get("/w/ITEM@1-0.zip") == "1/new" and "/w/ITEM@1-1000.zip" not in spill
+
+
+def test_map_keep_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="keep"):
+        SpillMap(keep=0)
