@@ -399,9 +399,8 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:
         # Every pointer checked before any child is visited; then only the names are kept,
-        # as one string (a Path is some 480 bytes, a short str some 70 and each would pin
-        # the memory of the parse it was made in: a collection of 100,000 items left
-        # 10 MB behind), and the parsed manifest goes.
+        # as one string (a Path is some 480 bytes and a short str some 70; the string costs
+        # the names' length and a separator), and the parsed manifest goes.
         hrefs = [child.href for child in parsed.children]
         for href in hrefs:
             if _child_path(path, href) == path:  # (refuses a NUL, the names' separator)
