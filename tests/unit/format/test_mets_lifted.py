@@ -151,8 +151,25 @@ def test_lifted_divs_go_back_in_their_places_among_those_kept() -> None:
         text = text.replace(f'<mptr ID="{ptr}"', f'<!-- kept --><mptr ID="{ptr}"', 1)
     data = text.encode()
     root, lifted = P.parse_bytes_lifted(data, path="x.zip")
-    assert [place for place, _ in lifted.divs] == [2, 4]  # template div 0, items from 1
+    assert list(lifted.places) == [2, 4]  # template div 0, items from 1
     whole = P.parse_manifest(P.parse_bytes(data, path="x.zip"))
     back = P.parse_manifest(root, lifted=lifted)
     assert back.struct_maps == whole.struct_maps
     assert len(root.findall(".//{http://www.loc.gov/METS/}mptr")) == 2 * 2 + 1  # kept + Parent
+
+
+def test_lifted_divs_share_their_repeated_values_and_list_every_id() -> None:
+    """Every lifted div's TYPE and every pointer's LOCTYPE is one object per value, and the
+    IDs come out in document order with their kinds and lines, as the tree's would."""
+    data = _collection_manifest()
+    _, lifted = P.parse_bytes_lifted(data, path="x.zip")
+    assert len(lifted.divs) > 1
+    assert len({id(d.type) for d in lifted.divs}) == 1
+    assert len({id(p.loctype) for d in lifted.divs for p in d.mptrs}) == 2  # HANDLE, URL
+    whole = P.parse_bytes(data, path="x.zip")
+    main = whole.find("{http://www.loc.gov/METS/}structMap/{http://www.loc.gov/METS/}div")
+    assert main is not None
+    expected: list[Any] = [(el.get("ID"), el.tag.rsplit("}", 1)[1], el.sourceline)
+                for div in main.iterchildren("{http://www.loc.gov/METS/}div")
+                if div.get("TYPE") == "DSpace ITEM" for el in div.iter() if el.get("ID")]
+    assert list(lifted.ids) == expected
