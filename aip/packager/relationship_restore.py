@@ -65,9 +65,9 @@ class RelationshipRestore:
     """Claims collected during one ingest run, resolved by ``finish``."""
 
     restored: list[_Restored] = field(default_factory=list)
-    #: every item restored in this run: its id (eight bytes each) and its handle
+    #: every item restored in this run, by id (eight bytes each; ``finish`` reads their
+    #: handles from their rows, when items of earlier runs wait for some)
     arrived_ids: array[int] = field(default_factory=lambda: array("q"))
-    arrived_handles: list[str] = field(default_factory=list)
     #: items whose plain values must be fitted around their relationships
     fit: list[int] = field(default_factory=list)
     #: the four-tuples of the SITE AIP of this run, when it listed relationship types
@@ -96,7 +96,6 @@ class RelationshipRestore:
         ``places_known`` False: its plain values are fitted around its relationships' places
         once they are made (a package that does not say where they sit)."""
         self.arrived_ids.append(iid)
-        self.arrived_handles.append(handle)
         if claims:
             self.restored.append(_Restored(iid, handle, tuple(claims)))
             if not places_known:
@@ -118,8 +117,9 @@ class RelationshipRestore:
             here = set(self.arrived_ids)
             uuids = list(rel.item_uuids(tx, sorted(here)).values())
             old_uuids = [old for old, new in self.uuid_map.items() if new in uuids]
-            for row_id, iid, claim in rel.pending_naming(
-                    tx, self.arrived_handles, uuids + old_uuids):
+            arrived = [handle for handle, _, _ in rel.item_facts(tx, sorted(here)).values()
+                       if handle]
+            for row_id, iid, claim in rel.pending_naming(tx, arrived, uuids + old_uuids):
                 if iid not in here:
                     sides.append(_Side(iid, claim, row_id))
         groups: dict[tuple[int, int, int], list[_Side]] = defaultdict(list)
