@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from aip import heap
+
 #: Worker processes are used from this many packages up, at most MAX_WORKERS of them.
 PARALLEL_MIN_ITEMS = 64
 MAX_WORKERS = 4
@@ -107,8 +109,9 @@ def _start_workers(pool: ProcessPoolExecutor, workers: int,
 
 
 def start_worker() -> None:
-    """A worker process's initialiser: end this worker as soon as the process that started
-    the pool ends, however it ends (``kill -9`` included).
+    """A worker process's initialiser: keep its heap trimmed (``aip.heap``), and end this
+    worker as soon as the process that started the pool ends, however it ends (``kill -9``
+    included).
 
     A worker's parent process is the fork server, not the process that started the pool, so
     a parent-death signal would not fire; the worker watches instead the pipe
@@ -118,6 +121,7 @@ def start_worker() -> None:
     its task queue (whose writing end it holds itself) would live on, and keep the fork
     server and the resource tracker alive with it.
     """
+    heap.keep_trimmed()  # a worker lives as long as its pool, freeing what each task made
     parent = multiprocessing.parent_process()
     if parent is None or parent.sentinel is None:
         return

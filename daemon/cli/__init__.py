@@ -20,6 +20,7 @@ from typing import Any
 
 from aip import cli as aip_cli
 from aip import constants as C
+from aip import heap
 from daemon.cli.backup import add_backup_commands
 from daemon.cli.restore import add_restore_command
 from daemon.cli.service import add_service_commands
@@ -42,6 +43,9 @@ def add_daemon_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     # The crash tests' hook (daemon/core/faultpoints.py): read here, at the entry point, only.
     faultpoints.arm(os.environ.get(f"{C.ENV_PREFIX}TEST_CRASH_AT"))
+    # The command's process: what the allocator holds free goes back to the system as it
+    # runs (aip.heap), from the start-up's imports on.
+    heap.keep_trimmed()
     return aip_cli.run(argv, extra=add_daemon_commands)
 
 
