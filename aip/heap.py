@@ -76,7 +76,6 @@ def _forget_thread() -> None:
     _threads.clear()
 
 
-
 def _trim_forever(interval: float) -> None:
     stop = threading.Event()  # never set: the thread ends with the process
     while not stop.wait(interval):

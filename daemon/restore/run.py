@@ -536,9 +536,10 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         top_parent = None if site or request.parent else fetcher.root_parent
         # What exists now: the dry run's answer, and the confirmation's count.  A real run
         # that asks nothing does not need it (the ingester decides, object by object).
-        found = (source.existing([e.handle for e in tree] + ([top_parent] if top_parent else []),
-                                 owners=request.dry_run)
-                 if request.dry_run or confirm is not None else None)
+        found = None
+        if request.dry_run or confirm is not None:
+            handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
+            found = source.existing(handles_, owners=request.dry_run)
         exists, owners = (found.exists, found.owners) if found is not None else (None, {})
         planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
                           top_parent_exists=None if exists is None or top_parent is None
