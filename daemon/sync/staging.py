@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ import structlog
 from aip import constants as C
 from aip.errors import AipError
 from aip.files import fsync_dir, is_disk_full
+from aip.spill import SpillList
 from daemon.core.config import Config
 from daemon.core.errors import DiskFullError, SourceError, StagingError, StopRequestedError
 from daemon.core.locks import Lock, LockName
@@ -60,14 +62,16 @@ EXPORT_DIR_PREFIX = f"{C.TEMP_PREFIX}export-"
 class StagingResult:
     """What one export did to staging.
 
-    ``staged``: file names moved into staging (new or replaced).  ``removed``: file names
-    that left staging (full exports only).  ``unchanged``: how many items the export left
+    ``staged``: file names moved into staging (new or replaced; past a few thousand kept in
+    a temp file, ``aip.spill.SpillList``: a full export of a million items would hold a
+    million names through the whole cycle).  ``removed``: file names that left staging
+    (full exports only).  ``unchanged``: how many items the export left
     alone because of ``updatedAfter`` (their staged copies stay).
     """
 
     full: bool
     updated_after: datetime | None
-    staged: tuple[str, ...]
+    staged: Collection[str]
     removed: tuple[str, ...] = ()
     unchanged: int = 0
     bytes: int = 0
@@ -182,7 +186,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             raise DiskFullError(key="export", path=str(staging)) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    result = StagingResult(full=full, updated_after=updated_after, staged=tuple(moved),
+    result = StagingResult(full=full, updated_after=updated_after, staged=SpillList(moved),
                            removed=tuple(removed), unchanged=outcome.unchanged,
                            bytes=outcome.bytes, seconds=time.monotonic() - started)
     log.info("staging.export.done", full=full, staged=len(result.staged),
