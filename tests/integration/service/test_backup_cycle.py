@@ -164,7 +164,7 @@ def test_an_unchanged_repository_is_not_exported_again(env: BackupEnv) -> None:
     run_cycle(env.config())
     stat_before = {p.name: p.stat().st_mtime_ns for p in env.staging.glob("*.zip")}
     quiet = run_cycle(env.config())
-    assert not quiet.plan.full and quiet.staging.staged == ()
+    assert not quiet.plan.full and list(quiet.staging.staged) == []
     assert {p.name: p.stat().st_mtime_ns for p in env.staging.glob("*.zip")} == stat_before
     item = env.staged_items()[1]
     env.edit_item(handle_of(item), "Edited after a quiet cycle")
