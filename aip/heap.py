@@ -15,7 +15,6 @@ functions do nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import threading
@@ -31,12 +30,10 @@ _threads: list[threading.Thread] = []
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
-        function = libc.malloc_trim
+        # The process's own symbols (libc among them): ctypes.util.find_library would run
+        # ldconfig in a subprocess at every start-up.
+        function = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc
         return None
     function.argtypes = [ctypes.c_size_t]
