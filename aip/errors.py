@@ -355,6 +355,14 @@ class RelationshipError(StoreError):
     message = "{detail}"
 
 
+class WorkerLostError(AipError):
+    """A worker process of the packager ended (killed, out of memory) during a task, or
+    could not be started; the work it held did not happen."""
+
+    exit_code = C.EXIT_UNEXPECTED
+    message = "a packager worker process {detail}"
+
+
 # --- integrity --------------------------------------------------------------------------------
 class IntegrityError(AipError):
     """Bytes do not match their recorded checksum or size."""

@@ -17,8 +17,8 @@ round, every zip the floor wrote is compared with the export's (SHA-256): the fi
 how many are byte-identical (all of them, unless the export changed its bytes since the plan).
 
 Both sides are separate processes started the same way (``python ...``) and timed from
-outside, start-up included; each side's peak memory is the whole process tree's (export
-workers, fork server and resource tracker included), sampled by ``bench/measure.py``, which
+outside, start-up included; each side's peak memory is the whole process tree's (the
+export's worker processes included), sampled by ``bench/measure.py``, which
 also says how busy the rest of the machine was.  ``--cpus`` pins both sides to the same
 cores.  The runs go in ABBA order (export, floor, floor, export, ...), each into a folder of
 its own, nothing deleted until the end (on ext4, creating files soon after many were deleted

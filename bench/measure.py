@@ -4,14 +4,14 @@ Each measured side of a comparison (aipsync, its floor, rclone) is started as it
 by ``run``, so both sides are timed the same way: wall seconds from ``Popen`` until the
 process has been reaped, interpreter or binary start-up included.  While it runs, a thread
 samples every ``INTERVAL`` seconds the resident memory (RSS) of the process *and all its
-descendants* (export workers, the fork server, the resource tracker, rclone's threads are
+descendants* (the packager's worker processes, a DSpace driver's child; rclone's threads are
 one process) from ``/proc``, summed, and keeps the highest sum: the "peak tree RSS".
 
 Why sampling ``/proc`` and not a memory cgroup: this VM runs a hybrid cgroup layout (v1
 controllers; the v2 hierarchy at ``/sys/fs/cgroup/unified`` has no memory controller), so
 v2's ``memory.peak`` does not exist, and v1's ``memory.max_usage_in_bytes`` counts the page
 cache, which an export writing gigabytes of zips fills with reclaimable pages.  Summed RSS
-counts a page shared by two processes (the fork server's modules in each worker) twice, so it
+counts a page shared by two processes (a library both map, a page a fork shares) twice, so it
 is an upper bound of what the tree needs; the same samples also sum each process's PSS
 (``/proc/<pid>/smaps_rollup``: a shared page counted once, split between its sharers), the
 tree's own share of memory, given beside it.  A peak shorter than one interval can be missed.

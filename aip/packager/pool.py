@@ -2,10 +2,20 @@
 
 Owns: the worker count (``--workers``: 0 = one per CPU, at most ``MAX_WORKERS``; 1 = all in
 the calling process; none below ``PARALLEL_MIN_ITEMS`` packages, where starting them costs
-more than they save), the pool (started by a fork server, never forked from the calling
-process, which holds database connections a child must not share), its end (``end_pool``:
-the fork server stops with the last pool) and a worker's initialiser, which ends it when the
-calling process ends, however that ends.
+more than they save) and the pool (``WorkerPool``): a task is a module-level function and
+its arguments, sent to a worker process, its reply a ``concurrent.futures.Future``.
+
+Each worker is a fresh interpreter (``python -m aip.packager.worker``, whose docstring gives
+the protocol) that imports only the task's modules: never a fork of the calling process,
+which holds database connections a child must not share, and a large heap a child would
+count as its own.  The pool is its own rather than the standard library's process pool,
+whose start methods cost the process tree a process or two beside the workers (the fork
+server, itself holding the preloaded modules, and multiprocessing's resource tracker): the
+tree's memory is what an operator's limits count.  The workers get the calling process's
+``sys.path`` and an environment holding only what an interpreter needs (``CHILD_ENV``), so
+no credential given to aipsync through its environment reaches them.  A worker ends when
+the calling process ends, however that ends (``kill -9`` included; the worker's docstring
+says how).
 
 Export (``disseminator`` with ``zipwriter``'s task) and ingest (``ingester`` with
 ``prepare``'s task) both use it; this module imports neither.
@@ -14,18 +24,35 @@ Export (``disseminator`` with ``zipwriter``'s task) and ingest (``ingester`` wit
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.connection
 import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
 
-from aip import heap
+import aip
+from aip.errors import WorkerLostError
+from aip.packager import worker as protocol
 
 #: Worker processes are used from this many packages up, at most MAX_WORKERS of them.
 PARALLEL_MIN_ITEMS = 64
 MAX_WORKERS = 4
+#: Tasks sent to one worker and not yet answered: one running, one waiting in its pipe, so a
+#: worker never waits for the round trip to the calling process between two tasks.
+IN_FLIGHT = 2
+#: Environment variables a worker keeps: these names, and those starting with one of
+#: ``CHILD_ENV_PREFIXES``; the rest, credentials among them, stay with the calling process.
+CHILD_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV",
+             "LD_LIBRARY_PATH")
+CHILD_ENV_PREFIXES = ("LC_", "PYTHON", "COVERAGE_")
 
 
 def worker_count(requested: int, packages: int) -> int:
@@ -37,98 +64,254 @@ def worker_count(requested: int, packages: int) -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
-#: Pools started and not yet ended (``end_pool``), and the lock around the set.
-_live_pools: set[ProcessPoolExecutor] = set()
-_live_lock = threading.Lock()
+class RemoteTraceback(Exception):
+    """The traceback of a task's exception in its worker (the exception's ``__cause__``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\"\n{self.text}\"\"\""
 
 
-def process_pool(workers: int, *, preload: Sequence[str],
-                 warm_up: Callable[[], None] | None = None) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started by a fork server; end it with ``end_pool``.
+@dataclass
+class _Task:
+    future: Future[Any]
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
 
-    The fork server imports the ``preload`` modules (the workers' task, without the database
-    layer) once; every worker is started at once on a thread of this process with a
-    ``warm_up`` task, so the workers are ready while this process goes on (``submit`` is
-    thread-safe; the pool's shutdown waits for a start under way).
+
+@dataclass
+class _Worker:
+    """One worker process, the two pipes to it and the thread that feeds it."""
+
+    process: subprocess.Popen[bytes]
+    tasks: IO[bytes]
+    results: IO[bytes]
+    thread: threading.Thread | None = None
+    in_flight: deque[_Task] = field(default_factory=deque)
+
+
+def child_environment(environ: Mapping[str, str], package_root: str) -> dict[str, str]:
+    """What a worker's environment holds: the ``CHILD_ENV`` variables of ``environ``, and a
+    ``PYTHONPATH`` that finds this ``aip`` first (``package_root``, the folder holding it)."""
+    kept = {k: v for k, v in environ.items()
+            if k in CHILD_ENV or k.startswith(CHILD_ENV_PREFIXES)}
+    kept["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_root, environ.get("PYTHONPATH", "")) if p)
+    return kept
+
+
+class WorkerPool:
+    """``workers`` worker processes, fed from one queue in submission order.
+
+    ``submit`` is thread-safe.  Each worker is started at once (its imports run while this
+    process goes on) and given ``warm_up`` as its first task.  When a worker ends during a
+    task, that task, every task queued and every later ``submit`` raise ``WorkerLostError``;
+    the other workers finish what they hold.  ``shutdown`` waits for the tasks under way.
     """
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
-        else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(list(preload))
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=start_worker)
-    with _live_lock:
-        _live_pools.add(pool)
-    threading.Thread(target=_start_workers, args=(pool, workers, warm_up or _nothing),
-                     name="aipsync-workers-start", daemon=True).start()
-    return pool
 
+    def __init__(self, workers: int, *, preload: Sequence[str],
+                 warm_up: Callable[[], None] | None = None) -> None:
+        self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._lost: str | None = None
+        self._workers: list[_Worker] = []
+        setup = protocol.frame((list(sys.path), list(preload)))
+        first = protocol.frame((warm_up or _nothing, ()))
+        try:
+            for _ in range(workers):
+                self._workers.append(_start(setup + first))
+        except BaseException:
+            for started in self._workers:
+                _stop(started)
+            raise
+        for number, w in enumerate(self._workers, 1):
+            w.in_flight.append(_Task(Future(), _nothing, ()))  # the warm-up's reply
+            w.in_flight[0].future.set_running_or_notify_cancel()
+            w.thread = threading.Thread(target=self._feed, args=(w,), daemon=True,
+                                        name=f"aipsync-worker-{number}")
+            w.thread.start()
 
-def end_pool(pool: ProcessPoolExecutor, *, cancel: bool = True) -> None:
-    """Shut ``pool`` down (waiting for its workers; ``cancel``: its tasks not started are
-    dropped) and, when no other pool is alive, stop the fork server too.
+    @property
+    def pids(self) -> list[int]:
+        """The workers' process ids."""
+        return [w.process.pid for w in self._workers]
 
-    The fork server holds the preloaded modules (26 MiB) for as long as this process lives
-    unless it is stopped; a backup goes on to mirror, and the service to its next cycle,
-    without needing it.  The next pool starts a new one (a fraction of a second, with that
-    pool's own preloads).  ``ForkServer._stop`` is the standard library's own way to stop it
-    (``Lib/multiprocessing/forkserver.py``, there since Python 3.8, used by its tests): it
-    closes the server's "alive" pipe and reaps it.  The resource tracker is left running:
-    stopping it while the pool's semaphores are still referenced makes it report them as
-    leaked, and start again when they are released.
-    """
-    try:
-        pool.shutdown(wait=True, cancel_futures=cancel)
-    finally:
-        with _live_lock:
-            _live_pools.discard(pool)
-            if not _live_pools:
-                _stop_fork_server()
+    def submit(self, function: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Queue ``function(*args)`` for the next free worker; its future."""
+        with self._lock:
+            if self._lost is not None:
+                raise WorkerLostError(self._lost)
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
+            future: Future[Any] = Future()
+            self._queue.put(_Task(future, function, args))
+            return future
 
+    def shutdown(self, *, cancel_futures: bool = True) -> None:
+        """Stop taking tasks (``cancel_futures``: drop those not started), wait for the
+        workers to answer what they hold, and end them."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                if cancel_futures:
+                    self._drain(lambda task: task.future.cancel())
+                for _ in self._workers:
+                    self._queue.put(None)
+        for w in self._workers:
+            if w.thread is not None:
+                w.thread.join()
 
-def _stop_fork_server() -> None:
-    from multiprocessing import forkserver
+    # -- the feeding threads -------------------------------------------------------------------
+    def _feed(self, w: _Worker) -> None:
+        """Send ``w`` tasks (``IN_FLIGHT`` at a time) and settle their futures, until the
+        pool shuts down or the worker is lost."""
+        try:
+            stopping = False
+            while w.in_flight or not stopping:
+                while not stopping and len(w.in_flight) < IN_FLIGHT:
+                    try:
+                        task = self._queue.get(block=not w.in_flight)
+                    except queue.Empty:
+                        break
+                    if task is None:
+                        stopping = True
+                    elif task.future.set_running_or_notify_cancel():
+                        self._send(w, task)
+                if w.in_flight:
+                    reply = protocol.read_frame(w.results)
+                    if reply is None:  # the worker is gone: its tasks stay held, and fail
+                        raise EOFError("the worker closed its result pipe")
+                    self._settle(w.in_flight.popleft(), reply)
+        except (OSError, EOFError) as exc:
+            self._lose(w, exc)
+        except BaseException as exc:  # a fault of this pool: fail what waits, never hang
+            self._lose(w, exc)
+            raise
+        finally:
+            _stop(w)
 
-    server = getattr(forkserver, "_forkserver", None)
-    stop = getattr(server, "_stop", None)
-    if stop is not None:
-        with contextlib.suppress(OSError):
-            stop()
+    def _send(self, w: _Worker, task: _Task) -> None:
+        try:
+            data = protocol.frame((task.function, task.args))
+        except Exception as exc:  # arguments that do not pickle: this task's failure
+            task.future.set_exception(exc)
+            return
+        w.in_flight.append(task)
+        w.tasks.write(data)
+        w.tasks.flush()
+
+    @staticmethod
+    def _settle(task: _Task, data: bytes) -> None:
+        try:
+            ok, value, remote = pickle.loads(data)
+        except Exception as exc:  # e.g. an exception class that does not import here
+            task.future.set_exception(exc)
+            return
+        if ok:
+            task.future.set_result(value)
+            return
+        if isinstance(value, BaseException) and remote:
+            value.__cause__ = RemoteTraceback(remote)
+        task.future.set_exception(value)
+
+    def _lose(self, w: _Worker, cause: BaseException) -> None:
+        """``w`` ended or failed: fail its tasks, every task queued and every later one."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            w.process.wait(timeout=5)
+        detail = f"(pid {w.process.pid}) ended during a task: {_ending(w.process, cause)}"
+        error = WorkerLostError(detail)
+        with self._lock:
+            if self._lost is None:
+                self._lost = detail
+            self._drain(lambda task: task.future.set_exception(error))
+            for _ in self._workers:  # wake the other feeders: no task will come
+                self._queue.put(None)
+        while w.in_flight:
+            task = w.in_flight.popleft()
+            if not task.future.done():
+                task.future.set_exception(error)
+
+    def _drain(self, settle: Callable[[_Task], object]) -> None:
+        """Take every task still queued and ``settle`` it (sentinels are put back)."""
+        sentinels = 0
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if task is None:
+                sentinels += 1
+            else:
+                settle(task)
+        for _ in range(sentinels):
+            self._queue.put(None)
 
 
 def _nothing() -> None:
     """A warm-up task that only starts the worker."""
 
 
-def _start_workers(pool: ProcessPoolExecutor, workers: int,
-                   warm_up: Callable[[], None]) -> None:
-    with contextlib.suppress(RuntimeError):  # the work already ended (shut down)
-        for _ in range(workers):
-            pool.submit(warm_up)
+def _start(first_frames: bytes) -> _Worker:
+    """Start one worker with its pipes, and queue its set-up and warm-up frames."""
+    if not sys.executable:
+        raise WorkerLostError("could not be started: no Python interpreter is known "
+                              "(sys.executable is empty)")
+    task_read, task_write = os.pipe()
+    result_read, result_write = os.pipe()
+    root = str(Path(aip.__file__).resolve().parent.parent)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aip.packager.worker", str(task_read), str(result_write)],
+            pass_fds=(task_read, result_write), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, env=child_environment(os.environ, root))
+    except OSError as exc:
+        for fd in (task_read, task_write, result_read, result_write):
+            os.close(fd)
+        raise WorkerLostError(f"could not be started: {exc}") from exc
+    os.close(task_read)
+    os.close(result_write)
+    w = _Worker(process=process, tasks=open(task_write, "wb"),  # noqa: SIM115 (closed by _stop)
+                results=open(result_read, "rb"))  # noqa: SIM115
+    w.tasks.write(first_frames)  # a pipe holds them until the worker reads them
+    w.tasks.flush()
+    return w
 
 
-def start_worker() -> None:
-    """A worker process's initialiser: keep its heap trimmed (``aip.heap``), and end this
-    worker as soon as the process that started the pool ends, however it ends (``kill -9``
-    included).
+def _stop(w: _Worker) -> None:
+    """Close ``w``'s pipes (the worker ends on that) and reap it."""
+    with contextlib.suppress(OSError):
+        w.tasks.close()
+    with contextlib.suppress(OSError):
+        w.results.close()
+    try:
+        w.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # stuck past its lifeline: not left behind
+        w.process.kill()
+        w.process.wait()
 
-    A worker's parent process is the fork server, not the process that started the pool, so
-    a parent-death signal would not fire; the worker watches instead the pipe
-    multiprocessing gives it to that process (``multiprocessing.parent_process().sentinel``),
-    whose other end only that process holds: it reads end-of-file when that process is gone,
-    and a daemon thread then exits the worker at once.  Without this, a worker blocked on
-    its task queue (whose writing end it holds itself) would live on, and keep the fork
-    server and the resource tracker alive with it.
-    """
-    heap.keep_trimmed()  # a worker lives as long as its pool, freeing what each task made
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-    sentinel = parent.sentinel
 
-    def watch() -> None:
-        multiprocessing.connection.wait([sentinel])
-        os._exit(1)
+def _ending(process: subprocess.Popen[bytes], cause: BaseException) -> str:
+    code = process.poll()
+    if code is None:
+        return f"{type(cause).__name__}: {cause}"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        return f"killed by signal {-code}"
+    return f"exit status {code}"
 
-    threading.Thread(target=watch, name="aipsync-worker-lifeline", daemon=True).start()
+
+def process_pool(workers: int, *, preload: Sequence[str],
+                 warm_up: Callable[[], None] | None = None) -> WorkerPool:
+    """A pool of ``workers`` processes importing ``preload``; end it with ``end_pool``."""
+    return WorkerPool(workers, preload=preload, warm_up=warm_up)
+
+
+def end_pool(pool: WorkerPool, *, cancel: bool = True) -> None:
+    """Shut ``pool`` down: its tasks not started dropped (``cancel``), those under way waited
+    for, its workers ended and reaped."""
+    pool.shutdown(cancel_futures=cancel)

@@ -14,7 +14,7 @@ processes append the keys of the files they write to the transaction's journal b
 files exist (``assetstore.KeyAppender``), so a crash leaves nothing the next open cannot
 remove.
 
-The worker processes import this module through the fork server, so it keeps to what they
+The worker processes import this module (``aip.packager.worker``), so it keeps to what they
 need: no database layer, no logging set-up.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +33,13 @@ from aip.errors import ChecksumMismatchError, MissingFileError
 from aip.model import Bitstream
 from aip.packager.config import IngestConfig
 from aip.packager.manifest import ParsedPackage, parse_package
-from aip.packager.pool import PARALLEL_MIN_ITEMS, end_pool, process_pool, worker_count
+from aip.packager.pool import (
+    PARALLEL_MIN_ITEMS,
+    WorkerPool,
+    end_pool,
+    process_pool,
+    worker_count,
+)
 from aip.packager.reader import PackageZip
 from aip.repository.assetstore import Assetstore, Journal, KeyAppender, StoredFile
 
@@ -173,7 +179,7 @@ def prepare_many(task: PrepareTask, paths: Sequence[Path]
 
 
 def warm_up() -> None:
-    """A worker's first task: the imports are done (by the fork server); nothing else."""
+    """A worker's first task: the imports are done (the worker's set-up); nothing else."""
 
 
 class Prefetcher:
@@ -200,7 +206,7 @@ class Prefetcher:
         self._queued = 0
         #: package -> the future of its task, and its place in the task's results
         self._futures: dict[Path, tuple[Future[list[PreparedPackage | BaseException]], int]] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._ahead = 0
         self._unused: list[str] = []
 

@@ -7,7 +7,7 @@ with their MD5 and size checked on the way (a corrupted assetstore file is caugh
 packaged), under a temp name beside the final one; validating a built manifest; and the
 task a worker process runs for a batch of item packages (build, validate, write).
 
-The export's worker processes import this module through the fork server, so it keeps to
+The export's worker processes import this module (``aip.packager.worker``), so it keeps to
 what they need: no database layer, no logging set-up.
 """
 

@@ -11,7 +11,7 @@
 - ``aipsync``: the CLI in-process with the daemon's commands (exit code checked);
   ``FaultEnv.console``/``spawn``: ``python -m daemon`` as a subprocess.
 - ``session_processes``/``assert_no_survivors``: every process of a killed command's session
-  (its workers, fork server, resource tracker), read from ``/proc``.
+  (its worker processes among them), read from ``/proc``.
 - ``DiskQuota``: an injected full disk: every file opened for writing under a folder fails
   with ``ENOSPC`` once a byte budget is spent (no privileges or tmpfs needed).
 """
@@ -127,8 +127,8 @@ def session_processes(sid: int) -> dict[int, str]:
     """Pid -> command line of every live process of session ``sid`` (zombies excluded).
 
     A command started with ``start_new_session`` leads its own session, and everything it
-    starts stays in it (multiprocessing's fork server, workers and resource tracker never
-    call ``setsid``), even once re-parented to init after the leader died.
+    starts stays in it (the packager's worker processes never call ``setsid``), even once
+    re-parented to init after the leader died.
     """
     found: dict[int, str] = {}
     for entry in os.scandir("/proc"):

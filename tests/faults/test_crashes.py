@@ -16,9 +16,8 @@ After each crash, the next run completes, and then:
 - a restore leaves the repository either as it was or fully restored, never in between
   (``repo dump --json`` and the assetstore's files compared);
 - nothing the killed command started outlives it: no process of its session is left
-  (``FaultEnv.console`` checks it after every run; the export's worker processes, its fork
-  server and its resource tracker are tested with a repository large enough for a parallel
-  export).
+  (``FaultEnv.console`` checks it after every run; the export's worker processes are
+  tested with a repository large enough for a parallel export).
 
 Outcomes go to ``$AIPSYNC_FAULT_FIGURES`` like the fault scenarios' (docs/reliability.md).
 """
@@ -195,8 +194,8 @@ def test_a_restore_killed_then_restarted(fenv: FaultEnv, tmp_path: Path, point: 
 def test_a_backup_killed_during_a_parallel_export_leaves_no_process(
         tmp_path: Path, proxy: FaultProxy, s3_endpoint: str, s3_bucket: str,
         point: str) -> None:
-    """Enough items for the export's worker processes (started through a fork server, with
-    multiprocessing's resource tracker): killed mid-export, nothing of it is left running
+    """Enough items for the export's worker processes (``aip.packager.worker``): killed
+    mid-export, nothing of it is left running
     (``console`` waits for the session to empty), and the next backup completes."""
     repo = make_template(tmp_path / "repo", big=False, items=PARALLEL_MIN_ITEMS + 16)
     fenv = FaultEnv(root=tmp_path, repo=repo, proxy=proxy, moto=s3_endpoint, bucket=s3_bucket)

@@ -126,12 +126,13 @@ def _children_named(word: str) -> list[int]:
     return found
 
 
-def test_the_fork_server_ends_with_the_last_pool_and_a_later_export_starts_another(
+def test_the_workers_end_with_the_export_and_a_later_export_starts_others(
         many_items: RepoLocation, tmp_path: Path) -> None:
-    """A backup mirrors, and the service waits for its next cycle, after the export: the
-    fork server (the preloaded modules) does not stay behind once the workers are gone."""
+    """A backup mirrors, and the service waits for its next cycle, after the export: no
+    worker process (nor any other helper process) stays behind once the export is done."""
     _export(many_items, tmp_path / "first", workers=2)
-    assert _children_named("forkserver") == []
+    assert _children_named("aip.packager.worker") == []
+    assert _children_named("python") == []
     _export(many_items, tmp_path / "second", workers=2)
-    assert _children_named("forkserver") == []
+    assert _children_named("python") == []
     assert zips(tmp_path / "first") == zips(tmp_path / "second")
