@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import sqlite3
 import struct
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import IO, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import sqlite3
 
 T = TypeVar("T")
 
@@ -189,6 +191,8 @@ class SpillMap:
         # nothing here needs to outlive the process, so nothing is synced; pages past
         # SQLite's cache go to its temp file.
         # check_same_thread off: the finalizer may close it from whatever thread collects it.
+        import sqlite3  # here: a worker process, which never spills a map, need not load it
+
         db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self._closer = weakref.finalize(self, db.close)
         db.execute("PRAGMA journal_mode=OFF")
