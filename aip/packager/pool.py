@@ -24,9 +24,11 @@ Export (``disseminator`` with ``zipwriter``'s task) and ingest (``ingester`` wit
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pickle
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -46,7 +48,10 @@ from aip.packager import worker as protocol
 PARALLEL_MIN_ITEMS = 64
 MAX_WORKERS = 4
 #: Tasks sent to one worker and not yet answered: one running, one waiting in its pipe, so a
-#: worker never waits for the round trip to the calling process between two tasks.
+#: worker never waits for the round trip to the calling process between two tasks.  A task
+#: is sent ahead only when its frame fits in the task pipe (``_Worker.room``): a worker busy
+#: writing a long reply reads no task, and a writer waiting for room would never read that
+#: reply.
 IN_FLIGHT = 2
 #: Environment variables a worker keeps: these names, and those starting with one of
 #: ``CHILD_ENV_PREFIXES``; the rest, credentials among them, stay with the calling process.
@@ -89,8 +94,12 @@ class _Worker:
     process: subprocess.Popen[bytes]
     tasks: IO[bytes]
     results: IO[bytes]
+    #: the task pipe's capacity: a frame this long is written whole while the worker writes
+    room: int = select.PIPE_BUF
     thread: threading.Thread | None = None
     in_flight: deque[_Task] = field(default_factory=deque)
+    #: a task taken but too long to send ahead, sent when the worker has answered the rest
+    held: tuple[_Task, bytes] | None = None
 
 
 def child_environment(environ: Mapping[str, str], package_root: str) -> dict[str, str]:
@@ -171,8 +180,11 @@ class WorkerPool:
         pool shuts down or the worker is lost."""
         try:
             stopping = False
-            while w.in_flight or not stopping:
-                while not stopping and len(w.in_flight) < IN_FLIGHT:
+            while w.in_flight or w.held or not stopping:
+                if w.held is not None and not w.in_flight:
+                    self._write(w, *w.held)
+                    w.held = None
+                while w.held is None and not stopping and len(w.in_flight) < IN_FLIGHT:
                     try:
                         task = self._queue.get(block=not w.in_flight)
                     except queue.Empty:
@@ -180,7 +192,13 @@ class WorkerPool:
                     if task is None:
                         stopping = True
                     elif task.future.set_running_or_notify_cancel():
-                        self._send(w, task)
+                        data = self._frame(task)
+                        if data is None:
+                            continue
+                        if w.in_flight and len(data) > w.room:
+                            w.held = (task, data)  # sent once the worker has answered
+                        else:
+                            self._write(w, task, data)
                 if w.in_flight:
                     reply = protocol.read_frame(w.results)
                     if reply is None:  # the worker is gone: its tasks stay held, and fail
@@ -194,12 +212,17 @@ class WorkerPool:
         finally:
             _stop(w)
 
-    def _send(self, w: _Worker, task: _Task) -> None:
+    @staticmethod
+    def _frame(task: _Task) -> bytes | None:
+        """The task's frame, or None when it does not pickle (its future then fails)."""
         try:
-            data = protocol.frame((task.function, task.args))
+            return protocol.frame((task.function, task.args))
         except Exception as exc:  # arguments that do not pickle: this task's failure
             task.future.set_exception(exc)
-            return
+            return None
+
+    @staticmethod
+    def _write(w: _Worker, task: _Task, data: bytes) -> None:
         w.in_flight.append(task)
         w.tasks.write(data)
         w.tasks.flush()
@@ -230,10 +253,11 @@ class WorkerPool:
             self._drain(lambda task: task.future.set_exception(error))
             for _ in self._workers:  # wake the other feeders: no task will come
                 self._queue.put(None)
-        while w.in_flight:
-            task = w.in_flight.popleft()
+        held, w.held = w.held, None
+        for task in [*w.in_flight, *([held[0]] if held else [])]:
             if not task.future.done():
                 task.future.set_exception(error)
+        w.in_flight.clear()
 
     def _drain(self, settle: Callable[[_Task], object]) -> None:
         """Take every task still queued and ``settle`` it (sentinels are put back)."""
@@ -275,10 +299,22 @@ def _start(first_frames: bytes) -> _Worker:
     os.close(task_read)
     os.close(result_write)
     w = _Worker(process=process, tasks=open(task_write, "wb"),  # noqa: SIM115 (closed by _stop)
-                results=open(result_read, "rb"))  # noqa: SIM115
+                results=open(result_read, "rb"), room=_capacity(task_write))  # noqa: SIM115
     w.tasks.write(first_frames)  # a pipe holds them until the worker reads them
     w.tasks.flush()
     return w
+
+
+def _capacity(fd: int) -> int:
+    """How many bytes the pipe ``fd`` holds (Linux's ``F_GETPIPE_SZ``; else ``PIPE_BUF``,
+    the least any pipe holds)."""
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if get_size is None:
+        return select.PIPE_BUF
+    try:
+        return max(select.PIPE_BUF, fcntl.fcntl(fd, get_size))
+    except OSError:
+        return select.PIPE_BUF
 
 
 def _stop(w: _Worker) -> None:

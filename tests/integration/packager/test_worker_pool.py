@@ -168,3 +168,17 @@ def test_workers_end_when_the_calling_process_is_killed(tmp_path: Path) -> None:
         if caller.poll() is None:
             caller.kill()
             caller.wait()
+
+
+def test_long_tasks_and_long_replies_cross_without_a_deadlock() -> None:
+    """A worker writing a reply longer than its pipe holds reads no task meanwhile: a task
+    longer than the pipe is sent only once the worker has answered the one before."""
+    started = WorkerPool(1, preload=[])
+    big = b"x" * (4 << 20)
+    try:
+        futures = [started.submit(*call) for _ in range(4)
+                   for call in ((os.urandom, 4 << 20), (len, big))]
+        results = [f.result(timeout=60) for f in futures]
+    finally:
+        end_pool(started)
+    assert [len(r) if isinstance(r, bytes) else r for r in results] == [4 << 20] * 8
