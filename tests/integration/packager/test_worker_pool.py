@@ -58,6 +58,10 @@ def raise_not_found(key: str) -> None:
     raise NotFoundError(what="item", key=key)
 
 
+def raise_unpicklable() -> None:
+    raise ValueError(threading.Lock())
+
+
 def test_tasks_run_in_other_processes_and_answer_each_future(pool: WorkerPool) -> None:
     futures = [pool.submit(operator.add, n, 1000) for n in range(300)]
     assert [f.result(timeout=60) for f in futures] == [n + 1000 for n in range(300)]
@@ -85,6 +89,8 @@ def test_what_does_not_pickle_fails_its_own_task_only(pool: WorkerPool) -> None:
         pool.submit(len, threading.Lock()).result(timeout=60)
     with pytest.raises(TypeError, match="cannot be sent back"):  # a result that cannot
         pool.submit(threading.Lock).result(timeout=60)
+    with pytest.raises(TypeError, match=r"exception ValueError.*cannot be sent back"):
+        pool.submit(raise_unpicklable).result(timeout=60)
     assert pool.submit(operator.add, 2, 3).result(timeout=60) == 5
 
 
