@@ -18,6 +18,7 @@ import ctypes
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 
 #: Seconds between two trims of ``keep_trimmed``'s thread.
@@ -74,8 +75,8 @@ def _forget_thread() -> None:
 
 
 def _trim_forever(interval: float) -> None:
-    stop = threading.Event()  # never set: the thread ends with the process
-    while not stop.wait(interval):
+    while True:  # a daemon thread: it ends with the process
+        time.sleep(interval)
         trim()
 
 

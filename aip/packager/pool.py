@@ -102,7 +102,7 @@ class _Worker:
     held: tuple[_Task, bytes] | None = None
 
 
-def child_environment(environ: Mapping[str, str], package_root: str) -> dict[str, str]:
+def worker_environment(environ: Mapping[str, str], package_root: str) -> dict[str, str]:
     """What a worker's environment holds: the ``CHILD_ENV`` variables of ``environ``, and a
     ``PYTHONPATH`` that finds this ``aip`` first (``package_root``, the folder holding it)."""
     kept = {k: v for k, v in environ.items()
@@ -291,7 +291,7 @@ def _start(first_frames: bytes) -> _Worker:
         process = subprocess.Popen(
             [sys.executable, "-m", "aip.packager.worker", str(task_read), str(result_write)],
             pass_fds=(task_read, result_write), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, env=child_environment(os.environ, root))
+            stdout=subprocess.DEVNULL, env=worker_environment(os.environ, root))
     except OSError as exc:
         for fd in (task_read, task_write, result_read, result_write):
             os.close(fd)

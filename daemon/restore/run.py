@@ -538,8 +538,8 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         # that asks nothing does not need it (the ingester decides, object by object).
         found = None
         if request.dry_run or confirm is not None:
-            handles_ = [e.handle for e in tree] + ([top_parent] if top_parent else [])
-            found = source.existing(handles_, owners=request.dry_run)
+            listed = [e.handle for e in tree] + ([top_parent] if top_parent else [])
+            found = source.existing(listed, owners=request.dry_run)
         exists, owners = (found.exists, found.owners) if found is not None else (None, {})
         planned = predict(mode, tree, exists, owners=owners, top_parent=top_parent,
                           top_parent_exists=None if exists is None or top_parent is None

@@ -186,7 +186,7 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             raise DiskFullError(key="export", path=str(staging)) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    result = StagingResult(full=full, updated_after=updated_after, staged=SpillList(moved),
+    result = StagingResult(full=full, updated_after=updated_after, staged=moved,
                            removed=tuple(removed), unchanged=outcome.unchanged,
                            bytes=outcome.bytes, seconds=time.monotonic() - started)
     log.info("staging.export.done", full=full, staged=len(result.staged),
@@ -195,9 +195,10 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
     return result
 
 
-def _move_into(staging: Path, tmp: Path, names: tuple[str, ...]) -> list[str]:
-    """Rename each written package into staging (atomic per file); fsync the folder once."""
-    moved = []
+def _move_into(staging: Path, tmp: Path, names: tuple[str, ...]) -> SpillList[str]:
+    """Rename each written package into staging (atomic per file); fsync the folder once.
+    The names moved, in that order (past a few thousand in a temp file)."""
+    moved: SpillList[str] = SpillList()
     try:
         # Items first, containers, the SITE last: the order a reader of a half-moved staging
         # folder would least mind (every file is whole either way).

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from aip.errors import NotFoundError, WorkerLostError
-from aip.packager.pool import RemoteTraceback, WorkerPool, child_environment, end_pool
+from aip.packager.pool import RemoteTraceback, WorkerPool, end_pool, worker_environment
 
 
 @pytest.fixture
@@ -139,8 +139,8 @@ def test_credentials_in_the_environment_do_not_reach_a_worker(
                     "LC_ALL": "C.UTF-8", "PATH": os.environ["PATH"]}
 
 
-def test_child_environment_keeps_what_an_interpreter_needs() -> None:
-    env = child_environment({"PATH": "/bin", "PYTHONHASHSEED": "0", "LC_CTYPE": "C",
+def test_worker_environment_keeps_what_an_interpreter_needs() -> None:
+    env = worker_environment({"PATH": "/bin", "PYTHONHASHSEED": "0", "LC_CTYPE": "C",
                              "PYTHONPATH": "/x", "AWS_ACCESS_KEY_ID": "k", "HOME": "/h",
                              "PGPASSWORD": "p"}, "/src")
     assert env == {"PATH": "/bin", "PYTHONHASHSEED": "0", "LC_CTYPE": "C", "HOME": "/h",
