@@ -18,6 +18,8 @@ Element = etree._Element
 
 def text_of(element: Element) -> str:
     """The character data of ``element`` and its descendants (comments and PIs excluded)."""
+    if not len(element):  # (most fields: text alone)
+        return element.text or ""
     return "".join(_texts(element))
 
 
@@ -36,7 +38,7 @@ def local(element: Element) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         return ""
-    return etree.QName(tag).localname
+    return tag.rpartition("}")[2]  # (a "}" ends the namespace; no name holds one)
 
 
 def namespace(element: Element) -> str | None:

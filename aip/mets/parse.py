@@ -29,6 +29,7 @@ import base64
 import binascii
 import io
 import re
+import threading
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ _PROLOG_SCAN = 64 * 1024
 #: The first system literal after it (``SYSTEM "x"``, ``PUBLIC "id" "x"``, ``<!ENTITY ... "x">``).
 _SYSTEM_ID = re.compile(rb"(?:SYSTEM|PUBLIC\s+(?:\"[^\"]*\"|'[^']*'))\s+(?:\"([^\"]*)\"|'([^']*)')")
 _XLINK_HREF = f"{{{C.NS_XLINK}}}href"
+#: Every attribute value longer than the limit, in document order.
+_LONG_ATTRIBUTES = etree.XPath(f"//@*[string-length(.) > {C.MAX_ATTRIBUTE_CHARS}]",
+                               smart_strings=True)
 _AMD_KINDS = ("techMD", "rightsMD", "sourceMD", "digiprovMD")
 
 
@@ -64,12 +68,20 @@ class _DenyResolver(etree.Resolver):
         raise ManifestParseError(detail=f"external resource {system_url!r} refused")
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers keep per-document state and are not thread-safe.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_comments=False,
-                             remove_pis=False, collect_ids=False)
-    parser.resolvers.add(_DenyResolver())
+    """This thread's manifest parser (an lxml parser keeps per-document state and must not be
+    shared between threads; one document at a time may reuse it, which spares building one
+    per manifest)."""
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 dtd_validation=False, huge_tree=False, remove_comments=False,
+                                 remove_pis=False, collect_ids=False)
+        parser.resolvers.add(_DenyResolver())
+        _PARSERS.parser = parser
     return parser
 
 
@@ -87,7 +99,7 @@ def parse_bytes(data: bytes, *, path: str = "") -> Element:
         raise ManifestParseError(path=path, detail=str(exc)) from exc
     except ManifestParseError as exc:
         raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
-    return _checked_root(tree, path)
+    return _checked_root(tree, path, size=len(data))
 
 
 def _refuse_prolog(data: bytes, path: str) -> None:
@@ -109,20 +121,26 @@ def _refuse_prolog(data: bytes, path: str) -> None:
         raise ManifestParseError(path=path, detail=detail)
 
 
-def _checked_root(tree: etree._ElementTree, path: str) -> Element:
-    """The parsed document's root, once nothing in it is refused (see the module docstring)."""
+def _checked_root(tree: etree._ElementTree, path: str, *, size: int) -> Element:
+    """The parsed document's root, once nothing in it is refused (see the module docstring);
+    ``size``: the document's length in bytes (no attribute of a document shorter than the
+    limit can be over it: a character takes at least one byte)."""
     docinfo = tree.docinfo
     doctype: str = getattr(docinfo, "doctype", "")  # missing from lxml-stubs
     if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise ManifestParseError(path=path, detail=_NO_DOCTYPE)
     root = tree.getroot()
-    for el in root.iter():
-        if isinstance(el, etree._Entity):
-            raise ManifestParseError(path=path, detail=f"entity reference {el.text!r} "
-                                     f"(line {el.sourceline}) is not allowed")
-        if not isinstance(el.tag, str):
-            continue
-        _check_attributes(el, path)
+    # Both searches run inside libxml2 (a Python loop over every element and attribute was a
+    # third of a manifest's parse).
+    for entity in root.iter(etree.Entity):
+        raise ManifestParseError(path=path, detail=f"entity reference {entity.text!r} "
+                                 f"(line {entity.sourceline}) is not allowed")
+    for value in _LONG_ATTRIBUTES(root) if size > C.MAX_ATTRIBUTE_CHARS else ():
+        owner = value.getparent()
+        raise ManifestParseError(path=path, detail=f"attribute {value.attrname!r} on line "
+                                 f"{owner.sourceline if owner is not None else None} is "
+                                 f"{len(value)} characters long "
+                                 f"(limit {C.MAX_ATTRIBUTE_CHARS})")
     if root.tag != _METS_ROOT:
         raise ManifestParseError(path=path, detail=f"root element is {root.tag!r}, not "
                                  f"{_METS_ROOT!r} (wrong namespace or not METS)")
@@ -254,7 +272,7 @@ def parse_bytes_lifted(data: bytes, *, path: str = "") -> tuple[Element, Lifted]
         return parse_bytes(data, path=path), Lifted()
     except ManifestParseError as exc:
         raise ManifestParseError(path=path, detail=exc.fields.get("detail", str(exc))) from exc
-    return _checked_root(tree, path), lifted
+    return _checked_root(tree, path, size=len(data)), lifted
 
 
 def _lift(el: Element, path: str, lifted: Lifted) -> Div | None:
@@ -429,12 +447,12 @@ def _ids(value: str | None) -> tuple[str, ...]:
 
 
 def _local(el: Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _kids(el: Element, name: str) -> list[Element]:
-    tag = f"{{{C.NS_METS}}}{name}"
-    return [c for c in el if c.tag == tag]
+    return list(el.iterchildren(f"{{{C.NS_METS}}}{name}"))
 
 
 class _Reader:
