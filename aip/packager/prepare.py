@@ -21,6 +21,7 @@ need: no database layer, no logging set-up.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ def prepare(task: PrepareTask, path: Path) -> PreparedPackage:
         if task.assetstore is None or task.journal is None:
             return prepared
         dropped = check_files(parsed, package, path)
-        store = Assetstore(task.assetstore)
+        store = _assetstore(task.assetstore)
         journal = KeyAppender(task.journal)
         try:
             for bs in stored_bitstreams(parsed):
@@ -163,6 +164,13 @@ def prepare(task: PrepareTask, path: Path) -> PreparedPackage:
         finally:
             journal.close()
     return prepared
+
+
+@functools.lru_cache(maxsize=1)
+def _assetstore(root: Path) -> Assetstore:
+    """The worker's one ``Assetstore`` at ``root``: the files it stores in a row share folders
+    (``Assetstore.new_key``; one per package made a new folder pair for nearly every file)."""
+    return Assetstore(root)
 
 
 def prepare_many(task: PrepareTask, paths: Sequence[Path]
