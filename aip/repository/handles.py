@@ -81,16 +81,29 @@ def resolve(tx: Tx, handle: str) -> tuple[str, int] | None:
 
 
 def resolve_many(tx: Tx, wanted: Iterable[str]) -> dict[str, tuple[str, int]]:
-    """``resolve`` for many handles at once: handle -> (type, id) of those that are live."""
+    """``resolve`` for many handles at once: handle -> (type, id) of those that are live.
+
+    What it learns of each handle is kept as ``resolve`` keeps it, while that fits in
+    ``_KNOWN_MAX``: a collection's restore asks for every item it lists, and each item's
+    own restore then asks again, one statement each.
+    """
     names = list(dict.fromkeys(wanted))
     out: dict[str, tuple[str, int]] = {}
+    known = _known(tx)
+    keep = len(known) + len(names) <= _KNOWN_MAX
     for start in range(0, len(names), 500):
         chunk = names[start:start + 500]
+        if keep:
+            known.update(dict.fromkeys(chunk, _NEVER))
         for row in tx.execute(sa.select(T.handle.c.handle, T.handle.c.resource_type,
                                         T.handle.c.resource_id)
                               .where(T.handle.c.handle.in_(chunk))):
-            if row.resource_type is not None:
-                out[str(row.handle)] = (str(row.resource_type), int(row.resource_id))
+            found = (None if row.resource_type is None
+                     else (str(row.resource_type), int(row.resource_id)))
+            if found is not None:
+                out[str(row.handle)] = found
+            if keep:
+                known[str(row.handle)] = found
     return out
 
 

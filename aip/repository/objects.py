@@ -362,26 +362,14 @@ class NewBitstream:
     user_format_description: str | None = None
 
 
-_INSERT_BITSTREAMS = sa.insert(T.bitstream).returning(T.bitstream.c.id,
-                                                      sort_by_parameter_order=True)
-
-
 def insert_bitstreams(tx: Tx, rows: Sequence[NewBitstream]) -> list[int]:
     """Add the rows of bitstreams in one statement; their ids, in the order given."""
-    if len(rows) <= 1:
-        return [insert_bitstream(tx, r.stored, name=r.name, bundle_id=r.bundle_id,
-                                 sequence_id=r.sequence_id, position=r.position,
-                                 format_id=r.format_id, source=r.source,
-                                 description=r.description,
-                                 user_format_description=r.user_format_description)
-                for r in rows]
-    result = tx.execute(_INSERT_BITSTREAMS, [dict(
+    return tx.insert_ids(T.bitstream, [dict(
         bundle_id=r.bundle_id, position=r.position, sequence_id=r.sequence_id, name=r.name,
         source=r.source, description=r.description,
         user_format_description=r.user_format_description, format_id=r.format_id,
         size=r.stored.size, md5=r.stored.md5, sha256=r.stored.sha256,
         store_key=r.stored.key) for r in rows])
-    return [int(row[0]) for row in result]
 
 
 def bitstream_row(tx: Tx, bitstream_id: int) -> AnyRow:
@@ -781,20 +769,14 @@ def create_bundle(tx: Tx, iid: int, name: str, *, position: int | None = None) -
                                           "position": position}))
 
 
-_INSERT_BUNDLES = sa.insert(T.bundle).returning(T.bundle.c.id, sort_by_parameter_order=True)
-
-
 def create_bundles(tx: Tx, iid: int, names: Sequence[str]) -> list[int]:
     """An item's bundles at positions 0, 1, ... in the order given (the item has none yet),
     in one statement; their ids in that order."""
     for name in names:
         if not name or not name.strip():
             raise InvalidValueError("a bundle needs a name")
-    if len(names) <= 1:
-        return [create_bundle(tx, iid, name, position=0) for name in names]
-    result = tx.execute(_INSERT_BUNDLES, [{"item_id": iid, "name": name, "position": position}
-                                          for position, name in enumerate(names)])
-    return [int(row[0]) for row in result]
+    return tx.insert_ids(T.bundle, [{"item_id": iid, "name": name, "position": position}
+                                    for position, name in enumerate(names)])
 
 
 def bundle_id(tx: Tx, iid: int, name: str, *, create: bool = True) -> int | None:

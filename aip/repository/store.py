@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -78,6 +79,29 @@ class Tx:
         """``scalar`` of a prebuilt statement with bound parameters."""
         return self.conn.execute(stmt, params).scalar()
 
+    def insert_ids(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` into ``table``, whose ``id`` the database gives; their ids, in the
+        order of ``rows``.
+
+        SQLite: one ``executemany`` and ``last_insert_rowid()``.  The rows of one statement
+        get consecutive ids (a row inserted without one gets one more than the largest in
+        the table, https://www.sqlite.org/autoinc.html), and no other connection writes
+        between them (SQLite has one writer, and a transaction keeps the write lock from its
+        first write to its end).  SQLAlchemy's ``RETURNING`` with the rows' order kept sends
+        SQLite one statement per row.  PostgreSQL: ``INSERT ... RETURNING`` in batches, the
+        rows' order kept (SQLAlchemy's "insertmanyvalues").
+        """
+        if not rows:
+            return []
+        if len(rows) == 1:
+            return [pk(self.conn.execute(_insert(table, returning=False), dict(rows[0])))]
+        if self.dialect == "sqlite":
+            self.conn.execute(_insert(table, returning=False), list(rows))
+            last = int(self.conn.execute(_LAST_ROWID).scalar_one())
+            return list(range(last - len(rows) + 1, last + 1))
+        result = self.conn.execute(_insert(table, returning=True), list(rows))
+        return [int(row[0]) for row in result]
+
     def sync_sequences(self, *tables: sa.Table) -> None:
         """After inserts with explicit ids, move PostgreSQL's id sequences past them.
 
@@ -89,6 +113,16 @@ class Tx:
             self.conn.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                 f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
+
+
+_LAST_ROWID = sa.select(sa.func.last_insert_rowid())
+
+
+@functools.lru_cache(maxsize=32)
+def _insert(table: sa.Table, *, returning: bool) -> sa.Insert:
+    """``insert_ids``'s statement for ``table``, built once (a restore runs it per item)."""
+    stmt = sa.insert(table)
+    return stmt.returning(table.c.id, sort_by_parameter_order=True) if returning else stmt
 
 
 def pk(result: AnyResult) -> int:
