@@ -33,7 +33,6 @@ def site_prefix(tx: Tx) -> str:
 # more than running it, in restores of thousands of objects.
 _RESOLVE = (sa.select(T.handle.c.resource_type, T.handle.c.resource_id)
             .where(T.handle.c.handle == sa.bindparam("handle")))
-_INSERT_HANDLE = sa.insert(T.handle)
 _SET_COUNTER = (sa.update(T.handle_sequence)
                 .where(T.handle_sequence.c.prefix == sa.bindparam("key"))
                 .values(next_suffix=sa.bindparam("value")))
@@ -202,9 +201,9 @@ def bind(tx: Tx, handle: str, resource_type: str, resource_id: int, *,
     if assigned is None:
         assigned = claim(tx, handle)
     if not assigned:
-        tx.execute(_INSERT_HANDLE, {"handle": handle, "prefix": prefix,
-                                    "resource_type": resource_type,
-                                    "resource_id": resource_id})
+        tx.insert_rows(T.handle, [{"handle": handle, "prefix": prefix,
+                                   "resource_type": resource_type,
+                                   "resource_id": resource_id}])
     else:
         tx.execute(sa.update(T.handle).where(T.handle.c.handle == handle)
                    .values(resource_type=resource_type, resource_id=resource_id))

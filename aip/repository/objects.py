@@ -188,7 +188,6 @@ _LAST_PLACES = (sa.select(T.metadata_value.c.field_id, sa.func.max(T.metadata_va
                 .where(T.metadata_value.c.resource_type == sa.bindparam("rtype"),
                        T.metadata_value.c.resource_id == sa.bindparam("rid"))
                 .group_by(T.metadata_value.c.field_id))
-_INSERT_VALUE = sa.insert(T.metadata_value)
 
 
 def add_metadata(tx: Tx, resource_type: str, resource_id: int,
@@ -215,7 +214,7 @@ def add_metadata(tx: Tx, resource_type: str, resource_id: int,
                          place=next_place[fid]))
         next_place[fid] += 1
     if rows:
-        tx.execute(_INSERT_VALUE, rows)
+        tx.insert_rows(T.metadata_value, rows)
 
 
 def set_places(tx: Tx, resource_type: str, resource_id: int,
@@ -262,7 +261,7 @@ def replace_field(tx: Tx, resource_type: str, resource_id: int, field_name: str,
             for value, place in zip(values, relationships.free_places(taken, len(values)),
                                     strict=True)]
     if rows:
-        tx.execute(_INSERT_VALUE, rows)
+        tx.insert_rows(T.metadata_value, rows)
 
 
 def first_value(values: Iterable[MetadataValue], element: str,
@@ -721,13 +720,12 @@ def create_item(tx: Tx, *, collection_id: int, submitter_id: int | None,
     elif mint_handle:
         handle = handles.mint(tx, C.TYPE_ITEM, new_id)
         tx.execute(sa.update(T.item).where(T.item.c.id == new_id).values(handle=handle))
-    tx.execute(_INSERT_COLLECTION_ITEM, {"collection_id": collection_id, "item_id": new_id})
+    tx.insert_rows(T.collection_item, [{"collection_id": collection_id, "item_id": new_id}])
     return new_id, handle
 
 
-# Built once: a restore runs these for every item.
+# Built once: a restore runs it for every item.
 _INSERT_ITEM = sa.insert(T.item)
-_INSERT_COLLECTION_ITEM = sa.insert(T.collection_item)
 
 
 def touch_item(tx: Tx, iid: int, when: dt.datetime | None = None) -> None:

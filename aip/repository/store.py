@@ -79,28 +79,66 @@ class Tx:
         """``scalar`` of a prebuilt statement with bound parameters."""
         return self.conn.execute(stmt, params).scalar()
 
+    def insert_rows(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (each with the same keys) into ``table`` in one statement.
+
+        On SQLite, when no named column needs its values converted and no other column has
+        a default SQLAlchemy would fill in (``_driver_insert``), the driver runs the
+        statement itself: SQLAlchemy's own work per statement costs more than SQLite's
+        for the rows of one item, and a restore runs several such statements per item.
+        """
+        if not rows:
+            return
+        sql = _driver_insert(table, tuple(rows[0])) if self.dialect == "sqlite" else None
+        if sql is None:
+            self.conn.execute(_insert(table, returning=False), list(rows))
+        else:
+            self._driver_executemany(sql, rows)
+
     def insert_ids(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert ``rows`` into ``table``, whose ``id`` the database gives; their ids, in the
         order of ``rows``.
 
-        SQLite: one ``executemany`` and ``last_insert_rowid()``.  The rows of one statement
-        get consecutive ids (a row inserted without one gets one more than the largest in
-        the table, https://www.sqlite.org/autoinc.html), and no other connection writes
-        between them (SQLite has one writer, and a transaction keeps the write lock from its
-        first write to its end).  SQLAlchemy's ``RETURNING`` with the rows' order kept sends
-        SQLite one statement per row.  PostgreSQL: ``INSERT ... RETURNING`` in batches, the
-        rows' order kept (SQLAlchemy's "insertmanyvalues").
+        SQLite: one ``executemany`` (by the driver itself when ``insert_rows`` would) and
+        ``last_insert_rowid()``.  The rows of one statement get consecutive ids (a row
+        inserted without one gets one more than the largest in the table,
+        https://www.sqlite.org/autoinc.html; aipsync never gives these tables an id near
+        the largest possible, where SQLite would pick one at random), and no other
+        connection writes between them (SQLite has one writer, and a transaction keeps the
+        write lock from its first write to its end).  SQLAlchemy's ``RETURNING`` with the
+        rows' order kept sends SQLite one statement per row.  PostgreSQL: ``INSERT ...
+        RETURNING`` in batches, the rows' order kept (SQLAlchemy's "insertmanyvalues").
         """
         if not rows:
             return []
+        if self.dialect == "sqlite":
+            sql = _driver_insert(table, tuple(rows[0]))
+            if sql is None:
+                self.conn.execute(_insert(table, returning=False), list(rows))
+                last = int(self.conn.execute(_LAST_ROWID).scalar_one())
+            else:
+                last = self._driver_executemany(sql, rows)
+            return list(range(last - len(rows) + 1, last + 1))
         if len(rows) == 1:
             return [pk(self.conn.execute(_insert(table, returning=False), dict(rows[0])))]
-        if self.dialect == "sqlite":
-            self.conn.execute(_insert(table, returning=False), list(rows))
-            last = int(self.conn.execute(_LAST_ROWID).scalar_one())
-            return list(range(last - len(rows) + 1, last + 1))
         result = self.conn.execute(_insert(table, returning=True), list(rows))
         return [int(row[0]) for row in result]
+
+    def _driver_executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Run an INSERT of ``_driver_insert`` on SQLite's own connection, in this
+        transaction; the last row's id.  Its errors are SQLAlchemy's, as if SQLAlchemy had
+        run it (the transaction turns them into ``StoreError``)."""
+        import sqlite3  # (loaded already by SQLAlchemy's SQLite dialect)
+
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.executemany(sql, rows)
+            last = driver.execute("SELECT last_insert_rowid()").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, list(rows), exc, sqlite3.Error) from exc
+        self.conn.info[_CHANGED] = True  # (what the cursor event would have noted)
+        return int(last)
 
     def sync_sequences(self, *tables: sa.Table) -> None:
         """After inserts with explicit ids, move PostgreSQL's id sequences past them.
@@ -116,6 +154,26 @@ class Tx:
 
 
 _LAST_ROWID = sa.select(sa.func.last_insert_rowid())
+
+
+#: Column types whose values SQLite's driver stores as SQLAlchemy would, unconverted
+#: (``Text`` and ``BigInteger`` are among them; ``Boolean``, ``Date``, ``DateTime`` are not).
+_PLAIN_TYPES = (sa.Integer, sa.String)
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_insert(table: sa.Table, names: tuple[str, ...]) -> str | None:
+    """SQLite INSERT text of ``names`` into ``table`` with named parameters, for the driver
+    to run itself; None when a named column's values would need converting or another
+    column has a default SQLAlchemy fills in."""
+    columns = [table.c[name] for name in names]
+    if not all(isinstance(c.type, _PLAIN_TYPES) for c in columns):
+        return None
+    if any(c.default is not None for c in table.columns if c.name not in names):
+        return None
+    quoted = ", ".join(f'"{name}"' for name in names)
+    params = ", ".join(f":{name}" for name in names)
+    return f'INSERT INTO "{table.name}" ({quoted}) VALUES ({params})'
 
 
 @functools.lru_cache(maxsize=32)

@@ -251,3 +251,23 @@ def test_insert_ids_are_the_rows_own_in_the_order_given(repo: Repository) -> Non
     ids = first[:2] + more + one
     assert [names[i] for i in ids] == ["A0", "A1", "B0", "B1", "B2", "B3", "C"]
     assert len(names) == 7
+
+
+def test_insert_rows_conflict_is_a_store_error_and_rolls_back(repo_location: RepoLocation,
+                                                               repo: Repository) -> None:
+    """``Tx.insert_rows`` (run by SQLite's driver itself for plain columns): a row that
+    breaks a constraint fails the transaction with ``StoreError``, as SQLAlchemy's own
+    statements do, and nothing of the transaction stays; rows it inserted are there after
+    a commit."""
+    row = {"handle": f"{PREFIX}/9001", "prefix": PREFIX, "resource_type": None,
+           "resource_id": None}
+    with repo.transaction() as tx:
+        tx.insert_rows(T.handle, [row, {**row, "handle": f"{PREFIX}/9002"}])
+    before = snapshot(repo_location)
+    with pytest.raises(StoreError, match="conflicts"), repo.transaction() as tx:
+        tx.insert_rows(T.handle, [{**row, "handle": f"{PREFIX}/9003"}, row])
+    assert snapshot(repo_location) == before
+    with repo.transaction(write=False) as tx:
+        found = set(tx.execute(sa.select(T.handle.c.handle)
+                               .where(T.handle.c.handle.like(f"{PREFIX}/900%"))).scalars())
+    assert found == {f"{PREFIX}/9001", f"{PREFIX}/9002"}
