@@ -696,11 +696,12 @@ def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> N
     """Map existing items that the collection's package lists but does not own.
 
     The listed handles are resolved in one query: in a site restore most of them do not
-    exist yet (they come next, as this collection's children).
+    exist yet (they come next, as this collection's children, whose look-ups then find
+    what this one learnt).
     """
     listed = [run.translate(c.handle) or c.handle for c in parsed.children
               if c.type == C.TYPE_ITEM and c.handle]
-    found = handles.resolve_many(run.tx, listed)
+    found = handles.resolve_many(run.tx, listed, remember=True)
     for handle in listed:
         if handle in found and found[handle][0] == C.TYPE_ITEM:
             _map_into(run, handle, coll_handle)

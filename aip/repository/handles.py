@@ -79,17 +79,18 @@ def resolve(tx: Tx, handle: str) -> tuple[str, int] | None:
     return found
 
 
-def resolve_many(tx: Tx, wanted: Iterable[str]) -> dict[str, tuple[str, int]]:
+def resolve_many(tx: Tx, wanted: Iterable[str], *, remember: bool = False
+                 ) -> dict[str, tuple[str, int]]:
     """``resolve`` for many handles at once: handle -> (type, id) of those that are live.
 
-    What it learns of each handle is kept as ``resolve`` keeps it, while that fits in
-    ``_KNOWN_MAX``: a collection's restore asks for every item it lists, and each item's
-    own restore then asks again, one statement each.
+    ``remember``: keep what it learns of each handle as ``resolve`` keeps it, while that
+    fits in ``_KNOWN_MAX`` (a collection's restore asks for every item it lists, and each
+    item's own restore then asks again, one statement each).
     """
     names = list(dict.fromkeys(wanted))
     out: dict[str, tuple[str, int]] = {}
     known = _known(tx)
-    keep = len(known) + len(names) <= _KNOWN_MAX
+    keep = remember and len(known) + len(names) <= _KNOWN_MAX
     for start in range(0, len(names), 500):
         chunk = names[start:start + 500]
         if keep:

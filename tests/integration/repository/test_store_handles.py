@@ -104,3 +104,40 @@ def test_a_deleted_handle_may_be_restored(repo: Repository) -> None:
         assert _community(tx, handle) == handle
         assert handles.resolve(tx, handle) is not None
         assert _community(tx) == f"{PREFIX}/2"
+
+
+def test_resolve_many_remembers_only_when_asked_and_stays_true(repo: Repository) -> None:
+    """``resolve_many(remember=True)`` answers the later ``resolve`` of each handle it looked
+    up, live, unbound or never assigned, without a statement; what changes afterwards in
+    the transaction (a bind) shows; without ``remember`` every ``resolve`` asks again."""
+    with repo.transaction() as tx:
+        live = _community(tx)
+        gone = _community(tx)
+    with repo.transaction() as tx:
+        objects.delete_object(tx, gone)
+    never = f"{PREFIX}/7777"
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with repo.transaction() as tx:
+        found = handles.resolve_many(tx, [live, gone, never])
+        sa.event.listen(tx.conn, "before_cursor_execute", count)
+        assert handles.resolve(tx, live) == found[live]
+        assert len(statements) == 1  # not remembered: asked again
+        statements.clear()
+        sa.event.remove(tx.conn, "before_cursor_execute", count)
+    with repo.transaction() as tx:
+        found = handles.resolve_many(tx, [live, gone, never], remember=True)
+        assert set(found) == {live}
+        sa.event.listen(tx.conn, "before_cursor_execute", count)
+        assert handles.resolve(tx, live) == found[live]
+        assert handles.resolve(tx, gone) is None
+        assert handles.resolve(tx, never) is None
+        assert statements == []
+        sa.event.remove(tx.conn, "before_cursor_execute", count)
+        assert _community(tx, never) == never  # bound: the cache follows
+        assert handles.resolve(tx, never) is not None
+        assert _community(tx, gone) == gone  # an unbound handle may be restored
+        assert handles.resolve(tx, gone) is not None
