@@ -126,18 +126,31 @@ class Tx:
 
     def _driver_executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> int:
         """Run an INSERT of ``_driver_insert`` on SQLite's own connection, in this
-        transaction; the last row's id.  Its errors are SQLAlchemy's, as if SQLAlchemy had
-        run it (the transaction turns them into ``StoreError``)."""
+        transaction; the last row's id.
+
+        The connection's cursor events fire around it as around SQLAlchemy's own statements
+        (``before_cursor_execute``, ``after_cursor_execute``, without an execution
+        context), so what listens to them still sees every INSERT: the write flag of the
+        transaction (``_note_writes``), the crash tests' fault points.  Its errors are
+        SQLAlchemy's, as if SQLAlchemy had run it (the transaction turns them into
+        ``StoreError``).
+        """
         import sqlite3  # (loaded already by SQLAlchemy's SQLite dialect)
 
         driver = self.conn.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
+        events = self.conn.dispatch
+        params = list(rows)
+        cursor = driver.cursor()
         try:
-            driver.executemany(sql, rows)
-            last = driver.execute("SELECT last_insert_rowid()").fetchone()[0]
+            events.before_cursor_execute(self.conn, cursor, sql, params, None, True)
+            cursor.executemany(sql, params)
+            events.after_cursor_execute(self.conn, cursor, sql, params, None, True)
+            last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
         except sqlite3.Error as exc:
-            raise sa.exc.DBAPIError.instance(sql, list(rows), exc, sqlite3.Error) from exc
-        self.conn.info[_CHANGED] = True  # (what the cursor event would have noted)
+            raise sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
         return int(last)
 
     def sync_sequences(self, *tables: sa.Table) -> None:

@@ -255,14 +255,16 @@ def test_insert_ids_are_the_rows_own_in_the_order_given(repo: Repository) -> Non
 
 def test_insert_rows_conflict_is_a_store_error_and_rolls_back(repo_location: RepoLocation,
                                                                repo: Repository) -> None:
-    """``Tx.insert_rows`` (run by SQLite's driver itself for plain columns): a row that
-    breaks a constraint fails the transaction with ``StoreError``, as SQLAlchemy's own
-    statements do, and nothing of the transaction stays; rows it inserted are there after
-    a commit."""
+    """``Tx.insert_rows`` (run by SQLite's driver itself for plain columns): a transaction of
+    its rows alone moves the change counter, a row that breaks a constraint fails the
+    transaction with ``StoreError`` as SQLAlchemy's own statements do, and nothing of that
+    transaction stays; rows it inserted are there after a commit."""
     row = {"handle": f"{PREFIX}/9001", "prefix": PREFIX, "resource_type": None,
            "resource_id": None}
+    generation = repo.generation()
     with repo.transaction() as tx:
         tx.insert_rows(T.handle, [row, {**row, "handle": f"{PREFIX}/9002"}])
+    assert repo.generation() == generation + 1  # (its cursor events fired: a change)
     before = snapshot(repo_location)
     with pytest.raises(StoreError, match="conflicts"), repo.transaction() as tx:
         tx.insert_rows(T.handle, [{**row, "handle": f"{PREFIX}/9003"}, row])
