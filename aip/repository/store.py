@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -117,16 +118,23 @@ class Tx:
                 self.conn.execute(_insert(table, returning=False), list(rows))
                 last = int(self.conn.execute(_LAST_ROWID).scalar_one())
             else:
-                last = self._driver_executemany(sql, rows)
+                self._driver_executemany(sql, rows)
+                last = int(self._driver().execute("SELECT last_insert_rowid()").fetchone()[0])
             return list(range(last - len(rows) + 1, last + 1))
         if len(rows) == 1:
             return [pk(self.conn.execute(_insert(table, returning=False), dict(rows[0])))]
         result = self.conn.execute(_insert(table, returning=True), list(rows))
         return [int(row[0]) for row in result]
 
-    def _driver_executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> int:
+    def _driver(self) -> sqlite3.Connection:
+        """SQLite's own connection under this transaction's."""
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
+    def _driver_executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         """Run an INSERT of ``_driver_insert`` on SQLite's own connection, in this
-        transaction; the last row's id.
+        transaction.
 
         The connection's cursor events fire around it as around SQLAlchemy's own statements
         (``before_cursor_execute``, ``after_cursor_execute``, without an execution
@@ -135,23 +143,17 @@ class Tx:
         SQLAlchemy's, as if SQLAlchemy had run it (the transaction turns them into
         ``StoreError``).
         """
-        import sqlite3  # (loaded already by SQLAlchemy's SQLite dialect)
-
-        driver = self.conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
         events = self.conn.dispatch
         params = list(rows)
-        cursor = driver.cursor()
+        cursor = self._driver().cursor()
         try:
             events.before_cursor_execute(self.conn, cursor, sql, params, None, True)
             cursor.executemany(sql, params)
             events.after_cursor_execute(self.conn, cursor, sql, params, None, True)
-            last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
         finally:
             cursor.close()
-        return int(last)
 
     def sync_sequences(self, *tables: sa.Table) -> None:
         """After inserts with explicit ids, move PostgreSQL's id sequences past them.

@@ -232,13 +232,8 @@ def test_insert_ids_are_the_rows_own_in_the_order_given(repo: Repository) -> Non
     """``Tx.insert_ids`` (SQLite: consecutive ids worked out from the last one; PostgreSQL:
     RETURNING): each id names the row given at its place, also after the table's last row
     was deleted in the same transaction, and for a single row."""
+    iid, _ = _item(repo, files=0)
     with repo.transaction() as tx:
-        com, _ = objects.create_community(
-            tx, parent_id=None, metadata_values=[MetadataValue("dc", "title", None, "C")])
-        coll, _ = objects.create_collection(
-            tx, parent_ids=[com], metadata_values=[MetadataValue("dc", "title", None, "K")])
-        iid, _ = objects.create_item(tx, collection_id=coll, submitter_id=None,
-                                     mint_handle=False, in_archive=False)
         first = tx.insert_ids(T.bundle, [{"item_id": iid, "name": f"A{n}", "position": n}
                                          for n in range(3)])
         tx.execute(sa.delete(T.bundle).where(T.bundle.c.id == first[-1]))
@@ -246,8 +241,8 @@ def test_insert_ids_are_the_rows_own_in_the_order_given(repo: Repository) -> Non
                                         for n in range(4)])
         one = tx.insert_ids(T.bundle, [{"item_id": iid, "name": "C", "position": 20}])
         assert tx.insert_ids(T.bundle, []) == []
-        names = {int(i): str(n) for i, n in tx.execute(sa.select(T.bundle.c.id,
-                                                                 T.bundle.c.name))}
+        names = {int(i): str(n) for i, n in tx.execute(
+            sa.select(T.bundle.c.id, T.bundle.c.name).where(T.bundle.c.item_id == iid))}
     ids = first[:2] + more + one
     assert [names[i] for i in ids] == ["A0", "A1", "B0", "B1", "B2", "B3", "C"]
     assert len(names) == 7
