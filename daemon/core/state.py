@@ -392,10 +392,9 @@ class StateDB:
             raise StateError(path=str(self.path), detail=str(exc)) from exc
         try:
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._prepare()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StateError(path=str(self.path), detail=f"cannot open: {exc}") from exc
@@ -410,19 +409,32 @@ class StateDB:
                                     f"({SCHEMA_VERSION}); upgrade aipsync")
         return version
 
-    def _migrate(self) -> None:
-        if self._version() == SCHEMA_VERSION:
+    def _prepare(self) -> None:
+        """Put the file in WAL mode and migrate it to this schema, once among all openers.
+
+        Both change the file, and two openers of a new (or old) file, in two processes or two
+        threads, must not both do so: switching to WAL needs the file to itself, and SQLite
+        answers a second opener that already holds a read lock "database is locked" at once,
+        without waiting out the busy timeout (that wait could deadlock).  So the mode and the
+        version are read, and changed, under a lock of the state folder's own; an opener of a
+        file that is ready takes no lock at all.
+        """
+        if self._ready():
             return
-        # Two openers of a new (or old) file, in two processes or two threads, must not both
-        # migrate it: the version is read again under a lock of the state folder's own.
         guard = self.path.with_name(self.path.name + ".migrate")
         with open(os.open(guard, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            self._conn.execute("PRAGMA journal_mode=WAL")
             for target in range(self._version() + 1, SCHEMA_VERSION + 1):
                 with self._tx() as conn:
                     conn.executescript("BEGIN IMMEDIATE;" + _MIGRATIONS[target]
                                        + f"; PRAGMA user_version = {target}; COMMIT;")
                 log.info("state.migrated", path=str(self.path), schema=target)
+
+    def _ready(self) -> bool:
+        """Whether the file is in WAL mode at this schema (reads only)."""
+        mode = str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        return self._version() == SCHEMA_VERSION and mode == "wal"
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
