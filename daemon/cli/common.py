@@ -14,7 +14,6 @@ Must not: run anything itself.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 from aip import cli as aip_cli
 from aip import constants as C
 from aip import logconfig
+from daemon.core import jsondoc
 from daemon.core.config import Config, load_config
 
 __all__ = ["CONFIG", "JSON", "add_command", "load", "print_json", "progress",
@@ -101,7 +101,7 @@ def stopped_exit_code(got: Sequence[int]) -> int:
 
 
 def print_json(doc: Any, out: TextIO) -> None:
-    """``doc`` as indented, key-sorted JSON on ``out``, written as it is encoded (a
-    whole-site restore's document has a row per object)."""
-    json.dump(doc, out, indent=1, sort_keys=True, default=str)
-    out.write("\n")
+    """``doc`` as indented, key-sorted JSON on ``out``, written as it is encoded, its lists
+    an entry at a time (a whole-site restore's document has a row per object, a full
+    backup's a name per AIP uploaded): ``daemon.core.jsondoc``."""
+    jsondoc.write(doc, out)

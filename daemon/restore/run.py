@@ -64,6 +64,7 @@ from daemon.core.errors import (
     SourceError,
     StopRequestedError,
 )
+from daemon.core.jsondoc import Listed
 from daemon.core.locks import Lock, LockName
 from daemon.core.state import StateDB, open_state
 from daemon.restore.plan import (
@@ -178,11 +179,15 @@ class RestoreResult:
 
     def as_json(self) -> dict[str, Any]:
         """The result as ``restore --json`` prints it."""
-        rows = ([{"handle": p.handle, "type": p.type, "package": p.key, "exists": p.exists,
-                  "action": p.action, "detail": p.detail} for p in self.planned]
-                if self.dry_run else
-                [{"handle": o.handle, "action": o.action, "detail": o.detail,
-                  "package": o.package} for o in self.objects])
+        objects = self.objects
+        rows: Collection[dict[str, Any]] = (
+            [{"handle": p.handle, "type": p.type, "package": p.key, "exists": p.exists,
+              "action": p.action, "detail": p.detail} for p in self.planned]
+            if self.dry_run else
+            # a row per object restored, made as it is written (daemon.core.jsondoc)
+            Listed(len(objects), lambda: ({"handle": o.handle, "action": o.action,
+                                           "detail": o.detail, "package": o.package}
+                                          for o in objects)))
         return {
             "snapshot": self.snapshot.as_json(),
             "handle": self.root.handle, "type": self.root.type, "package": self.root.key,

@@ -10,7 +10,8 @@ run that tells every configured hook about it:
   Healthchecks raises the alarm if nothing follows in its grace time).  Every ping of one run
   carries the same ``rid`` (run id), so runs that overlap on one check are told apart.
 - ``webhook_urls``: at the end, a JSON POST with the result (``as_json()`` of the run's
-  result), the status, the host, the times, the error line if any, and a ``text`` line that
+  result, each per-object list cut to its first 1,000 entries: ``daemon.core.jsondoc``), the
+  status, the host, the times, the error line if any, and a ``text`` line that
   Slack's and Mattermost's incoming webhooks show as the message.
 
 Both the one-shot commands (``daemon.cli``) and the service (``daemon.service.scheduler``)
@@ -44,6 +45,7 @@ import structlog
 
 from aip import constants as C
 from aip.logconfig import redact_text
+from daemon.core import jsondoc
 from daemon.core.config import NotifyConfig, redact_url
 from daemon.core.errors import LockedError, StopRequestedError
 
@@ -201,7 +203,8 @@ class Hooks:
                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                    "duration_s": round(time.monotonic() - run.t0, 3), "summary": summary,
                    "error": error, "exit_code": exit_code,
-                   "result": dict(result) if result is not None else None, "text": text}
+                   "result": jsondoc.capped(result) if result is not None else None,
+                   "text": text}
             payload = json.dumps(doc, sort_keys=True, default=str).encode("utf-8")
             for hook in self.notify.webhook_urls:
                 self._send(run, "webhook", hook, payload, content_type="application/json")

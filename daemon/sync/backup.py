@@ -132,7 +132,8 @@ class CycleResult:
             "exported": len(staged.staged) if staged else 0,
             "unchanged": staged.unchanged if staged else 0,
             "removed_from_staging": list(staged.removed) if staged else [],
-            "uploaded": list(mirrored.uploaded) if mirrored else [],
+            # written an entry at a time by daemon.core.jsondoc (a name per AIP uploaded)
+            "uploaded": mirrored.uploaded if mirrored else [],
             "skipped": mirrored.skipped if mirrored else 0,
             "bytes_uploaded": mirrored.bytes_uploaded if mirrored else 0,
             "snapshot_id": self.snapshot_id,

@@ -26,7 +26,8 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ import structlog
 
 from aip import constants as C
 from aip.progress import Meter
+from aip.spill import SpillList
 from daemon.core import faultpoints
 from daemon.core.config import VERSIONING_MODES, Config, Versioning
 from daemon.core.errors import (
@@ -161,7 +163,9 @@ class MirrorResult:
 
     run_id: int | None
     plan: MirrorPlan
-    uploaded: tuple[str, ...] = ()
+    #: the keys uploaded and verified, in the plan's order (largest first, then by name); of
+    #: a million, a few thousand in memory at most (``aip.spill.SpillList``)
+    uploaded: Collection[str] = ()
     failed: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
     snapshot_id: str | None = None
@@ -209,7 +213,9 @@ class _Run:
         self.run_id: int | None = None
         self.versioning: Versioning = "keys"
         self._lock = threading.Lock()
-        self.uploaded: list[str] = []
+        #: appended by ``execute`` in the plan's order, as each upload and every one planned
+        #: before it have ended (``upload`` runs on the transfer threads, in any order)
+        self.uploaded: SpillList[str] = SpillList()
         self.failed: dict[str, str] = {}
         self.bytes = 0
         self.fatal: TargetError | None = None
@@ -303,7 +309,6 @@ class _Run:
         self.state.record_upload(record, self.run_id)
         faultpoints.checkpoint("upload.recorded")
         with self._lock:
-            self.uploaded.append(f.key)
             self.bytes += result.bytes_sent
         if self.meter is not None:
             self.meter.advance(nbytes=f.size, current=f.key)
@@ -339,20 +344,40 @@ class _Run:
         self.meter = Meter("upload", label="uploading", unit="AIPs",
                            objects_total=plan.uploads, bytes_total=plan.bytes_to_upload)
         pending: dict[Future[None], str] = {}
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipsync-put") as pool:
-            for f, old in _planned(self.state, self.config.staging.dir):
-                if self.halt.is_set():
-                    break
-                pending[pool.submit(self.upload, f, old)] = f.key
-                if len(pending) >= 2 * workers:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._settle(future, pending.pop(future))
-            done, _ = wait(pending)
-            for future in done:
-                self._settle(future, pending.pop(future))
+        # The uploads in the order submitted (the plan's) until they and all before them end,
+        # so that ``uploaded`` is in one order whatever the transfer threads did.
+        # (A slow upload at the head holds back the names of the ones after it that ended.)
+        submitted: deque[tuple[Future[None], str]] = deque()
+        try:
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="aipsync-put") as pool:
+                for f, old in _planned(self.state, self.config.staging.dir):
+                    if self.halt.is_set():
+                        break
+                    future = pool.submit(self.upload, f, old)
+                    pending[future] = f.key
+                    submitted.append((future, f.key))
+                    if len(pending) >= 2 * workers:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self._settle(future, pending.pop(future))
+                        self._note_uploaded(submitted)
+                done, _ = wait(pending)
+                for future in done:
+                    self._settle(future, pending.pop(future))
+        finally:
+            # Every upload has ended here (the pool waits for them), however this ends.
+            self._note_uploaded(submitted)
         if not self.halt.is_set():
             self.meter.finish()
+
+    def _note_uploaded(self, submitted: deque[tuple[Future[None], str]]) -> None:
+        """Move the ended uploads at the head of ``submitted`` to ``uploaded`` (the ones that
+        succeeded)."""
+        while submitted and submitted[0][0].done():
+            future, key = submitted.popleft()
+            if future.exception() is None:
+                self.uploaded.append(key)
 
     def _settle(self, future: Future[None], key: str) -> None:
         exc = future.exception()
@@ -552,7 +577,7 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
         if len(run.uploaded) < plan.uploads:
             state.finish_run(run.run_id, "stopped", counts, snapshot_id=newest)
             log.info("mirror.run.stopped", uploaded=len(run.uploaded))
-            return MirrorResult(run.run_id, plan, tuple(run.uploaded), {}, run.bytes,
+            return MirrorResult(run.run_id, plan, run.uploaded, {}, run.bytes,
                                 snapshot_id=newest, stopped=True, staged=scan.files)
         snapshot_id, written = _commit(config, state, target, run, newest_rec, now)
         if files is None or not written:
@@ -561,7 +586,7 @@ def _run_mirror(config: Config, state: StateDB, target: Target, *, dry_run: bool
         log.info("mirror.run.done", uploaded=len(run.uploaded), skipped=plan.skips,
                  bytes=run.bytes, snapshot=snapshot_id, snapshot_written=written,
                  duration_s=round(time.monotonic() - started, 3))
-        return MirrorResult(run.run_id, plan, tuple(sorted(run.uploaded)), {}, run.bytes,
+        return MirrorResult(run.run_id, plan, run.uploaded, {}, run.bytes,
                             snapshot_id=snapshot_id, snapshot_written=written,
                             staged=scan.files)
     except BaseException as exc:

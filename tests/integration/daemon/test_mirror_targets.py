@@ -64,7 +64,8 @@ def test_first_mirror_uploads_everything(env: MirrorEnv) -> None:
 
     result = run_mirror(env.config())
 
-    assert set(result.uploaded) == set(files)
+    planned = sorted(files, key=lambda name: (-len(files[name]), name))
+    assert list(result.uploaded) == planned, "every one, in the plan's order (largest first)"
     assert result.snapshot_written and result.snapshot_id
     for name, data in files.items():
         assert remote_sha256(env, name) == hashlib.sha256(data).hexdigest()
@@ -96,7 +97,7 @@ def test_changing_one_file_uploads_exactly_that_one(env: MirrorEnv) -> None:
     tgt = env.target()
     result = run_mirror(env.config(), target=tgt)
 
-    assert result.uploaded == (ITEM,)
+    assert tuple(result.uploaded) == (ITEM,)
     assert result.skipped == 2  # COLL and SITE: the same bytes as uploaded
     assert tgt.requests["PutObject"] == 2  # the AIP and the inventory
     assert remote_sha256(env, ITEM) == hashlib.sha256(new).hexdigest()
@@ -110,7 +111,7 @@ def test_restart_with_nothing_changed_uploads_nothing_and_lists_nothing(env: Mir
     tgt = env.target()  # a new process would open a new client
     result = run_mirror(env.config(), target=tgt)
 
-    assert result.uploaded == ()
+    assert tuple(result.uploaded) == ()
     assert not result.snapshot_written
     assert result.snapshot_id == first.snapshot_id
     assert sum(tgt.requests.values()) == 0, dict(tgt.requests)
@@ -135,7 +136,7 @@ def test_no_rehash_when_stat_key_unchanged(env: MirrorEnv, monkeypatch: pytest.M
     env.stage(SITE, payload(3, 1_000))  # new inode: hashed again, but not uploaded
     result = run_mirror(env.config())
     assert calls == [SITE]
-    assert result.uploaded == ()
+    assert tuple(result.uploaded) == ()
 
 
 def test_dry_run_sends_nothing(env: MirrorEnv) -> None:
@@ -213,7 +214,7 @@ def test_interrupted_multipart_upload_resumes_without_resending_parts(env: Mirro
     tgt = env.target(config)
     result = run_mirror(config, target=tgt)
 
-    assert result.uploaded == (BIG,)
+    assert tuple(result.uploaded) == (BIG,)
     assert tgt.requests["UploadPart"] == 3  # parts 3, 4 and 5 only
     assert result.bytes_uploaded == len(data) - 10 * MiB
     assert remote_sha256(env, BIG) == hashlib.sha256(data).hexdigest()
@@ -299,7 +300,7 @@ def test_permanent_error_keeps_previous_snapshot_newest(env: MirrorEnv,
     with open_state(env.state_dir) as state:
         assert state.newest_snapshot == first.snapshot_id
     result = run_mirror(env.config())  # the next run completes the work
-    assert result.uploaded == (ITEM,) and result.snapshot_written
+    assert tuple(result.uploaded) == (ITEM,) and result.snapshot_written
 
 
 # --- downloads -------------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def test_prune_respects_retention(env: MirrorEnv) -> None:
     assert remote_sha256(env, SITE) is not None
     # The next mirror run after a prune is still a no-op.
     tgt = env.target()
-    assert run_mirror(env.config(), target=tgt).uploaded == ()
+    assert tuple(run_mirror(env.config(), target=tgt).uploaded) == ()
     assert sum(tgt.requests.values()) == 0
 
 
@@ -424,7 +425,7 @@ def test_lost_state_adopts_identical_objects_without_reupload(env: MirrorEnv) ->
     env.stage(SITE, payload(50, 2_000))
     tgt = env.target()
     result = run_mirror(env.config(), target=tgt)
-    assert result.uploaded == (SITE,)
+    assert tuple(result.uploaded) == (SITE,)
     assert tgt.requests["ListObjectsV2"] == 1
     assert tgt.requests["UploadPart"] == 0
     # keys mode archived the overwritten SITE bytes even though the state had been lost
@@ -462,7 +463,7 @@ def test_large_single_put_streams_from_disk(env: MirrorEnv) -> None:
     config = env.config(multipart_threshold="64MiB", multipart_chunksize="8MiB")
     tgt = env.target(config)
     result = run_mirror(config, target=tgt)
-    assert result.uploaded == (BIG,)
+    assert tuple(result.uploaded) == (BIG,)
     assert tgt.requests["UploadPart"] == 0
     head = env.target().head(BIG)
     assert head is not None and head.part_size == 0 and head.size == len(data)

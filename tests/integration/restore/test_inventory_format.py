@@ -135,12 +135,12 @@ def test_a_cycle_with_nothing_changed_reads_no_row(folder_env: BackupEnv,
 
     monkeypatch.setattr(sqlite3, "connect", watching)
     result = run_mirror(env.config())
-    assert result.uploaded == () and not result.snapshot_written
+    assert tuple(result.uploaded) == () and not result.snapshot_written
     assert not touched & {"staged_files", "remote_objects"}, touched
     # A file changed: the next run reads them again, and uploads it.
     item = next(p for p in env.staging.glob("ITEM@*.zip"))
     item.write_bytes(item.read_bytes() + b"\0")
     touched.clear()
     again = run_mirror(env.config())
-    assert again.uploaded == (item.name,) and again.snapshot_written
+    assert tuple(again.uploaded) == (item.name,) and again.snapshot_written
     assert {"staged_files", "remote_objects"} <= touched

@@ -108,7 +108,7 @@ def test_an_item_edited_after_a_snapshot_comes_back_as_it_was(env: BackupEnv) ->
     env.edit_item(item, "A title written after the first backup")
     second = run_cycle(env.config())
     item_key = f"ITEM@{item.replace('/', '-')}.zip"
-    assert second.mirror is not None and second.mirror.uploaded == (item_key,)
+    assert second.mirror is not None and tuple(second.mirror.uploaded) == (item_key,)
     assert env.snapshot_ids() == [second.snapshot_id, first.snapshot_id]
     assert dump_text(env.repo, item) != as_it_was
     first_created = read_inventory(env.target(), first.snapshot_id).created

@@ -53,7 +53,7 @@ def test_editing_one_item_uploads_exactly_that_aip(env: BackupEnv) -> None:
     assert item in result.staging.staged
     # Containers were exported again (updatedAfter only filters Items) but hash the same.
     assert any(n.startswith("COLLECTION@") for n in result.staging.staged)
-    assert result.mirror.uploaded == (item,)
+    assert tuple(result.mirror.uploaded) == (item,)
     after = env.staged()
     assert {n for n in after if after[n] != before[n]} == {item}
     assert env.remote_sha256(item) == after[item]
@@ -70,7 +70,7 @@ def test_restart_with_nothing_changed_uploads_nothing_and_lists_nothing(env: Bac
     result = run_cycle(env.config(), target=tgt)
 
     assert result.status == "ok" and not result.plan.full
-    assert result.mirror.uploaded == ()
+    assert tuple(result.mirror.uploaded) == ()
     assert not result.mirror.snapshot_written
     assert result.snapshot_id == first.snapshot_id
     assert sum(tgt.requests.values()) == 0, dict(tgt.requests)
@@ -169,7 +169,7 @@ def test_an_unchanged_repository_is_not_exported_again(env: BackupEnv) -> None:
     item = env.staged_items()[1]
     env.edit_item(handle_of(item), "Edited after a quiet cycle")
     edited = run_cycle(env.config())
-    assert item in edited.staging.staged and edited.mirror.uploaded == (item,)
+    assert item in edited.staging.staged and tuple(edited.mirror.uploaded) == (item,)
 
 
 def test_an_export_that_does_not_reach_staging_is_exported_again(env: BackupEnv) -> None:

@@ -114,7 +114,7 @@ def test_full_and_incremental_cycles_in_each_generation(folder_env: BackupEnv, p
     second = run_cycle(cfg)
 
     assert second.status == "ok" and not second.plan.full
-    assert second.mirror.uploaded == (item_file(items[1]),)
+    assert tuple(second.mirror.uploaded) == (item_file(items[1]),)
     last = [c["argv"] for c in dspace.calls() if "-a" in c["argv"]][-1]
     assert re.fullmatch(r"updatedAfter=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
                         last[last.index("-o") + 1])

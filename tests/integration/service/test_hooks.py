@@ -26,8 +26,11 @@ from service_support import seeded_repo
 
 from aip import cli as aip_cli
 from aip import constants as C
+from aip.spill import SpillList
 from daemon.cli import add_daemon_commands
-from daemon.core.config import load_config, parse_config
+from daemon.core.config import NotifyConfig, load_config, parse_config
+from daemon.core.jsondoc import CAP
+from daemon.service.hooks import Hooks
 from daemon.service.scheduler import CycleRunner
 
 TOKEN = "0f7c9d1e-5a9b-4b1e-9d7a-6c1f00c0ffee"
@@ -159,6 +162,29 @@ def test_a_successful_backup(root: Path, hooks: HookServer) -> None:
     assert doc["result"]["uploaded"] == result["uploaded"]
     assert f"aipsync backup on {doc['host']}: ok: full backup" in doc["text"]
     assert TOKEN not in err and "secret-" not in err
+
+
+class _BigResult:
+    """A full backup of 2,500 AIPs as a cycle's result gives it: its names spilled."""
+
+    def __init__(self) -> None:
+        self.names: SpillList[str] = SpillList(keep=100)
+        self.names.extend(f"ITEM@123456789-{n}.zip" for n in range(2500))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": "full", "status": "ok", "exported": 2500, "uploaded": self.names,
+                "bytes_uploaded": 1, "snapshot_id": "s1"}
+
+
+def test_a_webhook_gets_the_first_names_of_a_long_list_and_its_length(
+        hooks: HookServer) -> None:
+    notify = NotifyConfig(webhook_urls=(f"{hooks.url}/hook/{TOKEN}",), events=("backup",))
+    with Hooks(notify).watch("backup") as run:
+        run.finish(_BigResult())
+    result = webhook(hooks)["result"]
+    assert result["uploaded"] == [f"ITEM@123456789-{n}.zip" for n in range(CAP)]
+    assert result["truncated"] == {"uploaded": 2500}
+    assert "2500 uploaded" in webhook(hooks)["summary"]
 
 
 def test_a_backup_whose_target_is_unreachable(root: Path, hooks: HookServer,

@@ -64,7 +64,7 @@ def test_first_run_full_then_incremental_from_the_watermark_minus_overlap_then_w
     second = run_cycle(cfg, source=source, clock=clock)
     assert not second.plan.full
     assert source.calls[1] == T0 - OVERLAP  # the first run's start, minus the overlap
-    assert second.mirror is not None and second.mirror.uploaded == ("ITEM@123456789-3.zip",)
+    assert second.mirror is not None and tuple(second.mirror.uploaded) == ("ITEM@123456789-3.zip",)
     assert second.staging is not None and second.staging.unchanged == 1
 
     clock.advance(HOUR)
