@@ -35,6 +35,7 @@ from aip.model.entities import (
     entity_type_of,
 )
 from aip.model.handles import (
+    HandleList,
     check_handle,
     handle_from_uri,
     handle_sort_key,
@@ -56,6 +57,7 @@ __all__ = [
     "Confidence",
     "EPerson",
     "Group",
+    "HandleList",
     "HarvestSettings",
     "Item",
     "LatestVersionStatus",

@@ -8,6 +8,7 @@ parsers work on; the repository maps them to and from its tables.  Pure: no I/O,
 from __future__ import annotations
 
 import datetime as dt
+from collections import abc
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -191,7 +192,8 @@ class Collection(Record):
 
     ``metadata`` holds only the container fields of ``constants.COLLECTION_FIELDS``.
     ``roles`` maps a role (``ADMIN``, ``SUBMIT``, ``WORKFLOW_STEP_1``..3) to the exported
-    group name.  ``items`` lists archived member items (owned and mapped) in export order.
+    group name.  ``items`` lists archived member items (owned and mapped) in export order (from the
+    repository a ``HandleList``: a collection of 300,000 items is one integer each).
     ``entity_type``: the collection's ``dspace.entity.type`` (DSpace 7+; new items get it).
     """
 
@@ -203,7 +205,7 @@ class Collection(Record):
     roles: tuple[tuple[str, str], ...] = ()
     harvest: HarvestSettings | None = None
     policies: tuple[ResourcePolicy, ...] = ()
-    items: tuple[str, ...] = ()
+    items: abc.Collection[str] = ()
     entity_type: str | None = None
 
 

@@ -6,6 +6,10 @@ rule (``<TYPE>@<prefix>-<suffix>.<ext>``).  Pure.
 
 from __future__ import annotations
 
+import heapq
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+
 from aip import constants as C
 from aip.errors import HandleFormatError
 
@@ -60,3 +64,80 @@ def handle_sort_key(handle: str) -> tuple[str, int, str]:
     """Sort handles by prefix, then numerically by suffix where it is a number."""
     prefix, _, suffix = handle.partition("/")
     return (prefix, int(suffix) if suffix.isdigit() else -1, suffix)
+
+
+#: A compact entry: suffix number in the high bits, row id in the low 32.
+_ID_BITS = 32
+_ID_MASK = (1 << _ID_BITS) - 1
+_MAX_SUFFIX = (1 << 31) - 1
+
+
+class HandleList:
+    """Handles (each with a row id) in ``handle_sort_key`` order, kept compactly.
+
+    A collection's member items, a few hundred thousand at the largest sites, as one 8-byte
+    integer each where the handle is ``<prefix>/<n>`` under the list's most common shape (one
+    prefix, ``n`` a plain decimal number) and the row id fits 32 bits; any other handle is
+    kept as it is, apart.  Iterating yields the handles in order (``with_ids`` the pairs),
+    made as they are read.  Compares equal to a sequence of the same handles.
+    """
+
+    __slots__ = ("_count", "_others", "_packed", "_prefix")
+
+    def __init__(self, pairs: Iterable[tuple[int, str]] = ()) -> None:
+        prefix: str | None = None
+        packed: list[int] = []
+        others: list[tuple[tuple[str, int, str], int, str]] = []
+        for row_id, handle in pairs:
+            head, slash, suffix = handle.partition("/")
+            if prefix is None and slash:
+                prefix = head
+            if (slash and head == prefix and suffix.isascii() and suffix.isdigit()
+                    and (suffix == "0" or suffix[0] != "0")
+                    and 0 <= row_id <= _ID_MASK and int(suffix) <= _MAX_SUFFIX):
+                packed.append(int(suffix) << _ID_BITS | row_id)
+            else:
+                others.append((handle_sort_key(handle), row_id, handle))
+        packed.sort()
+        others.sort()
+        self._prefix = prefix or ""
+        self._packed = array("q", packed)
+        self._others = others
+        self._count = len(packed) + len(others)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def with_ids(self) -> Iterator[tuple[int, str]]:
+        """(row id, handle) in handle order."""
+        prefix = self._prefix
+        compact = ((prefix, n >> _ID_BITS, n & _ID_MASK) for n in self._packed)
+        if not self._others:
+            for _, number, row_id in compact:
+                yield row_id, f"{prefix}/{number}"
+            return
+        keyed = (((p, number, str(number)), row_id, f"{p}/{number}")
+                 for p, number, row_id in compact)
+        for _, row_id, handle in heapq.merge(keyed, self._others):
+            yield row_id, handle
+
+    def __iter__(self) -> Iterator[str]:
+        return (handle for _, handle in self.with_ids())
+
+    def __contains__(self, handle: object) -> bool:
+        return any(h == handle for h in self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HandleList | Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(
+                a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"HandleList({self._count} handles)"

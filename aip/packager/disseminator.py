@@ -140,8 +140,8 @@ def _children(tx: Tx, obj_type: str, obj_id: int, *,
         for handle in comm.collections:
             yield C.TYPE_COLLECTION, handles.require(tx, handle)[1], handle
     elif obj_type == C.TYPE_COLLECTION:
-        for item_id, handle in objects.collection_item_ids(tx, obj_id,
-                                                           modified_after=modified_after):
+        for item_id, handle in objects.collection_item_ids(
+                tx, obj_id, modified_after=modified_after).with_ids():
             yield C.TYPE_ITEM, item_id, handle
 
 

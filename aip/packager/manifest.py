@@ -67,6 +67,7 @@ import functools
 import posixpath
 import re
 import uuid as uuid_module
+from collections import abc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_plus
@@ -182,22 +183,42 @@ class BuiltPackage:
     """A manifest and the zip entries that go with it.
 
     ``extra_entries`` (``metadata_<n>``) are written before ``mets.xml``, ``entries``
-    (bitstreams, logo) after it, in order.
+    (bitstreams, logo) after it, in order.  The manifest is ``head`` with each of
+    ``blocks`` (a container's child pointers, written as text) in its placeholder's place:
+    ``manifest_chunks`` gives it a piece at a time (a collection of 300,000 items has a
+    manifest of 80 MB), ``manifest`` whole.  ``children`` is made from the blocks as it is
+    read.
     """
 
     type: str
     handle: str
-    manifest: bytes
+    head: bytes
     extra_entries: tuple[PackageEntry, ...]
     entries: tuple[PackageEntry, ...]
-    children: tuple[ChildPointer, ...]
+    children: abc.Collection[ChildPointer]
     last_modified: dt.datetime | None
-    #: The tree ``manifest`` was serialized from, so the exporter validates it without
+    #: The tree ``head`` was serialized from, so the exporter validates it without
     #: parsing the bytes again (not part of the package's value).
     root: Element = field(compare=False, repr=False)
     #: The builder's nodes that tree was written from (``aip.mets.validate``'s quick
     #: structure check reads them), or None.
     nodes: B.Node | None = field(default=None, compare=False, repr=False)
+    blocks: tuple[_ChildBlock, ...] = ()
+
+    @property
+    def manifest(self) -> bytes:
+        """The whole manifest as one value (``manifest_chunks`` for a large container)."""
+        return self.head if not self.blocks else b"".join(self.manifest_chunks())
+
+    def manifest_chunks(self) -> Iterator[bytes]:
+        """The manifest's bytes in order, a block's child divs a few at a time."""
+        return _with_blocks(self.head, self.blocks)
+
+    def manifest_size(self) -> int:
+        """The manifest's length in bytes (its blocks made once to count them)."""
+        if not self.blocks:
+            return len(self.head)
+        return sum(len(chunk) for chunk in self.manifest_chunks())
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,26 +585,26 @@ class _Builder:
             B.mptr(ptr_id=self.gensym("mptr"), loctype=C.LOCTYPE_URL, href=href)))
         return div, ChildPointer(type=child_type, handle=handle, href=href)
 
-    def child_block(self, child_type: str, handles: Sequence[str]
-                    ) -> tuple[B.Node, list[ChildPointer]] | None:
+    def child_block(self, child_type: str, handles: abc.Collection[str]
+                    ) -> tuple[B.Node, abc.Collection[ChildPointer]] | None:
         """The child divs of ``handles`` as one block written straight as text when the
-        manifest is serialized (``finish``), with the IDs ``child_div`` would give them: a
-        collection of 100,000 items does not become 300,000 nodes, elements and text
-        fragments.  Returns the placeholder div for its place and the pointers; None when a
-        handle needs escaping in XML (then ``child_div`` writes each one)."""
-        if not all(_PLAIN.fullmatch(h) for h in handles):
-            return None
+        manifest is written out (``BuiltPackage.manifest_chunks``), with the IDs
+        ``child_div`` would give them: a collection of 100,000 items does not become 300,000
+        nodes, elements and text fragments, nor 100,000 pointers (the block keeps
+        ``handles``, read again each time it is written).  Returns the placeholder div for
+        its place and the pointers (made as they are read); None when a handle needs
+        escaping in XML (then ``child_div`` writes each one)."""
         for handle in handles:
+            if not _PLAIN.fullmatch(handle):
+                return None
             check_handle(handle)
         ext = C.MANIFEST_ONLY_EXTENSION if self.ctx.manifest_only else C.PACKAGE_EXTENSION
-        pointers = [ChildPointer(type=child_type, handle=handle,
-                                 href=package_file_name(child_type, handle, ext))
-                    for handle in handles]
         first = self.counter + 1
         self.counter += 3 * len(handles)
-        self.blocks.append(_ChildBlock(f"{C.METS_TYPE_PREFIX}{child_type}", first, pointers))
+        block = _ChildBlock(child_type, first, handles, ext)
+        self.blocks.append(block)
         marker = B.div(div_id=f"{_BLOCK_MARKER}{len(self.blocks) - 1}")
-        return marker, pointers
+        return marker, _BlockPointers(block)
 
     def parent_struct_map(self, parent: str | None) -> B.Node | None:
         if parent is None:
@@ -610,7 +631,7 @@ class _Builder:
 
     def finish(self, main_div: B.Node, struct_id: str, extra_structs: Sequence[B.Node | None],
                obj_type: str, handle: str, hdr: B.Node,
-               entries: Sequence[PackageEntry], children: Sequence[ChildPointer],
+               entries: Sequence[PackageEntry], children: abc.Collection[ChildPointer],
                last_modified: dt.datetime | None, registry: Registry | None = None,
                uuid: str | None = None) -> BuiltPackage:
         extras: list[PackageEntry] = []
@@ -632,14 +653,13 @@ class _Builder:
             if sm is not None:
                 root.append(sm)
         tree = B.to_tree(root)
-        manifest = B.serialize(tree)
-        if self.blocks:
-            manifest = _with_blocks(manifest, self.blocks)
-        return BuiltPackage(type=obj_type, handle=handle, manifest=manifest,
+        return BuiltPackage(type=obj_type, handle=handle, head=B.serialize(tree),
                             extra_entries=tuple(extras),
                             entries=() if self.ctx.manifest_only else tuple(entries),
-                            children=tuple(children), last_modified=last_modified,
-                            root=tree, nodes=root)
+                            children=(children if isinstance(children, _BlockPointers)
+                                      else tuple(children)),
+                            last_modified=last_modified, root=tree, nodes=root,
+                            blocks=tuple(self.blocks))
 
 
 @functools.lru_cache(maxsize=256)
@@ -695,42 +715,88 @@ _BLOCK_MARKER = "aipsync-child-block-"
 
 @dataclass(frozen=True, slots=True)
 class _ChildBlock:
-    """Child pointers written as text: their div TYPE, the counter value of the first div's
-    ID (each child takes three: div, handle mptr, URL mptr) and the pointers."""
+    """Child pointers written as text: the children's type, the counter value of the first
+    div's ID (each child takes three: div, handle mptr, URL mptr), their handles (plain,
+    checked) and the package extension of their hrefs."""
 
-    div_type: str
+    child_type: str
     first: int
-    pointers: list[ChildPointer]
+    handles: abc.Collection[str]
+    ext: str
+
+    def pointers(self) -> Iterator[ChildPointer]:
+        for handle in self.handles:
+            yield ChildPointer(type=self.child_type, handle=handle,
+                               href=package_file_name(self.child_type, handle, self.ext))
 
     def lines(self, indent: bytes) -> Iterator[bytes]:
-        """The divs exactly as lxml pretty-prints them at ``indent``."""
+        """The divs exactly as lxml pretty-prints them at ``indent``, 256 children a piece."""
         inner = indent + b"  "
-        div_type = self.div_type.encode()
+        div_type = f"{C.METS_TYPE_PREFIX}{self.child_type}".encode()
+        name_prefix = f"{self.child_type}@".encode()
+        suffix = f".{self.ext}".encode()
         n = self.first
-        for p in self.pointers:
-            yield (b'%s<div ID="div_%d" TYPE="%s">\n'
-                   b'%s<mptr ID="mptr_%d" LOCTYPE="HANDLE" xlink:type="simple" '
-                   b'xlink:href="%s"/>\n'
-                   b'%s<mptr ID="mptr_%d" LOCTYPE="URL" xlink:type="simple" '
-                   b'xlink:href="%s"/>\n'
-                   b'%s</div>\n') % (indent, n, div_type, inner, n + 1, (p.handle or "").encode(),
-                                     inner, n + 2, p.href.encode(), indent)
+        piece: list[bytes] = []
+        for handle in self.handles:
+            plain = handle.encode()
+            piece.append(
+                b'%s<div ID="div_%d" TYPE="%s">\n'
+                b'%s<mptr ID="mptr_%d" LOCTYPE="HANDLE" xlink:type="simple" '
+                b'xlink:href="%s"/>\n'
+                b'%s<mptr ID="mptr_%d" LOCTYPE="URL" xlink:type="simple" '
+                b'xlink:href="%s%s%s"/>\n'
+                b'%s</div>\n' % (indent, n, div_type, inner, n + 1, plain, inner, n + 2,
+                                  name_prefix, plain.replace(b"/", b"-"), suffix, indent))
             n += 3
+            if len(piece) == 256:
+                yield b"".join(piece)
+                piece = []
+        if piece:
+            yield b"".join(piece)
 
 
-def _with_blocks(manifest: bytes, blocks: Sequence[_ChildBlock]) -> bytes:
-    """``manifest`` with each block's placeholder line replaced by the block's divs."""
-    parts: list[bytes] = []
-    rest = manifest
+class _BlockPointers(abc.Collection[ChildPointer]):
+    """A block's child pointers, made each time they are read; equal to a sequence of the
+    same pointers."""
+
+    __slots__ = ("_block",)
+
+    def __init__(self, block: _ChildBlock) -> None:
+        self._block = block
+
+    def __len__(self) -> int:
+        return len(self._block.handles)
+
+    def __iter__(self) -> Iterator[ChildPointer]:
+        return self._block.pointers()
+
+    def __contains__(self, pointer: object) -> bool:
+        return any(p == pointer for p in self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _BlockPointers | Sequence):
+            return len(self) == len(other) and all(
+                a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"_BlockPointers({len(self)} pointers)"
+
+
+def _with_blocks(head: bytes, blocks: Sequence[_ChildBlock]) -> Iterator[bytes]:
+    """``head`` with each block's placeholder line replaced by the block's divs, in pieces."""
+    start = 0
     for index, block in enumerate(blocks):
         marker = f'<div ID="{_BLOCK_MARKER}{index}"/>\n'.encode()
-        at = rest.index(marker)
-        line_start = rest.rindex(b"\n", 0, at) + 1
-        parts.append(rest[:line_start])
-        parts.extend(block.lines(rest[line_start:at]))
-        rest = rest[at + len(marker):]
-    parts.append(rest)
-    return b"".join(parts)
+        at = head.index(marker, start)
+        line_start = head.rindex(b"\n", start, at) + 1
+        yield head[start:line_start]
+        yield from block.lines(head[line_start:at])
+        start = at + len(marker)
+    yield head[start:]
 
 
 def _originals(item: Item) -> dict[str, int]:
@@ -874,16 +940,18 @@ def build_collection_package(collection: Collection, groups: Sequence[Group],
     amd_id = b.amd_sec(subject)
     struct_id, main = _main(b, dmd_ids, amd_id)
     b.note(subject, amd_id or main.get("ID"))
-    children: list[ChildPointer] = []
+    children: abc.Collection[ChildPointer] = ()
     block = b.child_block(C.TYPE_ITEM, collection.items) if collection.items else None
     if block is not None:
         main.append(block[0])
         children = block[1]
     else:
+        pointers = []
         for handle in collection.items:
             div, pointer = b.child_div(C.TYPE_ITEM, handle)
             main.append(div)
-            children.append(pointer)
+            pointers.append(pointer)
+        children = pointers
     if collection.template is not None:
         # the template's dmdSecs follow the collection's own (amdSecs are kept apart)
         template_ids = b.dmd_secs(_Subject("TEMPLATE", values=collection.template))

@@ -99,10 +99,16 @@ def write_zip(store: Assetstore, built: BuiltPackage, handle: IO[bytes]) -> int:
         for entry in built.extra_entries:
             copied += _copy_entry(store, zf, entry, item_time if entry.item_time else fixed,
                                   built.handle)
+        size = built.manifest_size()
         info = _zipinfo(C.MANIFEST_NAME,
-                        item_time if built.last_modified is not None else fixed,
-                        len(built.manifest))
-        zf.writestr(info, built.manifest, compress_type=zipfile.ZIP_DEFLATED)
+                        item_time if built.last_modified is not None else fixed, size)
+        if built.blocks:
+            # A large container's manifest, written a piece at a time (never whole).
+            with zf.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT) as dst:
+                for chunk in built.manifest_chunks():
+                    dst.write(chunk)
+        else:
+            zf.writestr(info, built.head, compress_type=zipfile.ZIP_DEFLATED)
         for entry in built.entries:
             copied += _copy_entry(store, zf, entry, item_time if entry.item_time else fixed,
                                   built.handle)
@@ -118,7 +124,8 @@ def write_temp(store: Assetstore, built: BuiltPackage, path: Path,
     try:
         with writer.create(path) as out:
             if manifest_only:
-                out.write(built.manifest)
+                for chunk in built.manifest_chunks():
+                    out.write(chunk)
                 copied = 0
             else:
                 copied = write_zip(store, built, out)

@@ -31,6 +31,7 @@ from aip.model import (
     Collection,
     Community,
     Group,
+    HandleList,
     HarvestSettings,
     Item,
     MetadataValue,
@@ -623,15 +624,17 @@ def set_harvest(tx: Tx, coll_id: int, settings: HarvestSettings | None) -> None:
             harvest_status=settings.harvest_status))
 
 
-def collection_items(tx: Tx, coll_id: int) -> list[str]:
+def collection_items(tx: Tx, coll_id: int) -> HandleList:
     """Handles of archived member items (owned and mapped, withdrawn included), by handle."""
-    return [handle for _, handle in collection_item_ids(tx, coll_id)]
+    return collection_item_ids(tx, coll_id)
 
 
 def collection_item_ids(tx: Tx, coll_id: int, *, modified_after: dt.datetime | None = None
-                        ) -> list[tuple[int, str]]:
-    """(id, handle) of archived member items, in ``collection_items`` order; with
-    ``modified_after`` (naive UTC) only those modified after it."""
+                        ) -> HandleList:
+    """Archived member items, in handle order (``HandleList``: iterate it for the handles,
+    ``with_ids()`` for (id, handle)); with ``modified_after`` (naive UTC) only those
+    modified after it.  The rows are read as a stream into the compact list: a collection
+    of 300,000 items costs a few MB, not the rows and tuples of all of them."""
     ci = T.collection_item
     query = (sa.select(T.item.c.id, T.item.c.handle)
              .join(ci, ci.c.item_id == T.item.c.id)
@@ -639,8 +642,7 @@ def collection_item_ids(tx: Tx, coll_id: int, *, modified_after: dt.datetime | N
                     sa.or_(T.item.c.in_archive, T.item.c.withdrawn)))
     if modified_after is not None:
         query = query.where(T.item.c.last_modified > modified_after)
-    rows = tx.execute(query).all()
-    return sorted(((int(r[0]), str(r[1])) for r in rows), key=lambda r: handle_sort_key(r[1]))
+    return HandleList((int(r[0]), str(r[1])) for r in tx.execute(query))
 
 
 def count_archived_items(tx: Tx) -> int:
@@ -679,7 +681,7 @@ def collection_model(tx: Tx, coll_id: int) -> Collection:
                                   metadata(tx, C.TYPE_COLLECTION, coll_id)),
         logo=logo_model(tx, row.logo_id), template=template, roles=roles, harvest=harvest,
         policies=auth.policies(tx, C.TYPE_COLLECTION, coll_id),
-        items=tuple(collection_items(tx, coll_id)),
+        items=collection_items(tx, coll_id),
         entity_type=relationships.collection_entity_type(tx, coll_id))
 
 

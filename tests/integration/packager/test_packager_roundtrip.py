@@ -31,7 +31,7 @@ def test_site_round_trip(backend_factory: Callable[[str], RepoLocation],
     source = backend_factory("source")
     seed(source, items=14)
     with write_tx(source) as tx:  # a withdrawn item must survive too
-        handle = objects.collection_items(tx, sorted(objects.collection_handles(tx))[0])[0]
+        handle = next(iter(objects.collection_items(tx, sorted(objects.collection_handles(tx))[0])))
         objects.withdraw_item(tx, objects.item_id(tx, handle))
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()

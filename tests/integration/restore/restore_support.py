@@ -74,7 +74,7 @@ def error_line(result: CliResult) -> str:
 def collections_with_items(env: BackupEnv) -> dict[str, list[str]]:
     """Collection handle -> the handles of the archived items it owns (not mapped ones)."""
     with env.repo.opened() as repo, repo.transaction(write=False) as tx:
-        return {handle: [h for iid, h in objects.collection_item_ids(tx, cid)
+        return {handle: [h for iid, h in objects.collection_item_ids(tx, cid).with_ids()
                          if objects.item_row(tx, iid).owning_collection_id == cid]
                 for cid, handle in sorted(objects.collection_handles(tx).items())}
 

@@ -49,7 +49,7 @@ def item_handles(env: BackupEnv) -> list[str]:
     """The handles of the repository's archived items, in handle order."""
     with env.repo.opened() as repo, repo.transaction(write=False) as tx:
         return sorted({h for cid in objects.collection_handles(tx)
-                       for _, h in objects.collection_item_ids(tx, cid)})
+                       for _, h in objects.collection_item_ids(tx, cid).with_ids()})
 
 
 def item_file(handle: str) -> str:

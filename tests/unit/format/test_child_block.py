@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aip.mets.pointers import read_parent
-from aip.model import Collection
+from aip.model import Collection, HandleList
 from aip.packager import manifest as M
 from aip.packager.config import IngestConfig
 
@@ -56,6 +56,22 @@ def test_thousands_of_items_with_a_logo_and_a_template() -> None:
     # read_parent's path for large manifests (every element dropped once passed) agrees
     assert len(block.manifest) > 256 * 1024
     assert read_parent(block.manifest) == parsed.parent == collection.parents[0]
+
+
+def test_a_collection_listed_by_the_repository_is_written_a_piece_at_a_time() -> None:
+    """The repository gives a collection's items as a HandleList (one integer each): the
+    block reads it as it writes, in pieces, to the same bytes."""
+    base, groups = _first_collection()
+    handles = [f"123456789/{n}" for n in range(10, 1300)]
+    listed = replace(base, items=HandleList((n, h) for n, h in enumerate(reversed(handles))))
+    plain = M.build_collection_package(replace(base, items=tuple(handles)), groups, CTX)
+    built = M.build_collection_package(listed, groups, CTX)
+    chunks = list(built.manifest_chunks())
+    assert len(chunks) > 5 and max(len(c) for c in chunks) < len(built.manifest) // 4
+    assert b"".join(chunks) == built.manifest == plain.manifest
+    assert built.manifest_size() == len(plain.manifest)
+    assert built.children == plain.children and len(built.children) == len(handles)
+    assert b"aipsync-child-block" in built.head, "the head keeps the placeholder"
 
 
 def _first_collection() -> tuple[Collection, tuple]:  # type: ignore[type-arg]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from helpers import PREFIX
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aip import constants as C
 from aip.errors import HandleFormatError
 from aip.model import (
+    HandleList,
     check_handle,
     handle_from_uri,
     handle_sort_key,
@@ -42,6 +45,36 @@ def test_split_and_site_handle() -> None:
 def test_sort_key_orders_numeric_suffixes_as_numbers() -> None:
     handles = ["p/100", "p/9", "p/10", "a/5", "p/x", "p/0"]
     assert sorted(handles, key=handle_sort_key) == ["a/5", "p/x", "p/0", "p/9", "p/10", "p/100"]
+
+
+# Suffixes of every shape HandleList keeps apart or packs: plain numbers (small and past 31
+# bits), leading zeros, letters; prefixes mostly one, sometimes another.
+_suffixes = (st.integers(0, 3_000_000_000).map(str) | st.from_regex(r"0[0-9]{1,3}", fullmatch=True)
+             | st.from_regex(r"[a-z][a-z0-9.]{0,4}", fullmatch=True))
+_handles = st.tuples(st.sampled_from(["123456789", "123456789", "123456789", "10.5072"]),
+                     _suffixes).map("/".join)
+_ids = st.integers(0, 2**33)
+
+
+@given(st.dictionaries(_handles, _ids, max_size=60))
+def test_a_handle_list_is_the_pairs_sorted_by_handle_sort_key(ids: dict[str, int]) -> None:
+    pairs = [(row_id, handle) for handle, row_id in ids.items()]
+    listed = HandleList(pairs)
+    expected = sorted(pairs, key=lambda p: handle_sort_key(p[1]))
+    assert list(listed.with_ids()) == expected
+    assert list(listed) == [h for _, h in expected] and len(listed) == len(expected)
+    assert listed == tuple(h for _, h in expected) and bool(listed) == bool(expected)
+    assert list(listed) == list(listed), "read again, the same"
+
+
+def test_a_handle_list_packs_plain_numbers_and_keeps_the_rest() -> None:
+    listed = HandleList([(5, "p/10"), (6, "p/9"), (7, "p/007"), (8, "q/1"), (2**40, "p/3"),
+                         (9, "p/x")])
+    assert list(listed.with_ids()) == [(9, "p/x"), (2**40, "p/3"), (7, "p/007"), (6, "p/9"),
+                                       (5, "p/10"), (8, "q/1")]
+    assert "p/9" in listed and "p/8" not in listed
+    assert listed != ("p/x",) and HandleList() == () and not HandleList()
+    assert hash(listed) == hash(tuple(listed))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
