@@ -20,7 +20,7 @@ or log a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from aip.errors import Outcome
 from aip.files import is_temp_name
 from aip.model import package_file_name
 from aip.packager.modes import IngestMode
+from aip.spill import SpillList, SpillMap
 from daemon.core.stop import StopFlag
 
 __all__ = [
@@ -66,10 +67,10 @@ class ExportOutcome:
     says no longer exist (DSpace: "Cannot resolve handle"), for the log.
     """
 
-    written: tuple[str, ...]
+    written: Collection[str]
     full: bool
     unchanged: int = 0
-    expected: frozenset[str] | None = None
+    expected: Container[str] | None = None
     bytes: int = 0
     seconds: float = 0.0
     gone: tuple[str, ...] = ()
@@ -269,18 +270,28 @@ def export_options(extra: Sequence[str], updated_after: datetime | None) -> list
     return options
 
 
-def packages_in(folder: Path) -> list[str]:
-    """Names of the finished package files in ``folder``."""
-    names = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if is_temp_name(entry.name) or not entry.is_file():
-            continue
-        match = C.PACKAGE_NAME_RE.match(entry.name)
-        if match is None or match["ext"] != C.PACKAGE_EXTENSION:
-            log.warning("source.export.stray_file", file=entry.name,
-                        detail="not an AIP file name; it is not staged")
-            continue
-        names.append(entry.name)
+def packages_in(folder: Path) -> SpillList[str]:
+    """Names of the finished package files in ``folder``, in the folder's own order (a
+    million of them: a few thousand in memory, the rest in a temp file)."""
+    names: SpillList[str] = SpillList()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_temp_name(entry.name) or not entry.is_file():
+                continue
+            match = C.PACKAGE_NAME_RE.match(entry.name)
+            if match is None or match["ext"] != C.PACKAGE_EXTENSION:
+                log.warning("source.export.stray_file", file=entry.name,
+                            detail="not an AIP file name; it is not staged")
+                continue
+            names.append(entry.name)
     return names
+
+
+def name_set(names: Iterable[str]) -> SpillMap:
+    """``names`` to test membership in (past a few thousand, in a private temp database)."""
+    found = SpillMap()
+    for name in names:
+        found[name] = ""
+    return found
 
 

@@ -39,6 +39,7 @@ from daemon.source.base import (
     IngestSpec,
     explicit_packages,
     export_options,
+    name_set,
     packages_in,
     site_package_name,
 )
@@ -114,12 +115,11 @@ class EmbeddedSource:
                               detail=f"the packager wrote {result.written} package(s) but "
                                      f"{out_dir} holds {len(written)}")
         full = updated_after is None
-        expected: frozenset[str] | None = frozenset(written) if full else None
+        expected = name_set(written) if full and not result.skipped else None
         if full and result.skipped:
             log.warning("source.export.incomplete", skipped=len(result.skipped),
                         detail="objects skipped as unauthorised: no staged AIP is removed")
-            expected = None
-        return ExportOutcome(written=tuple(written), full=full, unchanged=result.unchanged,
+        return ExportOutcome(written=written, full=full, unchanged=result.unchanged,
                              expected=expected, bytes=result.bytes_out, seconds=result.seconds)
 
     def _exported_generation(self) -> str | None:
