@@ -1,11 +1,15 @@
 """``daemon.sync.scan.StagedNames``: staging's finished AIPs as a collection read from the
-folder when asked (what a source is handed instead of a set of every name)."""
+folder when asked (what a source is handed instead of a set of every name); an export's
+names on their way into staging (``packages_in``, ``name_set``, the move)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from aip.spill import SpillList
+from daemon.source.base import name_set, packages_in
 from daemon.sync.scan import StagedNames
+from daemon.sync.staging import _move_into
 
 
 def test_only_finished_aips_count_and_the_folder_is_read_when_asked(tmp_path: Path) -> None:
@@ -28,3 +32,24 @@ def test_only_finished_aips_count_and_the_folder_is_read_when_asked(tmp_path: Pa
 def test_a_missing_folder_holds_nothing(tmp_path: Path) -> None:
     names = StagedNames(tmp_path / "gone")
     assert len(names) == 0 and list(names) == [] and "ITEM@1-1.zip" not in names
+
+
+def test_an_export_moves_into_staging_items_first_and_the_site_last(tmp_path: Path) -> None:
+    """The written names are read from the export folder (a SpillList, unsorted) and moved
+    rank by rank; the names expected in staging answer membership from a temp database."""
+    out, staging = tmp_path / "export", tmp_path / "staging"
+    out.mkdir()
+    staging.mkdir()
+    names = ["SITE@1-0.zip", "COMMUNITY@1-1.zip", "COLLECTION@1-2.zip",
+             *(f"ITEM@1-{n}.zip" for n in range(3, 5003))]
+    for name in names:
+        (out / name).write_bytes(b"x")
+    (out / "notes.txt").write_text("not an AIP")
+    written = packages_in(out)
+    assert isinstance(written, SpillList) and sorted(written) == sorted(names)
+    expected = name_set(written)
+    assert expected.spilled and "ITEM@1-4000.zip" in expected and "notes.txt" not in expected
+    moved = list(_move_into(staging, out, written))
+    assert moved[-3:] == ["COLLECTION@1-2.zip", "COMMUNITY@1-1.zip", "SITE@1-0.zip"]
+    assert sorted(moved[:-3]) == sorted(names[3:])
+    assert sorted(p.name for p in staging.iterdir()) == sorted(names)
