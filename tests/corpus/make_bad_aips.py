@@ -460,7 +460,7 @@ def _overlap(b: Bases, name: str) -> bytes:
 
 @case("AIP-E023-manifest-too-large.zip")
 def _manifest_too_large(b: Bases, name: str) -> bytes:
-    """mets.xml declares 65 MiB (limit 64 MiB), stored, so no ratio check applies."""
+    """mets.xml declares 257 MiB (limit 256 MiB), stored, so no ratio check applies."""
     entries = item_entries(b)
     i = _manifest_index(entries)
     data = manifest(entries)
