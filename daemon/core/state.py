@@ -608,11 +608,13 @@ class StateDB:
         """Scanned files to (re)hash, in name order after ``after``: not cached, cached with
         another stat key, or cached before parents were recorded."""
         return [(r[0], r[1], r[2], r[3]) for r in self._rows(
-            "SELECT s.name, s.size, s.mtime_ns, s.inode FROM temp.scan s"
-            " LEFT JOIN staged_files c ON c.name = s.name WHERE s.name > ? AND ("
-            " c.name IS NULL OR c.size != s.size OR c.mtime_ns != s.mtime_ns"
-            " OR c.inode != s.inode OR c.parent IS NULL) ORDER BY s.name LIMIT ?",
-            (after, limit))]
+            "SELECT s.name, s.size, s.mtime_ns, s.inode" + _STALE
+            + " AND s.name > ? ORDER BY s.name LIMIT ?", (after, limit))]
+
+    def scan_stale_totals(self) -> tuple[int, int]:
+        """(files, bytes) of what ``scan_stale`` pages through, for the hashing's progress."""
+        row = self._rows("SELECT count(*), coalesce(sum(s.size), 0)" + _STALE)[0]
+        return int(row[0]), int(row[1])
 
     def scan_keep_only(self, names: Iterable[str]) -> None:
         """Keep only ``names`` in the scan table (a mirror run limited to a watcher's hint)."""
@@ -1056,6 +1058,12 @@ def _run(r: sqlite3.Row) -> RunRecord:
         counts=RunCounts(r["objects_seen"], r["objects_uploaded"], r["objects_skipped"],
                          r["objects_failed"], r["bytes_uploaded"]),
         snapshot_id=r["snapshot_id"], error=r["error"])
+
+
+#: The scanned files whose cached hashes are missing or stale (``scan_stale``'s rows).
+_STALE = (" FROM temp.scan s LEFT JOIN staged_files c ON c.name = s.name WHERE ("
+          " c.name IS NULL OR c.size != s.size OR c.mtime_ns != s.mtime_ns"
+          " OR c.inode != s.inode OR c.parent IS NULL)")
 
 
 def open_state(state_dir: Path) -> StateDB:

@@ -29,7 +29,7 @@ import structlog
 
 from aip.files import Digests, copy_hashing
 from aip.packager.reader import package_parent
-from aip.progress import Meter
+from aip.progress import Meter, listening
 from daemon.core.errors import StagingError
 from daemon.core.state import PAGE, CachedHash, StateDB
 from daemon.sync.layout import is_staged_name
@@ -234,14 +234,17 @@ def _hash_stale(folder: Path, state: StateDB, workers: int) -> int:
     """Hash the scanned files the cache does not know as they are now; returns how many."""
     workers = min(workers, HASH_THREADS_MAX)
     started = time.monotonic()
-    meter = Meter("hash", label="hashing", unit="AIPs")
+    # The totals up front, so the progress says "of 1,000,011" from the start, not the pages
+    # read so far (one query, made only when someone is listening).
+    files, total = state.scan_stale_totals() if listening() else (None, None)
+    meter = Meter("hash", label="hashing", unit="AIPs", objects_total=files,
+                  bytes_total=total)
     hashed = nbytes = 0
     after = ""
     with ThreadPoolExecutor(max_workers=max(1, workers),
                             thread_name_prefix="aipsync-hash") as pool:
         while page := state.scan_stale(after):
             after = page[-1][0]
-            meter.grow(objects=len(page))
             fresh: list[CachedHash] = []
             for row in pool.map(lambda r: _hash(folder, r[0]), page):
                 if row is not None:

@@ -1,14 +1,17 @@
 """``daemon.sync.scan.StagedNames``: staging's finished AIPs as a collection read from the
 folder when asked (what a source is handed instead of a set of every name); an export's
-names on their way into staging (``packages_in``, ``name_set``, the move)."""
+names on their way into staging (``packages_in``, ``name_set``, the move) and the hashing of
+what is staged (its progress)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from aip.progress import Progress, reporting
 from aip.spill import SpillList
+from daemon.core.state import PAGE, open_state
 from daemon.source.base import name_set, packages_in
-from daemon.sync.scan import StagedNames
+from daemon.sync.scan import StagedNames, scan_staging
 from daemon.sync.staging import _move_into
 
 
@@ -53,3 +56,19 @@ def test_an_export_moves_into_staging_items_first_and_the_site_last(tmp_path: Pa
     assert moved[-3:] == ["COLLECTION@1-2.zip", "COMMUNITY@1-1.zip", "SITE@1-0.zip"]
     assert sorted(moved[:-3]) == sorted(names[3:])
     assert sorted(p.name for p in staging.iterdir()) == sorted(names)
+
+
+def test_the_hashing_progress_knows_its_totals_from_the_first_report(tmp_path: Path) -> None:
+    """More files than one page of the state's scan table: the first report already says
+    how many files and bytes (it used to grow a page at a time: "60,001 of 62,000")."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    count = PAGE + 500
+    for n in range(count):
+        (staging / f"ITEM@1-{n}.zip").write_bytes(b"x" * 10)
+    reports: list[Progress] = []
+    with open_state(tmp_path / "state") as state, reporting(reports.append):
+        assert scan_staging(staging, state, workers=2).hashed == count
+    hashing = [r for r in reports if r.phase == "hash"]
+    assert hashing[0].objects_total == count and hashing[0].bytes_total == 10 * count
+    assert hashing[-1].finished and hashing[-1].objects_done == count
