@@ -13,6 +13,7 @@ full parser, on ingest, is the one that judges a package).
 from __future__ import annotations
 
 import io
+from typing import IO
 
 from lxml import etree
 
@@ -20,24 +21,30 @@ from aip import constants as C
 from aip.errors import AipError
 from aip.model import check_handle, handle_from_uri
 
-__all__ = ["read_parent"]
+__all__ = ["SMALL_MANIFEST", "read_parent"]
 
 _STRUCT_MAP = f"{{{C.NS_METS}}}structMap"
 _MPTR = f"{{{C.NS_METS}}}mptr"
 _HREF = f"{{{C.NS_XLINK}}}href"
 
 
-def read_parent(data: bytes) -> str | None:
+def read_parent(data: bytes | IO[bytes]) -> str | None:
     """The handle of the object's parent as the manifest ``data`` names it, or None (a SITE
-    manifest, no Parent structMap, a pointer that is not a handle, or unreadable XML)."""
-    if len(data) > C.MAX_MANIFEST_BYTES:
-        return None
-    if len(data) <= _SMALL:
-        return _small(data)
+    manifest, no Parent structMap, a pointer that is not a handle, or unreadable XML).
+
+    ``data`` may be a stream of the manifest (a large one, read as it is parsed: a
+    collection of 300,000 items has an 80 MB manifest); its size is the caller's to check.
+    """
+    if isinstance(data, bytes):
+        if len(data) > C.MAX_MANIFEST_BYTES:
+            return None
+        if len(data) <= SMALL_MANIFEST:
+            return _small(data)
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
     wanted = C.STRUCTMAP_PARENT_LABEL.lower()
     in_parent = False
     try:
-        for event, element in etree.iterparse(io.BytesIO(data), events=("start", "end"),
+        for event, element in etree.iterparse(source, events=("start", "end"),
                                               resolve_entities=False, no_network=True,
                                               load_dtd=False, huge_tree=False):
             if event == "start":
@@ -64,7 +71,7 @@ def read_parent(data: bytes) -> str | None:
 #: Manifests up to this size (every item's) are read by the quicker parse, which keeps the
 #: elements before the Parent structMap until it ends; larger ones (a collection's thousands
 #: of child pointers) have every element dropped as soon as it is passed.
-_SMALL = 256 * 1024
+SMALL_MANIFEST = 256 * 1024
 
 
 def _small(data: bytes) -> str | None:

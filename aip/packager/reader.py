@@ -52,7 +52,7 @@ from aip.errors import (
     ZipFormatError,
 )
 from aip.files import Digests, Hasher
-from aip.mets.pointers import read_parent
+from aip.mets.pointers import SMALL_MANIFEST, read_parent
 
 #: Entries smaller than this are never called bombs, whatever their ratio (a page of
 #: repeated text compresses 500:1 and is harmless).
@@ -314,6 +314,15 @@ def package_parent(path: Path) -> str | None:
     this reader refuses; the full reader, on ingest, is the one that judges it)."""
     try:
         with PackageZip(path) as package:
-            return read_parent(package.read_manifest())
+            if not package.has(C.MANIFEST_NAME):
+                return None
+            size = package.size(C.MANIFEST_NAME)
+            if size <= SMALL_MANIFEST:
+                return read_parent(package.read_manifest())
+            if size > package.limits.max_manifest:
+                return None
+            # A container's large manifest, parsed as it is inflated, never held whole.
+            with package.open(C.MANIFEST_NAME) as src:
+                return read_parent(src)
     except AipError:
         return None
