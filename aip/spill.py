@@ -140,10 +140,12 @@ def _read_exactly(fd: int, size: int, offset: int) -> bytes:
 
 
 class SpillMap:
-    """Text key -> text value: set, get, test; nothing else (no iteration, no removal).
+    """Text key -> text value: set, get, test, count, and iterate the keys in order (code
+    point order, as ``sorted`` gives); no removal.
 
     In memory up to ``keep`` entries; then every entry moves to a private temp database and
-    stays there.  Not for sharing between threads.
+    stays there (iterating then reads its primary key in order, a row at a time).  Not for
+    sharing between threads.
     """
 
     __slots__ = ("__weakref__", "_closer", "_db", "_keep", "_memory")
@@ -173,6 +175,19 @@ class SpillMap:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key) is not None
+
+    def __len__(self) -> int:
+        if self._db is None:
+            return len(self._memory)
+        return int(self._db.execute("SELECT count(*) FROM entry").fetchone()[0])
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys in order."""
+        if self._db is None:
+            yield from sorted(self._memory)
+            return
+        for (key,) in self._db.execute("SELECT key FROM entry ORDER BY key"):
+            yield str(key)
 
     @property
     def spilled(self) -> bool:

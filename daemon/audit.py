@@ -55,6 +55,7 @@ import structlog
 
 from aip import constants as C
 from aip.progress import Meter
+from aip.spill import SpillMap
 from daemon.core.config import Config
 from daemon.core.errors import (
     DownloadChecksumError,
@@ -195,14 +196,15 @@ def judge_head(entry: InventoryEntry, head: RemoteObject | None) -> AuditProblem
     return None
 
 
-def extent_problems(expected: Iterable[str], inventory_keys: Iterable[str]
+def extent_problems(expected: Iterable[str] | SpillMap, inventory_keys: Iterable[str]
                     ) -> tuple[list[AuditProblem], int]:
     """Objects of the repository without a copy in the snapshot, and how many copies are of
     objects gone from the repository.  Pure; both inputs are read once, and merged in key
     order (``inventory_keys`` must come sorted, as an inventory gives them)."""
     problems: list[AuditProblem] = []
     gone = 0
-    wanted = iter(sorted(set(expected)))
+    # A SpillMap gives its keys in order from its temp database; anything else is sorted.
+    wanted = iter(expected) if isinstance(expected, SpillMap) else iter(sorted(set(expected)))
     want = next(wanted, None)
     for key in inventory_keys:
         while want is not None and want < key:

@@ -144,7 +144,8 @@ class Extent:
     where the list comes from.  ``complete`` is False when the list is known to miss objects
     (``note`` says which and why)."""
 
-    names: frozenset[str]
+    #: a ``SpillMap`` (its keys, in order) where the site may be large
+    names: Collection[str] | SpillMap
     basis: str
     complete: bool = True
     note: str = ""

@@ -21,7 +21,7 @@ import structlog
 
 from aip import constants as C
 from aip.packager import ingester
-from aip.packager.disseminator import ExportRequest, Progress, export, plan
+from aip.packager.disseminator import ExportRequest, Progress, export, iter_plan
 from aip.packager.modes import IngestMode
 from aip.packager.options import ExportOptions, IngestOptions, parse_option_strings
 from aip.repository import handles, objects
@@ -188,7 +188,9 @@ class EmbeddedSource:
                 request = ExportRequest(handle=self._site, eperson=self._eperson,
                                         output=Path("/") / site_package_name(self._site),
                                         recursive=True)
-                names = frozenset(p.path.name for p in plan(tx, request))
+                # Streamed into a temp database past a few thousand, which gives them back
+                # in order for the audit's merge with the inventory.
+                names = name_set(p.path.name for p in iter_plan(tx, request))
         finally:
             repo.close()
         return Extent(names, "the embedded repository's export plan")

@@ -118,6 +118,15 @@ def test_map_spills_past_keep_and_keeps_answering() -> None:
     assert spill.get("/w/ITEM@1-0.zip") == "1/new" and "/w/ITEM@1-1000.zip" not in spill
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=6)), st.integers(1, 5))
+def test_map_counts_and_gives_its_keys_in_sorted_order(keys: list[str], keep: int) -> None:
+    found = SpillMap(keep=keep)
+    for key in keys:
+        found[key] = "v"
+    assert list(found) == sorted(set(keys)) and len(found) == len(set(keys))
+
+
 def test_map_keep_must_be_positive() -> None:
     with pytest.raises(ValueError, match="keep"):
         SpillMap(keep=0)

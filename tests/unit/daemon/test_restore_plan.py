@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aip.errors import PackageValidationError, UsageError
+from aip.spill import SpillMap
 from daemon.audit import extent_problems, judge_head, sample_keys
 from daemon.core.config import parse_config
 from daemon.restore.plan import (
@@ -221,6 +222,18 @@ def test_extent_problems() -> None:
                                   sorted({SITE, COLL_A, "ITEM@1-99.zip"}))
     assert [(p.key, p.kind) for p in found] == [(ITEM_1, "not_backed_up")]
     assert gone == 1
+
+
+@pytest.mark.parametrize("keep", [2, 4096])
+def test_extent_problems_from_a_spill_map_merge_its_keys_in_order(keep: int) -> None:
+    """The embedded source's extent comes as a SpillMap filled in plan order (parents
+    first); spilled or not, its keys come back sorted for the merge."""
+    expected = SpillMap(keep=keep)
+    for name in (SITE, COLL_A, ITEM_1, "ITEM@1-10.zip", "ITEM@1-2.zip"):
+        expected[name] = ""
+    assert expected.spilled == (keep == 2) and len(expected) == 5
+    found, gone = extent_problems(expected, sorted({SITE, COLL_A, "ITEM@1-2.zip", "X@1-1.zip"}))
+    assert [p.key for p in found] == sorted([ITEM_1, "ITEM@1-10.zip"]) and gone == 1
 
 
 # --- work folders of earlier restores -----------------------------------------------------------
