@@ -348,19 +348,17 @@ class FolderTarget:
         self._check_root("abort", "")
         cutoff = time.time() - older_than.total_seconds()
         aborted = 0
-        for dirpath, _dirnames, filenames in os.walk(self.root):
-            for name in filenames:
-                if not is_temp_name(name) or name in known_upload_ids:
-                    continue
-                path = Path(dirpath) / name
-                try:
-                    if path.stat().st_mtime <= cutoff:
-                        path.unlink()
-                        aborted += 1
-                        log.info("target.multipart.aborted", key=str(path.relative_to(
-                            self.root)), reason="orphaned")
-                except OSError:
-                    continue
+        for path in _temp_files(self.root):
+            if path.name in known_upload_ids:
+                continue
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    aborted += 1
+                    log.info("target.multipart.aborted", key=str(path.relative_to(
+                        self.root)), reason="orphaned")
+            except OSError:
+                continue
         return aborted
 
     # --- reads --------------------------------------------------------------------------------
@@ -439,3 +437,19 @@ class FolderTarget:
 
     def list_versions(self, prefix: str = "") -> Iterator[RemoteVersion]:
         return iter(())
+
+
+def _temp_files(root: Path) -> Iterator[Path]:
+    """Temp files anywhere under ``root``, read a directory entry at a time (``os.walk``
+    lists each folder whole: a target of a million AIPs in one folder cost 120 MiB)."""
+    folders = [root]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        yield Path(entry.path)
+        except OSError:
+            continue

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from aip import constants as C
 from aip.errors import AipError
 from daemon.core import errors
 from daemon.sync.layout import versioned_key
+from daemon.targets.folder import FolderTarget
 from daemon.targets.s3 import classify_client_error
 from daemon.targets.transfer import BandwidthLimiter, backoff_delay, choose_part_size
 
@@ -71,3 +77,22 @@ def test_every_daemon_error_is_an_aip_error_with_an_exit_code() -> None:
     err = errors.TargetPermanentError(target="s3://b/p", operation="PutObject", key="k",
                                       detail="access denied")
     assert err.exit_code == 52 and "PutObject" in str(err)
+
+
+def test_a_folder_target_aborts_only_old_unknown_temp_files_at_any_depth(tmp_path: Path
+                                                                        ) -> None:
+    """Read a directory entry at a time (never a folder's whole listing): old temp files
+    that no upload in progress owns go, nested ones too; everything else stays."""
+    root = tmp_path / "target"
+    (root / "versions" / "deep").mkdir(parents=True)
+    old = {root / f"{C.TEMP_PREFIX}orphan", root / "versions" / "deep" / f"{C.TEMP_PREFIX}x"}
+    kept = {root / f"{C.TEMP_PREFIX}known", root / f"{C.TEMP_PREFIX}fresh",
+            root / "ITEM@1-1.zip", root / "versions" / "ITEM@1-1.zip"}
+    for path in old | kept:
+        path.write_bytes(b"x")
+    for path in old | {root / f"{C.TEMP_PREFIX}known", root / "ITEM@1-1.zip"}:
+        os.utime(path, (1_000_000, 1_000_000))
+    aborted = FolderTarget(root).abort_orphaned_uploads(
+        {f"{C.TEMP_PREFIX}known"}, older_than=timedelta(hours=1))
+    assert aborted == 2
+    assert not any(p.exists() for p in old) and all(p.exists() for p in kept)
