@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from aip import constants as C
 from aip.errors import HandleFormatError
+from aip.lazy import LazyCollection
 
 
 def check_handle(handle: str) -> str:
@@ -72,7 +73,7 @@ _ID_MASK = (1 << _ID_BITS) - 1
 _MAX_SUFFIX = (1 << 31) - 1
 
 
-class HandleList:
+class HandleList(LazyCollection[str]):
     """Handles (each with a row id) in ``handle_sort_key`` order, kept compactly.
 
     A collection's member items, a few hundred thousand at the largest sites, as one 8-byte
@@ -126,18 +127,6 @@ class HandleList:
 
     def __iter__(self) -> Iterator[str]:
         return (handle for _, handle in self.with_ids())
-
-    def __contains__(self, handle: object) -> bool:
-        return any(h == handle for h in self)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, HandleList | Sequence) and not isinstance(other, str):
-            return len(self) == len(other) and all(
-                a == b for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
 
     def __repr__(self) -> str:
         return f"HandleList({self._count} handles)"

@@ -95,6 +95,7 @@ from aip.errors import (
     Problem,
     ProfileError,
 )
+from aip.lazy import LazyCollection
 from aip.mets import build as B
 from aip.mets.parse import (
     LIFT_ABOVE,
@@ -755,7 +756,7 @@ class _ChildBlock:
             yield b"".join(piece)
 
 
-class _BlockPointers(abc.Collection[ChildPointer]):
+class _BlockPointers(LazyCollection[ChildPointer]):
     """A block's child pointers, made each time they are read; equal to a sequence of the
     same pointers."""
 
@@ -769,21 +770,6 @@ class _BlockPointers(abc.Collection[ChildPointer]):
 
     def __iter__(self) -> Iterator[ChildPointer]:
         return self._block.pointers()
-
-    def __contains__(self, pointer: object) -> bool:
-        return any(p == pointer for p in self)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _BlockPointers | Sequence):
-            return len(self) == len(other) and all(
-                a == b for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return f"_BlockPointers({len(self)} pointers)"
 
 
 def _with_blocks(head: bytes, blocks: Sequence[_ChildBlock]) -> Iterator[bytes]:
