@@ -165,13 +165,12 @@ def export_to_staging(config: Config, source: Source, *, updated_after: datetime
             _check_stop(stop, "the export was staged")
             if full and not outcome.written:
                 raise SourceError(source=source.name, detail="a full export wrote no package")
+            # One durability point before anything is renamed into staging: after a crash,
+            # a staged name never points at bytes that were not on disk.
             for name in outcome.written:
                 if Path(name).name != name or not (tmp / name).is_file():
                     raise SourceError(source=source.name,
                                       detail=f"reported {name!r}, which is not in the export")
-            # One durability point before anything is renamed into staging: after a crash,
-            # a staged name never points at bytes that were not on disk.
-            for name in outcome.written:
                 _fsync_file(tmp / name)
             fsync_dir(tmp)
             moved = _move_into(staging, tmp, outcome.written)
@@ -199,13 +198,21 @@ def _move_into(staging: Path, tmp: Path, names: Collection[str]) -> SpillList[st
     """Rename each written package into staging (atomic per file); fsync the folder once.
     The names moved, in that order (past a few thousand in a temp file)."""
     moved: SpillList[str] = SpillList()
+    containers: SpillList[str] = SpillList()
     name = ""
     try:
         # Items first, then collections, communities, the SITE last: the order a reader of
         # a half-moved staging folder would least mind (every file is whole either way).
-        # One pass over the names per rank, none sorted: a million stay where they are.
-        for rank in range(len(_MOVE_RANK) + 1):
-            for name in names:
+        # The items move in one pass over the names, none sorted (a million stay where they
+        # are); the containers, set aside in that pass, move one pass per rank.
+        for name in names:
+            if _move_rank(name):
+                containers.append(name)
+            else:
+                os.replace(tmp / name, staging / name)
+                moved.append(name)
+        for rank in range(1, len(_MOVE_RANK) + 1):
+            for name in containers:
                 if _move_rank(name) == rank:
                     os.replace(tmp / name, staging / name)
                     moved.append(name)
