@@ -22,7 +22,9 @@ import struct
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
+
+from aip.lazy import LazyCollection
 
 if TYPE_CHECKING:
     import sqlite3
@@ -36,8 +38,9 @@ KEEP = 4096
 _LENGTH = struct.Struct("<Q")
 
 
-class SpillList(Generic[T]):
-    """Append, count and iterate (in the order appended); nothing else.
+class SpillList(LazyCollection[T]):
+    """Append, count and iterate (in the order appended); nothing else.  Equal to a
+    sequence of the same entries (``LazyCollection``); not hashable, as it grows.
 
     Memory holds at most ``keep`` entries; the temp file is made at the first spill only, so
     a small run never touches the disk.  Iterating while appending is allowed: an iterator
@@ -77,8 +80,7 @@ class SpillList(Generic[T]):
     def __bool__(self) -> bool:
         return self._count > 0
 
-    def __contains__(self, item: object) -> bool:
-        return any(entry == item for entry in self)
+    __hash__ = None  # type: ignore[assignment]
 
     def __iter__(self) -> Iterator[T]:
         done = 0

@@ -31,7 +31,8 @@ import io
 import re
 import threading
 from array import array
-from collections.abc import Iterator, Mapping
+from collections import abc
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,9 @@ from lxml import etree
 
 from aip import constants as C
 from aip.errors import ManifestParseError, PackageValidationError, Problem
+from aip.lazy import LazyCollection
 from aip.mets.validate import structural_problems
+from aip.spill import KEEP, SpillList
 
 Element = etree._Element
 
@@ -171,10 +174,46 @@ _MPTR = f"{{{C.NS_METS}}}mptr"
 _LIFTABLE_DIV_ATTRS = frozenset({"ID", "TYPE", "LABEL", "ORDER"})
 
 
-#: At most this many distinct attribute values are shared between lifted divs (their TYPE,
-#: the pointers' LOCTYPE: a handful in practice; an AIP with a distinct one per div gets
-#: no sharing past these).
-_SHARED_VALUES = 64
+#: Lifted divs kept in memory before they go, that many at a time, to ``Lifted``'s temp file.
+LIFTED_KEEP = KEEP
+
+
+#: A lifted div as kept: (ID, TYPE, LABEL, ORDER, its pointers' (ID, LOCTYPE, href,
+#: OTHERLOCTYPE)); plain tuples pickle several times faster than the dataclasses.
+_Row = tuple[str | None, str | None, str | None, str | None,
+             tuple[tuple[str | None, str | None, str | None, str | None], ...]]
+
+
+class LiftedDivs(LazyCollection["Div"]):
+    """Lifted divs, kept as rows in a ``SpillList`` (past ``LIFTED_KEEP`` in its temp file:
+    a collection of 300,000 items lifts 300,000 divs, some 600 bytes each as objects); each
+    ``Div`` made as it is read."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: SpillList[_Row] = SpillList(keep=LIFTED_KEEP)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Div]:
+        for ident, type_, label, order, mptrs in self._rows:
+            yield Div(id=ident, type=type_, label=label, order=order,
+                      mptrs=tuple(Pointer(id=p, loctype=lt, href=h, otherloctype=o)
+                                  for p, lt, h, o in mptrs))
+
+    def ids(self) -> Iterator[tuple[str, str]]:
+        """(ID, element kind) of each element with an ID, in document order."""
+        for ident, _, _, _, mptrs in self._rows:
+            if ident is not None:
+                yield ident, "div"
+            for ptr_id, _, _, _ in mptrs:
+                if ptr_id is not None:
+                    yield ptr_id, "mptr"
+
+    def append(self, row: _Row) -> None:
+        self._rows.append(row)
 
 
 class Lifted:
@@ -182,49 +221,30 @@ class Lifted:
     but ``mptr`` elements, taken out of the tree as the parse passed them.
 
     ``divs`` (with ``places``: each one's place among the main div's child divs) are the
-    divs read; ``ids`` gives (ID, element kind, line) of every lifted element with an ID, in
-    document order, for the structural check (``structural_problems``'s ``extra_ids``).
-    Kept in columns, and with the few values every div repeats shared: a collection of
-    100,000 items lifts 100,000 divs and 300,000 IDs.
+    divs read.  ``ids`` gives (ID, element kind, line) of every lifted element with an ID,
+    in document order, for the structural check (``structural_problems``'s ``extra_ids``):
+    the IDs read back from the divs, only their lines kept apart.
     """
 
-    __slots__ = ("_id_kinds", "_id_lines", "_id_values", "_shared", "divs", "places")
+    __slots__ = ("_id_lines", "divs", "places")
 
     def __init__(self) -> None:
-        self.divs: list[Div] = []
+        self.divs = LiftedDivs()
         self.places = array("q")
-        self._id_values: list[str] = []
-        self._id_kinds = bytearray()  # index into _KINDS
         self._id_lines = array("q")
-        self._shared: dict[str, str] = {}
 
     @property
     def ids(self) -> Iterator[tuple[str, str, int]]:
         """(ID, element kind, line) of each lifted element with an ID, in document order."""
-        for ident, kind, line in zip(self._id_values, self._id_kinds, self._id_lines,
-                                     strict=True):
-            yield ident, _KINDS[kind], line
+        for (ident, kind), line in zip(self.divs.ids(), self._id_lines, strict=True):
+            yield ident, kind, line
 
-    def add_id(self, ident: str, kind: int, line: int) -> None:
-        self._id_values.append(ident)
-        self._id_kinds.append(kind)
-        self._id_lines.append(line)
-
-    def shared(self, value: str | None) -> str | None:
-        """``value``, or an equal string already kept (one object for every div's TYPE)."""
-        if value is None:
-            return None
-        found = self._shared.get(value)
-        if found is not None:
-            return found
-        if len(self._shared) < _SHARED_VALUES:
-            self._shared[value] = value
-        return value
-
-
-#: Element kinds of ``Lifted``'s IDs.
-_KINDS = ("div", "mptr")
-_DIV_KIND, _MPTR_KIND = 0, 1
+    def add(self, row: _Row, place: int, lines: Iterable[int]) -> None:
+        """Keep the div ``row``, the main div's child number ``place``; ``lines``: the line
+        of each of its elements with an ID (the div's, then its pointers'), in that order."""
+        self.divs.append(row)
+        self.places.append(place)
+        self._id_lines.extend(lines)
 
 
 def parse_bytes_lifted(data: bytes, *, path: str = "") -> tuple[Element, Lifted]:
@@ -257,10 +277,7 @@ def parse_bytes_lifted(data: bytes, *, path: str = "") -> tuple[Element, Lifted]
             if el is main:
                 main, main_done = None, True
             elif main is not None and el.tag == _DIV and el.getparent() is main:
-                div = _lift(el, path, lifted)
-                if div is not None:
-                    lifted.divs.append(div)
-                    lifted.places.append(place)
+                if _lift(el, path, lifted, place):
                     main.remove(el)
                 place += 1
             elif el is first_map:
@@ -275,33 +292,30 @@ def parse_bytes_lifted(data: bytes, *, path: str = "") -> tuple[Element, Lifted]
     return _checked_root(tree, path, size=len(data)), lifted
 
 
-def _lift(el: Element, path: str, lifted: Lifted) -> Div | None:
-    """The pointer-only div ``el`` read (its IDs added to ``lifted``'s), or None: it stays."""
+def _lift(el: Element, path: str, lifted: Lifted, place: int) -> bool:
+    """Keep the pointer-only div ``el`` in ``lifted`` (True), or leave it (False: it stays)."""
     if not _LIFTABLE_DIV_ATTRS.issuperset(el.attrib) or (el.text or "").strip():
-        return None
+        return False
     pointers = []
     for ptr in el:
         if ptr.tag != _MPTR or len(ptr) or (ptr.text or "").strip() \
                 or (ptr.tail or "").strip():
-            return None
+            return False
         pointers.append(ptr)
     _check_attributes(el, path)
     line = _line(el) or 0
     ident = el.get("ID")
-    if ident is not None:
-        lifted.add_id(ident, _DIV_KIND, line)
+    lines = [line] if ident is not None else []
     mptrs = []
     for ptr in pointers:
         _check_attributes(ptr, path)
         ptr_id = ptr.get("ID")
         if ptr_id is not None:
-            lifted.add_id(ptr_id, _MPTR_KIND, _line(ptr) or line)
-        mptrs.append(Pointer(id=ptr_id, loctype=lifted.shared(ptr.get("LOCTYPE")),
-                             href=ptr.get(_XLINK_HREF),
-                             otherloctype=lifted.shared(ptr.get("OTHERLOCTYPE"))))
-    return Div(id=ident, type=lifted.shared(el.get("TYPE")),
-               label=lifted.shared(el.get("LABEL")), order=el.get("ORDER"),
-               mptrs=tuple(mptrs))
+            lines.append(_line(ptr) or line)
+        mptrs.append((ptr_id, ptr.get("LOCTYPE"), ptr.get(_XLINK_HREF), ptr.get("OTHERLOCTYPE")))
+    lifted.add((ident, el.get("TYPE"), el.get("LABEL"), el.get("ORDER"), tuple(mptrs)), place,
+               lines)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +398,8 @@ class Div:
     admid: tuple[str, ...] = ()
     fptrs: tuple[str, ...] = ()
     mptrs: tuple[Pointer, ...] = ()
-    divs: tuple[Div, ...] = ()
+    #: a tuple, but for a main div whose child divs were lifted (``_PutBack``)
+    divs: abc.Collection[Div] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,9 +539,9 @@ class _Reader:
             self.file_groups(grp, out)  # METS allows nested fileGrps
 
     def div(self, el: Element, lifted: Lifted | None = None) -> Div:
-        divs = tuple(self.div(d) for d in _kids(el, "div"))
-        if lifted is not None and lifted.divs:
-            divs = _put_back(divs, lifted)
+        kept = tuple(self.div(d) for d in _kids(el, "div"))
+        divs: abc.Collection[Div] = (_PutBack(kept, lifted) if lifted is not None
+                                     and lifted.divs else kept)
         return Div(
             id=el.get("ID"), type=el.get("TYPE"), label=el.get("LABEL"),
             order=el.get("ORDER"),
@@ -538,17 +553,29 @@ class _Reader:
             divs=divs)
 
 
-def _put_back(kept: tuple[Div, ...], lifted: Lifted) -> tuple[Div, ...]:
-    """The main div's child divs in document order: ``lifted``'s at their places, ``kept``
-    (those left in the tree, in order) in the others."""
-    out: list[Div] = []
-    rest = iter(kept)
-    for place, div in zip(lifted.places, lifted.divs, strict=True):
-        while len(out) < place:
-            out.append(next(rest))
-        out.append(div)
-    out.extend(rest)
-    return tuple(out)
+class _PutBack(LazyCollection["Div"]):
+    """The main div's child divs in document order, made as they are read: ``lifted``'s
+    at their places, ``kept`` (those left in the tree, in order) in the others."""
+
+    __slots__ = ("_kept", "_lifted")
+
+    def __init__(self, kept: tuple[Div, ...], lifted: Lifted) -> None:
+        self._kept = kept
+        self._lifted = lifted
+
+    def __len__(self) -> int:
+        return len(self._kept) + len(self._lifted.divs)
+
+    def __iter__(self) -> Iterator[Div]:
+        rest = iter(self._kept)
+        done = 0
+        for place, div in zip(self._lifted.places, self._lifted.divs, strict=True):
+            while done < place:
+                yield next(rest)
+                done += 1
+            yield div
+            done += 1
+        yield from rest
 
 
 def parse_manifest(root: Element, *, path: str = "", lifted: Lifted | None = None
@@ -608,6 +635,7 @@ def from_bytes(data: bytes, *, path: str = "") -> Manifest:
 
 
 __all__ = [
+    "LIFTED_KEEP",
     "LIFT_ABOVE",
     "Agent",
     "AmdSec",
@@ -615,6 +643,7 @@ __all__ = [
     "FileEntry",
     "FileGroup",
     "Lifted",
+    "LiftedDivs",
     "Manifest",
     "MdSection",
     "Pointer",

@@ -190,14 +190,12 @@ def structural_problems(root: Element, *, extra_ids: Iterable[tuple[str, str, in
     are checked with the tree's IDs, in line order.
     """
     problems: list[Problem] = []
-    kinds: dict[str, str] = {}
+    kinds = _IdKinds()
     elements = list(_mets_elements(root))
     for ident, kind, line in heapq.merge(_ids_of(elements), extra_ids, key=lambda t: t[2] or 0):
-        if ident in kinds:
+        if not kinds.add(ident, kind):
             problems.append(Problem("AIP-E040", f"duplicate ID {ident!r} ({kind})",
                                     path=f"line {line}"))
-        else:
-            kinds[ident] = kind
     for el in elements:
         for attr, allowed in _IDREFS.items():
             value = el.get(attr)
@@ -217,6 +215,86 @@ def structural_problems(root: Element, *, extra_ids: Iterable[tuple[str, str, in
                                             path=where, expected=" or ".join(sorted(allowed)),
                                             found=target))
     return problems
+
+
+class _IdKinds:
+    """ID -> element kind, for every ID of one manifest, kept compactly.
+
+    A collection's manifest has three IDs per item (``div_<n>``, ``mptr_<n>``...: 900,000
+    for 300,000 items).  An ID that is a stem and a plain decimal number (``div_17``) is one
+    byte (its kind's code) at that number's place in its stem's byte array; any other, and
+    any number far past the count of IDs seen (the arrays together stay within
+    ``_NUMBERED_BYTES`` per ID), is kept as it is, apart.
+    """
+
+    __slots__ = ("_codes", "_count", "_kinds", "_numbered", "_others", "_size")
+
+    def __init__(self) -> None:
+        self._kinds: list[str] = []  # code - 1 -> kind
+        self._codes: dict[str, int] = {}
+        self._numbered: dict[str, bytearray] = {}
+        self._others: dict[str, str] = {}
+        self._count = 0
+        self._size = 0
+
+    def add(self, ident: str, kind: str) -> bool:
+        """Record ``ident`` as a ``kind``; False (nothing recorded) if it was there already."""
+        if self.get(ident) is not None:
+            return False
+        place = self._place(ident)
+        code = self._code(kind)
+        if place is not None and code is not None:
+            stem, number = place
+            numbered = self._numbered.get(stem)
+            if (numbered is not None and number < len(numbered)) \
+                    or self._room_for(numbered, number):
+                self._grow(stem, numbered, number)[number] = code
+                self._count += 1
+                return True
+        self._others[ident] = kind
+        self._count += 1
+        return True
+
+    def get(self, ident: str) -> str | None:
+        """The kind recorded for ``ident``, or None."""
+        place = self._place(ident)
+        if place is not None:
+            numbered = self._numbered.get(place[0])
+            if numbered is not None and place[1] < len(numbered) and numbered[place[1]]:
+                return self._kinds[numbered[place[1]] - 1]
+        return self._others.get(ident)
+
+    @staticmethod
+    def _place(ident: str) -> tuple[str, int] | None:
+        stem = ident.rstrip("0123456789")
+        digits = ident[len(stem):]
+        if not digits or len(digits) > 9 or (digits[0] == "0" and digits != "0"):
+            return None
+        return stem, int(digits)
+
+    def _code(self, kind: str) -> int | None:
+        code = self._codes.get(kind)
+        if code is None and len(self._kinds) < 255:
+            self._kinds.append(kind)
+            code = self._codes[kind] = len(self._kinds)
+        return code
+
+    def _room_for(self, numbered: bytearray | None, number: int) -> bool:
+        have = len(numbered) if numbered is not None else 0
+        return self._size + (number + 1 - have) <= _NUMBERED_BYTES * (self._count + 1024)
+
+    def _grow(self, stem: str, numbered: bytearray | None, number: int) -> bytearray:
+        if numbered is None:
+            numbered = self._numbered[stem] = bytearray()
+        more = number + 1 - len(numbered)
+        if more > 0:
+            numbered.extend(bytes(more))
+            self._size += more
+        return numbered
+
+
+#: The stems' byte arrays hold at most this many bytes per ID seen (and 1,024 IDs' worth more).
+_NUMBERED_BYTES = 8
 
 
 def _ids_of(elements: Iterable[Element]) -> Iterator[tuple[str, str, Any]]:

@@ -279,7 +279,7 @@ def prevalidate(request: IngestRequest) -> int:
             exc.within(str(path))
             raise
         if request.recursive:
-            stack.extend((_child_path(path, c.href), path) for c in reversed(parsed.children))
+            stack.extend((_child_path(path, c.href), path) for c in reversed(list(parsed.children)))
     return len(seen)
 
 

@@ -131,6 +131,7 @@ from aip.model import (
     package_file_name,
 )
 from aip.packager.config import INGEST_CROSSWALKS, DisseminateConfig, IngestConfig, SectionEntry
+from aip.spill import SpillList
 
 Element = etree._Element
 
@@ -177,6 +178,52 @@ class ChildPointer:
     type: str
     handle: str | None
     href: str
+
+
+class ChildList(LazyCollection[ChildPointer]):
+    """A container's child pointers as its manifest lists them, in order: kept as rows in a
+    ``SpillList`` (past a few thousand in its temp file: a collection's manifest may list
+    300,000 items), each ``ChildPointer`` made as it is read."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, pointers: abc.Iterable[ChildPointer] = ()) -> None:
+        self._rows: SpillList[tuple[str, str | None, str]] = SpillList()
+        for pointer in pointers:
+            self.append(pointer)
+
+    def append(self, pointer: ChildPointer) -> None:
+        self._rows.append((pointer.type, pointer.handle, pointer.href))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[ChildPointer]:
+        for type_, handle, href in self._rows:
+            yield ChildPointer(type=type_, handle=handle, href=href)
+
+    def handles(self, child_type: str) -> ChildHandles:
+        """The handles of the children of ``child_type`` (those that have one), in order."""
+        return ChildHandles(self._rows, child_type)
+
+
+class ChildHandles(LazyCollection[str]):
+    """The handles of a ``ChildList``'s children of one type, read from it each time."""
+
+    __slots__ = ("_count", "_rows", "_type")
+
+    def __init__(self, rows: SpillList[tuple[str, str | None, str]], child_type: str) -> None:
+        self._rows, self._type = rows, child_type
+        self._count = sum(1 for _ in self)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        child_type = self._type
+        for type_, handle, _ in self._rows:
+            if type_ == child_type and handle:
+                yield handle
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +299,7 @@ class ParsedPackage:
     type: str
     handle: str | None
     parent: str | None
-    children: tuple[ChildPointer, ...]
+    children: abc.Collection[ChildPointer]
     site: Site | None
     community: Community | None
     collection: Collection | None
@@ -1340,10 +1387,10 @@ def _lastmod(r: _Reader) -> dt.datetime:
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
-def _children(r: _Reader, main: Div) -> tuple[ChildPointer, ...]:
+def _children(r: _Reader, main: Div) -> ChildList:
     """URL ``mptr``s of the main div's child divs, in order (``getChildMetsFilePaths``)."""
     own = posixpath.basename(r.path.replace("\\", "/")) if r.path else ""
-    out: list[ChildPointer] = []
+    out = ChildList()
     for div in main.divs:
         url = next((p.href for p in div.mptrs if p.loctype == C.LOCTYPE_URL and p.href), None)
         if url is None:
@@ -1357,7 +1404,7 @@ def _children(r: _Reader, main: Div) -> tuple[ChildPointer, ...]:
         handle = _handle(next((p.href for p in div.mptrs if p.loctype == C.LOCTYPE_HANDLE),
                               None))
         out.append(ChildPointer(type=_strip_type(div.type) or "", handle=handle, href=url))
-    return tuple(out)
+    return out
 
 
 def _parent(man: Manifest) -> str | None:
@@ -1650,12 +1697,12 @@ def _roles(groups: Sequence[Group]) -> tuple[tuple[str, str], ...]:
     return tuple((g.role, g.name) for g in groups if g.role)
 
 
-def _handles(children: Sequence[ChildPointer], child_type: str) -> tuple[str, ...]:
-    return tuple(c.handle for c in children if c.type == child_type and c.handle)
+def _handles(children: ChildList, child_type: str) -> tuple[str, ...]:
+    return tuple(children.handles(child_type))
 
 
 def _read_collection(r: _Reader, main: Div, handle: str | None, parent: str | None,
-                     obj: _Sections, dmd: str | None, children: Sequence[ChildPointer]
+                     obj: _Sections, dmd: str | None, children: ChildList
                      ) -> tuple[Collection, list[FileRef]]:
     metadata = r.descriptive(main.dmdid, dmd, C.TYPE_COLLECTION)
     template: tuple[MetadataValue, ...] | None = None
@@ -1669,7 +1716,7 @@ def _read_collection(r: _Reader, main: Div, handle: str | None, parent: str | No
     collection = Collection(
         handle=handle or "", parents=parents, metadata=metadata, logo=logo, template=template,
         roles=_roles(obj.groups), harvest=ext.harvest if ext is not None else None,
-        policies=r.policies(obj, "collection"), items=_handles(children, C.TYPE_ITEM),
+        policies=r.policies(obj, "collection"), items=children.handles(C.TYPE_ITEM),
         entity_type=ext.entity_type if ext is not None else None)
     return collection, files
 
@@ -1682,7 +1729,7 @@ def _site_handle(man: Manifest) -> str | None:
 
 
 def _read_community(r: _Reader, main: Div, handle: str | None, parent: str | None,
-                    obj: _Sections, dmd: str | None, children: Sequence[ChildPointer]
+                    obj: _Sections, dmd: str | None, children: ChildList
                     ) -> tuple[Community, list[FileRef]]:
     metadata = r.descriptive(main.dmdid, dmd, C.TYPE_COMMUNITY)
     logo, files = _logo(r, main, obj.ext)
@@ -1700,7 +1747,7 @@ def _read_community(r: _Reader, main: Div, handle: str | None, parent: str | Non
 
 
 def _read_site(r: _Reader, main: Div, handle: str | None, obj: _Sections, dmd: str | None,
-               children: Sequence[ChildPointer]) -> Site:
+               children: ChildList) -> Site:
     values = r.descriptive(main.dmdid, dmd, C.TYPE_SITE)
     name = next((v.value for v in values if (v.element, v.qualifier) == ("title", None)), "")
     url = next((v.value for v in values if (v.element, v.qualifier) == ("identifier", "uri")
@@ -1711,8 +1758,8 @@ def _read_site(r: _Reader, main: Div, handle: str | None, obj: _Sections, dmd: s
                 communities=_handles(children, C.TYPE_COMMUNITY))
 
 
-__all__ = ["BuildContext", "BuiltPackage", "ChildPointer", "FileRef", "PackageEntry",
-           "ParsedPackage", "Registry", "bitstream_entry_name", "build_collection_package",
+__all__ = ["BuildContext", "BuiltPackage", "ChildHandles", "ChildList", "ChildPointer",
+           "FileRef", "PackageEntry", "ParsedPackage", "Registry", "bitstream_entry_name", "build_collection_package",
            "build_community_package", "build_item_package", "build_site_package",
            "lastmoddate", "logo_entry_name", "mets_id", "object_uuid", "parse_package",
            "rels_struct_map"]

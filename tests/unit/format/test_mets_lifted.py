@@ -158,14 +158,17 @@ def test_lifted_divs_go_back_in_their_places_among_those_kept() -> None:
     assert len(root.findall(".//{http://www.loc.gov/METS/}mptr")) == 2 * 2 + 1  # kept + Parent
 
 
-def test_lifted_divs_share_their_repeated_values_and_list_every_id() -> None:
-    """Every lifted div's TYPE and every pointer's LOCTYPE is one object per value, and the
-    IDs come out in document order with their kinds and lines, as the tree's would."""
+def test_lifted_divs_spill_and_list_every_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lifted divs past LIFTED_KEEP wait in the spill file and read back as the tree's
+    divs; the IDs come out in document order with their kinds and lines, as the tree's
+    would."""
+    monkeypatch.setattr(P, "LIFTED_KEEP", 2)
     data = _collection_manifest()
-    _, lifted = P.parse_bytes_lifted(data, path="x.zip")
-    assert len(lifted.divs) > 1
-    assert len({id(d.type) for d in lifted.divs}) == 1
-    assert len({id(p.loctype) for d in lifted.divs for p in d.mptrs}) == 2  # HANDLE, URL
+    root, lifted = P.parse_bytes_lifted(data, path="x.zip")
+    assert len(lifted.divs) > 2
+    assert lifted.divs._rows._offsets  # some went to the file
+    assert P.parse_manifest(root, lifted=lifted).struct_maps == P.parse_manifest(
+        P.parse_bytes(data, path="x.zip")).struct_maps
     whole = P.parse_bytes(data, path="x.zip")
     main = whole.find("{http://www.loc.gov/METS/}structMap/{http://www.loc.gov/METS/}div")
     assert main is not None
