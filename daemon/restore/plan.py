@@ -6,25 +6,29 @@ Owns: ``parse_at`` (``--at``), ``key_handle``/``find_key`` (inventory keys and h
 (what the ingest would do to each object, by the ingester's mode table) and ``ingest_spec``
 (the one ingest call of a restore).
 
-Pure: no I/O, no clock.  ``daemon.restore.run`` does the downloads, locks and the ingest.
+Pure: no I/O, no clock (a large tree waits in ``aip.spill``'s scratch files, which are
+memory kept on disk).  ``daemon.restore.run`` does the downloads, locks and the ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aip import constants as C
 from aip.errors import PackageValidationError, Problem, UsageError
+from aip.lazy import LazyCollection
 from aip.model import package_file_name
 from aip.packager.modes import IngestMode
+from aip.spill import SpillList, SpillMap
 from daemon.core.config import Config
 from daemon.source.base import IngestSpec, TreePackage, key_handle
 
 __all__ = [
     "Planned",
+    "Tree",
     "TreeEntry",
     "check_child_href",
     "find_key",
@@ -125,9 +129,48 @@ class TreeEntry:
     pointed: bool = True
 
 
-def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
-              ) -> list[TreeEntry]:
-    """The AIP tree below ``root``, breadth first, each key once.  Pure given ``expand``.
+#: A tree entry as kept: (key, type, handle, depth, listed_by, pointed); plain tuples pickle
+#: several times faster than the dataclass.
+_Row = tuple[str, str, str, int, tuple[str, ...], bool]
+
+
+class Tree(LazyCollection[TreeEntry]):
+    """The AIPs of a restore, in the order met (``walk_tree``): the entries in a
+    ``SpillList``, the keys in a ``SpillMap`` (past a few thousand, both in temp files: a
+    site of a million items is a million entries)."""
+
+    __slots__ = ("_keys", "_rows")
+
+    def __init__(self) -> None:
+        self._rows: SpillList[_Row] = SpillList()
+        self._keys = SpillMap()
+
+    def append(self, entry: TreeEntry) -> None:
+        self._rows.append((entry.key, entry.type, entry.handle, entry.depth, entry.listed_by,
+                           entry.pointed))
+        self._keys[entry.key] = ""
+
+    def has(self, key: str) -> bool:
+        """Whether an entry has ``key``."""
+        return key in self._keys
+
+    @property
+    def top(self) -> TreeEntry:
+        """The first entry (the AIP the walk began at)."""
+        return next(iter(self))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[TreeEntry]:
+        for key, type_, handle, depth, listed_by, pointed in self._rows:
+            yield TreeEntry(key, type_, handle, depth, listed_by, pointed)
+
+
+def walk_tree(root: str, expand: Callable[[Collection[str]], Mapping[str, Iterable[str]]]
+              ) -> Tree:
+    """The AIP tree below ``root``, breadth first, each key once.  Pure given ``expand``
+    (its temp files are scratch memory, ``aip.spill``).
 
     Args:
         root: the top AIP's key.
@@ -138,16 +181,17 @@ def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence
         The entries, parents before children.  A key listed again (a mapped item, or a
         pointer back up the tree) is not visited again; its extra listers are recorded.
     """
-    # Per key only its first lister (a million keys: no list each); the keys listed again
-    # (mapped items) keep their other listers apart.
-    first: dict[str, str] = {root: ""}
+    # Per key only its first lister (a million keys: no list each), in a SpillMap; the keys
+    # listed again (mapped items) keep their other listers apart.
+    first = SpillMap()
+    first[root] = ""
     more: dict[str, list[str]] = {}
-    levels: list[list[str]] = []
-    level = [root]
+    levels: list[SpillList[str]] = []
+    level: SpillList[str] = SpillList([root])
     while level:
         children = expand(level)
         levels.append(level)
-        following: list[str] = []
+        following: SpillList[str] = SpillList()
         for key in level:
             for child in children.get(key, ()):
                 lister = first.get(child)
@@ -156,16 +200,19 @@ def walk_tree(root: str, expand: Callable[[Sequence[str]], Mapping[str, Sequence
                     following.append(child)
                 elif child != root and key != lister and key not in more.get(child, ()):
                     more.setdefault(child, []).append(key)
+        del children
         level = following
-    entries = []
+    tree = Tree()
     for depth, keys in enumerate(levels):
         for key in keys:
             obj_type, handle = key_handle(key)
-            lister = first[key]
+            lister = first.get(key)
             listed_by = (lister, *more.get(key, ())) if lister else ()
-            entries.append(TreeEntry(key, _TYPES.get(obj_type, obj_type), handle, depth,
-                                     listed_by))
-    return entries
+            tree.append(TreeEntry(key, _TYPES.get(obj_type, obj_type), handle, depth,
+                                  listed_by))
+        keys.close()
+    first.close()
+    return tree
 
 
 #: One string per object type, shared by every entry.
@@ -185,7 +232,7 @@ class Planned:
     detail: str = ""
 
 
-def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bool] | None,
+def predict(mode: IngestMode, tree: Iterable[TreeEntry], exists: Mapping[str, bool] | None,
             *, owners: Mapping[str, str | None] | None = None,
             top_parent: str | None = None, top_parent_exists: bool | None = None,
             skip_if_parent_missing: bool = False,
@@ -273,7 +320,7 @@ def predict(mode: IngestMode, tree: Sequence[TreeEntry], exists: Mapping[str, bo
 
 
 def ingest_spec(config: Config, package: Path, *, mode: IngestMode, site: bool,
-                parent: str | None, tree: Sequence[TreeEntry] = ()) -> IngestSpec:
+                parent: str | None, tree: Iterable[TreeEntry] = ()) -> IngestSpec:
     """The one ingest of a restore: the top package with its children (``-a``).  Pure.
 
     A whole-site replace names the site (``-i <prefix>/0``), as DSpace's documented full

@@ -37,7 +37,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +55,7 @@ from aip.packager.manifest import parse_package
 from aip.packager.modes import IngestMode
 from aip.packager.reader import PackageZip
 from aip.progress import Meter
+from aip.spill import SpillList, SpillMap
 from daemon.core import faultpoints
 from daemon.core.config import Config
 from daemon.core.errors import (
@@ -69,6 +70,7 @@ from daemon.core.locks import Lock, LockName
 from daemon.core.state import StateDB, open_state
 from daemon.restore.plan import (
     Planned,
+    Tree,
     TreeEntry,
     candidate_keys,
     check_child_href,
@@ -247,8 +249,8 @@ class _Fetcher:
         #: The parent the top AIP's manifest names.
         self.root_parent: str | None = None
         #: child key -> the key whose AIP points at it, for the level being found (a level of
-        #: a large site is every item of it: the previous level's is dropped).
-        self.pointed_by: dict[str, str] = {}
+        #: a large site is every item of it: a SpillMap, the previous level's dropped).
+        self.pointed_by = SpillMap()
         # Keys mode: which versioned keys exist (one listing), so most downloads are one GET.
         self.versions: set[str] | None = None
         if inventory.versioning == "keys":
@@ -261,7 +263,7 @@ class _Fetcher:
         # The tree is found a level at a time: each level adds to the totals (expand).
         self.meter = Meter("download", label="downloading", unit="AIPs")
 
-    def fetch(self, entry: InventoryEntry) -> list[str]:
+    def fetch(self, entry: InventoryEntry) -> SpillList[str]:
         """Download (or reuse) one AIP, verified; its child keys (containers only)."""
         key = entry.key
         if self.stop is not None and self.stop.is_set():
@@ -277,7 +279,7 @@ class _Fetcher:
                 self.downloaded += 1
                 self.bytes += digests.size
         obj_type, _ = key_handle(key)
-        children: list[str] = []
+        children: SpillList[str] = SpillList()
         if obj_type in C.CONTAINER_TYPES or key == self.root:
             children = self._children(key, dest)
         self.meter.advance(nbytes=entry.size, current=key)
@@ -290,7 +292,7 @@ class _Fetcher:
                                sha256=entry.sha256, size=entry.size, target=self.target,
                                durable=False, archived=self.versions)
 
-    def _children(self, key: str, path: Path) -> list[str]:
+    def _children(self, key: str, path: Path) -> SpillList[str]:
         with PackageZip(path) as package:
             manifest = package.read_manifest()
         if key.startswith(f"{C.TYPE_ITEM}@"):
@@ -298,7 +300,7 @@ class _Fetcher:
             # streaming parse (the ingest parses the whole manifest, once).
             if key == self.root:
                 self.root_parent = read_parent(manifest)
-            return []
+            return SpillList()
         # One container manifest parsed at a time: four collections of 25,000 items parsed
         # at once, on four threads, each left its thread's heap at its high-water mark.
         with self._parse_lock:
@@ -306,33 +308,46 @@ class _Fetcher:
         del manifest
         if key == self.root:
             self.root_parent = parsed.parent
-        children = []
+        children: SpillList[str] = SpillList()
         for child in parsed.children:
             href = check_child_href(key, child.href)
             with self._lock:
-                self.pointed_by.setdefault(href, key)
+                if self.pointed_by.get(href) is None:
+                    self.pointed_by[href] = key
             children.append(href)
         return children
 
-    def _entries(self, level: Sequence[str]) -> Iterator[InventoryEntry]:
+    def _entries(self, level: Collection[str]) -> Iterator[InventoryEntry]:
         """The level's inventory entries, in key order, looked up ``_LOOKUP_CHUNK`` at a time
-        (never the whole level's at once); a key the snapshot lacks is an error, raised when
-        its chunk is looked up (what was downloaded before stays, for the next attempt)."""
-        pointed_by, self.pointed_by = self.pointed_by, {}
-        keys = sorted(set(level))
-        for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start:start + _LOOKUP_CHUNK]
-            found = self.inventory.lookup(chunk)
-            for key in chunk:
-                if key not in found:
-                    parent = pointed_by.get(key)
-                    raise NotInSnapshotError(
-                        key=f"{key} (a child of {parent})" if parent else key,
-                        snapshot=self.snapshot)
-            self.meter.grow(len(chunk), sum(e.size for e in found.values()))
-            yield from (found[key] for key in chunk)
+        (never the whole level's at once: the keys are put in order by a SpillMap); a key
+        the snapshot lacks is an error, raised when its chunk is looked up (what was
+        downloaded before stays, for the next attempt)."""
+        pointed_by, self.pointed_by = self.pointed_by, SpillMap()
+        keys = SpillMap()
+        for key in level:
+            keys[key] = ""
+        chunk: list[str] = []
+        for key in keys:
+            chunk.append(key)
+            if len(chunk) == _LOOKUP_CHUNK:
+                yield from self._looked_up(chunk, pointed_by)
+                chunk = []
+        if chunk:
+            yield from self._looked_up(chunk, pointed_by)
+        keys.close()
+        pointed_by.close()
 
-    def expand(self, level: Sequence[str]) -> dict[str, list[str]]:
+    def _looked_up(self, chunk: list[str], pointed_by: SpillMap) -> Iterator[InventoryEntry]:
+        found = self.inventory.lookup(chunk)
+        for key in chunk:
+            if key not in found:
+                parent = pointed_by.get(key)
+                raise NotInSnapshotError(key=f"{key} (a child of {parent})" if parent else key,
+                                         snapshot=self.snapshot)
+        self.meter.grow(len(chunk), sum(e.size for e in found.values()))
+        yield from (found[key] for key in chunk)
+
+    def expand(self, level: Collection[str]) -> dict[str, SpillList[str]]:
         """``walk_tree``'s ``expand``: one level, ``target.transfers`` downloads at a time;
         the child keys of each AIP of the level that has any.
 
@@ -344,13 +359,13 @@ class _Fetcher:
         if workers == 1:
             # Only keys with children: a level of a large site is every item of it.
             return {entry.key: found for entry in todo if (found := self.fetch(entry))}
-        out: dict[str, list[str]] = {}
+        out: dict[str, SpillList[str]] = {}
         errors: list[BaseException] = []
         # A window of downloads in flight, not a future per key of the level (a level of a
         # large site is every item of it).
         with ThreadPoolExecutor(max_workers=workers,
                                 thread_name_prefix="aipsync-restore-get") as pool:
-            running: dict[Future[list[str]], str] = {}
+            running: dict[Future[SpillList[str]], str] = {}
             while True:
                 while not errors and len(running) < 4 * workers:
                     upcoming = next(todo, None)
@@ -469,8 +484,8 @@ def _run(config: Config, request: RestoreRequest, *, mode: IngestMode, site: boo
         local.unlink(missing_ok=True)
 
 
-def _unpointed_items(tree: Sequence[TreeEntry], inventory: InventoryReader,
-                     fetcher: _Fetcher) -> list[TreeEntry]:
+def _unpointed_items(tree: Tree, inventory: InventoryReader, fetcher: _Fetcher
+                     ) -> list[TreeEntry]:
     """Items whose owning collection is in the tree although its AIP does not point at them,
     downloaded and verified like the rest.
 
@@ -482,10 +497,9 @@ def _unpointed_items(tree: Sequence[TreeEntry], inventory: InventoryReader,
     collections = {e.handle: e for e in tree if e.type == C.TYPE_COLLECTION}
     if not collections:
         return []
-    have = {e.key for e in tree}
     found = {entry.key: entry for entry in inventory.entries()
-             if entry.parent in collections and entry.key not in have
-             and entry.key.startswith(f"{C.TYPE_ITEM}@")}
+             if entry.parent in collections and entry.key.startswith(f"{C.TYPE_ITEM}@")
+             and not tree.has(entry.key)}
     if not found:
         return []
     fetcher.expand(sorted(found))
@@ -521,7 +535,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         log.info("restore.work.pruned", folders=pruned,
                  detail="downloads of earlier restores of other snapshots, untouched for "
                         "longer than restore.keep_work_days")
-    tree: list[TreeEntry] = []
+    tree = Tree()
     packages = 0
     stats = DownloadStats()
     try:
@@ -529,7 +543,8 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         started = time.monotonic()
         fetcher = _Fetcher(config, target, inventory, run_dir, root_key, stop)
         tree = walk_tree(root_key, fetcher.expand)
-        tree += _unpointed_items(tree, inventory, fetcher)
+        for entry in _unpointed_items(tree, inventory, fetcher):
+            tree.append(entry)
         packages = len(tree)
         fetcher.meter.finish()
         stats = DownloadStats(fetcher.downloaded, fetcher.reused, fetcher.bytes,
@@ -537,7 +552,7 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         log.info("restore.verified", packages=packages, downloaded=stats.downloaded,
                  reused=stats.reused, bytes=stats.bytes, duration_s=round(stats.seconds, 3),
                  detail="every AIP matched the inventory's size and SHA-256")
-        root = tree[0]
+        root = tree.top
         top_parent = None if site or request.parent else fetcher.root_parent
         # What exists now: the dry run's answer, and the confirmation's count.  A real run
         # that asks nothing does not need it (the ingester decides, object by object).
@@ -578,8 +593,8 @@ def _restore(config: Config, request: RestoreRequest, *, mode: IngestMode, site:
         spec = ingest_spec(config, run_dir / root_key, mode=mode, site=site,
                            parent=request.parent, tree=tree)
         # The spec holds what the ingest needs of the tree (all of it only for keep-existing);
-        # the walked tree itself (a few hundred bytes per AIP) is not kept through the ingest.
-        tree = []
+        # the walked tree itself (its temp files) is not kept through the ingest.
+        tree = Tree()
         waited, outcome = _ingest_locked(config, source, spec, stop)
         exit_code = outcome.exit_code
         result = RestoreResult(

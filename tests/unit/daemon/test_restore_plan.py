@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aip.errors import PackageValidationError, UsageError
 from aip.spill import SpillMap
 from daemon.audit import extent_problems, judge_head, sample_keys
 from daemon.core.config import parse_config
+from daemon.core.errors import NotInSnapshotError
 from daemon.restore.plan import (
     TreeEntry,
     check_child_href,
@@ -26,7 +29,7 @@ from daemon.restore.plan import (
     resolve_mode,
     walk_tree,
 )
-from daemon.restore.run import prune_work_dirs
+from daemon.restore.run import _Fetcher, prune_work_dirs
 from daemon.source.base import TreePackage
 from daemon.sync.inventory import InventoryEntry
 from daemon.sync.layout import is_snapshot_id, new_snapshot_id
@@ -107,6 +110,53 @@ def test_walk_tree_survives_a_pointer_loop() -> None:
     tree = walk_tree(COMM, expand_from(looped, calls))  # type: ignore[arg-type]
     assert [e.key for e in tree] == [COMM, COLL_A, ITEM_1]
     assert calls == [[COMM], [COLL_A], [ITEM_1]]
+
+
+def _walked_in_memory(root: str, children: Mapping[str, Sequence[str]]) -> list[TreeEntry]:
+    """The walk as plain dicts and lists would make it: what the spilled walk must equal."""
+    first: dict[str, str] = {root: ""}
+    more: dict[str, list[str]] = {}
+    levels, level = [], [root]
+    while level:
+        levels.append(level)
+        following = []
+        for key in level:
+            for child in children.get(key, ()):
+                if child not in first:
+                    first[child] = key
+                    following.append(child)
+                elif child != root and key != first[child] and key not in more.get(child, ()):
+                    more.setdefault(child, []).append(key)
+        level = following
+    return [TreeEntry(key, key_handle(key)[0], key_handle(key)[1], depth,
+                      (first[key], *more.get(key, ())) if first[key] else ())
+            for depth, keys in enumerate(levels) for key in keys]
+
+
+_KEYS = [SITE, COMM, COLL_A, COLL_B, ITEM_1, ITEM_2, ITEM_3, "COMMUNITY@1-7.zip"]
+
+
+@given(st.dictionaries(st.sampled_from(_KEYS), st.lists(st.sampled_from(_KEYS), max_size=5)),
+       st.sampled_from(_KEYS))
+def test_walk_tree_as_an_in_memory_walk_would(children: dict[str, list[str]], root: str
+                                              ) -> None:
+    tree = walk_tree(root, expand_from(children, []))  # type: ignore[arg-type]
+    assert tree == _walked_in_memory(root, children)
+    assert len(tree) == len(_walked_in_memory(root, children)) and tree.top.key == root
+    assert all(tree.has(e.key) for e in tree) and not tree.has("ITEM@1-99.zip")
+
+
+def test_a_large_tree_spills_and_walks_the_same() -> None:
+    """Past the spill's few thousand entries (temp files), with items mapped across."""
+    colls = [f"COLLECTION@1-{n}.zip" for n in range(10, 13)]
+    children: dict[str, list[str]] = {SITE: [COMM], COMM: colls}
+    for i, coll in enumerate(colls):
+        children[coll] = [f"ITEM@1-{1000 + i * 3000 + n}.zip" for n in range(3000)]
+        children[coll] += [f"ITEM@1-{1000 + ((i + 1) % 3) * 3000 + n}.zip" for n in range(5)]
+    tree = walk_tree(SITE, expand_from(children, []))  # type: ignore[arg-type]
+    assert tree._rows._offsets  # some entries went to the temp file
+    assert len(tree) == 2 + 3 + 9000 and tree == _walked_in_memory(SITE, children)
+    assert tree.has("ITEM@1-9999.zip") and not tree.has("ITEM@1-10000.zip")
 
 
 # --- predictions ------------------------------------------------------------------------------
@@ -274,3 +324,38 @@ def test_old_work_folders_of_other_snapshots_are_removed(tmp_path: Path) -> None
     assert prune_work_dirs(tmp_path, keep=current.name, keep_days=0, now=now) == [touched.name]
     assert recent.is_dir()
     assert prune_work_dirs(tmp_path / "absent", keep="x", keep_days=0, now=now) == []
+
+
+# --- the fetcher's look-ups -------------------------------------------------------------------
+class _Inventory:
+    """What the fetcher asks of an inventory: its versioning and a look-up by keys."""
+
+    versioning = "bucket"
+    id = "20260101T000000Z-000000"
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = set(keys)
+        self.asked: list[list[str]] = []
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, InventoryEntry]:
+        self.asked.append(list(keys))
+        return {k: InventoryEntry(k, "a" * 64, "b" * 32, 10) for k in keys if k in self.keys}
+
+
+def test_a_level_is_looked_up_once_per_key_in_order_and_a_missing_child_names_its_parent(
+        tmp_path: Path) -> None:
+    config = parse_config({
+        "repository": {"path": str(tmp_path / "r"), "eperson": "admin@example.org"},
+        "staging": {"dir": str(tmp_path / "s")},
+        "state": {"dir": str(tmp_path / "t")}, "target": {"url": f"file://{tmp_path}"}})
+    level = [f"ITEM@1-{n}.zip" for n in range(5000, 0, -1)] + ["ITEM@1-7.zip"]
+    inventory = _Inventory(level)
+    fetcher = _Fetcher(config, None, inventory, tmp_path, SITE, None)  # type: ignore[arg-type]
+    got = [e.key for e in fetcher._entries(level)]
+    assert got == sorted(set(level)) and len(got) == 5000
+    assert [len(c) for c in inventory.asked] == [1024] * 4 + [904]
+    inventory.keys.discard("ITEM@1-4999.zip")
+    fetcher.pointed_by["ITEM@1-4999.zip"] = COLL_A
+    with pytest.raises(NotInSnapshotError, match=r"ITEM@1-4999\.zip \(a child of "
+                                                 r"COLLECTION@1-2\.zip\)"):
+        list(fetcher._entries(level))
