@@ -9,7 +9,7 @@ and ``mptr``; a manifest over ``LIFT_ABOVE`` bytes (a collection's, listing ever
 parsed with its pointer-only divs lifted out of the tree as they end (``parse_bytes_lifted``),
 the same value or error as the whole-tree parse.  Knows nothing of DSpace AIPs
 (``aip.packager.manifest`` interprets the structure), must not import ``aip.crosswalks``, and
-does no I/O.
+does no I/O (lifted divs past a few thousand wait in ``aip.spill``'s scratch file).
 
 What is refused, and how:
 

@@ -1759,7 +1759,8 @@ def _read_site(r: _Reader, main: Div, handle: str | None, obj: _Sections, dmd: s
 
 
 __all__ = ["BuildContext", "BuiltPackage", "ChildHandles", "ChildList", "ChildPointer",
-           "FileRef", "PackageEntry", "ParsedPackage", "Registry", "bitstream_entry_name", "build_collection_package",
+           "FileRef", "PackageEntry", "ParsedPackage", "Registry", "bitstream_entry_name",
+           "build_collection_package",
            "build_community_package", "build_item_package", "build_site_package",
            "lastmoddate", "logo_entry_name", "mets_id", "object_uuid", "parse_package",
            "rels_struct_map"]
