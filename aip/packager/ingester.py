@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -310,17 +311,6 @@ def _read_manifest(path: Path, options: IngestOptions) -> bytes:
         return package.read_manifest()
 
 
-def _names(joined: str) -> Iterator[str]:
-    """The NUL-separated names of ``joined``, one at a time."""
-    start = 0
-    while start < len(joined):
-        end = joined.find("\0", start)
-        if end < 0:
-            end = len(joined)
-        yield joined[start:end]
-        start = end + 1
-
-
 def _child_path(parent: Path, href: str) -> Path:
     """A child package path: a plain file name beside the parent package.
 
@@ -398,22 +388,21 @@ def _visit_one(run: _Run, path: Path, *, explicit_parent: str | None, via: str |
     if via is not None and parsed.type == C.TYPE_ITEM:
         _map_into(run, handle, via)
     if run.request.recursive and visit_children:
-        # Every pointer checked before any child is visited; then only the names are kept,
-        # as one string (a Path is some 480 bytes and a short str some 70; the string costs
-        # the names' length and a separator), and the parsed manifest goes.
-        hrefs = [child.href for child in parsed.children]
-        for href in hrefs:
-            if _child_path(path, href) == path:  # (refuses a NUL, the names' separator)
-                raise ChildPointerError(path=str(path), href=href)
+        # Every pointer checked before any child is visited; then only the pointers are
+        # kept (a ChildList: past a few thousand in its temp file), read again for each
+        # use, and the parsed manifest goes.
+        children = parsed.children
+        for child in children:
+            if _child_path(path, child.href) == path:
+                raise ChildPointerError(path=str(path), href=child.href)
         child_via = handle if parsed.type == C.TYPE_COLLECTION else None
-        names, count = "\0".join(hrefs), len(hrefs)
-        del parsed, hrefs
+        del parsed
         if run.prefetch is not None:
-            run.prefetch.expect((_child_path(path, href) for href in _names(names)), count)
+            run.prefetch.expect((_child_path(path, c.href) for c in children), len(children))
         child_parent = handle if _needs_explicit_parent(run) else None
-        for href in _names(names):
-            _visit(run, _child_path(path, href), explicit_parent=child_parent, via=child_via,
-                   ancestors=(*ancestors, path))
+        for child in children:
+            _visit(run, _child_path(path, child.href), explicit_parent=child_parent,
+                   via=child_via, ancestors=(*ancestors, path))
     return handle
 
 
@@ -695,16 +684,21 @@ def _collection_entity_type(run: _Run, coll_id: int, label: str | None, handle: 
 def _remap_listed_items(run: _Run, parsed: ParsedPackage, coll_handle: str) -> None:
     """Map existing items that the collection's package lists but does not own.
 
-    The listed handles are resolved in one query: in a site restore most of them do not
-    exist yet (they come next, as this collection's children, whose look-ups then find
-    what this one learnt).
+    The listed handles are resolved ``_REMAP_CHUNK`` at a time (a collection may list
+    300,000 items): in a site restore most of them do not exist yet (they come next, as
+    this collection's children, whose look-ups then find what this one learnt).
     """
-    listed = [run.translate(c.handle) or c.handle for c in parsed.children
-              if c.type == C.TYPE_ITEM and c.handle]
-    found = handles.resolve_many(run.tx, listed, remember=True)
-    for handle in listed:
-        if handle in found and found[handle][0] == C.TYPE_ITEM:
-            _map_into(run, handle, coll_handle)
+    listed = (run.translate(c.handle) or c.handle for c in parsed.children
+              if c.type == C.TYPE_ITEM and c.handle)
+    while chunk := list(itertools.islice(listed, _REMAP_CHUNK)):
+        found = handles.resolve_many(run.tx, chunk, remember=True)
+        for handle in chunk:
+            if handle in found and found[handle][0] == C.TYPE_ITEM:
+                _map_into(run, handle, coll_handle)
+
+
+#: Listed item handles a collection's restore resolves at a time.
+_REMAP_CHUNK = 5000
 
 
 def _create_item(run: _Run, parsed: ParsedPackage, package: Contents | None, item: Item,

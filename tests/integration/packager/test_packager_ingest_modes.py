@@ -30,6 +30,7 @@ from helpers.packager import (
 
 from aip import constants as C
 from aip.model import MetadataField, MetadataValue
+from aip.packager import ingester
 from aip.repository import objects, registry
 from aip.repository import tables as T
 
@@ -437,8 +438,11 @@ def test_restoring_a_deleted_collection_remaps_items_of_other_collections(
     assert dump_text(location) == before
 
 
+@pytest.mark.parametrize("chunk", [5000, 1], ids=["one look-up", "one item per look-up"])
 def test_a_mapping_is_completed_when_its_collection_is_restored_later(
-        location: RepoLocation, tree: DSpaceTree, out: Path) -> None:
+        location: RepoLocation, tree: DSpaceTree, out: Path, chunk: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingester, "_REMAP_CHUNK", chunk)
     before = dump_text(location)
     export(location, out / "item.zip", tree.mapped_item, recursive=False)
     export(location, out / "coll.zip", tree.greatgrandchild_collection, recursive=False)
