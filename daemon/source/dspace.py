@@ -43,7 +43,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +53,7 @@ from aip import constants as C
 from aip.errors import ConfigError, Outcome
 from aip.model import package_file_name
 from aip.packager.modes import IngestMode
+from aip.spill import SpillMap
 from daemon.core.config import Config
 from daemon.core.errors import SourceError, StateError, StopRequestedError
 from daemon.core.state import open_state
@@ -257,22 +258,23 @@ class DSpaceSource:
                 f"the export exited with code {rc}: {lines.error or 'no error printed'}; "
                 "staging is unchanged"))
         written = self._check_listing(out_dir, lines, recursive=True)
+        del lines
         site_file = site_package_name(self._site)
         if site_file not in written:
             raise SourceError(source=self.name,
                               detail=f"the export exited 0 but wrote no {site_file}; staging "
                                      "is unchanged")
         kept, gone = self._export_withdrawn(out_dir, written, staged, updated_after, stop)
-        written += kept
+        for name in kept:
+            written[name] = ""
         size = sum((out_dir / n).stat().st_size for n in written)
-        return ExportOutcome(written=tuple(written), full=full,
-                             expected=frozenset(written) if full else None, bytes=size,
-                             seconds=time.monotonic() - started, gone=tuple(gone))
+        return ExportOutcome(written=written, full=full, expected=written if full else None,
+                             bytes=size, seconds=time.monotonic() - started, gone=tuple(gone))
 
     def _check_listing(self, out_dir: Path, lines: ExportLines, *, recursive: bool
-                       ) -> list[str]:
-        """The files an export wrote, checked against what DSpace says it created."""
-        on_disk = packages_in(out_dir)
+                       ) -> SpillMap:
+        """The files an export wrote (their names, each once, in order), checked against
+        what DSpace says it created.  Names kept in SpillMaps: a million at a large site."""
         if recursive and lines.total is None:
             raise SourceError(source=self.name, detail=(
                 "the export exited 0 but printed no 'CREATED a total of N dissemination "
@@ -282,23 +284,28 @@ class DSpaceSource:
                 f"the export said it created {lines.total} package files but listed "
                 f"{len(lines.files)}; staging is unchanged"))
         folder = os.path.realpath(out_dir)
-        listed = []
+        listed = SpillMap()
         for path in lines.files:
             if os.path.dirname(path) != folder:
                 raise SourceError(source=self.name, detail=(
                     f"the export listed {path}, outside its folder {folder}; staging is "
                     "unchanged"))
-            listed.append(os.path.basename(path))
-        missing = sorted(set(listed) - set(on_disk))
-        unlisted = sorted(set(on_disk) - set(listed))
-        if missing or unlisted:
-            what = (f"listed {missing[0]}, which is not in the folder" if missing
-                    else f"wrote {unlisted[0]} without listing it")
+            listed[os.path.basename(path)] = ""
+        on_disk = SpillMap()
+        for name in packages_in(out_dir):
+            on_disk[name] = ""
+        # Each in order: the first name of one that the other lacks is the one reported.
+        missing = next((name for name in listed if name not in on_disk), None)
+        unlisted = next((name for name in on_disk if name not in listed), None)
+        on_disk.close()
+        if missing is not None or unlisted is not None:
+            what = (f"listed {missing}, which is not in the folder" if missing is not None
+                    else f"wrote {unlisted} without listing it")
             raise SourceError(source=self.name,
                               detail=f"the export {what}; staging is unchanged")
-        return sorted(set(listed))
+        return listed
 
-    def _export_withdrawn(self, out_dir: Path, written: Sequence[str],
+    def _export_withdrawn(self, out_dir: Path, written: Container[str],
                           staged: Collection[str], updated_after: datetime | None,
                           stop: StopFlag | None) -> tuple[list[str], list[str]]:
         """Export, one by one, the items a ``-d -a`` left out that DSpace still has.
@@ -306,11 +313,10 @@ class DSpaceSource:
         Returns:
             (file names written, file names of staged items DSpace says do not exist).
         """
-        done = set(written)
         left_out: set[str] = set()
         if updated_after is None:
             left_out = {n for n in staged
-                        if n.startswith(f"{C.TYPE_ITEM}@") and n not in done}
+                        if n.startswith(f"{C.TYPE_ITEM}@") and n not in written}
         database = self._database()
         if database is not None:
             try:
@@ -322,8 +328,8 @@ class DSpaceSource:
                 self._record({META_WITHDRAWN: f"{_now()}: DSpace's database could not be "
                                               f"read ({exc})"})
             else:
-                left_out.update(package_file_name(C.TYPE_ITEM, h) for h in withdrawn)
-                left_out -= done
+                left_out.update(name for h in withdrawn
+                                if (name := package_file_name(C.TYPE_ITEM, h)) not in written)
                 since = "" if updated_after is None else " modified since updatedAfter"
                 self._record({META_WITHDRAWN: f"{_now()}: DSpace's database listed "
                                               f"{len(withdrawn)} withdrawn item(s){since}"})

@@ -41,6 +41,7 @@ import structlog
 
 from aip import constants as C
 from aip.model import package_file_name
+from aip.spill import SpillMap
 from daemon.core.errors import SourceError
 
 __all__ = [
@@ -58,6 +59,8 @@ log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT = 10
 #: Milliseconds one query may run (the object list of a large site takes seconds).
 STATEMENT_TIMEOUT_MS = 600_000
+#: Rows a server-side cursor fetches at a time.
+_STREAM_ROWS = 10_000
 #: DSpace's ``Constants`` type ids (identical in every generation).
 _TYPE_IDS = {C.TYPE_ITEM: 2, C.TYPE_COLLECTION: 3, C.TYPE_COMMUNITY: 4, C.TYPE_SITE: 5}
 _TYPE_OF_ID = {v: k for k, v in _TYPE_IDS.items()}
@@ -283,8 +286,11 @@ class DSpaceDatabase:
         return f"{self.settings.display}, found in {self.settings.origin}"
 
     @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A cursor in a read-only transaction, rolled back and closed afterwards."""
+    def _cursor(self, *, streamed: bool = False) -> Iterator[Any]:
+        """A cursor in a read-only transaction, rolled back and closed afterwards.
+
+        ``streamed``: a server-side cursor, read ``_STREAM_ROWS`` rows at a time (a plain
+        cursor holds its whole result in the client: a million handles)."""
         try:
             import psycopg
         except ImportError:
@@ -308,8 +314,13 @@ class DSpaceDatabase:
                               detail=_first_line(exc)) from None
         try:
             conn.read_only = True
-            with conn.cursor() as cur:
-                yield cur
+            if streamed:
+                with conn.cursor(name="aipsync_stream") as named:
+                    named.itersize = _STREAM_ROWS
+                    yield named
+            else:
+                with conn.cursor() as cur:
+                    yield cur
         except psycopg.Error as exc:
             raise SourceError(source=f"DSpace's database {self.settings.display}",
                               detail=_first_line(exc)) from None
@@ -329,9 +340,10 @@ class DSpaceDatabase:
             cur.execute(sql, args)
             return sorted(str(row[0]) for row in cur)
 
-    def objects(self) -> frozenset[str]:
+    def objects(self) -> SpillMap:
         """The AIP file names of the site, every community and collection, and every
-        archived or withdrawn item: what a complete backup holds."""
+        archived or withdrawn item: what a complete backup holds (in a SpillMap, read from
+        a server-side cursor: a million at a large site)."""
         s = self._s
         sql = (f"SELECT h.handle, 4 FROM handle h JOIN community c ON h.resource_type_id = 4 "
                f"AND h.resource_id = c.{s.community} "
@@ -340,12 +352,13 @@ class DSpaceDatabase:
                f"UNION ALL SELECT h.handle, 2 FROM handle h JOIN item i "
                f"ON h.resource_type_id = 2 AND h.resource_id = i.{s.item} "
                f"WHERE i.in_archive OR i.withdrawn")
-        names = {package_file_name(C.TYPE_SITE, self._site)}
-        with self._cursor() as cur:
+        names = SpillMap()
+        names[package_file_name(C.TYPE_SITE, self._site)] = ""
+        with self._cursor(streamed=True) as cur:
             cur.execute(sql)
             for handle, type_id in cur:
-                names.add(package_file_name(_TYPE_OF_ID[int(type_id)], str(handle)))
-        return frozenset(names)
+                names[package_file_name(_TYPE_OF_ID[int(type_id)], str(handle))] = ""
+        return names
 
     def existing(self, handles: Sequence[str]) -> tuple[dict[str, bool], dict[str, str | None]]:
         """(handle -> bound to a live object, item handle -> its owning collection's handle).

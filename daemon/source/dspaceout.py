@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aip.errors import Outcome
+from aip.spill import SpillList
 
 __all__ = [
     "SUPPORTED",
@@ -168,12 +169,13 @@ class _Lines:
 
 
 class ExportLines(_Lines):
-    """A sink for ``packager -d``: the total and the files DSpace says it created."""
+    """A sink for ``packager -d``: the total and the files DSpace says it created (a
+    ``SpillList``: a site of a million items prints a million paths)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.total: int | None = None
-        self.files: list[str] = []
+        self.files: SpillList[str] = SpillList()
 
     def _result(self, text: str) -> None:
         match = _EXPORT_TOTAL.match(text)

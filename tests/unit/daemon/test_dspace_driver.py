@@ -6,6 +6,7 @@ them); the driver against the stand-in: tests/integration/service/test_dspace_so
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -470,3 +471,45 @@ def test_settle_queues_an_unpointed_item_once_its_collection_is_there() -> None:
     assert settle.next_call() == W7          # the withdrawn item: a call of its own
     settle.record(W7, ["1/7"])
     assert settle.next_call() is None and settle.existing == set()
+
+
+# --- the export's listing against its folder --------------------------------------------------
+def _listing(folder: Path, names: list[str], total: int | None = None) -> ExportLines:
+    """What ``packager -d -a`` prints after writing ``names`` into ``folder``."""
+    sink = ExportLines()
+    sink("stdout", f"CREATED a total of {len(names) if total is None else total} "
+                   "dissemination package files.")
+    for name in names:
+        sink("stdout", f"CREATED package file: {folder / name}")
+    return sink
+
+
+@pytest.mark.parametrize("count", [3, 5000], ids=["a few", "past the spill"])
+def test_the_listing_matches_the_folder_or_the_first_difference_is_named(
+        tmp_path: Path, count: int) -> None:
+    source = DSpaceSource(config(tmp_path))  # type: ignore[arg-type]
+    out = tmp_path / "out"
+    out.mkdir()
+    names = [f"ITEM@10673-{n}.zip" for n in range(count, 0, -1)] + ["SITE@10673-0.zip"]
+    for name in names:
+        (out / name).touch()
+    written = source._check_listing(out, _listing(out, names), recursive=True)
+    assert list(written) == sorted(names) and len(written) == len(names)
+    assert "ITEM@10673-2.zip" in written and "ITEM@10673-0.zip" not in written
+
+    problems = {
+        "not in the folder": ([*names, "ITEM@10673-0.zip", "ITEM@10673-00.zip"], None,
+                              "listed ITEM@10673-0.zip, which is not in the folder"),
+        "unlisted": ([n for n in names if n not in ("ITEM@10673-2.zip", "ITEM@10673-3.zip")],
+                     None, "wrote ITEM@10673-2.zip without listing it"),
+        "count": (names, len(names) + 1, f"said it created {len(names) + 1} package files"),
+    }
+    for what, (listed, total, said) in problems.items():
+        with pytest.raises(SourceError, match=re.escape(said)):
+            source._check_listing(out, _listing(out, listed, total), recursive=True)
+        assert sorted(p.name for p in out.iterdir()) == sorted(names), what
+    outside = _listing(out, names)
+    outside.files.append(str(tmp_path / "ITEM@10673-0.zip"))
+    outside.total = len(names) + 1
+    with pytest.raises(SourceError, match="outside its folder"):
+        source._check_listing(out, outside, recursive=True)
