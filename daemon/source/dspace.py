@@ -40,6 +40,7 @@ leaves ``dspacedb``), or write to DSpace other than through its ``packager -r/-s
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -401,34 +402,33 @@ class DSpaceSource:
         lines = self._ingest_call(spec, spec.package, recursive=spec.recursive, top=True,
                                   stop=stop, done=())
         assert lines is not None  # nothing tolerated
-        objects = dict(lines.objects)
+        objects = lines.objects
         if spec.mode == IngestMode.KEEP and lines.skipped_packages:
             _, handle = key_handle(spec.package.name)
-            objects[handle] = Outcome(handle, "skipped", "exists in DSpace", spec.package.name)
+            objects.add(Outcome(handle, "skipped", "exists in DSpace", spec.package.name))
         extra, note = explicit_packages(spec)
         for node in extra:  # items the collection AIPs do not point at: one call each
             if stop is not None and stop.is_set():
                 raise StopRequestedError(what="the DSpace ingest calls finished"
-                                              + _earlier(list(objects.values())))
+                                              + _earlier(objects))
             more = self._ingest_call(spec, spec.package.parent / node.key, recursive=False,
-                                     top=False, stop=stop, done=list(objects.values()))
+                                     top=False, stop=stop, done=objects)
             assert more is not None
-            for handle, outcome in more.objects.items():
-                objects.setdefault(handle, outcome)
-        return self._outcome(list(objects.values()), lines, [note] if note else [])
+            for outcome in more.objects:
+                objects.add(outcome)
+        return self._outcome(objects, lines, [note] if note else [])
 
-    def _outcome(self, objects: Sequence[Outcome], lines: IngestLines | None,
+    def _outcome(self, objects: Collection[Outcome], lines: IngestLines | None,
                  notes: Sequence[str] = ()) -> IngestOutcome:
         warnings = list(notes)
         if lines is not None and lines.workflow:
             warnings.append(f"{len(lines.workflow)} item(s) were left in a collection's "
                             "workflow, without a handle")
         code = C.EXIT_WARNING if warnings else C.EXIT_OK
-        return IngestOutcome(code, objects=tuple(objects),
-                             warnings=tuple(warnings))
+        return IngestOutcome(code, objects=objects, warnings=tuple(warnings))
 
     def _ingest_call(self, spec: IngestSpec, package: Path, *, recursive: bool, top: bool,
-                     stop: StopFlag | None, done: Sequence[Outcome],
+                     stop: StopFlag | None, done: Collection[Outcome],
                      tolerate_item: bool = False) -> IngestLines | None:
         """One ``packager -r/-s`` call, judged by its exit code and lines.
 
@@ -460,23 +460,24 @@ class DSpaceSource:
                 f"the ingest of {package.name} exited 0 but {problem}; DSpace committed "
                 "whatever it did: check the repository"
                 + _earlier(done)))
-        for outcome in lines.objects.values():
+        for outcome in lines.objects:
             log.info("source.dspace.ingested", handle=outcome.handle, action=outcome.action,
                      detail=outcome.detail)
         return lines
 
     def _ingest_failed(self, package: Path, rc: int, error: str, lines: IngestLines,
-                       done: Sequence[Outcome]) -> SourceError:
+                       done: Collection[Outcome]) -> SourceError:
         """The error of an ingest call that exited non-zero: what DSpace had claimed, and
         that it rolled it back."""
-        claimed = list(lines.objects)
-        for handle, outcome in lines.objects.items():
-            log.warning("source.dspace.rolled_back", handle=handle, action=outcome.action,
+        claimed = len(lines.objects)
+        for outcome in lines.objects:
+            log.warning("source.dspace.rolled_back", handle=outcome.handle,
+                        action=outcome.action,
                         detail="claimed by DSpace before it failed; rolled back")
         if claimed:
-            shown = ", ".join(claimed[:_NAMED]) + (
-                f" and {len(claimed) - _NAMED} more" if len(claimed) > _NAMED else "")
-            what = (f"DSpace had claimed {len(claimed)} object(s) ({shown}) and rolled them "
+            shown = ", ".join(o.handle for o in itertools.islice(lines.objects, _NAMED)) + (
+                f" and {claimed - _NAMED} more" if claimed > _NAMED else "")
+            what = (f"DSpace had claimed {claimed} object(s) ({shown}) and rolled them "
                     "back")
         else:
             what = "DSpace claimed no object and rolled back whatever it had begun"
@@ -512,9 +513,9 @@ class DSpaceSource:
                                       done=list(restored.values()), tolerate_item=tolerate)
             if lines is None:
                 return None
-            for handle, outcome in lines.objects.items():
-                restored.setdefault(handle, outcome)
-            return list(lines.objects)
+            for outcome in lines.objects:
+                restored.setdefault(outcome.handle, outcome)
+            return [outcome.handle for outcome in lines.objects]
 
         if found is not None:
             calls, skipped = keep_existing_calls(tree, found)
@@ -580,11 +581,11 @@ class DSpaceSource:
                            f"{reason})")
 
 
-def _earlier(done: Sequence[Outcome]) -> str:
+def _earlier(done: Collection[Outcome]) -> str:
     """The part of a message about objects earlier calls committed (they stay)."""
     if not done:
         return ""
-    shown = ", ".join(o.handle for o in done[:_NAMED])
+    shown = ", ".join(o.handle for o in itertools.islice(done, _NAMED))
     more = f" and {len(done) - _NAMED} more" if len(done) > _NAMED else ""
     return f"; {len(done)} object(s) restored by earlier DSpace calls stay ({shown}{more})"
 

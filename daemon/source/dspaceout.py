@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aip.errors import Outcome
-from aip.spill import SpillList
+from aip.lazy import LazyCollection
+from aip.spill import SpillList, SpillMap
 
 __all__ = [
     "SUPPORTED",
@@ -187,6 +188,36 @@ class ExportLines(_Lines):
             self.files.append(match["path"])
 
 
+class OutcomeList(LazyCollection[Outcome]):
+    """Objects an ingest claimed, each handle once (the first claim kept), in order: the
+    outcomes in a ``SpillList``, the handles met in a ``SpillMap`` (a site restore claims a
+    million objects)."""
+
+    __slots__ = ("_handles", "_outcomes")
+
+    def __init__(self) -> None:
+        self._outcomes: SpillList[Outcome] = SpillList()
+        self._handles = SpillMap()
+
+    def add(self, outcome: Outcome) -> bool:
+        """Keep ``outcome`` unless its handle was claimed already; whether it was kept."""
+        if outcome.handle in self._handles:
+            return False
+        self._handles[outcome.handle] = ""
+        self._outcomes.append(outcome)
+        return True
+
+    def has(self, handle: str) -> bool:
+        """Whether an outcome for ``handle`` is kept."""
+        return handle in self._handles
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return iter(self._outcomes)
+
+
 class IngestLines(_Lines):
     """A sink for ``packager -r/-s``: each object DSpace claims, once, in order."""
 
@@ -194,7 +225,7 @@ class IngestLines(_Lines):
         super().__init__()
         self.total: int | None = None
         self.total_verb: str | None = None
-        self.objects: dict[str, Outcome] = {}
+        self.objects = OutcomeList()
         self.lines: int = 0
         self.skipped_packages: list[str] = []
         self.workflow: list[str] = []
@@ -212,8 +243,8 @@ class IngestLines(_Lines):
             handle = match["handle"]
             if handle == "null":  # an item left in a collection's workflow
                 self.workflow.append(detail)
-            elif handle not in self.objects:
-                self.objects[handle] = Outcome(handle, _VERBS[match["verb"]], detail)
+            elif not self.objects.has(handle):
+                self.objects.add(Outcome(handle, _VERBS[match["verb"]], detail))
             return
         match = _SKIPPED.match(text)
         if match:
@@ -226,5 +257,5 @@ def parse_packager_output(lines: Iterable[str]) -> tuple[tuple[Outcome, ...], st
     sink = IngestLines()
     for line in lines:
         sink("stdout", line)
-    return tuple(sink.objects.values()), sink.error
+    return tuple(sink.objects), sink.error
 

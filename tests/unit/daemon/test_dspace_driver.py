@@ -196,12 +196,13 @@ def test_submit_replace_skip_and_totals() -> None:
                  "CREATED new DSpace ITEM [ hdl=null, dbID=55 ] "]:
         sink("stdout", line)
     assert (sink.total, sink.total_verb, sink.lines) == (2, "CREATED", 2)
-    assert [(o.handle, o.action) for o in sink.objects.values()] == [("1/70", "submitted")]
+    assert [(o.handle, o.action) for o in sink.objects] == [("1/70", "submitted")]
     assert sink.workflow == ["DSpace ITEM, dbID=55"]
     replaced = IngestLines()
     for line in ["REPLACED a total of 1 DSpace Objects.", "REPLACED DSpace ITEM [ hdl=1/8 ] "]:
         replaced("stdout", line)
-    assert (replaced.total_verb, list(replaced.objects)) == ("REPLACED", ["1/8"])
+    assert (replaced.total_verb, [o.handle for o in replaced.objects]) == (
+        "REPLACED", ["1/8"])
     skipped = IngestLines()
     skipped("stdout", "SKIPPED processing package '/w/ITEM@1-8.zip', as an Object already "
                       "exists with this handle.")
@@ -226,7 +227,7 @@ def test_a_caught_failure_and_10x_packager_exit() -> None:
     sink("stderr", "org.dspace.app.packager.PackagerExitException: Packager exiting with code 1")
     sink("stdout", "org.postgresql.util.PSQLException: An I/O error occurred while sending "
                    "to the backend.")
-    assert list(sink.objects) == ["1/8"]
+    assert [o.handle for o in sink.objects] == ["1/8"]
     assert sink.error == ("org.postgresql.util.PSQLException: An I/O error occurred while "
                           "sending to the backend.")
 
@@ -513,3 +514,14 @@ def test_the_listing_matches_the_folder_or_the_first_difference_is_named(
     outside.total = len(names) + 1
     with pytest.raises(SourceError, match="outside its folder"):
         source._check_listing(out, outside, recursive=True)
+
+
+def test_a_site_restore_claims_each_object_once_past_the_spill() -> None:
+    """A million claimed objects are kept out of memory: each handle once, the first claim,
+    in the order printed."""
+    lines = [f"RESTORED DSpace ITEM [ hdl=1/{n}, dbID={n} ] " for n in range(6000, 0, -1)]
+    lines += [f"REPLACED DSpace ITEM [ hdl=1/{n}, dbID=0 ] " for n in range(1, 6001, 7)]
+    objects, error = parse_packager_output(lines)
+    assert error is None and len(objects) == 6000
+    assert [o.handle for o in objects] == [f"1/{n}" for n in range(6000, 0, -1)]
+    assert {o.action for o in objects} == {"restored"}
