@@ -12,6 +12,11 @@ whole-tree peak RSS):
 - ``claims``: the result lines of a DSpace site restore (``packager -r -a``), one per
   object, read by the driver's sink (``IngestLines``: each handle once, first claim kept);
   against a dict of handle -> outcome.
+- ``manifest``: a restore's parse of the largest collection's AIP manifest (a synthetic
+  collection listing 3 in 10 of the N items, made once in ``--out``): ``parse_package``
+  as it reads a manifest past ``LIFT_ABOVE`` (pointer divs lifted out of the tree as they
+  end, kept in a ``SpillList``), against the same call reading it as one lxml tree (what
+  it does below ``LIFT_ABOVE``).
 - ``listing``: a DSpace export's listing (``CREATED package file: ...`` for N packages)
   checked against its folder of N files (``DSpaceSource._check_listing``); against the sets
   of both and their differences.  The folder is made once in ``--out`` and kept.
@@ -35,8 +40,10 @@ from pathlib import Path
 import measure
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = ("walk", "claims", "listing")
-MODES = ("aipsync", "in memory")
+CASES = ("walk", "claims", "listing", "manifest")
+#: Each case's two sides: aipsync's, and the plain way of doing the same.
+SIDES = {"walk": ("aipsync", "in memory"), "claims": ("aipsync", "in memory"),
+         "listing": ("aipsync", "in memory"), "manifest": ("aipsync", "whole tree")}
 COLLECTIONS = 40
 SITE = "SITE@123456789-0.zip"
 
@@ -145,6 +152,48 @@ def listing(items: int, spilled: bool, folder: Path) -> str:
     return _digest(sorted(set(listed)))
 
 
+def manifest(items: int, lifted: bool, folder: Path) -> str:
+    """``parse_package`` of the largest collection's manifest (3 in 10 of the items)."""
+    from aip.packager import manifest as M
+    from aip.packager.config import IngestConfig
+    from aip.packager.reader import PackageZip
+
+    if not lifted:
+        # the whole-tree parse, which manifests below LIFT_ABOVE get
+        setattr(M, "LIFT_ABOVE", 1 << 62)  # noqa: B010 - not exported by the module
+    path = folder.parent / f"collection-{items}.zip"
+    with PackageZip(path) as package:
+        data = package.read_manifest()
+    parsed = M.parse_package(data, config=IngestConfig(), path=path.name)
+    del data
+    return _digest(f"{c.type} {c.handle} {c.href}" for c in parsed.children)
+
+
+def make_collection(path: Path, items: int) -> None:
+    """A collection AIP listing 3 in 10 of ``items`` (made once; a marker says for which N)."""
+    import datetime
+    import zipfile
+
+    from aip.model import Collection, HandleList, MetadataValue
+    from aip.packager import manifest as M
+
+    marker = path.with_suffix(".done")
+    if marker.exists() and marker.read_text() == str(items):
+        return
+    members = HandleList((n, f"123456789/{n}") for n in range(1000, 1000 + items * 3 // 10))
+    collection = Collection(handle="123456789/7", parents=("123456789/2",),
+                            metadata=(MetadataValue("dc", "title", None, "Largest"),),
+                            items=members)
+    ctx = M.BuildContext(site_handle="123456789/0", site_url="https://repo.example.org",
+                         today=datetime.date(2026, 1, 1))
+    built = M.build_collection_package(collection, (), ctx)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("mets.xml", "w", force_zip64=True) as out:
+        for chunk in built.manifest_chunks():
+            out.write(chunk)
+    marker.write_text(str(items))
+
+
 def make_folder(folder: Path, items: int) -> None:
     """N empty package files (made once; a marker says for which N)."""
     marker = folder.parent / f"{folder.name}.done"
@@ -167,7 +216,7 @@ def main() -> int:
     parser.add_argument("--cases", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "spill")
     parser.add_argument("--cpus", metavar="LIST", help="pin both sides to these CPUs")
-    parser.add_argument("--run", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--run", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = args.out / f"listing-{args.items}"
     if args.run:
@@ -177,8 +226,10 @@ def main() -> int:
             digest = walk(args.items, spilled)
         elif case == "claims":
             digest = claims(args.items, spilled)
-        else:
+        elif case == "listing":
             digest = listing(args.items, spilled, folder)
+        else:
+            digest = manifest(args.items, spilled, folder)
         print(json.dumps({"digest": digest}))
         return 0
     cpus = measure.cpu_list(args.cpus)
@@ -188,12 +239,14 @@ def main() -> int:
           "peak RSS of its whole tree", flush=True)
     if "listing" in args.cases:
         make_folder(folder, args.items)
+    if "manifest" in args.cases:
+        make_collection(args.out / f"collection-{args.items}.zip", args.items)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     print(f"{'case':<8} {'side':<10} {'seconds':>8} {'peak MiB':>9} {'others':>7}")
     runs = []
     for case in args.cases:
         got = {}
-        for mode in MODES:
+        for mode in SIDES[case]:
             argv = [sys.executable, str(Path(__file__).resolve()), "--items", str(args.items),
                     "--out", str(args.out), "--run", case, mode]
             measured = measure.run(argv, env=env, cwd=REPO, cpus=cpus, capture=True)
@@ -201,9 +254,9 @@ def main() -> int:
             got[mode] = (measured, json.loads(measured.stdout or "{}").get("digest"))
             print(f"{case:<8} {mode:<10} {measured.seconds:>8.1f} "
                   f"{measured.peak_tree_mib:>9.1f} {measured.others_cores:>7.2f}", flush=True)
-        (ours, ours_digest), (plain, plain_digest) = got["aipsync"], got["in memory"]
+        (ours, ours_digest), (plain, plain_digest) = (got[side] for side in SIDES[case])
         same = "same result" if ours_digest == plain_digest else "RESULTS DIFFER"
-        print(f"{case:<8} aipsync / in memory: peak "
+        print(f"{case:<8} {' / '.join(SIDES[case])}: peak "
               f"{ours.peak_tree_mib / plain.peak_tree_mib:.2f}x, "
               f"time {ours.seconds / plain.seconds:.2f}x ({same})", flush=True)
         if ours_digest != plain_digest:
