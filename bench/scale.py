@@ -176,9 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", type=Path, default=None, metavar="LOG",
                         help="only print where each backup cycle of an earlier run's "
                              "aipsync.log spent its time")
+    parser.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("RUN", "BASE"),
+                        help="only print each step's peaks of two earlier runs' "
+                             "scale-<N>.json and RUN's growth over BASE")
     args = parser.parse_args(argv)
     if args.phases is not None:
         print("\n".join(phases(args.phases)))
+        return 0
+    if args.compare is not None:
+        print("\n".join(compare(*(json.loads(p.read_text()) for p in args.compare))))
         return 0
     cpus = measure.cpu_list(args.cpus)
 
@@ -320,6 +326,23 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(phases(log)))
     print(f"figures in {out / f'scale-{args.items}.json'}")
     return 0
+
+
+def compare(run: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    """Each step of ``run`` that ``base`` has too: both tree peaks (RSS, MiB) and the growth,
+    against ``GROWTH_TARGET``."""
+    out = [f"{run['items']:,} items against {base['items']:,}: tree peak RSS MiB (whole "
+           f"process tree), growth at most {GROWTH_TARGET}x",
+           f"{'step':<40} {'run':>8} {'base':>8} {'growth':>7}"]
+    for label, got in run["steps"].items():
+        earlier = _matching(base["steps"], label)
+        if earlier is None:
+            continue
+        growth = got["peak_tree_rss"] / earlier["peak_tree_rss"]
+        out.append(f"{label:<40} {got['peak_tree_rss'] / MiB:>8.1f} "
+                   f"{earlier['peak_tree_rss'] / MiB:>8.1f} {growth:>6.2f}x "
+                   f"{'met' if growth <= GROWTH_TARGET else 'NOT met'}")
+    return out
 
 
 #: The ``*.done`` log events whose ``duration_s`` splits a backup cycle into its phases.
