@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/restore.py --items 500 --repeat 2
 	$(BIN)/python bench/mirror.py --small 1000 --medium 20 --large 1
 	$(BIN)/python bench/scale.py --items 2000
+	$(BIN)/python bench/spill.py --items 20000
 	$(BIN)/python bench/profile_export.py --items 500
 
 clean:
