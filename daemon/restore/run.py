@@ -82,7 +82,7 @@ from daemon.restore.plan import (
     walk_tree,
 )
 from daemon.source import open_source
-from daemon.source.base import IngestSpec, Source
+from daemon.source.base import IngestSpec, Source, name_set
 from daemon.sync.download import download_object
 from daemon.sync.inventory import InventoryEntry, InventoryReader
 from daemon.sync.layout import VERSIONS_DIR, is_snapshot_id
@@ -323,9 +323,7 @@ class _Fetcher:
         the snapshot lacks is an error, raised when its chunk is looked up (what was
         downloaded before stays, for the next attempt)."""
         pointed_by, self.pointed_by = self.pointed_by, SpillMap()
-        keys = SpillMap()
-        for key in level:
-            keys[key] = ""
+        keys = name_set(level)
         chunk: list[str] = []
         for key in keys:
             chunk.append(key)

@@ -69,6 +69,7 @@ from daemon.source.base import (
     explicit_packages,
     export_options,
     key_handle,
+    name_set,
     packages_in,
     site_package_name,
 )
@@ -292,9 +293,7 @@ class DSpaceSource:
                     f"the export listed {path}, outside its folder {folder}; staging is "
                     "unchanged"))
             listed[os.path.basename(path)] = ""
-        on_disk = SpillMap()
-        for name in packages_in(out_dir):
-            on_disk[name] = ""
+        on_disk = name_set(packages_in(out_dir))
         # Each in order: the first name of one that the other lacks is the one reported.
         missing = next((name for name in listed if name not in on_disk), None)
         unlisted = next((name for name in on_disk if name not in listed), None)
@@ -574,7 +573,7 @@ class DSpaceSource:
                 return Extent(database.objects(), f"DSpace's database {database.display}")
             except SourceError as exc:
                 reason = f"cannot be discovered: {exc}"
-        staged = frozenset(packages_in(self._staging)) if self._staging.is_dir() else frozenset()
+        staged = name_set(packages_in(self._staging) if self._staging.is_dir() else ())
         return Extent(staged, "staging, what the last export wrote", complete=False,
                       note=f"DSpace's own list of objects is not readable, so withdrawn "
                            f"items never backed up are not counted (withdrawn items "

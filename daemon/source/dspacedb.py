@@ -28,6 +28,7 @@ is the URL without it), or hold a connection open between calls.
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ from aip import constants as C
 from aip.model import package_file_name
 from aip.spill import SpillMap
 from daemon.core.errors import SourceError
+from daemon.source.base import name_set
 
 __all__ = [
     "DSpaceDatabase",
@@ -352,13 +354,12 @@ class DSpaceDatabase:
                f"UNION ALL SELECT h.handle, 2 FROM handle h JOIN item i "
                f"ON h.resource_type_id = 2 AND h.resource_id = i.{s.item} "
                f"WHERE i.in_archive OR i.withdrawn")
-        names = SpillMap()
-        names[package_file_name(C.TYPE_SITE, self._site)] = ""
         with self._cursor(streamed=True) as cur:
             cur.execute(sql)
-            for handle, type_id in cur:
-                names[package_file_name(_TYPE_OF_ID[int(type_id)], str(handle))] = ""
-        return names
+            return name_set(itertools.chain(
+                (package_file_name(C.TYPE_SITE, self._site),),
+                (package_file_name(_TYPE_OF_ID[int(type_id)], str(handle))
+                 for handle, type_id in cur)))
 
     def existing(self, handles: Sequence[str]) -> tuple[dict[str, bool], dict[str, str | None]]:
         """(handle -> bound to a live object, item handle -> its owning collection's handle).
